@@ -1,0 +1,285 @@
+//! Cloudflare implementations of the shared crate's ports. Everything here is a thin
+//! translation; behaviour lives in `shared` where it is tested natively.
+#![cfg(target_arch = "wasm32")]
+
+use serde_json::{Map, Value};
+use shared::clock::Entropy;
+use shared::http::{ApiRequest, ApiResponse, Body, Method};
+use shared::ports::*;
+use worker::wasm_bindgen::JsValue;
+use worker::{js_sys, D1Database, D1DatabaseSession, D1PreparedStatement, Env};
+
+use getrandom02 as _; // feature-only dependency: getrandom 0.2's `js` backend
+
+/// A D1 session (Sessions API). `first-unconstrained` unless a bookmark is given.
+pub struct D1 {
+    session: D1DatabaseSession,
+}
+
+impl D1 {
+    pub fn open(db: &D1Database, bookmark: Option<&str>) -> Option<Self> {
+        let anchor = bookmark
+            .filter(|b| !b.is_empty() && b.len() <= 256)
+            .unwrap_or("first-unconstrained");
+        match db.with_session(Some(anchor)) {
+            Ok(session) => Some(Self { session }),
+            // A malformed bookmark: fall back to a fresh session rather than failing the read.
+            Err(_) => db
+                .with_session(Some("first-unconstrained"))
+                .ok()
+                .map(|session| Self { session }),
+        }
+    }
+
+    pub fn from_env(env: &Env, binding: &str, bookmark: Option<&str>) -> Option<Self> {
+        env.d1(binding)
+            .ok()
+            .and_then(|db| Self::open(&db, bookmark))
+    }
+
+    fn prepare(&self, stmt: &Stmt) -> Result<D1PreparedStatement, StoreError> {
+        let params: Vec<JsValue> = stmt.params.iter().map(to_js).collect();
+        self.session
+            .prepare(stmt.sql.as_ref())
+            .bind(&params)
+            .map_err(|e| StoreError::from_message(e.to_string()))
+    }
+}
+
+fn to_js(v: &Value) -> JsValue {
+    match v {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => JsValue::from_str(s),
+        other => JsValue::from_str(&other.to_string()),
+    }
+}
+
+fn rows_of(r: &worker::D1Result) -> Result<Rows, StoreError> {
+    if let Some(e) = r.error() {
+        return Err(StoreError::from_message(e));
+    }
+    let rows: Vec<Map<String, Value>> = r
+        .results::<Map<String, Value>>()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let meta = r.meta().ok().flatten();
+    Ok(Rows {
+        rows,
+        meta: Meta {
+            rows_read: meta.as_ref().and_then(|m| m.rows_read).unwrap_or(0) as u64,
+            rows_written: meta.as_ref().and_then(|m| m.rows_written).unwrap_or(0) as u64,
+            changes: meta.as_ref().and_then(|m| m.changes).unwrap_or(0) as u64,
+        },
+    })
+}
+
+impl Database for D1 {
+    async fn query(&self, stmt: Stmt) -> Result<Rows, StoreError> {
+        let r = self
+            .prepare(&stmt)?
+            .all()
+            .await
+            .map_err(|e| StoreError::from_message(e.to_string()))?;
+        rows_of(&r)
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, StoreError> {
+        let prepared = stmts
+            .iter()
+            .map(|s| self.prepare(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self
+            .session
+            .batch(prepared)
+            .await
+            .map_err(|e| StoreError::from_message(e.to_string()))?;
+        results.iter().map(rows_of).collect()
+    }
+
+    fn bookmark(&self) -> Option<String> {
+        self.session.get_bookmark().ok().flatten()
+    }
+}
+
+/// A Queues producer binding; messages go as JSON (content type `json`).
+pub struct Queue(pub worker::Queue);
+
+impl EventQueue for Queue {
+    async fn send_batch(&self, messages: Vec<Value>) -> Result<(), QueueError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        for chunk in messages.chunks(100) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                // Through JSON.parse: serde_wasm_bindgen would turn maps into JS `Map`s, which the
+                // json content type cannot carry.
+                let js = js_sys::JSON::parse(&m.to_string())
+                    .map_err(|e| QueueError(format!("{e:?}")))?;
+                batch.push(
+                    worker::RawMessageBuilder::new(js)
+                        .build_with_content_type(worker::QueueContentType::Json),
+                );
+            }
+            self.0
+                .send_raw_batch(batch)
+                .await
+                .map_err(|e| QueueError(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// An R2 bucket.
+pub struct R2(pub worker::Bucket);
+
+impl BlobStore for R2 {
+    async fn put(&self, key: &str, blob: Blob) -> Result<(), BlobError> {
+        self.0
+            .put(key, blob.bytes)
+            .http_metadata(worker::HttpMetadata {
+                content_type: Some(blob.content_type),
+                ..Default::default()
+            })
+            .execute()
+            .await
+            .map(|_| ())
+            .map_err(|e| BlobError(e.to_string()))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
+        let Some(obj) = self
+            .0
+            .get(key)
+            .execute()
+            .await
+            .map_err(|e| BlobError(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let content_type = obj
+            .http_metadata()
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let bytes = match obj.body() {
+            Some(b) => b.bytes().await.map_err(|e| BlobError(e.to_string()))?,
+            None => Vec::new(),
+        };
+        Ok(Some(Blob {
+            bytes,
+            content_type,
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| BlobError(e.to_string()))
+    }
+}
+
+/// crypto.getRandomValues.
+pub struct CryptoEntropy;
+
+impl Entropy for CryptoEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        if getrandom::fill(buf).is_err() {
+            // Never reached in workerd; fall back to time-derived bytes rather than panic.
+            let t = js_sys::Date::now().to_bits();
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (t >> ((i % 8) * 8)) as u8 ^ (i as u8);
+            }
+        }
+    }
+}
+
+pub fn now() -> time::OffsetDateTime {
+    let ms = js_sys::Date::now() as i128;
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+pub fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|s| !s.is_empty())
+}
+
+pub fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .ok()
+        .map(|v| v.to_string())
+        .or_else(|| var(env, name))
+        .filter(|s| !s.is_empty())
+}
+
+/// Comma-separated list variable.
+pub fn list_var(env: &Env, name: &str) -> Vec<String> {
+    var(env, name)
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `worker::Request` -> `ApiRequest` (reads the body, up to `max_body` bytes).
+pub async fn to_api_request(
+    mut req: worker::Request,
+    max_body: usize,
+) -> Result<ApiRequest, ApiResponse> {
+    let url = req.url().map_err(|_| ApiResponse::empty(400))?;
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let request_id = headers
+        .iter()
+        .find(|(k, _)| k == "cf-ray" || k == "x-request-id")
+        .map(|(_, v)| v.chars().take(64).collect())
+        .unwrap_or_else(|| {
+            let mut b = [0u8; 8];
+            CryptoEntropy.fill(&mut b);
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        });
+    let declared = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let method = Method::parse(req.method().as_ref());
+    let mut out = ApiRequest {
+        method,
+        path: url.path().to_string(),
+        query: ApiRequest::parse_query(url.query().unwrap_or("")),
+        headers,
+        body: Vec::new(),
+        cf_country: req.cf().and_then(|cf| cf.country()),
+        request_id,
+    };
+    if declared.is_some_and(|n| n > max_body) {
+        out.body = vec![0; max_body + 1]; // let the domain report the limit in its own words
+        return Ok(out);
+    }
+    out.body = req.bytes().await.unwrap_or_default();
+    Ok(out)
+}
+
+pub fn to_worker_response(r: ApiResponse) -> worker::Result<worker::Response> {
+    let resp = match r.body {
+        Body::Empty => worker::Response::empty()?,
+        Body::Json(v) => worker::Response::from_bytes(serde_json::to_vec(&v).unwrap_or_default())?,
+        Body::Bytes(b) => worker::Response::from_bytes(b)?,
+    };
+    let mut resp = resp.with_status(r.status);
+    let h = resp.headers_mut();
+    for (k, v) in r.headers {
+        h.set(&k, &v)?;
+    }
+    Ok(resp)
+}

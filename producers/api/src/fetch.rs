@@ -1,0 +1,108 @@
+//! `fetch` entrypoint.
+
+use platform::{CryptoEntropy, Queue, D1, R2};
+use shared::api::{self, ApiConfig, Platform};
+use shared::auth::JwtConfig;
+use shared::bindings as b;
+use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
+use worker::{event, Context, Env, Request, Response, Result};
+
+thread_local! {
+    // Lives as long as the isolate: routes are cached across requests for ROUTE_CACHE_TTL.
+    static ROUTES: &'static RouteCache = Box::leak(Box::new(RouteCache::new(ROUTE_CACHE_TTL)));
+}
+
+struct WorkerPlatform {
+    env: Env,
+    accounts: D1,
+    served: Vec<String>,
+    queue: Queue,
+    blobs: R2,
+    routes: &'static RouteCache,
+}
+
+impl Platform for WorkerPlatform {
+    type Db = D1;
+    type Queue = Queue;
+    type Blobs = R2;
+    type Entropy = CryptoEntropy;
+    fn accounts(&self) -> &D1 {
+        &self.accounts
+    }
+    fn shard(&self, binding: &str, bookmark: Option<&str>) -> Option<D1> {
+        // Only the shards this deployment declares: never a query against another database.
+        if !self.served.iter().any(|s| s == binding) {
+            return None;
+        }
+        D1::from_env(&self.env, binding, bookmark)
+    }
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+    fn blobs(&self) -> &R2 {
+        &self.blobs
+    }
+    fn routes(&self) -> &RouteCache {
+        self.routes
+    }
+    fn now(&self) -> time::OffsetDateTime {
+        platform::now()
+    }
+    fn entropy(&self) -> &CryptoEntropy {
+        &CryptoEntropy
+    }
+}
+
+fn config(env: &Env) -> ApiConfig {
+    ApiConfig {
+        deployment: platform::var(env, b::DEPLOYMENT_VAR).unwrap_or_else(|| "api".into()),
+        local: platform::var(env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
+        jwt: JwtConfig {
+            secret: platform::secret(env, b::JWT_SECRET).unwrap_or_default(),
+            issuer: platform::var(env, b::JWT_ISSUER_VAR).unwrap_or_default(),
+            audience: platform::var(env, b::JWT_AUDIENCE_VAR).unwrap_or_default(),
+        },
+        admin_secret: platform::secret(env, b::ADMIN_SECRET).unwrap_or_default(),
+        api_hosts: platform::list_var(env, b::API_HOSTS_VAR),
+        max_content_bytes: api::DEFAULT_MAX_CONTENT_BYTES,
+    }
+}
+
+fn unavailable(what: &str) -> Result<Response> {
+    platform::to_worker_response(
+        shared::http::Problem::new(
+            503,
+            "misconfigured",
+            "Service Unavailable",
+            format!("binding {what} is missing"),
+        )
+        .into_response("-"),
+    )
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let cfg = config(&env);
+    let Some(accounts) = D1::from_env(&env, b::ACCOUNTS_DB, None) else {
+        return unavailable(b::ACCOUNTS_DB);
+    };
+    let (Ok(queue), Ok(bucket)) = (
+        env.queue(b::CHANGE_EVENTS_QUEUE),
+        env.bucket(b::DOCUMENTS_R2),
+    ) else {
+        return unavailable("CHANGE_EVENTS or DOCUMENTS");
+    };
+    let platform = WorkerPlatform {
+        served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
+        env,
+        accounts,
+        queue: Queue(queue),
+        blobs: R2(bucket),
+        routes: ROUTES.with(|r| *r),
+    };
+    let req = match platform::to_api_request(req, cfg.max_content_bytes).await {
+        Ok(r) => r,
+        Err(resp) => return platform::to_worker_response(resp),
+    };
+    platform::to_worker_response(api::handle(&platform, &cfg, req).await)
+}

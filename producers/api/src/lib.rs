@@ -1,0 +1,5 @@
+//! The API Worker: one deployment per tier (shared: many shards bound; dedicated: one).
+//! The handler builds the adapters and hands the request to `shared::api`.
+#![cfg(target_arch = "wasm32")]
+
+mod fetch;

@@ -1,0 +1,337 @@
+//! The operator API under `/admin/v1`, authenticated by its own secret (`ADMIN_SECRET`).
+
+use crate::api::{json_body, parse_id, ApiConfig, Platform};
+use crate::auth::{self, Claims, Role};
+use crate::clock::{rfc3339, uuid_v4};
+use crate::error::ApiError;
+use crate::http::{ApiRequest, ApiResponse, Method};
+use crate::ports::*;
+use crate::tenancy::{Account, AccountKind, Shard};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorize(cfg: &ApiConfig, req: &ApiRequest) -> Result<(), ApiError> {
+    let token = auth::bearer(req.header("authorization"))?;
+    if cfg.admin_secret.is_empty()
+        || !constant_time_eq(token.as_bytes(), cfg.admin_secret.as_bytes())
+    {
+        return Err(ApiError::Auth(auth::AuthError::Invalid(
+            "not an operator credential".into(),
+        )));
+    }
+    Ok(())
+}
+
+pub async fn handle<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+    segs: &[&str],
+) -> Result<ApiResponse, ApiError> {
+    authorize(cfg, req)?;
+    match (segs, &req.method) {
+        (["shards"], Method::Get) => list_shards(p).await,
+        (["accounts"], Method::Post) => create_account(p, req).await,
+        (["accounts", id], Method::Get) => get_account(p, parse_id(id)?).await,
+        (["accounts", id, "deactivate"], Method::Post) => set_active(p, parse_id(id)?, false).await,
+        (["accounts", id, "reactivate"], Method::Post) => set_active(p, parse_id(id)?, true).await,
+        (["accounts", id, "tokens"], Method::Post) => mint_token(p, cfg, parse_id(id)?, req).await,
+        (["accounts", id, "domains"], Method::Post) => add_domain(p, parse_id(id)?, req).await,
+        (["job-runs"], Method::Get) => job_runs(p, req).await,
+        (["shards"] | ["accounts"] | ["accounts", _] | ["accounts", _, _] | ["job-runs"], _) => {
+            Err(ApiError::MethodNotAllowed)
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "no operator route for {}",
+            req.path
+        ))),
+    }
+}
+
+async fn list_shards<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
+    let rows = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT s.body, (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id) AS accounts \
+             FROM shards s ORDER BY s.id",
+            vec![],
+        ))
+        .await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let mut b = col_json(r, "body")?;
+            b["account_count"] = json!(col_i64(r, "accounts").unwrap_or(0));
+            Some(b)
+        })
+        .collect();
+    Ok(ApiResponse::json(200, json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    slug: String,
+    #[serde(default = "default_kind")]
+    kind: AccountKind,
+    /// Place on this dedicated shard; otherwise the least-full active shared shard.
+    #[serde(default)]
+    shard_id: Option<String>,
+    #[serde(default)]
+    uk_only: bool,
+    #[serde(default)]
+    cidr_allowlist: Option<Vec<String>>,
+    #[serde(default)]
+    id: Option<Uuid>,
+}
+
+fn default_kind() -> AccountKind {
+    AccountKind::Production
+}
+
+fn slug_ok(s: &str) -> bool {
+    (3..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Least-full active shared shard (fewest accounts; size-aware placement uses health data).
+pub fn placement_stmt() -> Stmt {
+    Stmt::new(
+        "SELECT s.body FROM shards s WHERE s.tier = 'shared' AND s.status = 'active' \
+         ORDER BY (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id), s.id LIMIT 1",
+        vec![],
+    )
+}
+
+async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let v = json_body(req, &["application/json"])?;
+    let input: NewAccount =
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if input.name.trim().is_empty() || input.name.len() > 200 {
+        return Err(ApiError::bad_request("name must be 1 to 200 characters"));
+    }
+    if !slug_ok(&input.slug) {
+        return Err(ApiError::bad_request("slug must be 3-63 of a-z, 0-9 and -"));
+    }
+    for c in input.cidr_allowlist.iter().flatten() {
+        if crate::tenancy::parse_cidr(c).is_none() {
+            return Err(ApiError::bad_request(format!("`{c}` is not a CIDR block")));
+        }
+    }
+    let shard: Shard = match &input.shard_id {
+        Some(id) => {
+            let rows = p
+                .accounts()
+                .query(Stmt::new(
+                    "SELECT body FROM shards WHERE id = ?1",
+                    vec![json!(id)],
+                ))
+                .await?;
+            let s: Shard = rows
+                .first()
+                .and_then(|r| col_json(r, "body"))
+                .and_then(|b| serde_json::from_value(b).ok())
+                .ok_or_else(|| ApiError::Unprocessable(format!("no shard {id}")))?;
+            if s.status != crate::tenancy::ShardStatus::Active {
+                return Err(ApiError::Unprocessable(format!("shard {id} is not active")));
+            }
+            s
+        }
+        None => p
+            .accounts()
+            .query(placement_stmt())
+            .await?
+            .first()
+            .and_then(|r| col_json(r, "body"))
+            .and_then(|b| serde_json::from_value(b).ok())
+            .ok_or_else(|| ApiError::Unavailable("no active shared shard has room".into()))?,
+    };
+    let now = rfc3339(p.now());
+    let account = Account {
+        id: input.id.unwrap_or_else(|| uuid_v4(p.entropy())),
+        name: input.name,
+        slug: input.slug,
+        db_shard_id: shard.id.clone(),
+        is_active: true,
+        tier: shard.tier,
+        kind: input.kind,
+        uk_only: input.uk_only,
+        cidr_allowlist: input.cidr_allowlist,
+        retention: json!({"preset": "uk-financial-advice"}),
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+    };
+    let body = serde_json::to_string(&account).map_err(|e| ApiError::Internal(e.to_string()))?;
+    p.accounts()
+        .query(Stmt::new(
+            "INSERT INTO accounts (id, body) VALUES (?1, ?2)",
+            vec![json!(account.id), json!(body)],
+        ))
+        .await?;
+    Ok(
+        ApiResponse::json(201, serde_json::to_value(&account).unwrap_or_default())
+            .with_header("location", format!("/admin/v1/accounts/{}", account.id)),
+    )
+}
+
+async fn load_account<P: Platform>(p: &P, id: Uuid) -> Result<Account, ApiError> {
+    p.accounts()
+        .query(Stmt::new(
+            "SELECT body FROM accounts WHERE id = ?1",
+            vec![json!(id)],
+        ))
+        .await?
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .and_then(|b| serde_json::from_value(b).ok())
+        .ok_or_else(|| ApiError::NotFound(format!("no account {id}")))
+}
+
+async fn get_account<P: Platform>(p: &P, id: Uuid) -> Result<ApiResponse, ApiError> {
+    let a = load_account(p, id).await?;
+    Ok(ApiResponse::json(
+        200,
+        serde_json::to_value(a).unwrap_or_default(),
+    ))
+}
+
+async fn set_active<P: Platform>(p: &P, id: Uuid, active: bool) -> Result<ApiResponse, ApiError> {
+    let now = rfc3339(p.now());
+    let r = p
+        .accounts()
+        .query(Stmt::new(
+            "UPDATE accounts SET body = json_set(body, '$.is_active', json(?2), '$.updated_at', ?3, \
+             '$.version', coalesce(body ->> '$.version', 0) + 1) WHERE id = ?1",
+            vec![json!(id), json!(if active { "true" } else { "false" }), json!(now)],
+        ))
+        .await?;
+    if r.meta.changes == 0 {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    p.routes().forget(id);
+    get_account(p, id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    sub: Uuid,
+    role: Role,
+    #[serde(default = "default_ttl")]
+    ttl_seconds: i64,
+}
+
+fn default_ttl() -> i64 {
+    3600
+}
+
+async fn mint_token<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !cfg.local {
+        return Err(ApiError::NotFound(
+            "demo tokens exist only in the local environment".into(),
+        ));
+    }
+    let v = json_body(req, &["application/json"])?;
+    let t: TokenRequest =
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !(60..=30 * 86_400).contains(&t.ttl_seconds) {
+        return Err(ApiError::bad_request("ttl_seconds must be 60 to 2592000"));
+    }
+    load_account(p, id).await?;
+    let now = p.now().unix_timestamp();
+    let claims = Claims {
+        sub: t.sub,
+        account_id: id,
+        role: t.role,
+        exp: now + t.ttl_seconds,
+        iat: now,
+        nbf: None,
+        iss: cfg.jwt.issuer.clone(),
+        aud: cfg.jwt.audience.clone(),
+    };
+    let token = auth::mint(&claims, &cfg.jwt)?;
+    Ok(ApiResponse::json(
+        201,
+        json!({"token": token, "claims": claims}),
+    ))
+}
+
+async fn job_runs<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let job = req.query_param("job");
+    let stmt = match job {
+        Some(j) => Stmt::new(
+            "SELECT body FROM job_runs WHERE job = ?1 ORDER BY started_at DESC LIMIT 100",
+            vec![json!(j)],
+        ),
+        None => Stmt::new(
+            "SELECT body FROM job_runs ORDER BY id DESC LIMIT 100",
+            vec![],
+        ),
+    };
+    let rows = p.accounts().query(stmt).await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    Ok(ApiResponse::json(200, json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomain {
+    hostname: String,
+}
+
+fn hostname_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').count() >= 2
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+async fn add_domain<P: Platform>(
+    p: &P,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let v = json_body(req, &["application/json"])?;
+    let d: NewDomain =
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let host = d.hostname.trim().to_ascii_lowercase();
+    if !hostname_ok(&host) {
+        return Err(ApiError::bad_request(format!("`{host}` is not a hostname")));
+    }
+    load_account(p, id).await?;
+    let body = json!({"hostname": host, "account_id": id, "created_at": rfc3339(p.now())});
+    p.accounts()
+        .query(Stmt::new(
+            "INSERT INTO domains (hostname, body) VALUES (?1, ?2)",
+            vec![json!(host), json!(body.to_string())],
+        ))
+        .await?;
+    Ok(ApiResponse::json(201, body))
+}

@@ -1,0 +1,947 @@
+//! The API Worker's behaviour, platform-free: authenticate, route the tenant to its shard,
+//! validate, write entity + outbox row in one batch, publish, answer. The Worker only adapts.
+#![allow(async_fn_in_trait)]
+
+use crate::auth::{self, Claims, JwtConfig, Role};
+use crate::clock::{rfc3339, uuid_v7, Entropy};
+use crate::entity::{self, EntitySpec, FilterOp};
+use crate::error::ApiError;
+use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
+use crate::http::{ApiRequest, ApiResponse, Method};
+use crate::ports::*;
+use crate::tenancy::{self, Route, RouteCache, ShardStatus};
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Everything the API needs from the platform.
+pub trait Platform {
+    type Db: Database;
+    type Queue: EventQueue;
+    type Blobs: BlobStore;
+    type Entropy: Entropy;
+    fn accounts(&self) -> &Self::Db;
+    /// A session on a shard this deployment binds (None: not bound here). `bookmark` is the
+    /// client's `x-d1-bookmark`; without one the session is `first-unconstrained`.
+    fn shard(&self, binding: &str, bookmark: Option<&str>) -> Option<Self::Db>;
+    fn queue(&self) -> &Self::Queue;
+    fn blobs(&self) -> &Self::Blobs;
+    fn routes(&self) -> &RouteCache;
+    fn now(&self) -> OffsetDateTime;
+    fn entropy(&self) -> &Self::Entropy;
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub deployment: String,
+    /// Local environment: demo tokens and the simulated-country header are honoured.
+    pub local: bool,
+    pub jwt: JwtConfig,
+    pub admin_secret: String,
+    /// Hostnames of the API itself (never looked up as custom domains).
+    pub api_hosts: Vec<String>,
+    pub max_content_bytes: usize,
+}
+
+pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
+pub const SIMULATED_COUNTRY_HEADER: &str = "x-simulated-country";
+pub const MAX_PAGE: usize = 200;
+pub const DEFAULT_PAGE: usize = 50;
+pub const DEFAULT_MAX_CONTENT_BYTES: usize = 25 * 1024 * 1024;
+
+pub async fn handle<P: Platform>(p: &P, cfg: &ApiConfig, req: ApiRequest) -> ApiResponse {
+    let rid = req.request_id.clone();
+    match route(p, cfg, &req).await {
+        Ok(r) => r.with_header("x-request-id", rid),
+        Err(e) => e
+            .into_problem()
+            .into_response(&rid)
+            .with_header("x-request-id", rid),
+    }
+}
+
+async fn route<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["health"] => match req.method {
+            Method::Get | Method::Head => Ok(ApiResponse::json(
+                200,
+                json!({"status": "ok", "deployment": cfg.deployment}),
+            )),
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["admin", "v1", rest @ ..] => crate::admin::handle(p, cfg, req, rest).await,
+        ["v1", rest @ ..] => {
+            let t = tenant(p, cfg, req).await?;
+            tenant_route(p, cfg, req, &t, rest).await
+        }
+        _ => Err(ApiError::NotFound(format!("no route for {}", req.path))),
+    }
+}
+
+/// An authenticated, routed request.
+pub struct Tenant<D> {
+    pub claims: Claims,
+    pub route: Route,
+    pub db: D,
+}
+
+impl<D> Tenant<D> {
+    pub fn account_id(&self) -> Uuid {
+        self.claims.account_id
+    }
+}
+
+async fn tenant<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+) -> Result<Tenant<P::Db>, ApiError> {
+    let now = p.now();
+    let token = auth::bearer(req.header("authorization"))?;
+    let claims = auth::verify(token, &cfg.jwt, now)?;
+    // Unknown account: the same answer as a bad token, so existence never leaks.
+    let route = p
+        .routes()
+        .route(p.accounts(), claims.account_id, now)
+        .await?
+        .ok_or_else(|| ApiError::Auth(auth::AuthError::Invalid("unknown subject".into())))?;
+    if let Some(host) = req.host().map(tenancy::hostname) {
+        let host = host.to_ascii_lowercase();
+        if !cfg.api_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+            if let Some(owner) = p.routes().domain(p.accounts(), &host, now).await? {
+                if owner != claims.account_id {
+                    return Err(ApiError::Forbidden(
+                        "this token is not valid on this domain".into(),
+                    ));
+                }
+            }
+        }
+    }
+    let account = &route.account;
+    if !account.is_active {
+        return Err(ApiError::Forbidden("the account is deactivated".into()));
+    }
+    if account.uk_only {
+        let country = match (cfg.local, req.header(SIMULATED_COUNTRY_HEADER)) {
+            (true, Some(c)) => Some(c.to_string()),
+            _ => req.cf_country.clone(),
+        };
+        if !country
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("GB"))
+        {
+            return Err(ApiError::UnavailableForLegalReasons(
+                "this account may only be used from the United Kingdom".into(),
+            ));
+        }
+    }
+    if let Some(list) = account.cidr_allowlist.as_ref().filter(|l| !l.is_empty()) {
+        let ip = req.header("cf-connecting-ip").unwrap_or("");
+        if !tenancy::ip_allowed(ip, list) {
+            return Err(ApiError::Forbidden(
+                "the client address is not on the account's allowlist".into(),
+            ));
+        }
+    }
+    let db = p
+        .shard(&route.shard.binding, req.header(BOOKMARK_HEADER))
+        .ok_or_else(|| ApiError::Misdirected {
+            account: claims.account_id.to_string(),
+            shard: route.shard.id.clone(),
+            deployment: route.shard.deployment.clone(),
+        })?;
+    Ok(Tenant { claims, route, db })
+}
+
+async fn tenant_route<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+    t: &Tenant<P::Db>,
+    segs: &[&str],
+) -> Result<ApiResponse, ApiError> {
+    match segs {
+        ["audit", "verify"] => match req.method {
+            Method::Get => {
+                let v = crate::audit::verify(&t.db, t.account_id()).await?;
+                Ok(with_bookmark(
+                    ApiResponse::json(200, serde_json::to_value(v).unwrap_or_default()),
+                    &t.db,
+                ))
+            }
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        [table] => {
+            let spec = spec_for(table)?;
+            match req.method {
+                Method::Get => list(t, spec, req).await,
+                Method::Post => create(p, cfg, t, spec, req).await,
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        [table, id] => {
+            let spec = spec_for(table)?;
+            let id = parse_id(id)?;
+            match req.method {
+                Method::Get => get(t, spec, id).await,
+                Method::Patch => update(p, cfg, t, spec, id, req).await,
+                Method::Delete => delete(p, cfg, t, spec, id, req).await,
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        ["documents", id, "content"] => {
+            let id = parse_id(id)?;
+            match req.method {
+                Method::Put => crate::content::put(p, cfg, t, id, req).await,
+                Method::Get => crate::content::get(p, t, id).await,
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        _ => Err(ApiError::NotFound(format!("no route for {}", req.path))),
+    }
+}
+
+fn spec_for(table: &str) -> Result<&'static EntitySpec, ApiError> {
+    entity::by_table(table)
+        .ok_or_else(|| ApiError::NotFound(format!("no collection named {table}")))
+}
+
+pub fn parse_id(s: &str) -> Result<Uuid, ApiError> {
+    if entity::is_uuid(s) {
+        Uuid::parse_str(s).map_err(|_| ApiError::bad_request("ids are UUIDs"))
+    } else {
+        Err(ApiError::bad_request(format!("`{s}` is not a UUID")))
+    }
+}
+
+pub fn with_bookmark(r: ApiResponse, db: &impl Database) -> ApiResponse {
+    match db.bookmark() {
+        Some(b) => r.with_header(BOOKMARK_HEADER, b),
+        None => r,
+    }
+}
+
+fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Result<(), ApiError> {
+    if !t.claims.role.can_write() {
+        return Err(ApiError::Forbidden("the readonly role cannot write".into()));
+    }
+    if spec.admin_writes && t.claims.role != Role::Admin {
+        return Err(ApiError::Forbidden(format!(
+            "only admins may change {}",
+            spec.table
+        )));
+    }
+    if matches!(
+        t.route.shard.status,
+        ShardStatus::Readonly | ShardStatus::Provisioning
+    ) {
+        return Err(ApiError::Unavailable(format!(
+            "shard {} is {:?}; writes are paused",
+            t.route.shard.id, t.route.shard.status
+        )));
+    }
+    Ok(())
+}
+
+/// Parse a JSON request body within the size and depth limits.
+pub fn json_body(req: &ApiRequest, allowed_types: &[&str]) -> Result<Value, ApiError> {
+    let ct = req.header("content-type").unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !allowed_types.contains(&mime.as_str()) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be {}",
+            allowed_types.join(" or ")
+        )));
+    }
+    if req.body.len() > entity::MAX_JSON_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "JSON bodies are limited to {} bytes",
+            entity::MAX_JSON_BODY_BYTES
+        )));
+    }
+    let v: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    if entity::json_depth(&v) > entity::MAX_JSON_DEPTH {
+        return Err(ApiError::bad_request(format!(
+            "JSON nesting is limited to {} levels",
+            entity::MAX_JSON_DEPTH
+        )));
+    }
+    Ok(v)
+}
+
+pub fn etag(version: i64) -> String {
+    format!("\"v{version}\"")
+}
+
+fn if_match(req: &ApiRequest) -> Option<&str> {
+    req.header("if-match").map(str::trim)
+}
+
+fn matches_etag(header: &str, version: i64) -> bool {
+    let want = etag(version);
+    header == "*"
+        || header
+            .split(',')
+            .map(|s| s.trim().trim_start_matches("W/"))
+            .any(|s| s == want)
+}
+
+/// The stored document as the API shows it.
+pub fn render(id: &str, body: &Value) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), Value::String(id.into()));
+    if let Some(o) = body.as_object() {
+        for (k, v) in o {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn version_of(body: &Value) -> i64 {
+    body.get("version").and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn actor(c: &Claims) -> Actor {
+    Actor::User {
+        id: c.sub,
+        role: c.role.as_str().into(),
+    }
+}
+
+pub struct Written {
+    pub event: ChangeEvent,
+}
+
+/// Build the outbox insert for an event.
+pub fn outbox_insert(ev: &ChangeEvent) -> Stmt {
+    let mut body = serde_json::to_value(ev).unwrap_or_default();
+    body["published_at"] = Value::Null;
+    Stmt::new(
+        "INSERT INTO outbox (account_id, id, body) VALUES (?1, ?2, ?3)",
+        vec![json!(ev.account_id), json!(ev.id), json!(body.to_string())],
+    )
+}
+
+pub fn outbox_mark_published(events: &[&ChangeEvent], now: OffsetDateTime) -> Option<Stmt> {
+    let first = events.first()?;
+    let mut params = vec![json!(rfc3339(now)), json!(first.account_id)];
+    let mut marks = Vec::new();
+    for ev in events {
+        params.push(json!(ev.id));
+        marks.push(format!("?{}", params.len()));
+    }
+    Some(Stmt::new(
+        format!(
+            "UPDATE outbox SET body = json_set(body, '$.published_at', ?1) \
+             WHERE account_id = ?2 AND id IN ({})",
+            marks.join(", ")
+        ),
+        params,
+    ))
+}
+
+/// After the batch committed: send the events; on success mark them published (one small
+/// query). A failed send leaves the rows for the relay; the write itself already succeeded.
+pub async fn publish<P: Platform>(p: &P, db: &P::Db, mut events: Vec<ChangeEvent>) {
+    let bookmark = db.bookmark();
+    for ev in &mut events {
+        ev.bookmark = bookmark.clone();
+    }
+    let msgs: Vec<Value> = events
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    match p.queue().send_batch(msgs).await {
+        Ok(()) => {
+            let refs: Vec<&ChangeEvent> = events.iter().collect();
+            if let Some(stmt) = outbox_mark_published(&refs, p.now()) {
+                if let Err(e) = db.query(stmt).await {
+                    tracing::warn!(error = %e, "marking outbox rows published failed; the relay will resend");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "queue send failed; the outbox relay will publish"),
+    }
+}
+
+fn new_event<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    req: &ApiRequest,
+    change: Change<'_>,
+) -> ChangeEvent {
+    let now = p.now();
+    ChangeEvent::new(
+        uuid_v7(now, p.entropy()),
+        now,
+        &Origin {
+            deployment: &cfg.deployment,
+            shard_id: &t.route.shard.id,
+            account_id: t.account_id(),
+            actor: actor(&t.claims),
+            request_id: &req.request_id,
+        },
+        change,
+    )
+}
+
+fn request_hash(req: &ApiRequest) -> String {
+    let mut h = Sha256::new();
+    h.update(req.path.as_bytes());
+    h.update([0]);
+    h.update(&req.body);
+    hex::encode(h.finalize())
+}
+
+async fn create<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    spec: &'static EntitySpec,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    require_write(t, spec)?;
+    let input = json_body(req, &["application/json"])?;
+    entity::validate(spec, &input).map_err(ApiError::Validation)?;
+    let idem = idempotency_key(t, req)?;
+    if let Some(key) = &idem {
+        if let Some(r) = replay(t, key, req).await? {
+            return Ok(r);
+        }
+    }
+    let now = p.now();
+    let id = uuid_v7(now, p.entropy());
+    let mut body = input.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+        o.insert("version".into(), json!(1));
+        o.insert("created_at".into(), json!(rfc3339(now)));
+        o.insert("updated_at".into(), json!(rfc3339(now)));
+    }
+    let changed: Vec<String> = input
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
+        Change {
+            entity_type: spec.table,
+            entity_singular: spec.singular,
+            entity_id: id,
+            action: Action::Created,
+            entity_version: 1,
+            changed_fields: changed,
+        },
+    );
+    let rendered = render(&id.to_string(), &body);
+    let location = format!("/v1/{}/{}", spec.table, id);
+    let mut stmts = vec![
+        Stmt::new(
+            format!(
+                "INSERT INTO {} (account_id, id, body) VALUES (?1, ?2, ?3)",
+                spec.table
+            ),
+            vec![json!(t.account_id()), json!(id), json!(body.to_string())],
+        ),
+        outbox_insert(&ev),
+    ];
+    if let Some(key) = &idem {
+        stmts.push(Stmt::new(
+            "INSERT INTO idempotency_keys (account_id, id, body) VALUES (?1, ?2, ?3)",
+            vec![
+                json!(t.account_id()),
+                json!(key),
+                json!(json!({
+                    "request_hash": request_hash(req),
+                    "status": 201,
+                    "location": location,
+                    "etag": etag(1),
+                    "response": rendered,
+                    "created_at": rfc3339(now),
+                })
+                .to_string()),
+            ],
+        ));
+    }
+    match t.db.batch(stmts).await {
+        Ok(_) => {}
+        Err(StoreError::Constraint(m)) if idem.is_some() && m.contains("idempotency_keys") => {
+            // A concurrent request with the same key won the race: answer as it did.
+            if let Some(key) = &idem {
+                if let Some(r) = replay(t, key, req).await? {
+                    return Ok(r);
+                }
+            }
+            return Err(ApiError::Conflict(
+                "a request with this Idempotency-Key is in flight".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    publish(p, &t.db, vec![ev]).await;
+    Ok(with_bookmark(
+        ApiResponse::json(201, rendered)
+            .with_header("location", location)
+            .with_header("etag", etag(1)),
+        &t.db,
+    ))
+}
+
+fn idempotency_key(
+    t: &Tenant<impl Database>,
+    req: &ApiRequest,
+) -> Result<Option<String>, ApiError> {
+    let Some(k) = req.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let k = k.trim();
+    if k.is_empty() || k.len() > 200 || !k.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters",
+        ));
+    }
+    Ok(Some(format!("{}:POST {}:{}", t.claims.sub, req.path, k)))
+}
+
+async fn replay(
+    t: &Tenant<impl Database>,
+    key: &str,
+    req: &ApiRequest,
+) -> Result<Option<ApiResponse>, ApiError> {
+    let rows =
+        t.db.query(Stmt::new(
+            "SELECT body FROM idempotency_keys WHERE account_id = ?1 AND id = ?2",
+            vec![json!(t.account_id()), json!(key)],
+        ))
+        .await?;
+    let Some(stored) = rows.first().and_then(|r| col_json(r, "body")) else {
+        return Ok(None);
+    };
+    if stored.get("request_hash").and_then(Value::as_str) != Some(request_hash(req).as_str()) {
+        return Err(ApiError::Unprocessable(
+            "this Idempotency-Key was used with a different request body".into(),
+        ));
+    }
+    let status = stored.get("status").and_then(Value::as_u64).unwrap_or(201) as u16;
+    let mut r = ApiResponse::json(
+        status,
+        stored.get("response").cloned().unwrap_or(Value::Null),
+    )
+    .with_header("idempotent-replayed", "true");
+    for h in ["location", "etag"] {
+        if let Some(v) = stored.get(h).and_then(Value::as_str) {
+            r = r.with_header(h, v);
+        }
+    }
+    Ok(Some(with_bookmark(r, &t.db)))
+}
+
+pub fn get_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid) -> Stmt {
+    Stmt::new(
+        format!(
+            "SELECT id, body FROM {} WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+            spec.table
+        ),
+        vec![json!(account_id), json!(id)],
+    )
+}
+
+async fn load(t: &Tenant<impl Database>, spec: &EntitySpec, id: Uuid) -> Result<Value, ApiError> {
+    let rows = t.db.query(get_stmt(spec, t.account_id(), id)).await?;
+    rows.first()
+        .and_then(|r| col_json(r, "body"))
+        .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))
+}
+
+async fn get(
+    t: &Tenant<impl Database>,
+    spec: &EntitySpec,
+    id: Uuid,
+) -> Result<ApiResponse, ApiError> {
+    let body = load(t, spec, id).await?;
+    let v = version_of(&body);
+    Ok(with_bookmark(
+        ApiResponse::json(200, render(&id.to_string(), &body)).with_header("etag", etag(v)),
+        &t.db,
+    ))
+}
+
+/// Fields a client may not set, kept across a merge patch.
+fn split_server_fields(spec: &EntitySpec, body: &Value) -> (Value, Map<String, Value>) {
+    let mut user = body.clone();
+    let mut server = Map::new();
+    if let Some(o) = user.as_object_mut() {
+        let keys: Vec<String> = o.keys().cloned().collect();
+        for k in keys {
+            if entity::COMMON_READ_ONLY.contains(&k.as_str())
+                || spec.read_only.contains(&k.as_str())
+            {
+                if let Some(v) = o.remove(&k) {
+                    server.insert(k, v);
+                }
+            }
+        }
+    }
+    (user, server)
+}
+
+const MAX_WRITE_ATTEMPTS: usize = 3;
+
+async fn update<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    spec: &'static EntitySpec,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    require_write(t, spec)?;
+    let patch = json_body(req, &["application/merge-patch+json", "application/json"])?;
+    entity::validate_patch(spec, &patch).map_err(ApiError::Validation)?;
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let current = load(t, spec, id).await?;
+        let old_version = version_of(&current);
+        if let Some(h) = if_match(req) {
+            if !matches_etag(h, old_version) {
+                return Err(ApiError::PreconditionFailed(h.into()));
+            }
+        }
+        let (user, mut server) = split_server_fields(spec, &current);
+        let mut merged = user.clone();
+        entity::merge_patch(&mut merged, &patch);
+        entity::validate(spec, &merged).map_err(ApiError::Validation)?;
+        let changed = entity::changed_fields(&user, &merged);
+        if changed.is_empty() {
+            return Ok(with_bookmark(
+                ApiResponse::json(200, render(&id.to_string(), &current))
+                    .with_header("etag", etag(old_version)),
+                &t.db,
+            ));
+        }
+        let now = p.now();
+        let new_version = old_version + 1;
+        server.insert("version".into(), json!(new_version));
+        server.insert("updated_at".into(), json!(rfc3339(now)));
+        let mut body = merged;
+        if let Some(o) = body.as_object_mut() {
+            o.extend(server);
+        }
+        let ev = new_event(
+            p,
+            cfg,
+            t,
+            req,
+            Change {
+                entity_type: spec.table,
+                entity_singular: spec.singular,
+                entity_id: id,
+                action: Action::Updated,
+                entity_version: new_version,
+                changed_fields: changed,
+            },
+        );
+        let mut outbox = outbox_insert(&ev);
+        // Only if our UPDATE landed (same transaction): no event for a write that did not happen.
+        outbox.sql = format!(
+            "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
+             (SELECT 1 FROM {} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)",
+            spec.table
+        )
+        .into();
+        outbox.params.extend([json!(id), json!(new_version)]);
+        let res =
+            t.db.batch(vec![
+                Stmt::new(
+                    format!(
+                        "UPDATE {} SET body = ?3 WHERE account_id = ?1 AND id = ?2 \
+                         AND deleted_at IS NULL AND body ->> '$.version' = ?4",
+                        spec.table
+                    ),
+                    vec![
+                        json!(t.account_id()),
+                        json!(id),
+                        json!(body.to_string()),
+                        json!(old_version),
+                    ],
+                ),
+                outbox,
+            ])
+            .await?;
+        if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
+            if let Some(h) = if_match(req) {
+                return Err(ApiError::PreconditionFailed(h.into()));
+            }
+            continue; // a concurrent write moved the version: merge again onto the new one
+        }
+        publish(p, &t.db, vec![ev]).await;
+        return Ok(with_bookmark(
+            ApiResponse::json(200, render(&id.to_string(), &body))
+                .with_header("etag", etag(new_version)),
+            &t.db,
+        ));
+    }
+    Err(ApiError::Conflict(
+        "the resource is being changed concurrently; retry".into(),
+    ))
+}
+
+async fn delete<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    spec: &'static EntitySpec,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    require_write(t, spec)?;
+    let current = load(t, spec, id).await?;
+    let version = version_of(&current);
+    if let Some(h) = if_match(req) {
+        if !matches_etag(h, version) {
+            return Err(ApiError::PreconditionFailed(h.into()));
+        }
+    }
+    let now = rfc3339(p.now());
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
+        Change {
+            entity_type: spec.table,
+            entity_singular: spec.singular,
+            entity_id: id,
+            action: Action::Deleted,
+            entity_version: version + 1,
+            changed_fields: vec!["deleted_at".into()],
+        },
+    );
+    let mut outbox = outbox_insert(&ev);
+    outbox.sql = format!(
+        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
+         (SELECT 1 FROM {} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)",
+        spec.table
+    )
+    .into();
+    outbox.params.extend([json!(id), json!(version + 1)]);
+    let res =
+        t.db.batch(vec![
+            Stmt::new(
+                format!(
+                    "UPDATE {} SET body = json_set(body, '$.deleted_at', ?3, '$.updated_at', ?3, \
+                     '$.version', ?5) WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL \
+                     AND body ->> '$.version' = ?4",
+                    spec.table
+                ),
+                vec![
+                    json!(t.account_id()),
+                    json!(id),
+                    json!(now),
+                    json!(version),
+                    json!(version + 1),
+                ],
+            ),
+            outbox,
+        ])
+        .await?;
+    if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
+        return match if_match(req) {
+            Some(h) => Err(ApiError::PreconditionFailed(h.into())),
+            None => Err(ApiError::Conflict(
+                "the resource changed while deleting; retry".into(),
+            )),
+        };
+    }
+    publish(p, &t.db, vec![ev]).await;
+    Ok(with_bookmark(ApiResponse::empty(204), &t.db))
+}
+
+/// Opaque keyset cursor: the last row's sort key and id, bound to the filter that made it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    f: String,
+    k: Option<String>,
+    id: String,
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+fn decode_cursor(s: &str) -> Option<Cursor> {
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+/// The list statement for one (optional) indexed filter and a keyset position.
+pub fn list_stmt(
+    spec: &EntitySpec,
+    account_id: Uuid,
+    filter: Option<(&entity::Filter, &str)>,
+    after: Option<(Option<&str>, &str)>,
+    limit: usize,
+) -> Stmt {
+    let mut params = vec![json!(account_id)];
+    let mut sql = format!(
+        "SELECT id, body{} FROM {} WHERE account_id = ?1 AND deleted_at IS NULL",
+        match filter {
+            Some((f, _)) if f.op == FilterOp::Prefix => format!(", {} AS k", f.column),
+            _ => String::new(),
+        },
+        spec.table
+    );
+    let mut order = "id".to_string();
+    match filter {
+        Some((f, v)) if f.op == FilterOp::Eq => {
+            params.push(json!(v));
+            sql += &format!(" AND {} = ?{}", f.column, params.len());
+        }
+        Some((f, v)) => {
+            let lo = v.to_lowercase();
+            let hi = format!("{lo}\u{10FFFF}");
+            params.push(json!(lo));
+            params.push(json!(hi));
+            sql += &format!(
+                " AND {c} >= ?{} AND {c} < ?{}",
+                params.len() - 1,
+                params.len(),
+                c = f.column
+            );
+            order = format!("{}, id", f.column);
+        }
+        None => {}
+    }
+    match (filter, after) {
+        (Some((f, _)), Some((Some(k), id))) if f.op == FilterOp::Prefix => {
+            params.push(json!(k));
+            params.push(json!(id));
+            sql += &format!(
+                " AND ({}, id) > (?{}, ?{})",
+                f.column,
+                params.len() - 1,
+                params.len()
+            );
+        }
+        (_, Some((_, id))) => {
+            params.push(json!(id));
+            sql += &format!(" AND id > ?{}", params.len());
+        }
+        _ => {}
+    }
+    params.push(json!(limit as i64 + 1));
+    sql += &format!(" ORDER BY {order} LIMIT ?{}", params.len());
+    Stmt::new(sql, params)
+}
+
+async fn list(
+    t: &Tenant<impl Database>,
+    spec: &'static EntitySpec,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let allowed: Vec<&str> = spec.filters.iter().map(|f| f.param).collect();
+    let mut filter = None;
+    let mut limit = DEFAULT_PAGE;
+    let mut cursor = None;
+    for (k, v) in &req.query {
+        match k.as_str() {
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}")))?
+            }
+            "cursor" => cursor = Some(v.as_str()),
+            other => match spec.filters.iter().find(|f| f.param == other) {
+                Some(f) => {
+                    if filter.is_some() {
+                        return Err(ApiError::BadRequest {
+                            detail: format!(
+                                "filter on one indexed field at a time; allowed: {}",
+                                allowed.join(", ")
+                            ),
+                            extra: Some(json!({"allowed_filters": allowed})),
+                        });
+                    }
+                    let errs = entity::check(f.value, &json!(v));
+                    if let Some(e) = errs.first() {
+                        return Err(ApiError::bad_request(format!("filter {}: {}", f.param, e.message)));
+                    }
+                    filter = Some((f, v.as_str()));
+                }
+                None => {
+                    return Err(ApiError::BadRequest {
+                        detail: format!(
+                            "cannot filter {} on `{other}`: only indexed fields are filterable; allowed: {}",
+                            spec.table,
+                            if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                        ),
+                        extra: Some(json!({"allowed_filters": allowed})),
+                    })
+                }
+            },
+        }
+    }
+    let fsig = filter
+        .map(|(f, v)| format!("{}={}", f.param, v))
+        .unwrap_or_default();
+    let after = match cursor {
+        None => None,
+        Some(c) => {
+            let c = decode_cursor(c)
+                .filter(|c| c.f == fsig && entity::is_uuid(&c.id))
+                .ok_or_else(|| {
+                    ApiError::bad_request("cursor is invalid or belongs to another filter")
+                })?;
+            Some(c)
+        }
+    };
+    let stmt = list_stmt(
+        spec,
+        t.account_id(),
+        filter,
+        after.as_ref().map(|c| (c.k.as_deref(), c.id.as_str())),
+        limit,
+    );
+    let rows = t.db.query(stmt).await?;
+    let mut items = Vec::new();
+    let mut next = None;
+    for (i, r) in rows.rows.iter().enumerate() {
+        let id = col_str(r, "id").unwrap_or_default();
+        if i == limit {
+            let prev = &rows.rows[i - 1];
+            next = Some(encode_cursor(&Cursor {
+                f: fsig.clone(),
+                k: col_str(prev, "k").map(str::to_owned),
+                id: col_str(prev, "id").unwrap_or_default().into(),
+            }));
+            break;
+        }
+        items.push(render(id, &col_json(r, "body").unwrap_or(Value::Null)));
+    }
+    Ok(with_bookmark(
+        ApiResponse::json(200, json!({"items": items, "next_cursor": next})),
+        &t.db,
+    ))
+}

@@ -1,0 +1,47 @@
+//! Every binding, queue, variable and cron name the Workers use. These must match
+//! `wrangler/*.jsonc`; `tests::wrangler_configs_match_binding_consts` reads the configs and checks.
+
+/// Account D1: tenant registry, shard registry, custom domains, job runs. No tenant data.
+pub const ACCOUNTS_DB: &str = "ACCOUNTS_DB";
+/// KV namespace for read caches (immutable, version-suffixed keys).
+pub const CACHE_KV: &str = "CACHE";
+/// R2 bucket for document contents (account-scoped keys).
+pub const DOCUMENTS_R2: &str = "DOCUMENTS";
+/// Producer binding of the change-event queue.
+pub const CHANGE_EVENTS_QUEUE: &str = "CHANGE_EVENTS";
+
+/// Queue names (not bindings).
+pub const CHANGE_EVENTS_QUEUE_NAME: &str = "change-events";
+pub const CHANGE_EVENTS_DLQ_NAME: &str = "change-events-dlq";
+
+/// Shard D1 bindings are named by the `shards.binding` column; a deployment lists the shard
+/// bindings it serves in this variable (comma separated). Bindings start with this prefix.
+pub const SHARD_BINDINGS_VAR: &str = "SHARD_BINDINGS";
+pub const SHARD_BINDING_PREFIX: &str = "SHARD_";
+
+/// Plain variables.
+pub const DEPLOYMENT_VAR: &str = "DEPLOYMENT";
+pub const ENVIRONMENT_VAR: &str = "ENVIRONMENT";
+pub const JWT_ISSUER_VAR: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE_VAR: &str = "JWT_AUDIENCE";
+/// Secrets (plain `vars` only in the local environment; `wrangler secret put` when deployed).
+pub const JWT_SECRET: &str = "JWT_SECRET";
+pub const ADMIN_SECRET: &str = "ADMIN_SECRET";
+
+/// Cron schedules of the scheduler Worker.
+pub const CRON_OUTBOX_RELAY: &str = "* * * * *";
+pub const CRON_SHARD_HEALTH: &str = "*/15 * * * *";
+pub const CRON_MIGRATION_CHECK: &str = "0 * * * *";
+pub const CRON_RETENTION: &str = "0 2 * * *";
+pub const ALL_CRONS: [&str; 4] = [
+    CRON_OUTBOX_RELAY,
+    CRON_SHARD_HEALTH,
+    CRON_MIGRATION_CHECK,
+    CRON_RETENTION,
+];
+
+/// The value of `ENVIRONMENT` that enables local-only behaviour (demo tokens, simulated country).
+pub const LOCAL_ENVIRONMENT: &str = "local";
+
+/// Hostnames of the API itself (comma separated); any other Host is looked up as a custom domain.
+pub const API_HOSTS_VAR: &str = "API_HOSTS";

@@ -1,0 +1,119 @@
+//! The change-event consumer's decisions, platform-free. Each message gets exactly one
+//! decision; the Worker acks, retries or dead-letters it and never returns `Err`.
+#![allow(async_fn_in_trait)]
+
+use crate::audit::{self, Appended, ChainHead};
+use crate::event::{decode, ChangeEvent};
+use crate::ports::{col_str, Database, Stmt, StoreError};
+use serde_json::Value;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Ack,
+    Retry {
+        delay_seconds: u32,
+    },
+    /// Will never succeed: record it in the dead-letter queue with the reason, then ack.
+    DeadLetter {
+        reason: String,
+    },
+}
+
+pub trait ConsumerPlatform {
+    type Db: Database;
+    fn accounts(&self) -> &Self::Db;
+    /// A session on a shard binding this consumer has (None: not bound).
+    fn shard(&self, binding: &str) -> Option<Self::Db>;
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// Delay before a retry after a lost race on the chain head (another batch appended first).
+pub const RACE_RETRY_SECONDS: u32 = 1;
+/// Delay before a retry after a storage failure.
+pub const STORAGE_RETRY_SECONDS: u32 = 10;
+
+/// Shard id -> binding, from the registry (one query per batch).
+pub async fn shard_bindings(db: &impl Database) -> Result<HashMap<String, String>, StoreError> {
+    let rows = db
+        .query(Stmt::new(
+            "SELECT id, body ->> '$.binding' AS binding FROM shards",
+            vec![],
+        ))
+        .await?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                col_str(r, "id")?.to_string(),
+                col_str(r, "binding")?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<Decision> {
+    let bindings = match shard_bindings(p.accounts()).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "registry unavailable; retrying the batch");
+            return bodies
+                .iter()
+                .map(|_| Decision::Retry {
+                    delay_seconds: STORAGE_RETRY_SECONDS,
+                })
+                .collect();
+        }
+    };
+    // Chain heads this invocation appended, so consecutive events of one account cost one query.
+    let mut heads: HashMap<Uuid, ChainHead> = HashMap::new();
+    let mut out = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        out.push(process_one(p, &bindings, &mut heads, body).await);
+    }
+    out
+}
+
+async fn process_one<P: ConsumerPlatform>(
+    p: &P,
+    bindings: &HashMap<String, String>,
+    heads: &mut HashMap<Uuid, ChainHead>,
+    body: &Value,
+) -> Decision {
+    let ev: ChangeEvent = match decode(body) {
+        Ok(ev) => ev,
+        Err(e) => {
+            return Decision::DeadLetter {
+                reason: e.to_string(),
+            }
+        }
+    };
+    let Some(db) = bindings.get(&ev.shard_id).and_then(|b| p.shard(b)) else {
+        return Decision::DeadLetter {
+            reason: format!("shard {} is not bound by this consumer", ev.shard_id),
+        };
+    };
+    match audit::append(&db, &ev, heads.get(&ev.account_id), p.now()).await {
+        Ok(Appended::New(head)) => {
+            heads.insert(ev.account_id, head);
+            Decision::Ack
+        }
+        Ok(Appended::Duplicate) => Decision::Ack,
+        Err(StoreError::Constraint(_)) => {
+            heads.remove(&ev.account_id);
+            Decision::Retry {
+                delay_seconds: RACE_RETRY_SECONDS,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, event = %ev.id, "audit append failed");
+            heads.remove(&ev.account_id);
+            Decision::Retry {
+                delay_seconds: STORAGE_RETRY_SECONDS,
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Document contents in R2 under `accounts/{account_id}/documents/{id}`: the key is built from
+//! the authenticated tenant, never from input, so another tenant's object cannot be named.
+
+use crate::api::{etag, outbox_insert, publish, with_bookmark, ApiConfig, Platform, Tenant};
+use crate::clock::{rfc3339, uuid_v7};
+use crate::entity::DOCUMENTS;
+use crate::error::ApiError;
+use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
+use crate::http::{ApiRequest, ApiResponse, Body};
+use crate::ports::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub fn blob_key(account_id: Uuid, document_id: Uuid) -> String {
+    format!("accounts/{account_id}/documents/{document_id}")
+}
+
+async fn load_document(t: &Tenant<impl Database>, id: Uuid) -> Result<Value, ApiError> {
+    let rows =
+        t.db.query(crate::api::get_stmt(&DOCUMENTS, t.account_id(), id))
+            .await?;
+    rows.first()
+        .and_then(|r| col_json(r, "body"))
+        .ok_or_else(|| ApiError::NotFound(format!("no document with id {id}")))
+}
+
+pub async fn put<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !t.claims.role.can_write() {
+        return Err(ApiError::Forbidden("the readonly role cannot write".into()));
+    }
+    let content_type = req
+        .header("content-type")
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.len() <= 200 && c.contains('/'))
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType("Content-Type is required (type/subtype)".into())
+        })?
+        .to_string();
+    if req.body.len() > cfg.max_content_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "document contents are limited to {} bytes",
+            cfg.max_content_bytes
+        )));
+    }
+    if req.body.is_empty() {
+        return Err(ApiError::bad_request("the content is empty"));
+    }
+    let current = load_document(t, id).await?;
+    let version = current.get("version").and_then(Value::as_i64).unwrap_or(0);
+    if let Some(h) = req.header("if-match") {
+        if h.trim() != "*" && h.trim() != etag(version) {
+            return Err(ApiError::PreconditionFailed(h.trim().into()));
+        }
+    }
+    let sha = hex::encode(Sha256::digest(&req.body));
+    let now = p.now();
+    // Content first: if the metadata write fails, an orphan object is harmless and overwritten
+    // by the next upload; metadata never points at content that is not there.
+    p.blobs()
+        .put(
+            &blob_key(t.account_id(), id),
+            Blob {
+                bytes: req.body.clone(),
+                content_type: content_type.clone(),
+            },
+        )
+        .await?;
+    let content = json!({
+        "content_type": content_type,
+        "size": req.body.len(),
+        "sha256": sha,
+        "uploaded_at": rfc3339(now),
+    });
+    let ev = ChangeEvent::new(
+        uuid_v7(now, p.entropy()),
+        now,
+        &Origin {
+            deployment: &cfg.deployment,
+            shard_id: &t.route.shard.id,
+            account_id: t.account_id(),
+            actor: Actor::User {
+                id: t.claims.sub,
+                role: t.claims.role.as_str().into(),
+            },
+            request_id: &req.request_id,
+        },
+        Change {
+            entity_type: "documents",
+            entity_singular: "document",
+            entity_id: id,
+            action: Action::Updated,
+            entity_version: version + 1,
+            changed_fields: vec!["content".into()],
+        },
+    );
+    let mut outbox = outbox_insert(&ev);
+    outbox.sql = "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
+                  (SELECT 1 FROM documents WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)"
+        .into();
+    outbox.params.extend([json!(id), json!(version + 1)]);
+    let res = t
+        .db
+        .batch(vec![
+            Stmt::new(
+                "UPDATE documents SET body = json_set(body, '$.content', json(?3), '$.version', ?5, \
+                 '$.updated_at', ?6) WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL \
+                 AND body ->> '$.version' = ?4",
+                vec![
+                    json!(t.account_id()),
+                    json!(id),
+                    json!(content.to_string()),
+                    json!(version),
+                    json!(version + 1),
+                    json!(rfc3339(now)),
+                ],
+            ),
+            outbox,
+        ])
+        .await?;
+    if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
+        return Err(ApiError::Conflict(
+            "the document changed during the upload; retry".into(),
+        ));
+    }
+    publish(p, &t.db, vec![ev]).await;
+    Ok(with_bookmark(
+        ApiResponse::json(200, content).with_header("etag", etag(version + 1)),
+        &t.db,
+    ))
+}
+
+pub async fn get<P: Platform>(p: &P, t: &Tenant<P::Db>, id: Uuid) -> Result<ApiResponse, ApiError> {
+    let doc = load_document(t, id).await?;
+    let meta = doc
+        .get("content")
+        .filter(|c| c.is_object())
+        .ok_or_else(|| ApiError::NotFound(format!("document {id} has no content yet")))?;
+    let blob = p
+        .blobs()
+        .get(&blob_key(t.account_id(), id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the content of document {id} is gone")))?;
+    let sha = meta
+        .get("sha256")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Ok(ApiResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), blob.content_type),
+            ("etag".into(), format!("\"sha256-{sha}\"")),
+            ("x-content-sha256".into(), sha.into()),
+        ],
+        body: Body::Bytes(blob.bytes),
+    })
+}

@@ -1,0 +1,223 @@
+//! Native fakes of the ports: SQLite for `Database` (the real migrations apply to it),
+//! memory for the queue, cache and blob store. Used by unit tests, the bench floors and seeding.
+
+use crate::ports::*;
+use rusqlite::{types::ValueRef, Connection};
+use serde_json::{Map, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// Run a future whose awaits never truly wait (all fakes are synchronous underneath).
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+pub struct SqliteDb {
+    conn: RefCell<Connection>,
+    commits: Cell<u64>,
+}
+
+impl SqliteDb {
+    /// In-memory database with foreign keys on and the given migrations applied in order.
+    pub fn with_migrations(
+        migrations: &[crate::migrations::Migration],
+    ) -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::Backend(e.to_string()))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        for m in migrations {
+            conn.execute_batch(m.sql)
+                .map_err(|e| StoreError::Backend(format!("migration {}: {e}", m.name)))?;
+        }
+        Ok(Self {
+            conn: RefCell::new(conn),
+            commits: Cell::new(0),
+        })
+    }
+
+    pub fn shard() -> Result<Self, StoreError> {
+        Self::with_migrations(crate::migrations::SHARD)
+    }
+
+    pub fn accounts() -> Result<Self, StoreError> {
+        Self::with_migrations(crate::migrations::ACCOUNT)
+    }
+
+    /// Run raw SQL (tests tamper with rows, seed, inspect plans).
+    pub fn exec(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn
+            .borrow()
+            .execute_batch(sql)
+            .map_err(|e| StoreError::from_message(e.to_string()))
+    }
+
+    fn run(conn: &Connection, stmt: &Stmt) -> Result<Rows, StoreError> {
+        let mut prepared = conn
+            .prepare(&stmt.sql)
+            .map_err(|e| StoreError::from_message(e.to_string()))?;
+        let params: Vec<rusqlite::types::Value> = stmt.params.iter().map(to_sql).collect();
+        let names: Vec<String> = prepared
+            .column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut out = Vec::new();
+        let mut rows = prepared
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(|e| StoreError::from_message(e.to_string()))?;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| StoreError::from_message(e.to_string()))?
+        {
+            let mut m = Map::new();
+            for (i, n) in names.iter().enumerate() {
+                let v = match row
+                    .get_ref(i)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?
+                {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::from(i),
+                    ValueRef::Real(f) => Value::from(f),
+                    ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::from(b.to_vec()),
+                };
+                m.insert(n.clone(), v);
+            }
+            out.push(m);
+        }
+        drop(rows);
+        let changes = conn.changes();
+        Ok(Rows {
+            meta: Meta {
+                rows_read: out.len() as u64,
+                rows_written: changes,
+                changes,
+            },
+            rows: out,
+        })
+    }
+}
+
+fn to_sql(v: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as S;
+    match v {
+        Value::Null => S::Null,
+        Value::Bool(b) => S::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(S::Integer)
+            .unwrap_or_else(|| S::Real(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => S::Text(s.clone()),
+        other => S::Text(other.to_string()),
+    }
+}
+
+impl Database for SqliteDb {
+    async fn query(&self, stmt: Stmt) -> Result<Rows, StoreError> {
+        let conn = self.conn.borrow();
+        let r = Self::run(&conn, &stmt)?;
+        if r.meta.changes > 0 {
+            self.commits.set(self.commits.get() + 1);
+        }
+        Ok(r)
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, StoreError> {
+        let mut conn = self.conn.borrow_mut();
+        let tx = conn
+            .transaction()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in &stmts {
+            out.push(Self::run(&tx, s)?); // dropping `tx` on error rolls back
+        }
+        tx.commit()
+            .map_err(|e| StoreError::from_message(e.to_string()))?;
+        self.commits.set(self.commits.get() + 1);
+        Ok(out)
+    }
+
+    fn bookmark(&self) -> Option<String> {
+        Some(format!("{:016x}", self.commits.get()))
+    }
+}
+
+/// Queue fake: records what was sent; can be told to fail.
+#[derive(Default)]
+pub struct MemQueue {
+    pub sent: RefCell<Vec<Value>>,
+    pub fail: Cell<bool>,
+}
+
+impl EventQueue for MemQueue {
+    async fn send_batch(&self, messages: Vec<Value>) -> Result<(), QueueError> {
+        if self.fail.get() {
+            return Err(QueueError("injected failure".into()));
+        }
+        self.sent.borrow_mut().extend(messages);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemCache {
+    pub entries: RefCell<BTreeMap<String, String>>,
+}
+
+impl Cache for MemCache {
+    async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
+        Ok(self.entries.borrow().get(key).cloned())
+    }
+    async fn put(&self, key: &str, value: &str, _ttl: u64) -> Result<(), CacheError> {
+        self.entries.borrow_mut().insert(key.into(), value.into());
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.entries.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemBlobs {
+    pub objects: RefCell<BTreeMap<String, Blob>>,
+}
+
+impl BlobStore for MemBlobs {
+    async fn put(&self, key: &str, blob: Blob) -> Result<(), BlobError> {
+        self.objects.borrow_mut().insert(key.into(), blob);
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
+        Ok(self.objects.borrow().get(key).cloned())
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.objects.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+/// Convenience: `EXPLAIN QUERY PLAN` of a statement, one detail line per step.
+pub fn query_plan(db: &SqliteDb, stmt: &Stmt) -> Vec<String> {
+    let explain = Stmt::new(
+        format!("EXPLAIN QUERY PLAN {}", stmt.sql),
+        stmt.params.clone(),
+    );
+    block_on(db.query(explain))
+        .map(|r| {
+            r.rows
+                .iter()
+                .filter_map(|row| col_str(row, "detail").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

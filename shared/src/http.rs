@@ -1,0 +1,213 @@
+//! A platform-free HTTP model: the Worker converts `worker::Request` into `ApiRequest` and
+//! `ApiResponse` back, so every route is tested natively.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    Other(String),
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Self {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            "OPTIONS" => Self::Options,
+            other => Self::Other(other.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path without the query string, percent-decoding left to the router.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// `request.cf.country` (None locally).
+    pub cf_country: Option<String>,
+    pub request_id: String,
+}
+
+impl ApiRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        self.header("host")
+    }
+
+    /// Parse a query string (`a=1&b=x%20y`).
+    pub fn parse_query(q: &str) -> Vec<(String, String)> {
+        q.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect()
+    }
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Empty,
+    Json(Value),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl ApiResponse {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Body::Json(body),
+        }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: vec![],
+            body: Body::Empty,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_json(&self) -> Option<&Value> {
+        match &self.body {
+            Body::Json(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn body_bytes(&self) -> Vec<u8> {
+        match &self.body {
+            Body::Empty => Vec::new(),
+            Body::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
+            Body::Bytes(b) => b.clone(),
+        }
+    }
+}
+
+/// An RFC 9457 problem. `kind` is the stable last segment of `type`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: u16,
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub extra: Option<Value>,
+}
+
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:clientdocs:problem:";
+
+impl Problem {
+    pub fn new(
+        status: u16,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+
+    pub fn with_extra(mut self, extra: Value) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+
+    pub fn into_response(self, request_id: &str) -> ApiResponse {
+        let mut body = json!({
+            "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.kind),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "request_id": request_id,
+        });
+        if let (Some(Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
+            for (k, v) in extra {
+                obj.insert(k, v);
+            }
+        }
+        ApiResponse {
+            status: self.status,
+            headers: vec![("content-type".into(), "application/problem+json".into())],
+            body: Body::Json(body),
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The scheduler's jobs, platform-free. Every run is bounded, idempotent and recorded in
+//! `job_runs` (account D1) with its counts and outcome.
+#![allow(async_fn_in_trait)]
+
+use crate::bindings;
+use crate::clock::{rfc3339, uuid_v7, Entropy};
+use crate::migrations::{self, Migration};
+use crate::ports::*;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    OutboxRelay,
+    ShardHealth,
+    MigrationCheck,
+    Retention,
+}
+
+impl Job {
+    pub fn for_cron(cron: &str) -> Option<Job> {
+        match cron {
+            bindings::CRON_OUTBOX_RELAY => Some(Job::OutboxRelay),
+            bindings::CRON_SHARD_HEALTH => Some(Job::ShardHealth),
+            bindings::CRON_MIGRATION_CHECK => Some(Job::MigrationCheck),
+            bindings::CRON_RETENTION => Some(Job::Retention),
+            _ => None,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        match name {
+            "outbox_relay" => Some(Job::OutboxRelay),
+            "shard_health" => Some(Job::ShardHealth),
+            "migration_check" => Some(Job::MigrationCheck),
+            "retention" => Some(Job::Retention),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::OutboxRelay => "outbox_relay",
+            Job::ShardHealth => "shard_health",
+            Job::MigrationCheck => "migration_check",
+            Job::Retention => "retention",
+        }
+    }
+}
+
+pub trait SchedulerPlatform {
+    type Db: Database;
+    type Queue: EventQueue;
+    type Entropy: Entropy;
+    fn accounts(&self) -> &Self::Db;
+    /// The shard bindings this deployment serves, with a session on each.
+    fn shards(&self) -> Vec<(String, Self::Db)>;
+    fn queue(&self) -> &Self::Queue;
+    fn now(&self) -> OffsetDateTime;
+    fn entropy(&self) -> &Self::Entropy;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    /// Some work failed or was left for the next run.
+    Partial,
+    Failed,
+    /// The job is scheduled but not built yet; the run is recorded so the trigger is visible.
+    NotImplemented,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRun {
+    pub id: String,
+    pub job: Job,
+    pub cron: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub outcome: Outcome,
+    pub counts: Map<String, Value>,
+    pub detail: Vec<String>,
+}
+
+/// Unpublished outbox rows older than this are the relay's (younger ones are still being
+/// published by the API request that wrote them).
+pub const RELAY_MIN_AGE: time::Duration = time::Duration::seconds(30);
+pub const RELAY_PAGE: i64 = 100;
+/// Pages per shard per run: bounded work per invocation; the rest waits for the next minute.
+pub const RELAY_MAX_PAGES: usize = 20;
+pub const OUTBOX_KEEP_PUBLISHED: time::Duration = time::Duration::days(7);
+pub const PURGE_PAGE: i64 = 500;
+
+pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> JobRun {
+    let started = p.now();
+    let mut counts = Map::new();
+    let mut detail = Vec::new();
+    let outcome = match job {
+        Job::OutboxRelay => relay(p, &mut counts, &mut detail).await,
+        Job::MigrationCheck => migration_check(p, &mut counts, &mut detail).await,
+        Job::ShardHealth | Job::Retention => Outcome::NotImplemented,
+    };
+    let run = JobRun {
+        id: uuid_v7(started, p.entropy()).to_string(),
+        job,
+        cron: cron.map(str::to_owned),
+        started_at: rfc3339(started),
+        finished_at: rfc3339(p.now()),
+        outcome,
+        counts,
+        detail,
+    };
+    let body = serde_json::to_string(&run).unwrap_or_default();
+    if let Err(e) = p
+        .accounts()
+        .query(Stmt::new(
+            "INSERT INTO job_runs (id, body) VALUES (?1, ?2)",
+            vec![json!(run.id), json!(body)],
+        ))
+        .await
+    {
+        tracing::error!(error = %e, job = job.name(), "recording the job run failed");
+    }
+    run
+}
+
+fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
+    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
+    counts.insert(key.into(), json!(cur + n));
+}
+
+async fn relay<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> Outcome {
+    let mut outcome = Outcome::Ok;
+    let cutoff = rfc3339(p.now() - RELAY_MIN_AGE);
+    for (binding, db) in p.shards() {
+        for _ in 0..RELAY_MAX_PAGES {
+            let rows = match db
+                .query(Stmt::new(
+                    "SELECT account_id, id, body FROM outbox WHERE published_at IS NULL \
+                     AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+                    vec![json!(cutoff), json!(RELAY_PAGE)],
+                ))
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    detail.push(format!("{binding}: {e}"));
+                    outcome = Outcome::Partial;
+                    break;
+                }
+            };
+            if rows.rows.is_empty() {
+                break;
+            }
+            let mut msgs = Vec::new();
+            let mut keys = Vec::new();
+            for r in &rows.rows {
+                if let Some(mut b) = col_json(r, "body") {
+                    if let Some(o) = b.as_object_mut() {
+                        o.remove("published_at");
+                    }
+                    msgs.push(b);
+                    keys.push((
+                        col_str(r, "account_id").unwrap_or_default().to_string(),
+                        col_str(r, "id").unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+            if let Err(e) = p.queue().send_batch(msgs).await {
+                detail.push(format!("{binding}: {e}"));
+                outcome = Outcome::Partial;
+                break;
+            }
+            add(counts, "republished", keys.len() as u64);
+            let now = rfc3339(p.now());
+            let stmts: Vec<Stmt> = keys
+                .iter()
+                .map(|(a, id)| {
+                    Stmt::new(
+                        "UPDATE outbox SET body = json_set(body, '$.published_at', ?3) \
+                         WHERE account_id = ?1 AND id = ?2",
+                        vec![json!(a), json!(id), json!(now)],
+                    )
+                })
+                .collect();
+            if let Err(e) = db.batch(stmts).await {
+                // Sent but not marked: the next run sends again; consumers are idempotent.
+                detail.push(format!("{binding}: {e}"));
+                outcome = Outcome::Partial;
+                break;
+            }
+            if (rows.rows.len() as i64) < RELAY_PAGE {
+                break;
+            }
+        }
+        let purge_before = rfc3339(p.now() - OUTBOX_KEEP_PUBLISHED);
+        match db
+            .query(Stmt::new(
+                "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox \
+                 WHERE published_at IS NOT NULL AND published_at < ?1 LIMIT ?2)",
+                vec![json!(purge_before), json!(PURGE_PAGE)],
+            ))
+            .await
+        {
+            Ok(r) => add(counts, "purged", r.meta.changes),
+            Err(e) => {
+                detail.push(format!("{binding}: purge: {e}"));
+                outcome = Outcome::Partial;
+            }
+        }
+    }
+    outcome
+}
+
+/// Compare applied migrations (wrangler's `d1_migrations`) with those embedded in the build.
+pub fn drift(applied: &[String], embedded: &[Migration]) -> Option<String> {
+    let want: Vec<&str> = embedded.iter().map(|m| m.name).collect();
+    if applied.iter().map(String::as_str).eq(want.iter().copied()) {
+        return None;
+    }
+    if applied.len() < want.len() && applied.iter().zip(&want).all(|(a, w)| a == w) {
+        return Some(format!(
+            "behind: missing {}",
+            want[applied.len()..].join(", ")
+        ));
+    }
+    Some(format!(
+        "drifted: applied [{}], build has [{}]",
+        applied.join(", "),
+        want.join(", ")
+    ))
+}
+
+async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
+    let r = db
+        .query(Stmt::new(
+            "SELECT name FROM d1_migrations ORDER BY id",
+            vec![],
+        ))
+        .await?;
+    Ok(r.rows
+        .iter()
+        .filter_map(|r| col_str(r, "name").map(str::to_owned))
+        .collect())
+}
+
+async fn migration_check<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> Outcome {
+    let mut outcome = Outcome::Ok;
+    let mut check = |name: &str, r: Result<Vec<String>, StoreError>, set: &[Migration]| match r {
+        Ok(a) => match drift(&a, set) {
+            None => add(counts, "current", 1),
+            Some(d) => {
+                add(counts, "drifted", 1);
+                detail.push(format!("{name}: {d}"));
+                outcome = Outcome::Partial;
+            }
+        },
+        Err(e) => {
+            detail.push(format!("{name}: {e}"));
+            outcome = Outcome::Partial;
+        }
+    };
+    check(
+        bindings::ACCOUNTS_DB,
+        applied(p.accounts()).await,
+        migrations::ACCOUNT,
+    );
+    for (binding, db) in p.shards() {
+        check(&binding, applied(&db).await, migrations::SHARD);
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cron_maps_to_a_job() {
+        for c in bindings::ALL_CRONS {
+            assert!(Job::for_cron(c).is_some(), "{c}");
+        }
+        assert_eq!(Job::for_cron("5 4 * * *"), None);
+    }
+
+    #[test]
+    fn drift_says_behind_or_drifted() {
+        let set = migrations::SHARD;
+        let names: Vec<String> = set.iter().map(|m| m.name.to_string()).collect();
+        assert_eq!(drift(&names, set), None);
+        assert!(drift(&names[..1], set).unwrap().starts_with("behind"));
+        let mut other = names.clone();
+        other[0] = "0001_other.sql".into();
+        assert!(drift(&other, set).unwrap().starts_with("drifted"));
+    }
+}

@@ -1,0 +1,24 @@
+//! Platform-free core of the client-management backend: domain types, the change-event
+//! envelope, tenant routing, SQL and policies. It never depends on the `worker` crate: the
+//! platform is reached through the traits in [`ports`] (and the per-Worker `Platform` traits),
+//! implemented over D1/Queues/KV/R2 by the Workers and by [`fakes`] in native tests.
+
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod bindings;
+pub mod clock;
+pub mod consumer;
+pub mod content;
+pub mod entity;
+pub mod error;
+pub mod event;
+pub mod http;
+pub mod jobs;
+pub mod migrations;
+pub mod ports;
+pub mod tenancy;
+
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;

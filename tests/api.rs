@@ -1,0 +1,404 @@
+//! The API on the local runtime: routing, auth, tenant isolation, errors, concurrency control.
+
+use integration_tests::*;
+use serde_json::json;
+
+pub const TESTS: &[NamedTest] = &[
+    ("health_answers_without_auth", health),
+    (
+        "rejects_missing_and_forged_tokens_with_problem_json",
+        rejects_bad_tokens,
+    ),
+    (
+        "token_for_tenant_a_never_reaches_tenant_b_rows_on_one_shard",
+        isolation_same_shard,
+    ),
+    (
+        "token_for_tenant_a_never_reaches_tenant_b_rows_across_shards",
+        isolation_across_shards,
+    ),
+    (
+        "dedicated_tenant_on_shared_deployment_gets_421_naming_its_deployment",
+        misdirected,
+    ),
+    (
+        "deactivated_tenant_gets_403_and_reactivation_restores_access",
+        inactive,
+    ),
+    ("readonly_role_never_writes", readonly),
+    (
+        "invalid_body_is_a_400_listing_fields_and_writes_nothing",
+        invalid_body,
+    ),
+    (
+        "filter_without_index_is_a_400_listing_allowed_filters",
+        unindexed_filter,
+    ),
+    ("if_match_mismatch_is_412_and_match_updates", if_match),
+    (
+        "idempotency_key_replays_and_rejects_other_body",
+        idempotency,
+    ),
+    ("list_pages_with_opaque_cursor", pagination),
+    ("document_content_round_trips_through_r2", content),
+];
+
+fn health(env: &Env) -> TestResult {
+    let r = env.client.send("GET", "/health", &[], None)?;
+    expect_status(&r, 200, "health")
+}
+
+fn rejects_bad_tokens(env: &Env) -> TestResult {
+    let r = env.client.send("GET", "/v1/clients", &[], None)?;
+    expect_status(&r, 401, "no token")?;
+    ensure(is_problem(&r), format!("problem+json: {}", r.text()))?;
+    let forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+    let r = env
+        .client
+        .json("GET", "/v1/clients", Some(forged), None, &[])?;
+    expect_status(&r, 401, "forged token")
+}
+
+fn make_client(env: &Env, t: &TestTenant, surname: &str) -> Result<String, String> {
+    let r = env.call(
+        t,
+        &t.member,
+        "POST",
+        "/v1/clients",
+        Some(&json!({"forenames": "A", "surname": surname, "status": "active"})),
+        &[],
+    )?;
+    expect_status(&r, 201, "create client")?;
+    Ok(r.json()["id"].as_str().unwrap_or_default().to_string())
+}
+
+fn check_isolation(env: &Env, a: &TestTenant, b: &TestTenant) -> TestResult {
+    let b_client = make_client(env, b, "Secret")?;
+    let path = format!("/v1/clients/{b_client}");
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"surname": "Stolen"}))),
+        ("DELETE", None),
+    ] {
+        let r = env.call(a, &a.admin, method, &path, body.as_ref(), &[])?;
+        expect_status(&r, 404, &format!("{method} another tenant's client"))?;
+    }
+    let list = env.call(a, &a.admin, "GET", "/v1/clients?limit=200", None, &[])?;
+    expect_status(&list, 200, "list")?;
+    ensure(
+        !list.text().contains(&b_client),
+        "another tenant's row is never listed",
+    )?;
+    // B's row is untouched.
+    let r = env.call(b, &b.admin, "GET", &path, None, &[])?;
+    expect_status(&r, 200, "owner still reads it")?;
+    ensure(
+        r.json()["surname"] == "Secret" && r.json()["version"] == 1,
+        "owner's row unchanged",
+    )
+}
+
+fn isolation_same_shard(env: &Env) -> TestResult {
+    let a = env.tenant(Some("shard-eu-01"))?;
+    let b = env
+        .tenant(Some("shard-eu-01"))
+        .or_else(|_| env.tenant(None))?;
+    ensure(
+        a.shard == b.shard || b.shard.starts_with("shard-eu"),
+        "setup",
+    )?;
+    check_isolation(env, &a, &b)
+}
+
+fn isolation_across_shards(env: &Env) -> TestResult {
+    let a = env.tenant(None)?;
+    let b = env.tenant(Some("shard-ded-01"))?;
+    ensure(a.shard != b.shard, "different shards")?;
+    check_isolation(env, &a, &b)?;
+    check_isolation(env, &b, &a)
+}
+
+fn misdirected(env: &Env) -> TestResult {
+    let mut t = env.tenant(Some("shard-ded-01"))?;
+    t.host = None; // reach the shared deployment
+    let r = env.call(&t, &t.admin, "GET", "/v1/clients", None, &[])?;
+    expect_status(&r, 421, "misdirected")?;
+    ensure(
+        r.json()["deployment"] == "clientdocs-api-ded-01",
+        format!("names the deployment: {}", r.text()),
+    )
+}
+
+fn inactive(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let r = env.admin(
+        "POST",
+        &format!("/admin/v1/accounts/{}/deactivate", t.id),
+        None,
+    )?;
+    expect_status(&r, 200, "deactivate")?;
+    let r = env.call(&t, &t.admin, "GET", "/v1/clients", None, &[])?;
+    expect_status(&r, 403, "inactive tenant")?;
+    let r = env.admin(
+        "POST",
+        &format!("/admin/v1/accounts/{}/reactivate", t.id),
+        None,
+    )?;
+    expect_status(&r, 200, "reactivate")?;
+    let r = env.call(&t, &t.admin, "GET", "/v1/clients", None, &[])?;
+    expect_status(&r, 200, "reactivated tenant")
+}
+
+fn readonly(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let r = env.call(
+        &t,
+        &t.readonly,
+        "POST",
+        "/v1/clients",
+        Some(&json!({"forenames": "A", "surname": "B", "status": "active"})),
+        &[],
+    )?;
+    expect_status(&r, 403, "readonly create")?;
+    let r = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/groups",
+        Some(&json!({"name": "Team"})),
+        &[],
+    )?;
+    expect_status(&r, 403, "member creates a group")?;
+    let r = env.call(&t, &t.readonly, "GET", "/v1/clients", None, &[])?;
+    expect_status(&r, 200, "readonly reads")?;
+    ensure(
+        r.json()["items"].as_array().is_some_and(|a| a.is_empty()),
+        "nothing was written",
+    )
+}
+
+fn invalid_body(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let r = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/clients",
+        Some(&json!({"forenames": "A", "surnmae": "B", "status": "vip"})),
+        &[],
+    )?;
+    expect_status(&r, 400, "invalid client")?;
+    ensure(is_problem(&r), "problem+json")?;
+    let ptrs: Vec<String> = r.json()["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
+        .collect();
+    for p in ["/surnmae", "/status", "/surname"] {
+        ensure(
+            ptrs.iter().any(|x| x == p),
+            format!("{p} reported in {ptrs:?}"),
+        )?;
+    }
+    let r = env.call(&t, &t.member, "POST", "/v1/clients", Some(&json!({"forenames": "A", "surname": "B", "status": "active", "group_id": "00000000-0000-4000-8000-000000000000"})), &[])?;
+    expect_status(&r, 422, "unknown group id")?;
+    let list = env
+        .call(&t, &t.member, "GET", "/v1/clients", None, &[])?
+        .json();
+    ensure(
+        list["items"].as_array().is_some_and(|a| a.is_empty()),
+        "bad input wrote nothing",
+    )
+}
+
+fn unindexed_filter(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let r = env.call(&t, &t.member, "GET", "/v1/clients?forenames=Ada", None, &[])?;
+    expect_status(&r, 400, "unindexed filter")?;
+    let allowed = r.json()["allowed_filters"].clone();
+    ensure(
+        allowed == json!(["status", "group_id", "adviser_id", "surname_prefix"]),
+        format!("allowed: {allowed}"),
+    )?;
+    let r = env.call(&t, &t.member, "GET", "/v1/clients?status=active", None, &[])?;
+    expect_status(&r, 200, "indexed filter")
+}
+
+fn if_match(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let id = make_client(env, &t, "Match")?;
+    let path = format!("/v1/clients/{id}");
+    let r = env.call(
+        &t,
+        &t.member,
+        "PATCH",
+        &path,
+        Some(&json!({"surname": "X"})),
+        &[("if-match", "\"v9\"")],
+    )?;
+    expect_status(&r, 412, "stale If-Match")?;
+    let r = env.call(
+        &t,
+        &t.member,
+        "PATCH",
+        &path,
+        Some(&json!({"surname": "Y"})),
+        &[("if-match", "\"v1\"")],
+    )?;
+    expect_status(&r, 200, "current If-Match")?;
+    ensure(
+        r.header("etag") == Some("\"v2\"") && r.json()["surname"] == "Y",
+        "new version",
+    )?;
+    let bm = r.header("x-d1-bookmark").unwrap_or_default().to_string();
+    let g = env.call(
+        &t,
+        &t.readonly,
+        "GET",
+        &path,
+        None,
+        &[("x-d1-bookmark", &bm)],
+    )?;
+    ensure(g.json()["version"] == 2, "read-after-write sees the update")?;
+    let r = env.call(
+        &t,
+        &t.member,
+        "DELETE",
+        &path,
+        None,
+        &[("if-match", "\"v1\"")],
+    )?;
+    expect_status(&r, 412, "stale delete")?;
+    let r = env.call(
+        &t,
+        &t.member,
+        "DELETE",
+        &path,
+        None,
+        &[("if-match", "\"v2\"")],
+    )?;
+    expect_status(&r, 204, "delete")?;
+    let g = env.call(&t, &t.readonly, "GET", &path, None, &[])?;
+    expect_status(&g, 404, "deleted")
+}
+
+fn idempotency(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let body = json!({"forenames": "I", "surname": "Dem", "status": "prospect"});
+    let a = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/clients",
+        Some(&body),
+        &[("idempotency-key", "k1")],
+    )?;
+    expect_status(&a, 201, "first")?;
+    let b = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/clients",
+        Some(&body),
+        &[("idempotency-key", "k1")],
+    )?;
+    expect_status(&b, 201, "replay")?;
+    ensure(a.json()["id"] == b.json()["id"], "same result")?;
+    let c = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/clients",
+        Some(&json!({"forenames": "Other", "surname": "Dem", "status": "prospect"})),
+        &[("idempotency-key", "k1")],
+    )?;
+    expect_status(&c, 422, "same key, other body")?;
+    let list = env
+        .call(&t, &t.member, "GET", "/v1/clients", None, &[])?
+        .json();
+    ensure(
+        list["items"].as_array().map(Vec::len) == Some(1),
+        "one client written",
+    )
+}
+
+fn pagination(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    for i in 0..5 {
+        make_client(env, &t, &format!("Page{i}"))?;
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/clients?limit=2".to_string();
+    for _ in 0..5 {
+        let r = env.call(&t, &t.member, "GET", &path, None, &[])?;
+        expect_status(&r, 200, "page")?;
+        let j = r.json();
+        for it in j["items"].as_array().cloned().unwrap_or_default() {
+            seen.push(it["surname"].as_str().unwrap_or_default().to_string());
+        }
+        match j["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/clients?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    ensure(
+        seen == ["Page0", "Page1", "Page2", "Page3", "Page4"],
+        format!("every row once, in order: {seen:?}"),
+    )?;
+    let r = env.call(&t, &t.member, "GET", "/v1/clients?limit=201", None, &[])?;
+    expect_status(&r, 400, "limit above 200")
+}
+
+fn content(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let client = make_client(env, &t, "Doc")?;
+    let r = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/documents",
+        Some(&json!({"client_id": client, "kind": "identity", "title": "Passport"})),
+        &[],
+    )?;
+    expect_status(&r, 201, "create document")?;
+    let id = r.json()["id"].as_str().unwrap_or_default().to_string();
+    let bytes = b"%PDF-1.7 pretend passport scan";
+    let bearer = format!("Bearer {}", t.member);
+    let r = env.client.send(
+        "PUT",
+        &format!("/v1/documents/{id}/content"),
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/pdf"),
+        ],
+        Some(bytes),
+    )?;
+    expect_status(&r, 200, "upload")?;
+    ensure(
+        r.json()["size"] == bytes.len()
+            && r.json()["sha256"].as_str().is_some_and(|s| s.len() == 64),
+        "metadata recorded",
+    )?;
+    let g = env.client.send(
+        "GET",
+        &format!("/v1/documents/{id}/content"),
+        &[("authorization", &bearer)],
+        None,
+    )?;
+    expect_status(&g, 200, "download")?;
+    ensure(
+        g.body == bytes && g.header("content-type") == Some("application/pdf"),
+        "same bytes and type",
+    )?;
+    // Another tenant cannot read it.
+    let other = env.tenant(None)?;
+    let g = env.client.send(
+        "GET",
+        &format!("/v1/documents/{id}/content"),
+        &[("authorization", &format!("Bearer {}", other.admin))],
+        None,
+    )?;
+    expect_status(&g, 404, "other tenant")
+}

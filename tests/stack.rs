@@ -1,0 +1,69 @@
+//! Integration tests on the real local runtime: one `wrangler dev` (workerd) with every Worker,
+//! started on a free port with a fresh persist directory, stopped at the end.
+//! Each test makes its own tenants, so tests are independent of order and of each other.
+
+use integration_tests::*;
+use libtest_mimic::{Arguments, Trial};
+use std::sync::Arc;
+use std::time::Duration;
+use xtask::stack::{self, Stack};
+
+mod api;
+mod pipeline;
+
+fn main() {
+    let args = Arguments::from_args();
+    let tests: Vec<NamedTest> = [api::TESTS, pipeline::TESTS].concat();
+    let wanted = tests.iter().any(|(name, _)| {
+        args.filter.as_deref().is_none_or(|f| {
+            if args.exact {
+                *name == f
+            } else {
+                name.contains(f)
+            }
+        })
+    });
+    if args.list || !wanted {
+        let trials = tests
+            .iter()
+            .map(|(n, _)| Trial::test(*n, || Ok(())))
+            .collect();
+        libtest_mimic::run(&args, trials).exit();
+    }
+    let mut s = match start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("could not start the local stack: {e}");
+            std::process::exit(1);
+        }
+    };
+    let env = Arc::new(Env {
+        client: Client::new(&s.url()),
+    });
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| {
+            let env = env.clone();
+            Trial::test(name, move || f(&env).map_err(Into::into))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if conclusion.has_failed() {
+        eprintln!("{}", s.log_tail());
+    }
+    s.stop();
+    conclusion.exit();
+}
+
+fn start() -> Result<Stack, String> {
+    let persist = stack::fresh_state_dir("it")?;
+    stack::prepare(&persist)?;
+    let mut s = Stack::start(stack::Options {
+        port: stack::free_port()?,
+        log: Some(persist.join("wrangler.log")),
+        persist,
+        vars: vec![],
+    })?;
+    s.wait_healthy(Duration::from_secs(90))?;
+    Ok(s)
+}

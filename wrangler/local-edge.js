@@ -1,0 +1,15 @@
+// LOCAL ONLY. Stands in for Cloudflare's zone routing in `wrangler dev`, which serves only the
+// first config over HTTP: routes each request to the deployment its Host names (as custom
+// domains and routes do when deployed), and hands cron triggers to the scheduler. It holds no
+// product logic and is never deployed.
+export default {
+  async fetch(request, env) {
+    const host = (request.headers.get("host") || "").split(":")[0].toLowerCase();
+    const routes = JSON.parse(env.HOST_ROUTES || "{}");
+    const target = env[routes[host] || "API"];
+    return target.fetch(request);
+  },
+  async scheduled(controller, env) {
+    await env.SCHEDULER.scheduled({ cron: controller.cron, scheduledTime: controller.scheduledTime });
+  },
+};

@@ -1,0 +1,149 @@
+//! `cargo xtask <command>`: see README.md.
+
+use std::process::Command;
+use xtask::{node_command, root, run, stack, step, toolchain, Result, DEPLOYABLE_CONFIGS};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let res = match args.first().map(String::as_str) {
+        Some("setup") => toolchain::ensure(),
+        Some("build") => toolchain::ensure().and_then(|_| toolchain::build_workers()),
+        Some("dev") | Some("run") => dev(),
+        Some("test") => test(),
+        Some("dry-run") => toolchain::ensure().and_then(|_| dry_run()),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  setup    install the pinned toolchain"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = res {
+        eprintln!("\nerror: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn dry_run() -> Result<()> {
+    let out = root().join("target/dry-run");
+    for c in DEPLOYABLE_CONFIGS {
+        step(&format!(
+            "wrangler deploy --dry-run -c {c} --env production"
+        ));
+        let name = c.trim_start_matches("wrangler/").trim_end_matches(".jsonc");
+        let text = xtask::run_quiet(
+            node_command("wrangler")
+                .args([
+                    "deploy",
+                    "--dry-run",
+                    "-c",
+                    c,
+                    "--env",
+                    "production",
+                    "--outdir",
+                ])
+                .arg(out.join(name)),
+        )?;
+        if let Some(l) = text.lines().find(|l| l.contains("Total Upload")) {
+            eprintln!("    {}", l.trim());
+        }
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    let t0 = std::time::Instant::now();
+    toolchain::ensure()?;
+    step("cargo fmt --check");
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    step("cargo tree -p shared: no `worker` dependency");
+    let tree = xtask::run_quiet(Command::new("cargo").args([
+        "tree", "-p", "shared", "-e", "normal", "--prefix", "none", "--target", "all",
+    ]))?;
+    if tree
+        .lines()
+        .any(|l| l.starts_with("worker ") || l.starts_with("worker-"))
+    {
+        return Err("shared depends on the worker crate".into());
+    }
+    step("cargo clippy (native) -D warnings");
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("cargo clippy (wasm32) -D warnings");
+    run(Command::new("cargo").args([
+        "clippy",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "platform",
+        "-p",
+        "api-worker",
+        "-p",
+        "change-events-consumer",
+        "-p",
+        "scheduler-worker",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    toolchain::build_workers()?;
+    dry_run()?;
+    step("cargo test --workspace (native unit tests, then integration tests on the local runtime)");
+    run(Command::new("cargo").args(["test", "--workspace"]))?;
+    step(&format!("all checks passed in {:.0?}", t0.elapsed()));
+    Ok(())
+}
+
+fn dev() -> Result<()> {
+    toolchain::ensure()?;
+    toolchain::build_workers()?;
+    let persist = root().join(".state/dev");
+    step(&format!(
+        "applying migrations and the shard registry to {}",
+        persist.display()
+    ));
+    stack::prepare(&persist)?;
+    let port = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8787);
+    step(&format!(
+        "starting every Worker in one wrangler dev on 127.0.0.1:{port}"
+    ));
+    let mut s = stack::Stack::start(stack::Options {
+        port,
+        persist,
+        log: None,
+        vars: vec![],
+    })?;
+    // Ctrl-C goes to wrangler (its own process group gets it from us); we wait for it to exit.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+    s.wait_healthy(std::time::Duration::from_secs(60))?;
+    let demo = xtask::demo::seed(&s.url())?;
+    xtask::demo::print(&s.url(), &demo);
+    while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        if s.try_exited() {
+            return Err("wrangler dev exited".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    eprintln!("\nstopping the stack...");
+    s.stop();
+    eprintln!("stopped. State is kept in .state/dev; run again to continue with it.");
+    Ok(())
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}

@@ -1,0 +1,202 @@
+//! The local stack: migrations and seed applied to a persist directory, then every Worker in
+//! ONE `wrangler dev` process (two processes on one persist dir give SQLITE_BUSY).
+
+use crate::{node_command, root, run_quiet, Result, DATABASES, STACK_CONFIGS};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Apply every migration to every local D1 (fresh or existing), then the local shard registry.
+pub fn prepare(persist: &Path) -> Result<()> {
+    std::fs::create_dir_all(persist).map_err(|e| format!("{}: {e}", persist.display()))?;
+    for (binding, config) in DATABASES {
+        run_quiet(
+            node_command("wrangler")
+                .args([
+                    "d1",
+                    "migrations",
+                    "apply",
+                    binding,
+                    "--local",
+                    "-c",
+                    config,
+                    "--persist-to",
+                ])
+                .arg(persist)
+                .env("CI", "true"), // no confirmation prompt
+        )?;
+    }
+    run_quiet(
+        node_command("wrangler")
+            .args([
+                "d1",
+                "execute",
+                "ACCOUNTS_DB",
+                "--local",
+                "-c",
+                "wrangler/api.jsonc",
+                "--file",
+                "seed/local-shards.sql",
+                "--persist-to",
+            ])
+            .arg(persist)
+            .env("CI", "true"),
+    )?;
+    Ok(())
+}
+
+pub fn free_port() -> Result<u16> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+pub struct Options {
+    pub port: u16,
+    pub persist: PathBuf,
+    /// Where wrangler's output goes (None: inherit the terminal).
+    pub log: Option<PathBuf>,
+    /// Extra `--var KEY:VALUE` overrides (tests use them for fault injection and secrets).
+    pub vars: Vec<(String, String)>,
+}
+
+pub struct Stack {
+    child: Child,
+    pub port: u16,
+    pub log: Option<PathBuf>,
+}
+
+impl Stack {
+    pub fn start(opts: Options) -> Result<Stack> {
+        let inspector = free_port()?;
+        let mut cmd = node_command("wrangler");
+        cmd.arg("dev");
+        for c in STACK_CONFIGS {
+            cmd.args(["-c", c]);
+        }
+        cmd.args(["--ip", "127.0.0.1", "--port", &opts.port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(&opts.persist)
+            .args([
+                "--test-scheduled",
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "warn",
+            ]);
+        for (k, v) in &opts.vars {
+            cmd.args(["--var", &format!("{k}:{v}")]);
+        }
+        cmd.stdin(Stdio::null());
+        if let Some(log) = &opts.log {
+            let f = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let f2 = f.try_clone().map_err(|e| e.to_string())?;
+            cmd.stdout(f).stderr(f2);
+        }
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0); // its own group: stop() ends wrangler and workerd together
+        let child = cmd.spawn().map_err(|e| format!("wrangler dev: {e}"))?;
+        Ok(Stack {
+            child,
+            port: opts.port,
+            log: opts.log,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Poll `/health` until it answers 200 or the deadline passes.
+    pub fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "wrangler dev exited early ({status}){}",
+                    self.log_tail()
+                ));
+            }
+            if let Ok(r) = agent.get(format!("{}/health", self.url())).call() {
+                if r.status() == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the stack did not become healthy in {timeout:?}{}",
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        match &self.log {
+            Some(p) => {
+                let s = std::fs::read_to_string(p).unwrap_or_default();
+                let lines: Vec<&str> = s.lines().collect();
+                format!(
+                    "\n--- {} (last lines) ---\n{}",
+                    p.display(),
+                    lines[lines.len().saturating_sub(40)..].join("\n")
+                )
+            }
+            None => String::new(),
+        }
+    }
+
+    pub fn try_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// SIGINT the whole process group (wrangler shuts workerd down), then SIGKILL if needed.
+    pub fn stop(&mut self) {
+        let pgid = self.child.id() as i32;
+        unsafe {
+            libc::kill(-pgid, libc::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A fresh persist directory under target/ (tests) .
+pub fn fresh_state_dir(name: &str) -> Result<PathBuf> {
+    let dir = root().join("target/stack-state").join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    ));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
