@@ -336,6 +336,20 @@ pub fn outbox_insert(ev: &ChangeEvent) -> Stmt {
     )
 }
 
+/// The outbox insert for a change to an existing row, kept only if that change landed: in the
+/// same batch, after the UPDATE, the row must be at `version`. No event for a write that did
+/// not happen.
+pub fn outbox_insert_if_version(ev: &ChangeEvent, table: &str, id: Uuid, version: i64) -> Stmt {
+    let mut s = outbox_insert(ev);
+    s.sql = format!(
+        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
+         (SELECT 1 FROM {table} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)"
+    )
+    .into();
+    s.params.extend([json!(id), json!(version)]);
+    s
+}
+
 pub fn outbox_mark_published(events: &[&ChangeEvent], now: OffsetDateTime) -> Option<Stmt> {
     let first = events.first()?;
     let mut params = vec![json!(rfc3339(now)), json!(first.account_id)];
@@ -378,7 +392,7 @@ pub async fn publish<P: Platform>(p: &P, db: &P::Db, mut events: Vec<ChangeEvent
     }
 }
 
-fn new_event<P: Platform>(
+pub(crate) fn new_event<P: Platform>(
     p: &P,
     cfg: &ApiConfig,
     t: &Tenant<P::Db>,
@@ -658,15 +672,7 @@ async fn update<P: Platform>(
                 changed_fields: changed,
             },
         );
-        let mut outbox = outbox_insert(&ev);
-        // Only if our UPDATE landed (same transaction): no event for a write that did not happen.
-        outbox.sql = format!(
-            "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
-             (SELECT 1 FROM {} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)",
-            spec.table
-        )
-        .into();
-        outbox.params.extend([json!(id), json!(new_version)]);
+        let outbox = outbox_insert_if_version(&ev, spec.table, id, new_version);
         let res =
             t.db.batch(vec![
                 Stmt::new(
@@ -734,14 +740,7 @@ async fn delete<P: Platform>(
             changed_fields: vec!["deleted_at".into()],
         },
     );
-    let mut outbox = outbox_insert(&ev);
-    outbox.sql = format!(
-        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
-         (SELECT 1 FROM {} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)",
-        spec.table
-    )
-    .into();
-    outbox.params.extend([json!(id), json!(version + 1)]);
+    let outbox = outbox_insert_if_version(&ev, spec.table, id, version + 1);
     let res =
         t.db.batch(vec![
             Stmt::new(

@@ -1,11 +1,13 @@
 //! Document contents in R2 under `accounts/{account_id}/documents/{id}`: the key is built from
 //! the authenticated tenant, never from input, so another tenant's object cannot be named.
 
-use crate::api::{etag, outbox_insert, publish, with_bookmark, ApiConfig, Platform, Tenant};
-use crate::clock::{rfc3339, uuid_v7};
+use crate::api::{
+    etag, outbox_insert_if_version, publish, with_bookmark, ApiConfig, Platform, Tenant,
+};
+use crate::clock::rfc3339;
 use crate::entity::DOCUMENTS;
 use crate::error::ApiError;
-use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
+use crate::event::{Action, Change};
 use crate::http::{ApiRequest, ApiResponse, Body};
 use crate::ports::*;
 use serde_json::{json, Value};
@@ -78,19 +80,11 @@ pub async fn put<P: Platform>(
         "sha256": sha,
         "uploaded_at": rfc3339(now),
     });
-    let ev = ChangeEvent::new(
-        uuid_v7(now, p.entropy()),
-        now,
-        &Origin {
-            deployment: &cfg.deployment,
-            shard_id: &t.route.shard.id,
-            account_id: t.account_id(),
-            actor: Actor::User {
-                id: t.claims.sub,
-                role: t.claims.role.as_str().into(),
-            },
-            request_id: &req.request_id,
-        },
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
         Change {
             entity_type: "documents",
             entity_singular: "document",
@@ -100,11 +94,7 @@ pub async fn put<P: Platform>(
             changed_fields: vec!["content".into()],
         },
     );
-    let mut outbox = outbox_insert(&ev);
-    outbox.sql = "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
-                  (SELECT 1 FROM documents WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)"
-        .into();
-    outbox.params.extend([json!(id), json!(version + 1)]);
+    let outbox = outbox_insert_if_version(&ev, "documents", id, version + 1);
     let res = t
         .db
         .batch(vec![

@@ -22,3 +22,8 @@ pub mod tenancy;
 
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;

@@ -120,3 +120,16 @@ pub fn col_i64(row: &Map<String, Value>, name: &str) -> Option<i64> {
 pub fn col_json(row: &Map<String, Value>, name: &str) -> Option<Value> {
     col_str(row, name).and_then(|s| serde_json::from_str(s).ok())
 }
+
+/// A shared handle works wherever the database does (fakes hand out `Rc`s of one SQLite).
+impl<T: Database> Database for std::rc::Rc<T> {
+    async fn query(&self, stmt: Stmt) -> Result<Rows, StoreError> {
+        (**self).query(stmt).await
+    }
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, StoreError> {
+        (**self).batch(stmts).await
+    }
+    fn bookmark(&self) -> Option<String> {
+        (**self).bookmark()
+    }
+}

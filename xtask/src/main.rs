@@ -96,8 +96,9 @@ fn test() -> Result<()> {
     toolchain::build_workers()?;
     dry_run()?;
     step("cargo test --workspace (native unit tests, then integration tests on the local runtime)");
-    run(Command::new("cargo").args(["test", "--workspace"]))?;
+    let (passed, failed) = cargo_test(&["test", "--workspace"])?;
     step(&format!("all checks passed in {:.0?}", t0.elapsed()));
+    println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
 
@@ -146,4 +147,43 @@ static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 
 extern "C" fn on_sigint(_: libc::c_int) {
     STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Run `cargo test`, echoing its output, and add up every `test result:` line.
+fn cargo_test(args: &[&str]) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("cargo")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cargo test: {e}"))?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                for part in rest.split([';', '.']) {
+                    let mut w = part.split_whitespace();
+                    if let (Some(n), Some(kind)) =
+                        (w.next().and_then(|n| n.parse::<u64>().ok()), w.next())
+                    {
+                        match kind {
+                            "passed" => passed += n,
+                            "failed" => failed += n,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() || failed > 0 {
+        println!("tests: {passed} passed, {failed} failed");
+        return Err(format!("cargo test failed ({status})"));
+    }
+    Ok((passed, failed))
 }

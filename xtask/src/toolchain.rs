@@ -100,3 +100,37 @@ pub fn build_workers() -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wasm_bindgen_cli_version_matches_the_pinned_library() {
+        let manifest =
+            std::fs::read_to_string(crate::root().join("Cargo.toml")).unwrap_or_default();
+        let pin = format!("wasm-bindgen = \"={}\"", super::WASM_BINDGEN_VERSION);
+        assert!(manifest.contains(&pin), "Cargo.toml must pin {pin}");
+        let lock = std::fs::read_to_string(crate::root().join("Cargo.lock")).unwrap_or_default();
+        let locked = format!(
+            "name = \"wasm-bindgen\"\nversion = \"{}\"",
+            super::WASM_BINDGEN_VERSION
+        );
+        assert!(lock.contains(&locked), "Cargo.lock must resolve {locked}");
+    }
+
+    #[test]
+    fn package_json_pins_node_22_and_the_toolchain() {
+        let pkg: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(crate::root().join("package.json")).unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let dev = &pkg["devDependencies"];
+        assert!(
+            dev["node"].as_str().is_some_and(|v| v.starts_with("22.")),
+            "node 22: {dev}"
+        );
+        assert_eq!(dev["wrangler"], "4.164.0");
+        for s in ["esbuild", "node", "workerd"] {
+            assert_eq!(pkg["allowScripts"][s], true, "{s} install script approved");
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! Native tests of the whole request path over fakes (real migrations on SQLite).
+
+use crate::auth::Role;
+use crate::consumer::Decision;
+use crate::entity::{self, FilterOp};
+use crate::fakes::{block_on, query_plan, SqliteDb};
+use crate::http::Method::*;
+use crate::jobs::{self, Job, Outcome};
+use crate::testkit::*;
+use serde_json::json;
+use uuid::Uuid;
+
+fn created_id(r: &crate::http::ApiResponse) -> String {
+    assert_eq!(r.status, 201, "{:?}", r.body_json());
+    r.body_json()
+        .and_then(|v| v["id"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn client_body() -> serde_json::Value {
+    json!({"forenames": "Ada", "surname": "Lovelace", "status": "active"})
+}
+
+#[test]
+fn every_migration_applies_in_order_with_foreign_keys_on() {
+    for db in [SqliteDb::accounts().unwrap(), SqliteDb::shard().unwrap()] {
+        let r = block_on(crate::ports::Database::query(
+            &db,
+            crate::ports::Stmt::new("PRAGMA foreign_keys", vec![]),
+        ))
+        .unwrap();
+        assert_eq!(r.rows[0]["foreign_keys"], json!(1));
+        let fk = block_on(crate::ports::Database::query(
+            &db,
+            crate::ports::Stmt::new("PRAGMA foreign_key_check", vec![]),
+        ))
+        .unwrap();
+        assert!(fk.rows.is_empty());
+    }
+}
+
+#[test]
+fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
+    let db = SqliteDb::shard().unwrap();
+    let acct = Uuid::from_u128(1);
+    let id = Uuid::from_u128(2).to_string();
+    for spec in entity::ALL {
+        let mut stmts = vec![
+            crate::api::get_stmt(spec, acct, Uuid::from_u128(2)),
+            crate::api::list_stmt(spec, acct, None, None, 50),
+            crate::api::list_stmt(spec, acct, None, Some((None, &id)), 50),
+        ];
+        for f in spec.filters {
+            stmts.push(crate::api::list_stmt(spec, acct, Some((f, "x")), None, 50));
+            let key = (f.op == FilterOp::Prefix).then_some("x");
+            stmts.push(crate::api::list_stmt(
+                spec,
+                acct,
+                Some((f, "x")),
+                Some((key, &id)),
+                50,
+            ));
+        }
+        for s in stmts {
+            let plan = query_plan(&db, &s).join(" | ");
+            assert!(
+                plan.contains("SEARCH") && plan.contains("(account_id=?"),
+                "{}: {plan}\n{}",
+                spec.table,
+                s.sql
+            );
+            assert!(!plan.contains("SCAN"), "{}: {plan}", s.sql);
+            assert!(!plan.contains("TEMP B-TREE"), "sorted by the index: {plan}");
+        }
+    }
+}
+
+#[test]
+fn create_commits_entity_and_outbox_together_then_publishes() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    let r = f.as_user(&tok, Post, "/v1/clients", Some(client_body()));
+    let id = created_id(&r);
+    assert_eq!(r.header("etag"), Some("\"v1\""));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v1/clients/{id}").as_str())
+    );
+    assert!(r.header("x-d1-bookmark").is_some());
+    let sent = f.queue.sent.borrow().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["type"], "client.created");
+    assert_eq!(sent[0]["subject"], format!("clients/{id}"));
+    assert!(sent[0]["bookmark"].is_string());
+    assert_eq!(
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
+        ),
+        1
+    );
+}
+
+#[test]
+fn failed_queue_send_leaves_the_event_for_the_relay_which_publishes_it_once() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    f.queue.fail.set(true);
+    let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    assert_eq!(
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        ),
+        1
+    );
+    f.queue.fail.set(false);
+    // Too young: the request that wrote it may still publish it.
+    let run = block_on(jobs::run(&f, Job::OutboxRelay, None));
+    assert_eq!(run.outcome, Outcome::Ok);
+    assert!(f.queue.sent.borrow().is_empty());
+    f.clock.advance(time::Duration::minutes(1));
+    let run = block_on(jobs::run(&f, Job::OutboxRelay, None));
+    assert_eq!(run.counts["republished"], 1);
+    let sent = f.queue.sent.borrow().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["subject"], format!("clients/{id}"));
+    assert!(
+        sent[0].get("published_at").is_none(),
+        "the message is the envelope alone"
+    );
+    assert_eq!(f.drain_queue(), vec![Decision::Ack]);
+    let run = block_on(jobs::run(&f, Job::OutboxRelay, None));
+    assert!(
+        run.counts.get("republished").is_none(),
+        "nothing left to relay"
+    );
+    assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 1);
+}
+
+#[test]
+fn redelivered_events_append_one_audit_row_and_the_chain_verifies() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    for _ in 0..3 {
+        created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    }
+    let msgs = f.queue.sent.borrow().clone();
+    let mut twice = msgs.clone();
+    twice.extend(msgs.iter().rev().cloned());
+    let d = block_on(crate::consumer::process_batch(&f, &twice));
+    assert!(d.iter().all(|d| *d == Decision::Ack), "{d:?}");
+    let d = block_on(crate::consumer::process_batch(&f, &msgs));
+    assert!(d.iter().all(|d| *d == Decision::Ack));
+    assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 3);
+    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    let v = v.body_json().unwrap();
+    assert_eq!(
+        (v["ok"].clone(), v["checked"].clone(), v["head_seq"].clone()),
+        (json!(true), json!(3), json!(3))
+    );
+}
+
+#[test]
+fn a_tampered_audit_row_is_named_by_verify() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    for _ in 0..3 {
+        created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    }
+    f.drain_queue();
+    let db = f.shard_db("SHARD_EU_01");
+    assert!(
+        db.exec("UPDATE audit_log SET body = body WHERE seq = 2")
+            .is_err(),
+        "append-only trigger"
+    );
+    db.exec(
+        "DROP TRIGGER audit_log_no_update; \
+         UPDATE audit_log SET body = json_set(body, '$.actor.role', 'admin') WHERE seq = 2;",
+    )
+    .unwrap();
+    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    let v = v.body_json().unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["first_broken_seq"], 2);
+}
+
+#[test]
+fn poison_and_unknown_messages_are_dead_lettered() {
+    let f = Fake::new();
+    let d = block_on(crate::consumer::process_batch(
+        &f,
+        &[json!({"hello": "world"}), json!("text")],
+    ));
+    assert!(
+        d.iter().all(|d| matches!(d, Decision::DeadLetter { .. })),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn unknown_account_is_indistinguishable_from_a_bad_token() {
+    let f = Fake::new();
+    let ghost = f.token(Uuid::from_u128(999), Role::Admin);
+    let a = f.as_user(&ghost, Get, "/v1/clients", None);
+    let b = f.as_user("not.a.token", Get, "/v1/clients", None);
+    assert_eq!((a.status, b.status), (401, 401));
+    assert_eq!(
+        a.body_json().unwrap()["type"],
+        b.body_json().unwrap()["type"]
+    );
+}
+
+#[test]
+fn tenant_on_a_shard_this_deployment_does_not_bind_gets_421_and_no_query() {
+    let f = Fake::new();
+    let (acct, shard) = f.account("northwind", Some("shard-ded-01"));
+    assert_eq!(shard, "shard-ded-01");
+    let r = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/clients", None);
+    assert_eq!(r.status, 421);
+    assert_eq!(
+        r.body_json().unwrap()["deployment"],
+        "clientdocs-api-ded-01"
+    );
+}
+
+#[test]
+fn new_accounts_go_to_the_least_full_shared_shard() {
+    let f = Fake::new();
+    let shards: Vec<String> = ["a1a", "b2b", "c3c", "d4d"]
+        .iter()
+        .map(|s| f.account(s, None).1)
+        .collect();
+    assert_eq!(
+        shards,
+        ["shard-eu-01", "shard-eu-02", "shard-eu-01", "shard-eu-02"]
+    );
+}
+
+#[test]
+fn uk_only_account_gets_451_outside_gb_and_the_header_works_only_locally() {
+    let mut f = Fake::new();
+    let r = f.admin(
+        Post,
+        "/admin/v1/accounts",
+        Some(json!({"name": "UK", "slug": "uk-firm", "uk_only": true})),
+    );
+    let acct = Uuid::parse_str(r.body_json().unwrap()["id"].as_str().unwrap()).unwrap();
+    let auth = format!("Bearer {}", f.token(acct, Role::Member));
+    let get = |f: &Fake, country: Option<&str>| {
+        let mut h = vec![("authorization", auth.as_str())];
+        if let Some(c) = country {
+            h.push(("x-simulated-country", c));
+        }
+        f.call(Get, "/v1/clients", &h, None).status
+    };
+    assert_eq!(get(&f, None), 451);
+    assert_eq!(get(&f, Some("FR")), 451);
+    assert_eq!(get(&f, Some("GB")), 200);
+    f.cfg.local = false;
+    assert_eq!(
+        get(&f, Some("GB")),
+        451,
+        "not honoured outside the local environment"
+    );
+}
+
+#[test]
+fn cidr_allowlist_refuses_other_addresses() {
+    let f = Fake::new();
+    let r = f.admin(
+        Post,
+        "/admin/v1/accounts",
+        Some(json!({"name": "Locked", "slug": "locked", "cidr_allowlist": ["203.0.113.0/24"]})),
+    );
+    let acct = Uuid::parse_str(r.body_json().unwrap()["id"].as_str().unwrap()).unwrap();
+    let auth = format!("Bearer {}", f.token(acct, Role::Member));
+    let inside = f.call(
+        Get,
+        "/v1/clients",
+        &[
+            ("authorization", &auth),
+            ("cf-connecting-ip", "203.0.113.9"),
+        ],
+        None,
+    );
+    let outside = f.call(
+        Get,
+        "/v1/clients",
+        &[
+            ("authorization", &auth),
+            ("cf-connecting-ip", "198.51.100.1"),
+        ],
+        None,
+    );
+    assert_eq!((inside.status, outside.status), (200, 403));
+}
+
+#[test]
+fn custom_domain_must_agree_with_the_token() {
+    let f = Fake::new();
+    let (a, _) = f.account("acme", None);
+    let (b, _) = f.account("brightwater", None);
+    let r = f.admin(
+        Post,
+        &format!("/admin/v1/accounts/{a}/domains"),
+        Some(json!({"hostname": "clients.acme.example"})),
+    );
+    assert_eq!(r.status, 201);
+    let on_a = |tok: String| {
+        f.call(
+            Get,
+            "/v1/clients",
+            &[
+                ("authorization", &format!("Bearer {tok}")),
+                ("host", "clients.acme.example"),
+            ],
+            None,
+        )
+        .status
+    };
+    assert_eq!(on_a(f.token(a, Role::Member)), 200);
+    assert_eq!(on_a(f.token(b, Role::Member)), 403);
+}
+
+#[test]
+fn limits_each_have_a_clear_error_and_write_nothing() {
+    let mut f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    let auth = format!("Bearer {tok}");
+    let mut big = client_body();
+    big["notes"] = json!("x".repeat(entity::MAX_JSON_BODY_BYTES));
+    assert_eq!(f.as_user(&tok, Post, "/v1/clients", Some(big)).status, 413);
+    let mut deep = json!("leaf");
+    for _ in 0..10 {
+        deep = json!({ "a": deep });
+    }
+    let mut c = client_body();
+    c["address"] = deep;
+    assert_eq!(f.as_user(&tok, Post, "/v1/clients", Some(c)).status, 400);
+    let r = f.call(
+        Post,
+        "/v1/clients",
+        &[("authorization", &auth), ("content-type", "text/plain")],
+        Some(client_body()),
+    );
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        f.as_user(&tok, Get, "/v1/clients/not-a-uuid", None).status,
+        400
+    );
+    let mut long = client_body();
+    long["surname"] = json!("x".repeat(201));
+    assert_eq!(f.as_user(&tok, Post, "/v1/clients", Some(long)).status, 400);
+    // Content over the configured limit.
+    let doc_client = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let doc = created_id(&f.as_user(
+        &tok,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": doc_client, "kind": "identity", "title": "Passport"})),
+    ));
+    f.cfg.max_content_bytes = 10;
+    let mut req = crate::http::ApiRequest {
+        method: Put,
+        path: format!("/v1/documents/{doc}/content"),
+        query: vec![],
+        headers: vec![
+            ("authorization".into(), auth.clone()),
+            ("content-type".into(), "application/pdf".into()),
+        ],
+        body: vec![1; 11],
+        cf_country: None,
+        request_id: "r".into(),
+    };
+    assert_eq!(f.raw(req.clone()).status, 413);
+    req.body = vec![1; 10];
+    assert_eq!(f.raw(req).status, 200);
+    assert_eq!(
+        f.count("SHARD_EU_01", "SELECT count(*) FROM clients"),
+        1,
+        "only the valid client"
+    );
+}
+
+#[test]
+fn every_error_is_problem_json_with_type_detail_and_request_id() {
+    let f = Fake::new();
+    for r in [
+        f.call(Get, "/nope", &[], None),
+        f.call(Get, "/v1/clients", &[], None),
+        f.admin(Get, "/admin/v1/accounts/not-a-uuid", None),
+        f.admin(Delete, "/admin/v1/shards", None),
+    ] {
+        assert!(r.status >= 400);
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        let b = r.body_json().unwrap();
+        assert!(b["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:clientdocs:problem:"));
+        assert!(b["detail"].is_string() && b["title"].is_string());
+        assert_eq!(b["request_id"], "req-test");
+        assert_eq!(b["status"], r.status);
+    }
+}
+
+#[test]
+fn patch_merges_validates_and_counts_versions() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    let mut body = client_body();
+    body["address"] = json!({"line1": "1 High St", "postcode": "AB1 2CD"});
+    let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(body)));
+    let path = format!("/v1/clients/{id}");
+    let r = f.as_user(
+        &tok,
+        Patch,
+        &path,
+        Some(json!({"address": {"postcode": null, "town": "Leeds"}})),
+    );
+    assert_eq!(r.status, 200);
+    let v = r.body_json().unwrap();
+    assert_eq!(v["address"], json!({"line1": "1 High St", "town": "Leeds"}));
+    assert_eq!(v["version"], 2);
+    // Removing a required field is a validation error, and writes nothing.
+    assert_eq!(
+        f.as_user(&tok, Patch, &path, Some(json!({"surname": null})))
+            .status,
+        400
+    );
+    assert_eq!(
+        f.as_user(&tok, Patch, &path, Some(json!({"version": 7})))
+            .status,
+        400
+    );
+    // A no-op patch writes nothing and emits nothing.
+    let before = f.queue.sent.borrow().len();
+    assert_eq!(
+        f.as_user(&tok, Patch, &path, Some(json!({"surname": "Lovelace"})))
+            .body_json()
+            .unwrap()["version"],
+        2
+    );
+    assert_eq!(f.queue.sent.borrow().len(), before);
+    let last = f.queue.sent.borrow().last().cloned().unwrap();
+    assert_eq!(last["changed_fields"], json!(["address"]));
+}
+
+#[test]
+fn wrangler_configs_match_the_binding_consts() {
+    use crate::bindings as b;
+    // JSONC -> JSON: drop comment lines and trailing commas.
+    let strip = |s: &str| -> String {
+        let s: String = s
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut out = String::new();
+        for (i, c) in s.char_indices() {
+            if c == ',' && s[i + 1..].trim_start().starts_with(['}', ']']) {
+                continue;
+            }
+            out.push(c);
+        }
+        out
+    };
+    let read = |name: &str| -> serde_json::Value {
+        let path = format!("{}/../wrangler/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&strip(&std::fs::read_to_string(&path).unwrap())).unwrap()
+    };
+    let api = read("api.jsonc");
+    let d1: Vec<&str> = api["d1_databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["binding"].as_str().unwrap())
+        .collect();
+    assert!(d1.contains(&b::ACCOUNTS_DB));
+    for s in api["vars"][b::SHARD_BINDINGS_VAR]
+        .as_str()
+        .unwrap()
+        .split(',')
+    {
+        assert!(
+            s.starts_with(b::SHARD_BINDING_PREFIX) && d1.contains(&s),
+            "{s} is bound"
+        );
+    }
+    assert_eq!(api["kv_namespaces"][0]["binding"], b::CACHE_KV);
+    assert_eq!(api["r2_buckets"][0]["binding"], b::DOCUMENTS_R2);
+    assert_eq!(
+        api["queues"]["producers"][0]["binding"],
+        b::CHANGE_EVENTS_QUEUE
+    );
+    assert_eq!(
+        api["queues"]["producers"][0]["queue"],
+        b::CHANGE_EVENTS_QUEUE_NAME
+    );
+    let consumer = read("consumer.jsonc");
+    assert_eq!(
+        consumer["queues"]["consumers"][0]["queue"],
+        b::CHANGE_EVENTS_QUEUE_NAME
+    );
+    assert_eq!(
+        consumer["queues"]["consumers"][0]["dead_letter_queue"],
+        b::CHANGE_EVENTS_DLQ_NAME
+    );
+    let sched = read("scheduler.jsonc");
+    let crons: Vec<&str> = sched["triggers"]["crons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(crons, b::ALL_CRONS);
+    assert_eq!(
+        sched["env"]["production"]["triggers"]["crons"],
+        json!(b::ALL_CRONS)
+    );
+    // Every storage binding states the EU jurisdiction where the config has a field for it.
+    for cfg in [api, consumer, sched, read("api-dedicated-01.jsonc")] {
+        for env in [&cfg, &cfg["env"]["production"]] {
+            for d in env["d1_databases"].as_array().unwrap() {
+                assert_eq!(d["jurisdiction"], "eu", "{d}");
+            }
+            for r in env["r2_buckets"].as_array().into_iter().flatten() {
+                assert_eq!(r["jurisdiction"], "eu", "{r}");
+            }
+        }
+    }
+}
