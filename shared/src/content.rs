@@ -2,7 +2,7 @@
 //! the authenticated tenant, never from input, so another tenant's object cannot be named.
 
 use crate::api::{
-    etag, outbox_insert_if_version, publish, with_bookmark, ApiConfig, Platform, Tenant,
+    etag, new_event, outbox_insert_if_version, publish, with_bookmark, ApiConfig, Platform, Tenant,
 };
 use crate::clock::rfc3339;
 use crate::entity::DOCUMENTS;
