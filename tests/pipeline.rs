@@ -17,7 +17,145 @@ pub const TESTS: &[NamedTest] = &[
         "migration_check_finds_every_local_database_current",
         migration_check_current,
     ),
+    (
+        "writes_with_injected_send_failures_give_exactly_one_audit_row_each_after_the_relay",
+        send_failures_recovered,
+    ),
+    (
+        "duplicate_delivery_and_consumer_crashes_append_each_event_once",
+        duplicates_append_once,
+    ),
+    (
+        "poison_message_ends_as_a_dead_letters_row_and_can_be_replayed",
+        poison_dead_letter,
+    ),
 ];
+
+/// Every audit entry of a tenant (admin token), through the list endpoint's pages.
+fn audit_entries(env: &Env, t: &TestTenant) -> Result<Vec<serde_json::Value>, String> {
+    let mut out = Vec::new();
+    let mut path = "/v1/audit?limit=200".to_string();
+    loop {
+        let r = env.call(t, &t.admin, "GET", &path, None, &[])?;
+        expect_status(&r, 200, "audit page")?;
+        let j = r.json();
+        out.extend(j["items"].as_array().cloned().unwrap_or_default());
+        match j["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/audit?limit=200&cursor={c}"),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn exactly_once(env: &Env, t: &TestTenant, n: usize, relay: bool) -> TestResult {
+    let entries = poll(&format!("{n} audit rows"), Duration::from_secs(60), || {
+        if relay {
+            env.client
+                .send("GET", "/__scheduled?cron=*+*+*+*+*", &[], None)?;
+        }
+        let e = audit_entries(env, t)?;
+        Ok((e.len() >= n).then_some(e))
+    })?;
+    let mut ids: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ensure(
+        entries.len() == n && ids.len() == n,
+        format!(
+            "{} rows, {} distinct events, want {n}",
+            entries.len(),
+            ids.len()
+        ),
+    )?;
+    let v = env
+        .call(t, &t.admin, "GET", "/v1/audit/verify", None, &[])?
+        .json();
+    ensure(
+        v["ok"] == true && v["checked"] == n,
+        format!("chain verifies: {v}"),
+    )
+}
+
+fn set_faults(env: &Env, t: &TestTenant, faults: serde_json::Value) -> TestResult {
+    let r = env.admin(
+        "PUT",
+        &format!("/admin/v1/accounts/{}/faults", t.id),
+        Some(&faults),
+    )?;
+    expect_status(&r, 200, "set faults")
+}
+
+fn send_failures_recovered(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    set_faults(env, &t, json!({"queue_send_rate": 0.5}))?;
+    let n = 20;
+    for i in 0..n {
+        let r = env.call(
+            &t,
+            &t.member,
+            "POST",
+            "/v1/clients",
+            Some(&json!({"forenames": "F", "surname": format!("S{i}"), "status": "active"})),
+            &[],
+        )?;
+        expect_status(&r, 201, "write with faults")?;
+    }
+    exactly_once(env, &t, n, true)
+}
+
+fn duplicates_append_once(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    set_faults(
+        env,
+        &t,
+        json!({"consumer_retry_rate": 0.3, "duplicate_delivery": true}),
+    )?;
+    let n = 10;
+    for i in 0..n {
+        let r = env.call(
+            &t,
+            &t.member,
+            "POST",
+            "/v1/clients",
+            Some(&json!({"forenames": "D", "surname": format!("S{i}"), "status": "active"})),
+            &[],
+        )?;
+        expect_status(&r, 201, "write")?;
+    }
+    exactly_once(env, &t, n, false)
+}
+
+fn poison_dead_letter(env: &Env) -> TestResult {
+    let marker = unique("poison");
+    let r = env.admin(
+        "POST",
+        "/admin/v1/change-events",
+        Some(&json!({"garbage": marker})),
+    )?;
+    expect_status(&r, 202, "inject")?;
+    let dl = poll("the dead letter", Duration::from_secs(30), || {
+        let r = env.admin("GET", "/admin/v1/dead-letters?limit=200", None)?;
+        Ok(r.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|i| i["message"]["garbage"] == marker.as_str()))
+    })?;
+    ensure(
+        dl["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not a change event")),
+        format!("reason recorded: {dl}"),
+    )?;
+    let id = dl["id"].as_str().unwrap_or_default();
+    let r = env.admin("POST", &format!("/admin/v1/dead-letters/{id}/replay"), None)?;
+    expect_status(&r, 200, "replay")?;
+    ensure(r.json()["replay_count"] == 1, "replay counted")
+}
 
 fn write_reaches_audit(env: &Env) -> TestResult {
     for shard in [None, Some("shard-ded-01")] {

@@ -43,9 +43,20 @@ pub async fn handle<P: Platform>(
         (["accounts", id, "tokens"], Method::Post) => mint_token(p, cfg, parse_id(id)?, req).await,
         (["accounts", id, "domains"], Method::Post) => add_domain(p, parse_id(id)?, req).await,
         (["job-runs"], Method::Get) => job_runs(p, req).await,
-        (["shards"] | ["accounts"] | ["accounts", _] | ["accounts", _, _] | ["job-runs"], _) => {
-            Err(ApiError::MethodNotAllowed)
-        }
+        (["accounts", id, "faults"], Method::Put) => set_faults(p, cfg, parse_id(id)?, req).await,
+        (["dead-letters"], Method::Get) => list_dead_letters(p, req).await,
+        (["change-events"], Method::Post) => inject_message(p, cfg, req).await,
+        (["dead-letters", id, "replay"], Method::Post) => replay_dead_letter(p, id).await,
+        (
+            ["shards"]
+            | ["accounts"]
+            | ["accounts", _]
+            | ["accounts", _, _]
+            | ["job-runs"]
+            | ["dead-letters"]
+            | ["dead-letters", _, _],
+            _,
+        ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound(format!(
             "no operator route for {}",
             req.path
@@ -171,6 +182,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
         created_at: now.clone(),
         updated_at: now,
         version: 1,
+        faults: None,
     };
     let body = serde_json::to_string(&account).map_err(|e| ApiError::Internal(e.to_string()))?;
     p.accounts()
@@ -334,4 +346,130 @@ async fn add_domain<P: Platform>(
         ))
         .await?;
     Ok(ApiResponse::json(201, body))
+}
+
+async fn set_faults<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !cfg.local {
+        return Err(ApiError::NotFound(
+            "fault injection exists only in the local environment".into(),
+        ));
+    }
+    let v = json_body(req, &["application/json"])?;
+    let f: crate::tenancy::Faults =
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !f.valid() {
+        return Err(ApiError::bad_request("rates are fractions from 0 to 1"));
+    }
+    let r = p
+        .accounts()
+        .query(Stmt::new(
+            "UPDATE accounts SET body = json_set(body, '$.faults', json(?2)) WHERE id = ?1",
+            vec![
+                json!(id),
+                json!(serde_json::to_string(&f).unwrap_or_default()),
+            ],
+        ))
+        .await?;
+    if r.meta.changes == 0 {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    p.routes().forget(id);
+    get_account(p, id).await
+}
+
+async fn list_dead_letters<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let limit = match req.query_param("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 200"))?,
+        None => 50,
+    };
+    let before: Option<(String, String)> = match req.query_param("cursor") {
+        Some(c) => Some(
+            b64.decode(c)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ApiError::bad_request("cursor is invalid"))?,
+        ),
+        None => None,
+    };
+    let rows = p
+        .accounts()
+        .query(crate::dead_letters::list_stmt(
+            before.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            limit,
+        ))
+        .await?;
+    let mut items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|l| {
+            b64.encode(
+                serde_json::to_vec(&(
+                    l["received_at"].as_str().unwrap_or(""),
+                    l["id"].as_str().unwrap_or(""),
+                ))
+                .unwrap_or_default(),
+            )
+        })
+    } else {
+        None
+    };
+    Ok(ApiResponse::json(
+        200,
+        json!({ "items": items, "next_cursor": next }),
+    ))
+}
+
+async fn replay_dead_letter<P: Platform>(p: &P, id: &str) -> Result<ApiResponse, ApiError> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiError::bad_request("invalid dead-letter id"));
+    }
+    let dl = crate::dead_letters::load(p.accounts(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no dead letter {id}")))?;
+    let message = dl.get("message").cloned().unwrap_or(Value::Null);
+    p.queue()
+        .send_batch(vec![message])
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    p.accounts()
+        .query(crate::dead_letters::mark_replayed(id, p.now()))
+        .await?;
+    let dl = crate::dead_letters::load(p.accounts(), id)
+        .await?
+        .unwrap_or(dl);
+    Ok(ApiResponse::json(200, dl))
+}
+
+/// Local only: put a raw message on the change-event queue (tests use it for poison messages).
+async fn inject_message<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !cfg.local {
+        return Err(ApiError::NotFound(
+            "message injection exists only in the local environment".into(),
+        ));
+    }
+    let v = json_body(req, &["application/json"])?;
+    p.queue()
+        .send_batch(vec![v])
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(ApiResponse::empty(202))
 }

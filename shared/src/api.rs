@@ -76,6 +76,12 @@ async fn route<P: Platform>(
             )),
             _ => Err(ApiError::MethodNotAllowed),
         },
+        ["openapi.json"] => match req.method {
+            Method::Get | Method::Head => {
+                Ok(ApiResponse::json(200, crate::openapi::document(None)))
+            }
+            _ => Err(ApiError::MethodNotAllowed),
+        },
         ["admin", "v1", rest @ ..] => crate::admin::handle(p, cfg, req, rest).await,
         ["v1", rest @ ..] => {
             let t = tenant(p, cfg, req).await?;
@@ -168,6 +174,14 @@ async fn tenant_route<P: Platform>(
     segs: &[&str],
 ) -> Result<ApiResponse, ApiError> {
     match segs {
+        ["audit"] => match req.method {
+            Method::Get => crate::audit_api::list(t, req, false).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["audit", "export"] => match req.method {
+            Method::Get => crate::audit_api::list(t, req, true).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
         ["audit", "verify"] => match req.method {
             Method::Get => {
                 let v = crate::audit::verify(&t.db, t.account_id()).await?;
@@ -370,7 +384,21 @@ pub fn outbox_mark_published(events: &[&ChangeEvent], now: OffsetDateTime) -> Op
 
 /// After the batch committed: send the events; on success mark them published (one small
 /// query). A failed send leaves the rows for the relay; the write itself already succeeded.
-pub async fn publish<P: Platform>(p: &P, db: &P::Db, mut events: Vec<ChangeEvent>) {
+pub async fn publish<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    mut events: Vec<ChangeEvent>,
+) {
+    let db = &t.db;
+    if cfg.local {
+        if let Some(f) = &t.route.account.faults {
+            if tenancy::chance(p.entropy(), f.queue_send_rate) {
+                tracing::warn!("fault injection: skipping the queue send; the relay will publish");
+                return;
+            }
+        }
+    }
     let bookmark = db.bookmark();
     for ev in &mut events {
         ev.bookmark = bookmark.clone();
@@ -510,7 +538,7 @@ async fn create<P: Platform>(
         }
         Err(e) => return Err(e.into()),
     }
-    publish(p, &t.db, vec![ev]).await;
+    publish(p, cfg, t, vec![ev]).await;
     Ok(with_bookmark(
         ApiResponse::json(201, rendered)
             .with_header("location", location)
@@ -697,7 +725,7 @@ async fn update<P: Platform>(
             }
             continue; // a concurrent write moved the version: merge again onto the new one
         }
-        publish(p, &t.db, vec![ev]).await;
+        publish(p, cfg, t, vec![ev]).await;
         return Ok(with_bookmark(
             ApiResponse::json(200, render(&id.to_string(), &body))
                 .with_header("etag", etag(new_version)),
@@ -769,7 +797,7 @@ async fn delete<P: Platform>(
             )),
         };
     }
-    publish(p, &t.db, vec![ev]).await;
+    publish(p, cfg, t, vec![ev]).await;
     Ok(with_bookmark(ApiResponse::empty(204), &t.db))
 }
 

@@ -264,3 +264,68 @@ pub async fn verify(db: &impl Database, account_id: Uuid) -> Result<Verification
         }
     }
 }
+
+/// One way of reading the audit log, each served by its own index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditQuery {
+    All,
+    Target {
+        entity_type: String,
+        id: String,
+    },
+    Actor(String),
+    /// `[from, to)` on event time (RFC 3339).
+    Time {
+        from: String,
+        to: String,
+    },
+}
+
+/// Keyset position: the last row's seq (and event time, for time ranges).
+pub fn list_stmt(
+    account_id: Uuid,
+    q: &AuditQuery,
+    after: Option<(i64, Option<&str>)>,
+    limit: usize,
+) -> Stmt {
+    let mut params = vec![json!(account_id)];
+    let mut sql = String::from("SELECT seq, body FROM audit_log WHERE account_id = ?1");
+    let mut order = "seq";
+    match q {
+        AuditQuery::All => {}
+        AuditQuery::Target { entity_type, id } => {
+            params.push(json!(entity_type));
+            params.push(json!(id));
+            sql += " AND target_type = ?2 AND target_id = ?3";
+        }
+        AuditQuery::Actor(a) => {
+            params.push(json!(a));
+            sql += " AND actor_id = ?2";
+        }
+        AuditQuery::Time { from, to } => {
+            params.push(json!(from));
+            params.push(json!(to));
+            sql += " AND event_time >= ?2 AND event_time < ?3";
+            order = "event_time, seq";
+        }
+    }
+    match (q, after) {
+        (AuditQuery::Time { .. }, Some((seq, Some(t)))) => {
+            params.push(json!(t));
+            params.push(json!(seq));
+            sql += &format!(
+                " AND (event_time, seq) > (?{}, ?{})",
+                params.len() - 1,
+                params.len()
+            );
+        }
+        (_, Some((seq, _))) => {
+            params.push(json!(seq));
+            sql += &format!(" AND seq > ?{}", params.len());
+        }
+        _ => {}
+    }
+    params.push(json!(limit as i64 + 1));
+    sql += &format!(" ORDER BY {order} LIMIT ?{}", params.len());
+    Stmt::new(sql, params)
+}

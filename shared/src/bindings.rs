@@ -45,3 +45,9 @@ pub const LOCAL_ENVIRONMENT: &str = "local";
 
 /// Hostnames of the API itself (comma separated); any other Host is looked up as a custom domain.
 pub const API_HOSTS_VAR: &str = "API_HOSTS";
+
+/// Producer binding of the dead-letter queue (the consumer sends refused messages there).
+pub const CHANGE_EVENTS_DLQ: &str = "CHANGE_EVENTS_DLQ";
+/// Scheduler: unpublished outbox rows younger than this many seconds are left to the request
+/// that wrote them (default 30).
+pub const RELAY_MIN_AGE_VAR: &str = "OUTBOX_RELAY_MIN_AGE_SECONDS";

@@ -46,16 +46,19 @@ pub fn uuid_v4(entropy: &impl Entropy) -> Uuid {
     uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
-/// Deterministic entropy for tests: a counter spread over the buffer.
+/// Deterministic entropy for tests: a splitmix64 stream (uniform bytes, same every run).
 #[derive(Debug, Default)]
 pub struct CountingEntropy(Cell<u64>);
 
 impl Entropy for CountingEntropy {
     fn fill(&self, buf: &mut [u8]) {
-        let n = self.0.get().wrapping_add(1);
-        self.0.set(n);
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (n >> ((i % 8) * 8)) as u8 ^ (i as u8).wrapping_mul(31);
+        for chunk in buf.chunks_mut(8) {
+            let mut z = self.0.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+            self.0.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::audit::{self, Appended, ChainHead};
 use crate::event::{decode, ChangeEvent};
 use crate::ports::{col_str, Database, Stmt, StoreError};
+use crate::tenancy::{chance, Faults};
 use serde_json::Value;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -24,10 +25,38 @@ pub enum Decision {
 
 pub trait ConsumerPlatform {
     type Db: Database;
+    type Entropy: crate::clock::Entropy;
     fn accounts(&self) -> &Self::Db;
     /// A session on a shard binding this consumer has (None: not bound).
     fn shard(&self, binding: &str) -> Option<Self::Db>;
     fn now(&self) -> OffsetDateTime;
+    fn entropy(&self) -> &Self::Entropy;
+    /// The local environment honours per-account fault injection.
+    fn local(&self) -> bool {
+        false
+    }
+}
+
+/// Accounts with fault injection configured (local environment only; one query per batch).
+async fn faults(db: &impl Database) -> HashMap<Uuid, Faults> {
+    let rows = match db
+        .query(Stmt::new(
+            "SELECT id, body -> '$.faults' AS faults FROM accounts WHERE body ->> '$.faults' IS NOT NULL",
+            vec![],
+        ))
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => return HashMap::new(),
+    };
+    rows.rows
+        .iter()
+        .filter_map(|r| {
+            let id = Uuid::parse_str(col_str(r, "id")?).ok()?;
+            let f: Faults = serde_json::from_str(col_str(r, "faults")?).ok()?;
+            Some((id, f))
+        })
+        .collect()
 }
 
 /// Delay before a retry after a lost race on the chain head (another batch appended first).
@@ -68,11 +97,30 @@ pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<
                 .collect();
         }
     };
+    let faults = if p.local() {
+        faults(p.accounts()).await
+    } else {
+        HashMap::new()
+    };
     // Chain heads this invocation appended, so consecutive events of one account cost one query.
     let mut heads: HashMap<Uuid, ChainHead> = HashMap::new();
     let mut out = Vec::with_capacity(bodies.len());
     for body in bodies {
-        out.push(process_one(p, &bindings, &mut heads, body).await);
+        let fault = body
+            .get("account_id")
+            .and_then(|a| a.as_str())
+            .and_then(|a| Uuid::parse_str(a).ok())
+            .and_then(|a| faults.get(&a));
+        let mut d = process_one(p, &bindings, &mut heads, body).await;
+        if let Some(f) = fault {
+            if f.duplicate_delivery && d == Decision::Ack {
+                d = process_one(p, &bindings, &mut heads, body).await;
+            }
+            if d == Decision::Ack && chance(p.entropy(), f.consumer_retry_rate) {
+                d = Decision::Retry { delay_seconds: 0 };
+            }
+        }
+        out.push(d);
     }
     out
 }

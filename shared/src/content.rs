@@ -119,7 +119,7 @@ pub async fn put<P: Platform>(
             "the document changed during the upload; retry".into(),
         ));
     }
-    publish(p, &t.db, vec![ev]).await;
+    publish(p, cfg, t, vec![ev]).await;
     Ok(with_bookmark(
         ApiResponse::json(200, content).with_header("etag", etag(version + 1)),
         &t.db,

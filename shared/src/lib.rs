@@ -6,17 +6,20 @@
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod audit_api;
 pub mod auth;
 pub mod bindings;
 pub mod clock;
 pub mod consumer;
 pub mod content;
+pub mod dead_letters;
 pub mod entity;
 pub mod error;
 pub mod event;
 pub mod http;
 pub mod jobs;
 pub mod migrations;
+pub mod openapi;
 pub mod ports;
 pub mod tenancy;
 

@@ -70,6 +70,41 @@ pub struct Account {
     pub updated_at: String,
     #[serde(default)]
     pub version: i64,
+    /// Fault injection for tests; honoured only by the local environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<Faults>,
+}
+
+/// Local-only fault injection, per account so tests stay independent of each other.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Fraction of writes whose queue send is skipped, as if it failed (the relay recovers).
+    #[serde(default)]
+    pub queue_send_rate: f64,
+    /// Fraction of messages the consumer processes and then retries, as if it died before acking.
+    #[serde(default)]
+    pub consumer_retry_rate: f64,
+    /// Process every message of this account twice, as if the batch were delivered twice.
+    #[serde(default)]
+    pub duplicate_delivery: bool,
+}
+
+impl Faults {
+    pub fn valid(&self) -> bool {
+        (0.0..=1.0).contains(&self.queue_send_rate)
+            && (0.0..=1.0).contains(&self.consumer_retry_rate)
+    }
+}
+
+/// True with probability `rate`, from the injected entropy.
+pub fn chance(entropy: &impl crate::clock::Entropy, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    let mut b = [0u8; 8];
+    entropy.fill(&mut b);
+    (u64::from_le_bytes(b) as f64 / u64::MAX as f64) < rate
 }
 
 /// An account with the shard it lives on.

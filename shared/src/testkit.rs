@@ -65,6 +65,13 @@ impl Platform for Fake {
 
 impl ConsumerPlatform for Fake {
     type Db = Rc<SqliteDb>;
+    type Entropy = CountingEntropy;
+    fn entropy(&self) -> &CountingEntropy {
+        &self.entropy
+    }
+    fn local(&self) -> bool {
+        self.cfg.local
+    }
     fn accounts(&self) -> &Rc<SqliteDb> {
         &self.accounts
     }

@@ -539,3 +539,234 @@ fn wrangler_configs_match_the_binding_consts() {
         }
     }
 }
+
+#[test]
+fn injected_send_failures_lose_nothing_after_the_relay() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let r = f.admin(
+        Put,
+        &format!("/admin/v1/accounts/{acct}/faults"),
+        Some(json!({"queue_send_rate": 0.5})),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+    let tok = f.token(acct, Role::Member);
+    for _ in 0..20 {
+        created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    }
+    let sent_directly = f.queue.sent.borrow().len();
+    assert!(
+        sent_directly > 0 && sent_directly < 20,
+        "some sends were skipped: {sent_directly}"
+    );
+    f.drain_queue();
+    f.clock.advance(time::Duration::minutes(1));
+    block_on(jobs::run(&f, Job::OutboxRelay, None));
+    assert_eq!(f.queue.sent.borrow().len(), 20 - sent_directly);
+    f.drain_queue();
+    assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 20);
+    assert_eq!(
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(DISTINCT body ->> '$.event_id') FROM audit_log"
+        ),
+        20
+    );
+    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    assert_eq!(v.body_json().unwrap()["ok"], true);
+}
+
+#[test]
+fn injected_consumer_faults_and_duplicate_delivery_append_each_event_once() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let r = f.admin(
+        Put,
+        &format!("/admin/v1/accounts/{acct}/faults"),
+        Some(json!({"consumer_retry_rate": 0.5, "duplicate_delivery": true})),
+    );
+    assert_eq!(r.status, 200);
+    let tok = f.token(acct, Role::Member);
+    for _ in 0..10 {
+        created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    }
+    let msgs = f.queue.sent.borrow().clone();
+    let mut pending = msgs.clone();
+    let mut rounds = 0;
+    while !pending.is_empty() && rounds < 50 {
+        let d = block_on(crate::consumer::process_batch(&f, &pending));
+        pending = pending
+            .into_iter()
+            .zip(d)
+            .filter(|(_, d)| *d != Decision::Ack)
+            .map(|(m, _)| m)
+            .collect();
+        rounds += 1;
+    }
+    assert!(
+        pending.is_empty() && rounds > 1,
+        "some retries were injected, all eventually acked"
+    );
+    assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 10);
+    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    assert_eq!(v.body_json().unwrap()["ok"], true);
+}
+
+#[test]
+fn faults_are_refused_outside_the_local_environment() {
+    let mut f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    f.cfg.local = false;
+    let r = f.admin(
+        Put,
+        &format!("/admin/v1/accounts/{acct}/faults"),
+        Some(json!({"queue_send_rate": 1.0})),
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn dead_letters_are_recorded_once_listed_and_replayed() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let good = f.queue.sent.borrow_mut().remove(0);
+    let poison = json!({"not": "an event"});
+    let wrapped = crate::dead_letters::wrap("undecodable", "change-events", &poison);
+    let batch = vec![
+        ("m1".to_string(), wrapped.clone()),
+        ("m2".to_string(), good.clone()),
+    ];
+    let d = block_on(crate::dead_letters::record(
+        &*f.accounts,
+        "change-events",
+        &batch,
+        START,
+    ));
+    assert_eq!(d, vec![Decision::Ack, Decision::Ack]);
+    // Redelivered from the DLQ: still one row each.
+    block_on(crate::dead_letters::record(
+        &*f.accounts,
+        "change-events",
+        &batch,
+        START,
+    ));
+    let list = f.admin(Get, "/admin/v1/dead-letters", None);
+    let items = list.body_json().unwrap()["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert_eq!(items.len(), 2);
+    let m1 = items.iter().find(|i| i["id"] == "m1").unwrap();
+    assert_eq!(m1["reason"], "undecodable");
+    assert_eq!(m1["message"], poison);
+    let m2 = items.iter().find(|i| i["id"] == "m2").unwrap();
+    assert!(m2["reason"].as_str().unwrap().contains("max_retries"));
+    // Replaying the good one delivers it; the consumer records it.
+    let r = f.admin(Post, "/admin/v1/dead-letters/m2/replay", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body_json().unwrap()["replay_count"], 1);
+    assert_eq!(f.drain_queue(), vec![Decision::Ack]);
+    assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 1);
+    assert_eq!(
+        f.admin(Post, "/admin/v1/dead-letters/nope/replay", None)
+            .status,
+        404
+    );
+}
+
+#[test]
+fn audit_list_statements_search_an_index_led_by_account_id() {
+    use crate::audit::{list_stmt, AuditQuery};
+    let db = SqliteDb::shard().unwrap();
+    let acct = Uuid::from_u128(1);
+    let queries = [
+        AuditQuery::All,
+        AuditQuery::Target {
+            entity_type: "clients".into(),
+            id: "x".into(),
+        },
+        AuditQuery::Actor("u".into()),
+        AuditQuery::Time {
+            from: "2026-01-01T00:00:00.000Z".into(),
+            to: "2027-01-01T00:00:00.000Z".into(),
+        },
+    ];
+    for q in &queries {
+        for after in [None, Some((5, Some("2026-02-01T00:00:00.000Z")))] {
+            let s = list_stmt(acct, q, after, 50);
+            let plan = query_plan(&db, &s).join(" | ");
+            assert!(
+                plan.contains("SEARCH") && plan.contains("(account_id=?"),
+                "{q:?}: {plan}"
+            );
+            assert!(
+                !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+                "{q:?}: {plan}"
+            );
+        }
+    }
+    let plan = query_plan(&db, &crate::audit::head_stmt(acct, Uuid::from_u128(2))).join(" | ");
+    assert!(
+        !plan.contains("SCAN audit_log"),
+        "chain head lookup: {plan}"
+    );
+}
+
+#[test]
+fn audit_trail_lists_by_target_and_exports_json_lines_to_admins_only() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Admin);
+    let a = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    f.clock.advance(time::Duration::seconds(1));
+    let r = f.as_user(
+        &tok,
+        Patch,
+        &format!("/v1/clients/{a}"),
+        Some(json!({"status": "former"})),
+    );
+    assert_eq!(r.status, 200);
+    f.drain_queue();
+    let r = f.as_user(
+        &tok,
+        Get,
+        &format!("/v1/audit?target_type=clients&target_id={a}"),
+        None,
+    );
+    let items = r.body_json().unwrap()["items"].as_array().cloned().unwrap();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["client.created", "client.updated"]);
+    assert_eq!(items[1]["changed_fields"], json!(["status"]));
+    // Pages.
+    let p1 = f.as_user(&tok, Get, "/v1/audit?limit=2", None);
+    let p1 = p1.body_json().unwrap();
+    assert_eq!(p1["items"].as_array().unwrap().len(), 2);
+    let c = p1["next_cursor"].as_str().unwrap();
+    let p2 = f.as_user(&tok, Get, &format!("/v1/audit?limit=2&cursor={c}"), None);
+    assert_eq!(p2.body_json().unwrap()["items"][0]["seq"], 3);
+    // Export.
+    let e = f.as_user(&tok, Get, "/v1/audit/export", None);
+    assert_eq!(e.header("content-type"), Some("application/x-ndjson"));
+    let text = String::from_utf8(e.body_bytes()).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert!(text
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    // Members do not read the audit trail; unknown filters are refused.
+    assert_eq!(
+        f.as_user(&f.token(acct, Role::Member), Get, "/v1/audit", None)
+            .status,
+        403
+    );
+    assert_eq!(
+        f.as_user(&tok, Get, "/v1/audit?entity=clients", None)
+            .status,
+        400
+    );
+}

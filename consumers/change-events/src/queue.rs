@@ -1,18 +1,23 @@
-//! `queue` entrypoint.
+//! `queue` entrypoint: the change-event queue and its dead-letter queue.
 
-use platform::D1;
+use platform::{CryptoEntropy, Queue, D1};
 use shared::bindings as b;
 use shared::consumer::{self, ConsumerPlatform, Decision};
-use worker::{event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result};
+use shared::dead_letters;
+use worker::{
+    event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result,
+};
 
 struct WorkerPlatform {
     env: Env,
     accounts: D1,
     served: Vec<String>,
+    local: bool,
 }
 
 impl ConsumerPlatform for WorkerPlatform {
     type Db = D1;
+    type Entropy = CryptoEntropy;
     fn accounts(&self) -> &D1 {
         &self.accounts
     }
@@ -25,6 +30,12 @@ impl ConsumerPlatform for WorkerPlatform {
     fn now(&self) -> time::OffsetDateTime {
         platform::now()
     }
+    fn entropy(&self) -> &CryptoEntropy {
+        &CryptoEntropy
+    }
+    fn local(&self) -> bool {
+        self.local
+    }
 }
 
 #[event(queue)]
@@ -34,17 +45,46 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         batch.retry_all();
         return Ok(());
     };
+    let bodies: Vec<serde_json::Value> = messages.iter().map(|m| json_of(&m.body())).collect();
+    if batch.queue() == b::CHANGE_EVENTS_DLQ_NAME {
+        let with_ids: Vec<(String, serde_json::Value)> =
+            messages.iter().map(|m| m.id()).zip(bodies).collect();
+        let decisions = dead_letters::record(
+            &accounts,
+            b::CHANGE_EVENTS_QUEUE_NAME,
+            &with_ids,
+            platform::now(),
+        )
+        .await;
+        apply(&messages, decisions, None).await;
+        return Ok(());
+    }
+    let dlq = env.queue(b::CHANGE_EVENTS_DLQ).ok().map(Queue);
     let p = WorkerPlatform {
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
+        local: platform::var(&env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
         env,
         accounts,
     };
-    let bodies: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| serde_wasm_bindgen_json(&m.body()))
-        .collect();
     let decisions = consumer::process_batch(&p, &bodies).await;
-    for (m, d) in messages.iter().zip(decisions) {
+    apply(
+        &messages,
+        decisions,
+        dlq.as_ref().map(|q| (q, bodies.as_slice())),
+    )
+    .await;
+    Ok(())
+}
+
+/// Carry out each message's decision. Dead letters are wrapped with their reason and sent to
+/// the dead-letter queue, then acked; if that send fails they are retried instead.
+async fn apply(
+    messages: &[RawMessage],
+    decisions: Vec<Decision>,
+    dlq: Option<(&Queue, &[serde_json::Value])>,
+) {
+    use shared::ports::EventQueue;
+    for (i, (m, d)) in messages.iter().zip(decisions).enumerate() {
         match d {
             Decision::Ack => m.ack(),
             Decision::Retry { delay_seconds } => m.retry_with_options(
@@ -52,19 +92,30 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
                     .with_delay_seconds(delay_seconds)
                     .build(),
             ),
-            // Retrying lets the queue move it to the dead-letter queue after max_retries, where
-            // its consumer records the reason.
             Decision::DeadLetter { reason } => {
-                worker::console_warn!("poison message {}: {}", m.id(), reason);
-                m.retry();
+                worker::console_warn!("dead letter {}: {}", m.id(), reason);
+                let sent = match dlq {
+                    Some((q, bodies)) => {
+                        let body = bodies.get(i).cloned().unwrap_or_default();
+                        let wrapped =
+                            dead_letters::wrap(&reason, b::CHANGE_EVENTS_QUEUE_NAME, &body);
+                        q.send_batch(vec![wrapped]).await.is_ok()
+                    }
+                    None => false,
+                };
+                if sent {
+                    m.ack();
+                } else {
+                    // The queue moves it to the dead-letter queue after max_retries.
+                    m.retry();
+                }
             }
         }
     }
-    Ok(())
 }
 
 /// JS value -> serde_json::Value through JSON.stringify (maps stay objects).
-fn serde_wasm_bindgen_json(v: &worker::wasm_bindgen::JsValue) -> serde_json::Value {
+fn json_of(v: &worker::wasm_bindgen::JsValue) -> serde_json::Value {
     worker::js_sys::JSON::stringify(v)
         .ok()
         .and_then(|s| s.as_string())

@@ -36,6 +36,12 @@ impl SchedulerPlatform for WorkerPlatform {
     fn entropy(&self) -> &CryptoEntropy {
         &CryptoEntropy
     }
+    fn relay_min_age(&self) -> time::Duration {
+        platform::var(&self.env, b::RELAY_MIN_AGE_VAR)
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(time::Duration::seconds)
+            .unwrap_or(jobs::RELAY_MIN_AGE)
+    }
 }
 
 #[event(scheduled)]
