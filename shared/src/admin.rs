@@ -56,7 +56,7 @@ pub async fn handle<P: Platform>(
             | ["dead-letters"]
             | ["dead-letters", _, _],
             _,
-        ) => Err(ApiError::MethodNotAllowed),
+        ) => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
         _ => Err(ApiError::NotFound(format!(
             "no operator route for {}",
             req.path

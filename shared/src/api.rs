@@ -46,6 +46,7 @@ pub struct ApiConfig {
 }
 
 pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
+pub const MAX_BOOKMARK: usize = 256;
 pub const SIMULATED_COUNTRY_HEADER: &str = "x-simulated-country";
 pub const MAX_PAGE: usize = 200;
 pub const DEFAULT_PAGE: usize = 50;
@@ -55,10 +56,20 @@ pub async fn handle<P: Platform>(p: &P, cfg: &ApiConfig, req: ApiRequest) -> Api
     let rid = req.request_id.clone();
     match route(p, cfg, &req).await {
         Ok(r) => r.with_header("x-request-id", rid),
-        Err(e) => e
-            .into_problem()
-            .into_response(&rid)
-            .with_header("x-request-id", rid),
+        Err(e) => {
+            let allow = match &e {
+                ApiError::MethodNotAllowed(a) => Some(*a),
+                _ => None,
+            };
+            let r = e
+                .into_problem()
+                .into_response(&rid)
+                .with_header("x-request-id", rid);
+            match allow {
+                Some(a) => r.with_header("allow", a),
+                None => r,
+            }
+        }
     }
 }
 
@@ -74,13 +85,13 @@ async fn route<P: Platform>(
                 200,
                 json!({"status": "ok", "deployment": cfg.deployment}),
             )),
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         },
         ["openapi.json"] => match req.method {
             Method::Get | Method::Head => {
                 Ok(ApiResponse::json(200, crate::openapi::document(None)))
             }
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         },
         ["admin", "v1", rest @ ..] => crate::admin::handle(p, cfg, req, rest).await,
         ["v1", rest @ ..] => {
@@ -156,8 +167,16 @@ async fn tenant<P: Platform>(
             ));
         }
     }
+    let bookmark = req.header(BOOKMARK_HEADER);
+    if bookmark.is_some_and(|b| {
+        b.is_empty() || b.len() > MAX_BOOKMARK || !b.bytes().all(|c| c.is_ascii_graphic())
+    }) {
+        return Err(ApiError::bad_request(format!(
+            "{BOOKMARK_HEADER} must be a bookmark from an earlier response (1 to {MAX_BOOKMARK} printable characters)"
+        )));
+    }
     let db = p
-        .shard(&route.shard.binding, req.header(BOOKMARK_HEADER))
+        .shard(&route.shard.binding, bookmark)
         .ok_or_else(|| ApiError::Misdirected {
             account: claims.account_id.to_string(),
             shard: route.shard.id.clone(),
@@ -176,11 +195,11 @@ async fn tenant_route<P: Platform>(
     match segs {
         ["audit"] => match req.method {
             Method::Get => crate::audit_api::list(t, req, false).await,
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         ["audit", "export"] => match req.method {
             Method::Get => crate::audit_api::list(t, req, true).await,
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         ["audit", "verify"] => match req.method {
             Method::Get => {
@@ -190,14 +209,14 @@ async fn tenant_route<P: Platform>(
                     &t.db,
                 ))
             }
-            _ => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         [table] => {
             let spec = spec_for(table)?;
             match req.method {
                 Method::Get => list(t, spec, req).await,
                 Method::Post => create(p, cfg, t, spec, req).await,
-                _ => Err(ApiError::MethodNotAllowed),
+                _ => Err(ApiError::MethodNotAllowed("GET, POST")),
             }
         }
         [table, id] => {
@@ -207,7 +226,7 @@ async fn tenant_route<P: Platform>(
                 Method::Get => get(t, spec, id).await,
                 Method::Patch => update(p, cfg, t, spec, id, req).await,
                 Method::Delete => delete(p, cfg, t, spec, id, req).await,
-                _ => Err(ApiError::MethodNotAllowed),
+                _ => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
             }
         }
         ["documents", id, "content"] => {
@@ -215,7 +234,7 @@ async fn tenant_route<P: Platform>(
             match req.method {
                 Method::Put => crate::content::put(p, cfg, t, id, req).await,
                 Method::Get => crate::content::get(p, t, id).await,
-                _ => Err(ApiError::MethodNotAllowed),
+                _ => Err(ApiError::MethodNotAllowed("GET, PUT")),
             }
         }
         _ => Err(ApiError::NotFound(format!("no route for {}", req.path))),

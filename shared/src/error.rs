@@ -15,8 +15,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// Carries the methods the path does allow (the `Allow` header).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     #[error("{detail}")]
     BadRequest {
         detail: String,
@@ -71,7 +72,7 @@ impl ApiError {
             Auth(e) => Problem::new(401, "unauthorized", "Unauthorized", e.to_string()),
             Forbidden(d) => Problem::new(403, "forbidden", "Forbidden", d),
             NotFound(d) => Problem::new(404, "not-found", "Not Found", d),
-            MethodNotAllowed => Problem::new(405, "method-not-allowed", "Method Not Allowed", "this method is not supported on this path"),
+            MethodNotAllowed(allow) => Problem::new(405, "method-not-allowed", "Method Not Allowed", format!("this path supports {allow}")),
             BadRequest { detail, extra } => {
                 let p = Problem::new(400, "bad-request", "Bad Request", detail);
                 match extra {

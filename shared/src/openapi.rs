@@ -5,7 +5,7 @@ use crate::entity::{self, EntitySpec, Field, FilterOp, Kind};
 use serde_json::{json, Map, Value};
 
 /// Strings may not hold control characters other than tab and newline.
-const NO_CONTROL: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F]*$";
+const NO_CONTROL: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
 
 fn kind_schema(kind: &Kind, nullable: bool) -> Value {
     let mut s = match kind {
@@ -146,7 +146,7 @@ fn id_param() -> Value {
 fn bookmark_param() -> Value {
     json!({"name": "x-d1-bookmark", "in": "header", "required": false,
            "description": "A bookmark from an earlier response: the read sees at least that write",
-           "schema": {"type": "string", "maxLength": 256}})
+           "schema": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[!-~]+$"}})
 }
 
 fn entity_paths(spec: &EntitySpec, paths: &mut Map<String, Value>) {

@@ -770,3 +770,31 @@ fn audit_trail_lists_by_target_and_exports_json_lines_to_admins_only() {
         400
     );
 }
+
+#[test]
+fn unsupported_method_is_405_with_an_allow_header() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    let r = f.as_user(&tok, Put, "/v1/clients", None);
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    let r = f.call(Post, "/health", &[], None);
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+}
+
+#[test]
+fn malformed_bookmark_is_a_400_not_silently_ignored() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let auth = format!("Bearer {}", f.token(acct, Role::Member));
+    let long = "0".repeat(300);
+    for bad in [long.as_str(), "has space", ""] {
+        let r = f.call(
+            Get,
+            "/v1/clients",
+            &[("authorization", &auth), ("x-d1-bookmark", bad)],
+            None,
+        );
+        assert_eq!(r.status, 400, "{bad:?}");
+    }
+}
