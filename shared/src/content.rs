@@ -14,6 +14,28 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+/// Content types a document may have. Anything a browser would render actively (HTML, SVG,
+/// scripts) is refused, and downloads are attachments with `nosniff`.
+pub const ALLOWED_CONTENT_TYPES: &[&str] = &[
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/tiff",
+    "image/heic",
+    "text/plain",
+    "text/csv",
+    "message/rfc822",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/octet-stream",
+];
+
 pub fn blob_key(account_id: Uuid, document_id: Uuid) -> String {
     format!("accounts/{account_id}/documents/{document_id}")
 }
@@ -39,12 +61,15 @@ pub async fn put<P: Platform>(
     }
     let content_type = req
         .header("content-type")
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && c.len() <= 200 && c.contains('/'))
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| ALLOWED_CONTENT_TYPES.contains(&c.as_str()))
         .ok_or_else(|| {
-            ApiError::UnsupportedMediaType("Content-Type is required (type/subtype)".into())
-        })?
-        .to_string();
+            ApiError::UnsupportedMediaType(format!(
+                "Content-Type must be one of {}",
+                ALLOWED_CONTENT_TYPES.join(", ")
+            ))
+        })?;
     if req.body.len() > cfg.max_content_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
             "document contents are limited to {} bytes",
@@ -147,6 +172,11 @@ pub async fn get<P: Platform>(p: &P, t: &Tenant<P::Db>, id: Uuid) -> Result<ApiR
             ("content-type".into(), blob.content_type),
             ("etag".into(), format!("\"sha256-{sha}\"")),
             ("x-content-sha256".into(), sha.into()),
+            (
+                "content-disposition".into(),
+                format!("attachment; filename=\"{id}\""),
+            ),
+            ("x-content-type-options".into(), "nosniff".into()),
         ],
         body: Body::Bytes(blob.bytes),
     })

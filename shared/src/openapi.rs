@@ -436,12 +436,21 @@ pub fn document(server: Option<&str>) -> Value {
     for spec in entity::ALL {
         entity_paths(spec, &mut paths);
     }
-    let bin_ok = |desc: &str| json!({"description": desc, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}});
+    let binary_types: Map<String, Value> = crate::content::ALLOWED_CONTENT_TYPES
+        .iter()
+        .map(|t| {
+            (
+                (*t).to_string(),
+                json!({"schema": {"type": "string", "format": "binary", "minLength": 1}}),
+            )
+        })
+        .collect();
+    let bin_ok = |desc: &str| json!({"description": desc, "content": binary_types.clone()});
     let mut put_r = tenant_errors(&[
         ("409", "The document changed during the upload"),
         ("412", "If-Match does not match"),
         ("413", "Over the configured content limit (25 MB)"),
-        ("415", "Content-Type is required"),
+        ("415", "Content-Type is not an allowed document type"),
     ]);
     put_r.insert(
         "200".into(),
@@ -463,7 +472,7 @@ pub fn document(server: Option<&str>) -> Value {
             "put": {"operationId": "put_document_content", "tags": ["documents"],
                     "summary": "Upload the document's content to R2 (records type, size, SHA-256)",
                     "parameters": [{"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"}}],
-                    "requestBody": {"required": true, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+                    "requestBody": {"required": true, "content": binary_types},
                     "responses": put_r},
             "get": {"operationId": "get_document_content", "tags": ["documents"], "responses": get_c}
         }),

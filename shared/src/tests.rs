@@ -798,3 +798,47 @@ fn malformed_bookmark_is_a_400_not_silently_ignored() {
         assert_eq!(r.status, 400, "{bad:?}");
     }
 }
+
+#[test]
+fn document_content_refuses_active_types_and_downloads_as_an_attachment() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    let client = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let doc = created_id(&f.as_user(
+        &tok,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": client, "kind": "correspondence", "title": "Letter"})),
+    ));
+    let put = |ct: &str| {
+        f.raw(crate::http::ApiRequest {
+            method: Put,
+            path: format!("/v1/documents/{doc}/content"),
+            query: vec![],
+            headers: vec![
+                ("authorization".into(), format!("Bearer {tok}")),
+                ("content-type".into(), ct.into()),
+            ],
+            body: b"<script>alert(1)</script>".to_vec(),
+            cf_country: None,
+            request_id: "r".into(),
+        })
+    };
+    for bad in [
+        "text/html",
+        "image/svg+xml",
+        "application/javascript",
+        "text/yaml",
+    ] {
+        assert_eq!(put(bad).status, 415, "{bad}");
+    }
+    assert_eq!(put("text/plain; charset=utf-8").status, 200);
+    let g = f.as_user(&tok, Get, &format!("/v1/documents/{doc}/content"), None);
+    assert_eq!(g.header("content-type"), Some("text/plain"));
+    assert_eq!(g.header("x-content-type-options"), Some("nosniff"));
+    assert!(g
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("attachment"));
+}
