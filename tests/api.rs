@@ -41,6 +41,10 @@ pub const TESTS: &[NamedTest] = &[
     ),
     ("list_pages_with_opaque_cursor", pagination),
     ("document_content_round_trips_through_r2", content),
+    (
+        "unknown_http_method_is_405_not_served_as_get",
+        unknown_method,
+    ),
 ];
 
 fn health(env: &Env) -> TestResult {
@@ -219,7 +223,14 @@ fn unindexed_filter(env: &Env) -> TestResult {
     expect_status(&r, 400, "unindexed filter")?;
     let allowed = r.json()["allowed_filters"].clone();
     ensure(
-        allowed == json!(["status", "group_id", "adviser_id", "surname_prefix"]),
+        allowed
+            == json!([
+                "status",
+                "group_id",
+                "adviser_id",
+                "surname_prefix",
+                "search_prefix"
+            ]),
         format!("allowed: {allowed}"),
     )?;
     let r = env.call(&t, &t.member, "GET", "/v1/clients?status=active", None, &[])?;
@@ -401,4 +412,26 @@ fn content(env: &Env) -> TestResult {
         None,
     )?;
     expect_status(&g, 404, "other tenant")
+}
+
+fn unknown_method(env: &Env) -> TestResult {
+    // Raw HTTP: client libraries refuse non-standard methods.
+    use std::io::{Read, Write};
+    let addr = env.client.base.trim_start_matches("http://").to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        sock,
+        "QUERY /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let head = resp.to_ascii_lowercase();
+    ensure(
+        head.starts_with("http/1.1 405"),
+        format!("QUERY /health: {}", resp.lines().next().unwrap_or("")),
+    )?;
+    ensure(head.contains("\r\nallow: get, head\r\n"), "Allow header")
 }

@@ -29,6 +29,10 @@ pub const TESTS: &[NamedTest] = &[
         "poison_message_ends_as_a_dead_letters_row_and_can_be_replayed",
         poison_dead_letter,
     ),
+    (
+        "renaming_a_group_updates_every_one_of_its_clients",
+        group_rename_reaches_clients,
+    ),
 ];
 
 /// Every audit entry of a tenant (admin token), through the list endpoint's pages.
@@ -240,4 +244,60 @@ fn migration_check_current(env: &Env) -> TestResult {
         run["outcome"] == "ok" && run["counts"]["current"] == 4,
         format!("4 databases current: {run}"),
     )
+}
+
+fn group_rename_reaches_clients(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let g = env.call(
+        &t,
+        &t.admin,
+        "POST",
+        "/v1/groups",
+        Some(&json!({"name": "Bristol"})),
+        &[],
+    )?;
+    expect_status(&g, 201, "group")?;
+    let gid = g.json()["id"].as_str().unwrap_or_default().to_string();
+    for i in 0..5 {
+        let r = env.call(&t, &t.member, "POST", "/v1/clients", Some(&json!({"forenames": "G", "surname": format!("R{i}"), "status": "active", "group_id": gid})), &[])?;
+        expect_status(&r, 201, "client")?;
+    }
+    let names = |env: &Env| -> Result<Vec<serde_json::Value>, String> {
+        let r = env.call(
+            &t,
+            &t.member,
+            "GET",
+            &format!("/v1/clients?group_id={gid}"),
+            None,
+            &[],
+        )?;
+        Ok(r.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c["group_name"].clone())
+            .collect())
+    };
+    poll(
+        "clients named after their group",
+        Duration::from_secs(30),
+        || {
+            let n = names(env)?;
+            Ok((n.len() == 5 && n.iter().all(|x| x == "Bristol")).then_some(()))
+        },
+    )?;
+    let r = env.call(
+        &t,
+        &t.admin,
+        "PATCH",
+        &format!("/v1/groups/{gid}"),
+        Some(&json!({"name": "Bristol & Bath"})),
+        &[],
+    )?;
+    expect_status(&r, 200, "rename")?;
+    poll("every client renamed", Duration::from_secs(30), || {
+        let n = names(env)?;
+        Ok((n.len() == 5 && n.iter().all(|x| x == "Bristol & Bath")).then_some(()))
+    })
 }

@@ -252,7 +252,8 @@ pub async fn to_api_request(
         .iter()
         .find(|(k, _)| k == "content-length")
         .and_then(|(_, v)| v.parse::<usize>().ok());
-    let method = Method::parse(req.method().as_ref());
+    // The raw method: worker::Method maps every unknown method (QUERY, FOO, ...) to GET.
+    let method = Method::parse(&req.inner().method());
     let mut out = ApiRequest {
         method,
         path: url.path().to_string(),

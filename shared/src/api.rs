@@ -690,6 +690,15 @@ async fn update<P: Platform>(
         entity::merge_patch(&mut merged, &patch);
         entity::validate(spec, &merged).map_err(ApiError::Validation)?;
         let changed = entity::changed_fields(&user, &merged);
+        if let Some(f) = changed
+            .iter()
+            .find(|f| spec.immutable.contains(&f.as_str()))
+        {
+            return Err(ApiError::Validation(vec![entity::FieldError {
+                pointer: format!("/{f}"),
+                message: "cannot change after creation".into(),
+            }]));
+        }
         if changed.is_empty() {
             return Ok(with_bookmark(
                 ApiResponse::json(200, render(&id.to_string(), &current))

@@ -51,3 +51,7 @@ pub const CHANGE_EVENTS_DLQ: &str = "CHANGE_EVENTS_DLQ";
 /// Scheduler: unpublished outbox rows younger than this many seconds are left to the request
 /// that wrote them (default 30).
 pub const RELAY_MIN_AGE_VAR: &str = "OUTBOX_RELAY_MIN_AGE_SECONDS";
+
+/// Producer binding and name of the queue that continues large index fan-outs in chunks.
+pub const INDEX_JOBS_QUEUE: &str = "INDEX_JOBS";
+pub const INDEX_JOBS_QUEUE_NAME: &str = "index-jobs";

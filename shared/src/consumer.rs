@@ -26,6 +26,9 @@ pub enum Decision {
 pub trait ConsumerPlatform {
     type Db: Database;
     type Entropy: crate::clock::Entropy;
+    type Queue: crate::ports::EventQueue;
+    /// Producer of the `index-jobs` queue (fan-out continuations).
+    fn index_jobs(&self) -> &Self::Queue;
     fn accounts(&self) -> &Self::Db;
     /// A session on a shard binding this consumer has (None: not bound).
     fn shard(&self, binding: &str) -> Option<Self::Db>;
@@ -147,21 +150,87 @@ async fn process_one<P: ConsumerPlatform>(
     match audit::append(&db, &ev, heads.get(&ev.account_id), p.now()).await {
         Ok(Appended::New(head)) => {
             heads.insert(ev.account_id, head);
-            Decision::Ack
         }
-        Ok(Appended::Duplicate) => Decision::Ack,
+        Ok(Appended::Duplicate) => {}
         Err(StoreError::Constraint(_)) => {
             heads.remove(&ev.account_id);
-            Decision::Retry {
+            return Decision::Retry {
                 delay_seconds: RACE_RETRY_SECONDS,
-            }
+            };
         }
         Err(e) => {
             tracing::warn!(error = %e, event = %ev.id, "audit append failed");
             heads.remove(&ev.account_id);
+            return Decision::Retry {
+                delay_seconds: STORAGE_RETRY_SECONDS,
+            };
+        }
+    }
+    // Index fields after the audit row: a retry finds the event recorded and redoes only this.
+    match crate::index::apply(&db, &ev).await {
+        Ok(jobs) => send_jobs(p, jobs).await,
+        Err(e) => {
+            tracing::warn!(error = %e, event = %ev.id, "index update failed");
             Decision::Retry {
                 delay_seconds: STORAGE_RETRY_SECONDS,
             }
         }
     }
+}
+
+async fn send_jobs<P: ConsumerPlatform>(p: &P, jobs: Vec<crate::index::IndexJob>) -> Decision {
+    use crate::ports::EventQueue;
+    if jobs.is_empty() {
+        return Decision::Ack;
+    }
+    let msgs = jobs
+        .iter()
+        .filter_map(|j| serde_json::to_value(j).ok())
+        .collect();
+    match p.index_jobs().send_batch(msgs).await {
+        Ok(()) => Decision::Ack,
+        Err(e) => {
+            tracing::warn!(error = %e, "sending index follow-ups failed");
+            Decision::Retry {
+                delay_seconds: STORAGE_RETRY_SECONDS,
+            }
+        }
+    }
+}
+
+/// The `index-jobs` queue: one fan-out chunk per message, then the next chunk as a new message.
+pub async fn process_index_jobs<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<Decision> {
+    let bindings = match shard_bindings(p.accounts()).await {
+        Ok(b) => b,
+        Err(_) => {
+            return bodies
+                .iter()
+                .map(|_| Decision::Retry {
+                    delay_seconds: STORAGE_RETRY_SECONDS,
+                })
+                .collect()
+        }
+    };
+    let mut out = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let Some(job) = crate::index::decode_job(body) else {
+            out.push(Decision::DeadLetter {
+                reason: "not an index job".into(),
+            });
+            continue;
+        };
+        let Some(db) = bindings.get(&job.shard_id).and_then(|b| p.shard(b)) else {
+            out.push(Decision::DeadLetter {
+                reason: format!("shard {} is not bound by this consumer", job.shard_id),
+            });
+            continue;
+        };
+        out.push(match crate::index::run_chunk(&db, &job).await {
+            Ok(next) => send_jobs(p, next.into_iter().collect()).await,
+            Err(_) => Decision::Retry {
+                delay_seconds: STORAGE_RETRY_SECONDS,
+            },
+        });
+    }
+    out
 }

@@ -76,6 +76,8 @@ pub struct EntitySpec {
     pub unknown_fields: UnknownFields,
     /// Only admins may create, update or delete (users and groups).
     pub admin_writes: bool,
+    /// Fields set at creation that a patch may not change.
+    pub immutable: &'static [&'static str],
 }
 
 /// Server-maintained fields of every entity.
@@ -148,6 +150,7 @@ pub static GROUPS: EntitySpec = EntitySpec {
     }],
     unknown_fields: UnknownFields::Reject,
     admin_writes: true,
+    immutable: &[],
 };
 
 pub static USERS: EntitySpec = EntitySpec {
@@ -186,6 +189,7 @@ pub static USERS: EntitySpec = EntitySpec {
     ],
     unknown_fields: UnknownFields::Reject,
     admin_writes: true,
+    immutable: &[],
 };
 
 pub static CLIENTS: EntitySpec = EntitySpec {
@@ -255,9 +259,16 @@ pub static CLIENTS: EntitySpec = EntitySpec {
             op: FilterOp::Prefix,
             value: &SHORT,
         },
+        Filter {
+            param: "search_prefix",
+            column: "search_text",
+            op: FilterOp::Prefix,
+            value: &SHORT,
+        },
     ],
     unknown_fields: UnknownFields::Reject,
     admin_writes: false,
+    immutable: &[],
 };
 
 pub static DOCUMENTS: EntitySpec = EntitySpec {
@@ -291,6 +302,7 @@ pub static DOCUMENTS: EntitySpec = EntitySpec {
     ],
     unknown_fields: UnknownFields::Reject,
     admin_writes: false,
+    immutable: &["client_id"],
 };
 
 pub static ALL: [&EntitySpec; 4] = [&GROUPS, &USERS, &CLIENTS, &DOCUMENTS];

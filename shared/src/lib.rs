@@ -17,6 +17,7 @@ pub mod entity;
 pub mod error;
 pub mod event;
 pub mod http;
+pub mod index;
 pub mod jobs;
 pub mod migrations;
 pub mod openapi;

@@ -24,6 +24,7 @@ pub struct Fake {
     pub shards: BTreeMap<String, Rc<SqliteDb>>,
     pub served: Vec<String>,
     pub queue: MemQueue,
+    pub index_jobs: MemQueue,
     pub blobs: MemBlobs,
     pub routes: RouteCache,
     pub clock: FixedClock,
@@ -66,6 +67,10 @@ impl Platform for Fake {
 impl ConsumerPlatform for Fake {
     type Db = Rc<SqliteDb>;
     type Entropy = CountingEntropy;
+    type Queue = MemQueue;
+    fn index_jobs(&self) -> &MemQueue {
+        &self.index_jobs
+    }
     fn entropy(&self) -> &CountingEntropy {
         &self.entropy
     }
@@ -136,6 +141,7 @@ impl Fake {
             shards,
             served: vec!["SHARD_EU_01".into(), "SHARD_EU_02".into()],
             queue: MemQueue::default(),
+            index_jobs: MemQueue::default(),
             blobs: MemBlobs::default(),
             routes: RouteCache::new(crate::tenancy::ROUTE_CACHE_TTL),
             clock: FixedClock::new(START),

@@ -842,3 +842,146 @@ fn document_content_refuses_active_types_and_downloads_as_an_attachment() {
         .unwrap()
         .starts_with("attachment"));
 }
+
+/// Run the consumer on everything queued, and the index-jobs follow-ups until none remain.
+fn settle(f: &Fake) -> usize {
+    f.drain_queue();
+    let mut chunks = 0;
+    loop {
+        let jobs: Vec<serde_json::Value> = f.index_jobs.sent.borrow_mut().drain(..).collect();
+        if jobs.is_empty() {
+            return chunks;
+        }
+        chunks += jobs.len();
+        let d = block_on(crate::consumer::process_index_jobs(f, &jobs));
+        assert!(d.iter().all(|d| *d == Decision::Ack), "{d:?}");
+    }
+}
+
+#[test]
+fn renaming_a_group_reaches_every_client_in_chunks() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let admin = f.token(acct, Role::Admin);
+    let group = created_id(&f.as_user(&admin, Post, "/v1/groups", Some(json!({"name": "Leeds"}))));
+    let n = crate::index::CHUNK as usize * 2 + 7;
+    for i in 0..n {
+        let mut c = client_body();
+        c["surname"] = json!(format!("S{i:05}"));
+        c["group_id"] = json!(group);
+        created_id(&f.as_user(&admin, Post, "/v1/clients", Some(c)));
+    }
+    settle(&f);
+    let named = |name: &str| {
+        f.count(
+            "SHARD_EU_01",
+            &format!("SELECT count(*) FROM clients WHERE body ->> '$.group_name' = '{name}'"),
+        )
+    };
+    assert_eq!(named("Leeds"), n as i64);
+    let r = f.as_user(
+        &admin,
+        Patch,
+        &format!("/v1/groups/{group}"),
+        Some(json!({"name": "Leeds North"})),
+    );
+    assert_eq!(r.status, 200);
+    let follow_ups = settle(&f);
+    assert_eq!(
+        follow_ups, 2,
+        "two chunks after the first, each its own message"
+    );
+    assert_eq!(named("Leeds North"), n as i64);
+    // Replaying the rename event changes nothing further.
+    assert_eq!(named("Leeds"), 0);
+}
+
+#[test]
+fn index_fields_follow_advisers_documents_and_search() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let admin = f.token(acct, Role::Admin);
+    let adviser = created_id(&f.as_user(
+        &admin,
+        Post,
+        "/v1/users",
+        Some(json!({"email": "a@acme.example", "display_name": "Alex", "role": "member"})),
+    ));
+    let mut c = client_body();
+    c["adviser_id"] = json!(adviser);
+    c["address"] = json!({"postcode": "SW1Y 4JH"});
+    let client = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(c)));
+    for kind in ["identity", "fact_find"] {
+        created_id(&f.as_user(
+            &admin,
+            Post,
+            "/v1/documents",
+            Some(json!({"client_id": client, "kind": kind, "title": "t"})),
+        ));
+    }
+    settle(&f);
+    let get = |f: &Fake| {
+        f.as_user(&admin, Get, &format!("/v1/clients/{client}"), None)
+            .body_json()
+            .cloned()
+            .unwrap()
+    };
+    let v = get(&f);
+    assert_eq!(v["adviser_name"], "Alex");
+    assert_eq!(v["document_count"], 2);
+    assert_eq!(v["search_text"], "lovelace ada sw1y 4jh");
+    f.as_user(
+        &admin,
+        Patch,
+        &format!("/v1/users/{adviser}"),
+        Some(json!({"display_name": "Alexandra"})),
+    );
+    settle(&f);
+    assert_eq!(get(&f)["adviser_name"], "Alexandra");
+    let found = f.as_user(&admin, Get, "/v1/clients?search_prefix=LOVE", None);
+    assert_eq!(
+        found.body_json().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // A document cannot move to another client (its count would be wrong).
+    let docs = f.as_user(
+        &admin,
+        Get,
+        &format!("/v1/documents?client_id={client}"),
+        None,
+    );
+    let doc = docs.body_json().unwrap()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = f.as_user(
+        &admin,
+        Patch,
+        &format!("/v1/documents/{doc}"),
+        Some(json!({"client_id": Uuid::from_u128(5)})),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        f.as_user(&admin, Delete, &format!("/v1/documents/{doc}"), None)
+            .status,
+        204
+    );
+    settle(&f);
+    assert_eq!(get(&f)["document_count"], 1);
+}
+
+#[test]
+fn fan_out_chunks_search_the_group_and_adviser_indexes() {
+    let db = SqliteDb::shard().unwrap();
+    for kind in [
+        crate::index::FanOut::GroupName,
+        crate::index::FanOut::AdviserName,
+    ] {
+        let plan = query_plan(&db, &crate::index::fan_out_chunk(kind, "a", "g", "")).join(" | ");
+        assert!(plan.contains("USING INDEX clients_by_"), "{plan}");
+        assert!(!plan.contains("SCAN clients"), "{plan}");
+    }
+}

@@ -13,11 +13,16 @@ struct WorkerPlatform {
     accounts: D1,
     served: Vec<String>,
     local: bool,
+    index_jobs: Queue,
 }
 
 impl ConsumerPlatform for WorkerPlatform {
     type Db = D1;
     type Entropy = CryptoEntropy;
+    type Queue = Queue;
+    fn index_jobs(&self) -> &Queue {
+        &self.index_jobs
+    }
     fn accounts(&self) -> &D1 {
         &self.accounts
     }
@@ -60,13 +65,22 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         return Ok(());
     }
     let dlq = env.queue(b::CHANGE_EVENTS_DLQ).ok().map(Queue);
+    let Ok(index_jobs) = env.queue(b::INDEX_JOBS_QUEUE) else {
+        batch.retry_all();
+        return Ok(());
+    };
     let p = WorkerPlatform {
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
         local: platform::var(&env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
         env,
         accounts,
+        index_jobs: Queue(index_jobs),
     };
-    let decisions = consumer::process_batch(&p, &bodies).await;
+    let decisions = if batch.queue() == b::INDEX_JOBS_QUEUE_NAME {
+        consumer::process_index_jobs(&p, &bodies).await
+    } else {
+        consumer::process_batch(&p, &bodies).await
+    };
     apply(
         &messages,
         decisions,
