@@ -45,6 +45,10 @@ pub const TESTS: &[NamedTest] = &[
         "unknown_http_method_is_405_not_served_as_get",
         unknown_method,
     ),
+    (
+        "a_get_after_an_update_never_returns_the_old_version",
+        get_after_update,
+    ),
 ];
 
 fn health(env: &Env) -> TestResult {
@@ -434,4 +438,39 @@ fn unknown_method(env: &Env) -> TestResult {
         format!("QUERY /health: {}", resp.lines().next().unwrap_or("")),
     )?;
     ensure(head.contains("\r\nallow: get, head\r\n"), "Allow header")
+}
+
+fn get_after_update(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let id = make_client(env, &t, "V0")?;
+    let path = format!("/v1/clients/{id}");
+    for i in 1..=5 {
+        // Warm the read cache with the current version, then change it.
+        expect_status(
+            &env.call(&t, &t.member, "GET", &path, None, &[])?,
+            200,
+            "warm",
+        )?;
+        expect_status(
+            &env.call(&t, &t.member, "GET", &path, None, &[])?,
+            200,
+            "warm",
+        )?;
+        let r = env.call(
+            &t,
+            &t.member,
+            "PATCH",
+            &path,
+            Some(&json!({"surname": format!("V{i}")})),
+            &[],
+        )?;
+        expect_status(&r, 200, "update")?;
+        let g = env.call(&t, &t.member, "GET", &path, None, &[])?;
+        let got = g.json();
+        ensure(
+            got["surname"] == format!("V{i}") && got["version"] == i + 1,
+            format!("after update {i}: {got}"),
+        )?;
+    }
+    Ok(())
 }

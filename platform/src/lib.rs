@@ -131,6 +131,36 @@ impl EventQueue for Queue {
     }
 }
 
+/// A KV namespace used as a read cache.
+pub struct Kv(pub worker::KvStore);
+
+impl Cache for Kv {
+    async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
+        self.0
+            .get(key)
+            .text()
+            .await
+            .map_err(|e| CacheError(e.to_string()))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_seconds: u64) -> Result<(), CacheError> {
+        self.0
+            .put(key, value)
+            .map_err(|e| CacheError(e.to_string()))?
+            .expiration_ttl(ttl_seconds.max(60))
+            .execute()
+            .await
+            .map_err(|e| CacheError(e.to_string()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| CacheError(e.to_string()))
+    }
+}
+
 /// An R2 bucket.
 pub struct R2(pub worker::Bucket);
 

@@ -22,7 +22,10 @@ pub trait Platform {
     type Queue: EventQueue;
     type Blobs: BlobStore;
     type Entropy: Entropy;
+    type Cache: Cache;
     fn accounts(&self) -> &Self::Db;
+    /// The KV read cache, when this deployment enables it.
+    fn cache(&self) -> Option<&Self::Cache>;
     /// A session on a shard this deployment binds (None: not bound here). `bookmark` is the
     /// client's `x-d1-bookmark`; without one the session is `first-unconstrained`.
     fn shard(&self, binding: &str, bookmark: Option<&str>) -> Option<Self::Db>;
@@ -223,7 +226,7 @@ async fn tenant_route<P: Platform>(
             let spec = spec_for(table)?;
             let id = parse_id(id)?;
             match req.method {
-                Method::Get => get(t, spec, id).await,
+                Method::Get => get(p, req, t, spec, id).await,
                 Method::Patch => update(p, cfg, t, spec, id, req).await,
                 Method::Delete => delete(p, cfg, t, spec, id, req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
@@ -338,7 +341,9 @@ pub fn render(id: &str, body: &Value) -> Value {
     out.insert("id".into(), Value::String(id.into()));
     if let Some(o) = body.as_object() {
         for (k, v) in o {
-            out.insert(k.clone(), v.clone());
+            if k != "index_rev" {
+                out.insert(k.clone(), v.clone());
+            }
         }
     }
     Value::Object(out)
@@ -632,17 +637,71 @@ async fn load(t: &Tenant<impl Database>, spec: &EntitySpec, id: Uuid) -> Result<
         .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))
 }
 
-async fn get(
-    t: &Tenant<impl Database>,
+/// Cache key of a rendered entity: immutable, because every change to the row moves `version`
+/// (user changes) or `index_rev` (the consumer's denormalised fields).
+pub fn cache_key(account_id: Uuid, table: &str, id: Uuid, version: i64, index_rev: i64) -> String {
+    format!("r1/{account_id}/{table}/{id}/{version}.{index_rev}")
+}
+
+pub const CACHE_TTL_SECONDS: u64 = 86_400;
+
+async fn get<P: Platform>(
+    p: &P,
+    req: &ApiRequest,
+    t: &Tenant<P::Db>,
     spec: &EntitySpec,
     id: Uuid,
 ) -> Result<ApiResponse, ApiError> {
+    let respond = |body: Value, v: i64| {
+        with_bookmark(
+            ApiResponse::json(200, body).with_header("etag", etag(v)),
+            &t.db,
+        )
+    };
+    // With a bookmark the client asked for at least that write: read through the session.
+    let cache = p.cache().filter(|_| req.header(BOOKMARK_HEADER).is_none());
+    let Some(cache) = cache else {
+        let body = load(t, spec, id).await?;
+        return Ok(respond(render(&id.to_string(), &body), version_of(&body)));
+    };
+    let probe = t
+        .db
+        .query(Stmt::new(
+            format!(
+                "SELECT body ->> '$.version' AS v, coalesce(body ->> '$.index_rev', 0) AS r FROM {} \
+                 WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+                spec.table
+            ),
+            vec![json!(t.account_id()), json!(id)],
+        ))
+        .await?;
+    let row = probe
+        .first()
+        .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))?;
+    let (v, r) = (
+        col_i64(row, "v").unwrap_or(0),
+        col_i64(row, "r").unwrap_or(0),
+    );
+    let key = cache_key(t.account_id(), spec.table, id, v, r);
+    if let Ok(Some(hit)) = cache.get(&key).await {
+        if let Ok(body) = serde_json::from_str::<Value>(&hit) {
+            return Ok(respond(body, v).with_header("x-cache", "hit"));
+        }
+    }
     let body = load(t, spec, id).await?;
-    let v = version_of(&body);
-    Ok(with_bookmark(
-        ApiResponse::json(200, render(&id.to_string(), &body)).with_header("etag", etag(v)),
-        &t.db,
-    ))
+    let (v2, r2) = (
+        version_of(&body),
+        body.get("index_rev").and_then(Value::as_i64).unwrap_or(0),
+    );
+    let rendered = render(&id.to_string(), &body);
+    let key = cache_key(t.account_id(), spec.table, id, v2, r2);
+    if let Err(e) = cache
+        .put(&key, &rendered.to_string(), CACHE_TTL_SECONDS)
+        .await
+    {
+        tracing::warn!(error = %e, "read cache put failed");
+    }
+    Ok(respond(rendered, v2).with_header("x-cache", "miss"))
 }
 
 /// Fields a client may not set, kept across a merge patch.

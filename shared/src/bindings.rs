@@ -55,3 +55,6 @@ pub const RELAY_MIN_AGE_VAR: &str = "OUTBOX_RELAY_MIN_AGE_SECONDS";
 /// Producer binding and name of the queue that continues large index fan-outs in chunks.
 pub const INDEX_JOBS_QUEUE: &str = "INDEX_JOBS";
 pub const INDEX_JOBS_QUEUE_NAME: &str = "index-jobs";
+
+/// `off` disables the KV read cache of GET by id (default on).
+pub const READ_CACHE_VAR: &str = "READ_CACHE";

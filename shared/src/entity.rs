@@ -88,6 +88,7 @@ pub const COMMON_READ_ONLY: &[&str] = &[
     "created_at",
     "updated_at",
     "deleted_at",
+    "index_rev",
 ];
 
 const NAME: Kind = Kind::Str { max: 200 };

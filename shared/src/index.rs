@@ -89,6 +89,10 @@ const GROUP_NAME: &str =
 const ADVISER_NAME: &str =
     "(SELECT u.body ->> '$.display_name' FROM users u WHERE u.account_id = clients.account_id \
      AND u.id = clients.adviser_id AND u.deleted_at IS NULL)";
+/// Every derived-field update moves `index_rev`, which is part of the read-cache key: cached
+/// renderings of the old body can no longer be found. (`version` is the user's concurrency
+/// token and does not move for derived fields.)
+const BUMP: &str = "'$.index_rev', coalesce(body ->> '$.index_rev', 0) + 1";
 const SEARCH_TEXT: &str =
     "lower(trim(coalesce(body ->> '$.surname', '') || ' ' || coalesce(body ->> '$.forenames', '') \
      || ' ' || coalesce(body ->> '$.address.postcode', '')))";
@@ -97,7 +101,7 @@ pub fn refresh_client(account_id: &str, client_id: &str) -> Stmt {
     Stmt::new(
         format!(
             "UPDATE clients SET body = json_set(body, '$.group_name', {GROUP_NAME}, \
-             '$.adviser_name', {ADVISER_NAME}, '$.search_text', {SEARCH_TEXT}) \
+             '$.adviser_name', {ADVISER_NAME}, '$.search_text', {SEARCH_TEXT}, {BUMP}) \
              WHERE account_id = ?1 AND id = ?2"
         ),
         vec![json!(account_id), json!(client_id)],
@@ -106,10 +110,12 @@ pub fn refresh_client(account_id: &str, client_id: &str) -> Stmt {
 
 pub fn recount_documents(account_id: &str, document_id: &str) -> Stmt {
     Stmt::new(
-        "UPDATE clients SET body = json_set(body, '$.document_count', \
-         (SELECT count(*) FROM documents d WHERE d.account_id = clients.account_id \
-          AND d.client_id = clients.id AND d.deleted_at IS NULL)) \
-         WHERE account_id = ?1 AND id = (SELECT client_id FROM documents WHERE account_id = ?1 AND id = ?2)",
+        format!(
+            "UPDATE clients SET body = json_set(body, '$.document_count', \
+             (SELECT count(*) FROM documents d WHERE d.account_id = clients.account_id \
+              AND d.client_id = clients.id AND d.deleted_at IS NULL), {BUMP}) \
+             WHERE account_id = ?1 AND id = (SELECT client_id FROM documents WHERE account_id = ?1 AND id = ?2)"
+        ),
         vec![json!(account_id), json!(document_id)],
     )
 }
@@ -122,7 +128,7 @@ pub fn fan_out_chunk(kind: FanOut, account_id: &str, target_id: &str, after: &st
     };
     Stmt::new(
         format!(
-            "UPDATE clients SET body = json_set(body, '{field}', {value}) WHERE rowid IN \
+            "UPDATE clients SET body = json_set(body, '{field}', {value}, {BUMP}) WHERE rowid IN \
              (SELECT rowid FROM clients WHERE account_id = ?1 AND {column} = ?2 AND deleted_at IS NULL \
               AND id > ?3 ORDER BY id LIMIT ?4) RETURNING id"
         ),

@@ -26,6 +26,7 @@ pub struct Fake {
     pub queue: MemQueue,
     pub index_jobs: MemQueue,
     pub blobs: MemBlobs,
+    pub cache: MemCache,
     pub routes: RouteCache,
     pub clock: FixedClock,
     pub entropy: CountingEntropy,
@@ -37,6 +38,10 @@ impl Platform for Fake {
     type Queue = MemQueue;
     type Blobs = MemBlobs;
     type Entropy = CountingEntropy;
+    type Cache = MemCache;
+    fn cache(&self) -> Option<&MemCache> {
+        Some(&self.cache)
+    }
     fn accounts(&self) -> &Rc<SqliteDb> {
         &self.accounts
     }
@@ -143,6 +148,7 @@ impl Fake {
             queue: MemQueue::default(),
             index_jobs: MemQueue::default(),
             blobs: MemBlobs::default(),
+            cache: MemCache::default(),
             routes: RouteCache::new(crate::tenancy::ROUTE_CACHE_TTL),
             clock: FixedClock::new(START),
             entropy: CountingEntropy::default(),

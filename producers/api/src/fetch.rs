@@ -1,6 +1,6 @@
 //! `fetch` entrypoint.
 
-use platform::{CryptoEntropy, Queue, D1, R2};
+use platform::{CryptoEntropy, Kv, Queue, D1, R2};
 use shared::api::{self, ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
@@ -18,6 +18,7 @@ struct WorkerPlatform {
     served: Vec<String>,
     queue: Queue,
     blobs: R2,
+    cache: Option<Kv>,
     routes: &'static RouteCache,
 }
 
@@ -26,6 +27,10 @@ impl Platform for WorkerPlatform {
     type Queue = Queue;
     type Blobs = R2;
     type Entropy = CryptoEntropy;
+    type Cache = Kv;
+    fn cache(&self) -> Option<&Kv> {
+        self.cache.as_ref()
+    }
     fn accounts(&self) -> &D1 {
         &self.accounts
     }
@@ -92,8 +97,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     ) else {
         return unavailable("CHANGE_EVENTS or DOCUMENTS");
     };
+    // READ_CACHE=off disables the KV read cache (benchmarks compare both).
+    let cache = match platform::var(&env, b::READ_CACHE_VAR).as_deref() {
+        Some("off") => None,
+        _ => env.kv(b::CACHE_KV).ok().map(Kv),
+    };
     let platform = WorkerPlatform {
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
+        cache,
         env,
         accounts,
         queue: Queue(queue),
