@@ -49,6 +49,10 @@ pub const TESTS: &[NamedTest] = &[
         "a_get_after_an_update_never_returns_the_old_version",
         get_after_update,
     ),
+    (
+        "every_entity_supports_create_get_patch_list_and_soft_delete",
+        crud_every_entity,
+    ),
 ];
 
 fn health(env: &Env) -> TestResult {
@@ -473,4 +477,111 @@ fn get_after_update(env: &Env) -> TestResult {
         )?;
     }
     Ok(())
+}
+
+fn crud_every_entity(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let group = env.call(
+        &t,
+        &t.admin,
+        "POST",
+        "/v1/groups",
+        Some(&json!({"name": "Ops"})),
+        &[],
+    )?;
+    expect_status(&group, 201, "group")?;
+    let gid = group.json()["id"].as_str().unwrap_or_default().to_string();
+    let client = make_client(env, &t, "Crud")?;
+    let cases = [
+        (
+            "groups",
+            json!({"name": "Team A"}),
+            json!({"description": "north"}),
+            "name_prefix=team",
+        ),
+        (
+            "users",
+            json!({"email": "u1@x.example", "display_name": "U One", "role": "member", "group_id": gid}),
+            json!({"role": "readonly"}),
+            "role=readonly",
+        ),
+        (
+            "clients",
+            json!({"forenames": "C", "surname": "Two", "status": "prospect"}),
+            json!({"status": "active"}),
+            "status=active",
+        ),
+        (
+            "documents",
+            json!({"client_id": client, "kind": "fact_find", "title": "FF"}),
+            json!({"title": "Fact find"}),
+            "kind=fact_find",
+        ),
+    ];
+    for (table, create, patch, filter) in cases {
+        let r = env.call(
+            &t,
+            &t.admin,
+            "POST",
+            &format!("/v1/{table}"),
+            Some(&create),
+            &[],
+        )?;
+        expect_status(&r, 201, &format!("create {table}"))?;
+        let id = r.json()["id"].as_str().unwrap_or_default().to_string();
+        ensure(
+            r.header("location") == Some(format!("/v1/{table}/{id}").as_str()),
+            format!("{table} Location"),
+        )?;
+        let path = format!("/v1/{table}/{id}");
+        expect_status(
+            &env.call(&t, &t.readonly, "GET", &path, None, &[])?,
+            200,
+            &format!("get {table}"),
+        )?;
+        let p = env.call(
+            &t,
+            &t.admin,
+            "PATCH",
+            &path,
+            Some(&patch),
+            &[("if-match", "\"v1\"")],
+        )?;
+        expect_status(&p, 200, &format!("patch {table}"))?;
+        let l = env.call(
+            &t,
+            &t.readonly,
+            "GET",
+            &format!("/v1/{table}?{filter}"),
+            None,
+            &[],
+        )?;
+        expect_status(&l, 200, &format!("list {table}"))?;
+        ensure(
+            l.text().contains(&id),
+            format!("{table} filter {filter} finds the patched row"),
+        )?;
+        expect_status(
+            &env.call(&t, &t.admin, "DELETE", &path, None, &[])?,
+            204,
+            &format!("delete {table}"),
+        )?;
+        expect_status(
+            &env.call(&t, &t.readonly, "GET", &path, None, &[])?,
+            404,
+            &format!("deleted {table}"),
+        )?;
+    }
+    // Emails are unique per account among live users.
+    let u = json!({"email": "dup@x.example", "display_name": "D", "role": "member"});
+    expect_status(
+        &env.call(&t, &t.admin, "POST", "/v1/users", Some(&u), &[])?,
+        201,
+        "first user",
+    )?;
+    expect_status(
+        &env.call(&t, &t.admin, "POST", "/v1/users", Some(&u), &[])?,
+        409,
+        "duplicate email",
+    )
 }
