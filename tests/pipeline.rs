@@ -33,6 +33,7 @@ pub const TESTS: &[NamedTest] = &[
         "renaming_a_group_updates_every_one_of_its_clients",
         group_rename_reaches_clients,
     ),
+    ("operators_run_a_job_on_demand", run_job_on_demand),
 ];
 
 /// Every audit entry of a tenant (admin token), through the list endpoint's pages.
@@ -300,4 +301,22 @@ fn group_rename_reaches_clients(env: &Env) -> TestResult {
         let n = names(env)?;
         Ok((n.len() == 5 && n.iter().all(|x| x == "Bristol & Bath")).then_some(()))
     })
+}
+
+fn run_job_on_demand(env: &Env) -> TestResult {
+    let r = env.admin("POST", "/admin/v1/jobs/migration_check/run", None)?;
+    expect_status(&r, 200, "run migration_check")?;
+    let run = r.json();
+    ensure(
+        run["outcome"] == "ok" && run["counts"]["current"] == 4 && run["cron"].is_null(),
+        format!("on-demand run: {run}"),
+    )?;
+    let r = env.client.json(
+        "POST",
+        "/admin/v1/jobs/migration_check/run",
+        Some("not-the-secret"),
+        None,
+        &[],
+    )?;
+    expect_status(&r, 401, "wrong secret")
 }

@@ -4,6 +4,10 @@
 // product logic and is never deployed.
 export default {
   async fetch(request, env) {
+    // The scheduler's own operator API (deployed: its own route on the operations domain).
+    if (new URL(request.url).pathname.startsWith("/admin/v1/jobs/")) {
+      return env.SCHEDULER.fetch(request);
+    }
     const host = (request.headers.get("host") || "").split(":")[0].toLowerCase();
     const routes = JSON.parse(env.HOST_ROUTES || "{}");
     const target = env[routes[host] || "API"];

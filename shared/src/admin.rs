@@ -15,11 +15,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(cfg: &ApiConfig, req: &ApiRequest) -> Result<(), ApiError> {
+/// The operator secret as a bearer token (constant-time comparison).
+pub(crate) fn authorize_secret(secret: &str, req: &ApiRequest) -> Result<(), ApiError> {
     let token = auth::bearer(req.header("authorization"))?;
-    if cfg.admin_secret.is_empty()
-        || !constant_time_eq(token.as_bytes(), cfg.admin_secret.as_bytes())
-    {
+    if secret.is_empty() || !constant_time_eq(token.as_bytes(), secret.as_bytes()) {
         return Err(ApiError::Auth(auth::AuthError::Invalid(
             "not an operator credential".into(),
         )));
@@ -33,7 +32,7 @@ pub async fn handle<P: Platform>(
     req: &ApiRequest,
     segs: &[&str],
 ) -> Result<ApiResponse, ApiError> {
-    authorize(cfg, req)?;
+    authorize_secret(&cfg.admin_secret, req)?;
     match (segs, &req.method) {
         (["shards"], Method::Get) => list_shards(p).await,
         (["accounts"], Method::Post) => create_account(p, req).await,

@@ -56,23 +56,25 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const DEFAULT_MAX_CONTENT_BYTES: usize = 25 * 1024 * 1024;
 
 pub async fn handle<P: Platform>(p: &P, cfg: &ApiConfig, req: ApiRequest) -> ApiResponse {
-    let rid = req.request_id.clone();
     match route(p, cfg, &req).await {
-        Ok(r) => r.with_header("x-request-id", rid),
-        Err(e) => {
-            let allow = match &e {
-                ApiError::MethodNotAllowed(a) => Some(*a),
-                _ => None,
-            };
-            let r = e
-                .into_problem()
-                .into_response(&rid)
-                .with_header("x-request-id", rid);
-            match allow {
-                Some(a) => r.with_header("allow", a),
-                None => r,
-            }
-        }
+        Ok(r) => r.with_header("x-request-id", req.request_id.clone()),
+        Err(e) => error_response(e, &req.request_id),
+    }
+}
+
+/// The one place an error becomes a response: problem+json, the request id, and `Allow` on 405.
+pub fn error_response(e: ApiError, request_id: &str) -> ApiResponse {
+    let allow = match &e {
+        ApiError::MethodNotAllowed(a) => Some(*a),
+        _ => None,
+    };
+    let r = e
+        .into_problem()
+        .into_response(request_id)
+        .with_header("x-request-id", request_id);
+    match allow {
+        Some(a) => r.with_header("allow", a),
+        None => r,
     }
 }
 

@@ -1067,3 +1067,38 @@ fn read_cache_serves_only_the_current_version_and_never_overrides_a_bookmark() {
         "internal counter is not shown"
     );
 }
+
+#[test]
+fn operators_run_any_job_on_demand_with_the_operator_secret() {
+    let f = Fake::new();
+    let req = |path: &str, auth: &str| crate::http::ApiRequest {
+        method: Post,
+        path: path.into(),
+        query: vec![],
+        headers: vec![("authorization".into(), format!("Bearer {auth}"))],
+        body: vec![],
+        cf_country: None,
+        request_id: "r".into(),
+    };
+    let run = |r| block_on(jobs::handle_operator(&f, ADMIN, &r));
+    assert_eq!(
+        run(req("/admin/v1/jobs/migration_check/run", "wrong")).status,
+        401
+    );
+    assert_eq!(run(req("/admin/v1/jobs/nope/run", ADMIN)).status, 404);
+    let r = run(req("/admin/v1/jobs/migration_check/run", ADMIN));
+    assert_eq!(r.status, 200);
+    let v = r.body_json().unwrap();
+    assert_eq!(
+        (v["job"].clone(), v["outcome"].clone()),
+        (json!("migration_check"), json!("partial"))
+    );
+    assert!(
+        v["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str().unwrap().contains("d1_migrations")),
+        "the fakes have no wrangler d1_migrations table, and the run says so: {v}"
+    );
+}

@@ -1,4 +1,63 @@
-//! The scheduler Worker: outbox relay, shard health, migration checks, retention.
+//! The scheduler Worker: outbox relay, shard health, migration checks, retention; also runs any
+//! job on demand for operators (`POST /admin/v1/jobs/{job}/run`).
 #![cfg(target_arch = "wasm32")]
 
+mod fetch;
 mod scheduled;
+
+use platform::{CryptoEntropy, Queue, D1};
+use shared::bindings as b;
+use shared::jobs::{self, SchedulerPlatform};
+use worker::Env;
+
+pub(crate) struct WorkerPlatform {
+    env: Env,
+    accounts: D1,
+    served: Vec<String>,
+    queue: Queue,
+}
+
+impl WorkerPlatform {
+    pub(crate) fn new(env: Env) -> Option<Self> {
+        let accounts = D1::from_env(&env, b::ACCOUNTS_DB, Some("first-primary"))?;
+        let queue = env.queue(b::CHANGE_EVENTS_QUEUE).ok()?;
+        Some(Self {
+            served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
+            env,
+            accounts,
+            queue: Queue(queue),
+        })
+    }
+}
+
+impl SchedulerPlatform for WorkerPlatform {
+    type Db = D1;
+    type Queue = Queue;
+    type Entropy = CryptoEntropy;
+    fn accounts(&self) -> &D1 {
+        &self.accounts
+    }
+    fn shards(&self) -> Vec<(String, D1)> {
+        self.served
+            .iter()
+            .filter_map(|s| {
+                D1::from_env(&self.env, s, Some("first-primary")).map(|d| (s.clone(), d))
+            })
+            .collect()
+    }
+    fn queue(&self) -> &Queue {
+        &self.queue
+    }
+    fn now(&self) -> time::OffsetDateTime {
+        platform::now()
+    }
+    fn entropy(&self) -> &CryptoEntropy {
+        &CryptoEntropy
+    }
+    fn relay_min_age(&self) -> time::Duration {
+        platform::var(&self.env, b::RELAY_MIN_AGE_VAR)
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(time::Duration::seconds)
+            .unwrap_or(jobs::RELAY_MIN_AGE)
+    }
+}
