@@ -266,7 +266,7 @@ pub fn with_bookmark(r: ApiResponse, db: &impl Database) -> ApiResponse {
     }
 }
 
-fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Result<(), ApiError> {
+pub(crate) fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Result<(), ApiError> {
     if !t.claims.role.can_write() {
         return Err(ApiError::Forbidden("the readonly role cannot write".into()));
     }
@@ -275,6 +275,16 @@ fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Result<(), Api
             "only admins may change {}",
             spec.table
         )));
+    }
+    if let Some(check) = &t.route.shard.schema {
+        if check.status != tenancy::SchemaStatus::Current {
+            return Err(ApiError::Unavailable(format!(
+                "shard {} schema is {:?} ({}); writes are paused until migrations are applied",
+                t.route.shard.id,
+                check.status,
+                check.detail.as_deref().unwrap_or("see the migration check")
+            )));
+        }
     }
     if matches!(
         t.route.shard.status,

@@ -56,9 +56,7 @@ pub async fn put<P: Platform>(
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    if !t.claims.role.can_write() {
-        return Err(ApiError::Forbidden("the readonly role cannot write".into()));
-    }
+    crate::api::require_write(t, &crate::entity::DOCUMENTS)?;
     let content_type = req
         .header("content-type")
         .and_then(|c| c.split(';').next())

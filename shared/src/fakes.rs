@@ -34,9 +34,17 @@ impl SqliteDb {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::Backend(e.to_string()))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        // Like `wrangler d1 migrations apply`: each applied migration is recorded.
+        conn.execute_batch(
+            "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, \
+             applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)",
+        )
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
         for m in migrations {
             conn.execute_batch(m.sql)
                 .map_err(|e| StoreError::Backend(format!("migration {}: {e}", m.name)))?;
+            conn.execute("INSERT INTO d1_migrations (name) VALUES (?1)", [m.name])
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
         }
         Ok(Self {
             conn: RefCell::new(conn),

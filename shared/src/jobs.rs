@@ -255,35 +255,119 @@ async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
         .collect())
 }
 
+/// The schema status of one database: applied migrations and the `sqlite_master` fingerprint
+/// against this build's.
+async fn schema_status(
+    db: &impl Database,
+    set: &[Migration],
+    expected: &str,
+) -> Result<(crate::tenancy::SchemaStatus, Option<String>), StoreError> {
+    use crate::tenancy::SchemaStatus;
+    let applied = applied(db).await?;
+    if let Some(d) = drift(&applied, set) {
+        let status = if d.starts_with("behind") {
+            SchemaStatus::Behind
+        } else {
+            SchemaStatus::Drifted
+        };
+        return Ok((status, Some(d)));
+    }
+    let got = crate::schema::fingerprint(db).await?;
+    if got != expected.trim() {
+        return Ok((
+            SchemaStatus::Drifted,
+            Some(format!(
+                "schema fingerprint {got} differs from this build's {}",
+                expected.trim()
+            )),
+        ));
+    }
+    Ok((SchemaStatus::Current, None))
+}
+
+type Checked = Result<(crate::tenancy::SchemaStatus, Option<String>), StoreError>;
+
+fn tally(
+    name: &str,
+    r: &Checked,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> bool {
+    use crate::tenancy::SchemaStatus;
+    match r {
+        Ok((SchemaStatus::Current, _)) => {
+            add(counts, "current", 1);
+            true
+        }
+        Ok((status, d)) => {
+            let key = if *status == SchemaStatus::Behind {
+                "behind"
+            } else {
+                "drifted"
+            };
+            add(counts, key, 1);
+            detail.push(format!("{name}: {}", d.as_deref().unwrap_or("")));
+            false
+        }
+        Err(e) => {
+            detail.push(format!("{name}: {e}"));
+            false
+        }
+    }
+}
+
 async fn migration_check<P: SchedulerPlatform>(
     p: &P,
     counts: &mut Map<String, Value>,
     detail: &mut Vec<String>,
 ) -> Outcome {
-    let mut outcome = Outcome::Ok;
-    let mut check = |name: &str, r: Result<Vec<String>, StoreError>, set: &[Migration]| match r {
-        Ok(a) => match drift(&a, set) {
-            None => add(counts, "current", 1),
-            Some(d) => {
-                add(counts, "drifted", 1);
-                detail.push(format!("{name}: {d}"));
-                outcome = Outcome::Partial;
-            }
-        },
-        Err(e) => {
-            detail.push(format!("{name}: {e}"));
-            outcome = Outcome::Partial;
-        }
-    };
-    check(
-        bindings::ACCOUNTS_DB,
-        applied(p.accounts()).await,
+    let mut ok = true;
+    let r = schema_status(
+        p.accounts(),
         migrations::ACCOUNT,
-    );
+        crate::schema::EXPECTED_ACCOUNT,
+    )
+    .await;
+    ok &= tally(bindings::ACCOUNTS_DB, &r, counts, detail);
+    let ids: std::collections::HashMap<String, String> =
+        crate::consumer::shard_bindings(p.accounts())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, binding)| (binding, id))
+            .collect();
+    let now = rfc3339(p.now());
     for (binding, db) in p.shards() {
-        check(&binding, applied(&db).await, migrations::SHARD);
+        let r = schema_status(&db, migrations::SHARD, crate::schema::EXPECTED_SHARD).await;
+        ok &= tally(&binding, &r, counts, detail);
+        let (Some(id), Ok((status, d))) = (ids.get(&binding), r) else {
+            continue;
+        };
+        let check = crate::tenancy::SchemaCheck {
+            status,
+            detail: d,
+            checked_at: now.clone(),
+        };
+        if let Err(e) = p
+            .accounts()
+            .query(Stmt::new(
+                "UPDATE shards SET body = json_set(body, '$.schema', json(?2)) WHERE id = ?1",
+                vec![
+                    json!(id),
+                    json!(serde_json::to_string(&check).unwrap_or_default()),
+                ],
+            ))
+            .await
+        {
+            detail.push(format!("{binding}: recording the status failed: {e}"));
+            ok = false;
+        }
     }
-    outcome
+    if ok {
+        Outcome::Ok
+    } else {
+        Outcome::Partial
+    }
 }
 
 /// The scheduler's operator API: `POST /admin/v1/jobs/{job}/run` runs a job now and answers with

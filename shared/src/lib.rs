@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod migrations;
 pub mod openapi;
 pub mod ports;
+pub mod schema;
 pub mod tenancy;
 
 #[cfg(any(test, feature = "fakes"))]

@@ -49,6 +49,27 @@ pub struct Shard {
     pub created_at: Option<String>,
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// Set by the migration check; writes pause while it is not `current`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaCheck>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaStatus {
+    Current,
+    /// Migrations of this build are not applied yet.
+    Behind,
+    /// Applied migrations or the schema differ from this build's.
+    Drifted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaCheck {
+    pub status: SchemaStatus,
+    #[serde(default)]
+    pub detail: Option<String>,
+    pub checked_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

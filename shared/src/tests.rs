@@ -1091,14 +1091,57 @@ fn operators_run_any_job_on_demand_with_the_operator_secret() {
     let v = r.body_json().unwrap();
     assert_eq!(
         (v["job"].clone(), v["outcome"].clone()),
-        (json!("migration_check"), json!("partial"))
+        (json!("migration_check"), json!("ok"))
+    );
+    assert_eq!(v["counts"]["current"], 4, "{v}");
+}
+
+#[test]
+fn a_drifted_shard_is_reported_marked_and_refuses_writes_with_503() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    f.shard_db("SHARD_EU_01")
+        .exec("CREATE INDEX rogue ON clients (account_id, status)")
+        .unwrap();
+    f.shard_db("SHARD_EU_02")
+        .exec("DELETE FROM d1_migrations WHERE name = '0003_client_search.sql'")
+        .unwrap();
+    let run = block_on(jobs::run(&f, Job::MigrationCheck, None));
+    assert_eq!(run.outcome, Outcome::Partial);
+    assert_eq!(
+        (run.counts["drifted"].clone(), run.counts["behind"].clone()),
+        (json!(1), json!(1))
     );
     assert!(
-        v["detail"]
-            .as_array()
-            .unwrap()
+        run.detail
             .iter()
-            .any(|d| d.as_str().unwrap().contains("d1_migrations")),
-        "the fakes have no wrangler d1_migrations table, and the run says so: {v}"
+            .any(|d| d.starts_with("SHARD_EU_01: schema fingerprint")),
+        "{:?}",
+        run.detail
     );
+    assert!(
+        run.detail
+            .iter()
+            .any(|d| d.starts_with("SHARD_EU_02: behind")),
+        "{:?}",
+        run.detail
+    );
+    let shards = f.admin(Get, "/admin/v1/shards", None);
+    let items = shards.body_json().unwrap()["items"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    let status =
+        |id: &str| items.iter().find(|s| s["id"] == id).unwrap()["schema"]["status"].clone();
+    assert_eq!(
+        (status("shard-eu-01"), status("shard-eu-02")),
+        (json!("drifted"), json!("behind"))
+    );
+    // The API sees it once its route cache refreshes: writes 503, reads still served.
+    f.routes.forget(acct);
+    let w = f.as_user(&tok, Post, "/v1/clients", Some(client_body()));
+    assert_eq!(w.status, 503, "{:?}", w.body_json());
+    assert_eq!(f.as_user(&tok, Get, "/v1/clients", None).status, 200);
 }
