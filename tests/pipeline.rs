@@ -190,7 +190,7 @@ fn write_reaches_audit(env: &Env) -> TestResult {
         // The consumer appends the event to the tenant's audit chain.
         let v = poll("the audit row", Duration::from_secs(30), || {
             let v = env
-                .call(&t, &t.readonly, "GET", "/v1/audit/verify", None, &[])?
+                .call(&t, &t.admin, "GET", "/v1/audit/verify", None, &[])?
                 .json();
             Ok((v["checked"].as_u64() == Some(1)).then_some(v))
         })?;

@@ -440,6 +440,14 @@ async fn replay_dead_letter<P: Platform>(p: &P, id: &str) -> Result<ApiResponse,
     let dl = crate::dead_letters::load(p.accounts(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no dead letter {id}")))?;
+    let queue = dl["queue"]
+        .as_str()
+        .unwrap_or(crate::bindings::CHANGE_EVENTS_QUEUE_NAME);
+    if queue != crate::bindings::CHANGE_EVENTS_QUEUE_NAME {
+        return Err(ApiError::Unprocessable(format!(
+            "dead letters from {queue} are not replayed here; the next change to the entity redoes its index work"
+        )));
+    }
     let message = dl.get("message").cloned().unwrap_or(Value::Null);
     p.queue()
         .send_batch(vec![message])

@@ -208,6 +208,11 @@ async fn tenant_route<P: Platform>(
         },
         ["audit", "verify"] => match req.method {
             Method::Get => {
+                if t.claims.role != Role::Admin {
+                    return Err(ApiError::Forbidden(
+                        "only admins verify the audit trail".into(),
+                    ));
+                }
                 let v = crate::audit::verify(&t.db, t.account_id()).await?;
                 Ok(with_bookmark(
                     ApiResponse::json(200, serde_json::to_value(v).unwrap_or_default()),
@@ -347,13 +352,16 @@ fn matches_etag(header: &str, version: i64) -> bool {
             .any(|s| s == want)
 }
 
+/// Server bookkeeping kept in `body` but never shown.
+pub const HIDDEN_FIELDS: &[&str] = &["index_rev", "last_event_id"];
+
 /// The stored document as the API shows it.
 pub fn render(id: &str, body: &Value) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), Value::String(id.into()));
     if let Some(o) = body.as_object() {
         for (k, v) in o {
-            if k != "index_rev" {
+            if !HIDDEN_FIELDS.contains(&k.as_str()) {
                 out.insert(k.clone(), v.clone());
             }
         }
@@ -386,17 +394,18 @@ pub fn outbox_insert(ev: &ChangeEvent) -> Stmt {
     )
 }
 
-/// The outbox insert for a change to an existing row, kept only if that change landed: in the
-/// same batch, after the UPDATE, the row must be at `version`. No event for a write that did
-/// not happen.
-pub fn outbox_insert_if_version(ev: &ChangeEvent, table: &str, id: Uuid, version: i64) -> Stmt {
+/// The outbox insert for a change to an existing row, kept only if THIS change landed: the
+/// UPDATE stamps the row with the event id (`last_event_id`), and in the same batch the insert
+/// requires that stamp. A write that lost a race changes nothing and emits nothing, even if
+/// another writer moved the row to the same version.
+pub fn outbox_insert_if_landed(ev: &ChangeEvent, table: &str, id: Uuid) -> Stmt {
     let mut s = outbox_insert(ev);
     s.sql = format!(
         "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
-         (SELECT 1 FROM {table} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.version' = ?5)"
+         (SELECT 1 FROM {table} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.last_event_id' = ?2)"
     )
     .into();
-    s.params.extend([json!(id), json!(version)]);
+    s.params.push(json!(id));
     s
 }
 
@@ -505,8 +514,8 @@ async fn create<P: Platform>(
     let now = p.now();
     let id = uuid_v7(now, p.entropy());
     let mut body = input.clone();
+    entity::strip_nulls(&mut body); // null means "absent", at every level
     if let Some(o) = body.as_object_mut() {
-        o.retain(|_, v| !v.is_null());
         o.insert("version".into(), json!(1));
         o.insert("created_at".into(), json!(rfc3339(now)));
         o.insert("updated_at".into(), json!(rfc3339(now)));
@@ -779,12 +788,6 @@ async fn update<P: Platform>(
         }
         let now = p.now();
         let new_version = old_version + 1;
-        server.insert("version".into(), json!(new_version));
-        server.insert("updated_at".into(), json!(rfc3339(now)));
-        let mut body = merged;
-        if let Some(o) = body.as_object_mut() {
-            o.extend(server);
-        }
         let ev = new_event(
             p,
             cfg,
@@ -799,7 +802,14 @@ async fn update<P: Platform>(
                 changed_fields: changed,
             },
         );
-        let outbox = outbox_insert_if_version(&ev, spec.table, id, new_version);
+        server.insert("version".into(), json!(new_version));
+        server.insert("updated_at".into(), json!(rfc3339(now)));
+        server.insert("last_event_id".into(), json!(ev.id));
+        let mut body = merged;
+        if let Some(o) = body.as_object_mut() {
+            o.extend(server);
+        }
+        let outbox = outbox_insert_if_landed(&ev, spec.table, id);
         let res =
             t.db.batch(vec![
                 Stmt::new(
@@ -867,14 +877,14 @@ async fn delete<P: Platform>(
             changed_fields: vec!["deleted_at".into()],
         },
     );
-    let outbox = outbox_insert_if_version(&ev, spec.table, id, version + 1);
+    let outbox = outbox_insert_if_landed(&ev, spec.table, id);
     let res =
         t.db.batch(vec![
             Stmt::new(
                 format!(
                     "UPDATE {} SET body = json_set(body, '$.deleted_at', ?3, '$.updated_at', ?3, \
-                     '$.version', ?5) WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL \
-                     AND body ->> '$.version' = ?4",
+                     '$.version', ?5, '$.last_event_id', ?6) WHERE account_id = ?1 AND id = ?2 \
+                     AND deleted_at IS NULL AND body ->> '$.version' = ?4",
                     spec.table
                 ),
                 vec![
@@ -883,6 +893,7 @@ async fn delete<P: Platform>(
                     json!(now),
                     json!(version),
                     json!(version + 1),
+                    json!(ev.id),
                 ],
             ),
             outbox,
@@ -944,7 +955,8 @@ pub fn list_stmt(
             sql += &format!(" AND {} = ?{}", f.column, params.len());
         }
         Some((f, v)) => {
-            let lo = v.to_lowercase();
+            // SQLite's lower() folds ASCII only: fold the same way so both sides agree.
+            let lo = v.to_ascii_lowercase();
             let hi = format!("{lo}\u{10FFFF}");
             params.push(json!(lo));
             params.push(json!(hi));

@@ -65,7 +65,14 @@ impl Entropy for CountingEntropy {
 
 /// RFC 3339 with millisecond precision in UTC, the one timestamp format stored and sent.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    // checked: converting an extreme date to UTC can leave time's range
+    let t = t
+        .checked_to_offset(time::UtcOffset::UTC)
+        .unwrap_or(if t.year() > 0 {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        } else {
+            time::PrimitiveDateTime::MIN.assume_utc()
+        });
     let ms = t.millisecond();
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",

@@ -64,6 +64,8 @@ async fn faults(db: &impl Database) -> HashMap<Uuid, Faults> {
 
 /// Delay before a retry after a lost race on the chain head (another batch appended first).
 pub const RACE_RETRY_SECONDS: u32 = 1;
+/// Appends tried within one invocation when another batch keeps winning the chain head.
+pub const CHAIN_RACE_ATTEMPTS: usize = 5;
 /// Delay before a retry after a storage failure.
 pub const STORAGE_RETRY_SECONDS: u32 = 10;
 
@@ -147,7 +149,20 @@ async fn process_one<P: ConsumerPlatform>(
             reason: format!("shard {} is not bound by this consumer", ev.shard_id),
         };
     };
-    match audit::append(&db, &ev, heads.get(&ev.account_id), p.now()).await {
+    // A lost race for the next sequence number (another batch appended first) is retried here
+    // with a fresh head, so contention does not use up the queue's max_retries.
+    let mut attempt = 0;
+    let appended = loop {
+        let r = audit::append(&db, &ev, heads.get(&ev.account_id), p.now()).await;
+        match r {
+            Err(StoreError::Constraint(_)) if attempt < CHAIN_RACE_ATTEMPTS => {
+                heads.remove(&ev.account_id);
+                attempt += 1;
+            }
+            other => break other,
+        }
+    };
+    match appended {
         Ok(Appended::New(head)) => {
             heads.insert(ev.account_id, head);
         }

@@ -2,7 +2,7 @@
 //! the authenticated tenant, never from input, so another tenant's object cannot be named.
 
 use crate::api::{
-    etag, new_event, outbox_insert_if_version, publish, with_bookmark, ApiConfig, Platform, Tenant,
+    etag, new_event, outbox_insert_if_landed, publish, with_bookmark, ApiConfig, Platform, Tenant,
 };
 use crate::clock::rfc3339;
 use crate::entity::DOCUMENTS;
@@ -36,8 +36,10 @@ pub const ALLOWED_CONTENT_TYPES: &[&str] = &[
     "application/octet-stream",
 ];
 
-pub fn blob_key(account_id: Uuid, document_id: Uuid) -> String {
-    format!("accounts/{account_id}/documents/{document_id}")
+/// Objects are named by their content: concurrent uploads never overwrite each other, and the
+/// metadata row names exactly the object it describes.
+pub fn blob_key(account_id: Uuid, document_id: Uuid, sha256: &str) -> String {
+    format!("accounts/{account_id}/documents/{document_id}/{sha256}")
 }
 
 async fn load_document(t: &Tenant<impl Database>, id: Uuid) -> Result<Value, ApiError> {
@@ -86,11 +88,11 @@ pub async fn put<P: Platform>(
     }
     let sha = hex::encode(Sha256::digest(&req.body));
     let now = p.now();
-    // Content first: if the metadata write fails, an orphan object is harmless and overwritten
-    // by the next upload; metadata never points at content that is not there.
+    // Content first, under its own key: if the metadata write fails or loses a race, the object is
+    // an unreferenced orphan; the metadata only ever names an object that exists.
     p.blobs()
         .put(
-            &blob_key(t.account_id(), id),
+            &blob_key(t.account_id(), id, &sha),
             Blob {
                 bytes: req.body.clone(),
                 content_type: content_type.clone(),
@@ -117,14 +119,14 @@ pub async fn put<P: Platform>(
             changed_fields: vec!["content".into()],
         },
     );
-    let outbox = outbox_insert_if_version(&ev, "documents", id, version + 1);
+    let outbox = outbox_insert_if_landed(&ev, "documents", id);
     let res = t
         .db
         .batch(vec![
             Stmt::new(
                 "UPDATE documents SET body = json_set(body, '$.content', json(?3), '$.version', ?5, \
-                 '$.updated_at', ?6) WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL \
-                 AND body ->> '$.version' = ?4",
+                 '$.updated_at', ?6, '$.last_event_id', ?7) WHERE account_id = ?1 AND id = ?2 \
+                 AND deleted_at IS NULL AND body ->> '$.version' = ?4",
                 vec![
                     json!(t.account_id()),
                     json!(id),
@@ -132,6 +134,7 @@ pub async fn put<P: Platform>(
                     json!(version),
                     json!(version + 1),
                     json!(rfc3339(now)),
+                    json!(ev.id),
                 ],
             ),
             outbox,
@@ -143,6 +146,12 @@ pub async fn put<P: Platform>(
         ));
     }
     publish(p, cfg, t, vec![ev]).await;
+    // The superseded object is no longer referenced (best effort; an orphan is harmless).
+    if let Some(old) = current["content"]["sha256"].as_str().filter(|o| *o != sha) {
+        if let Err(e) = p.blobs().delete(&blob_key(t.account_id(), id, old)).await {
+            tracing::warn!(error = %e, "deleting the superseded content failed");
+        }
+    }
     Ok(with_bookmark(
         ApiResponse::json(200, content).with_header("etag", etag(version + 1)),
         &t.db,
@@ -155,15 +164,15 @@ pub async fn get<P: Platform>(p: &P, t: &Tenant<P::Db>, id: Uuid) -> Result<ApiR
         .get("content")
         .filter(|c| c.is_object())
         .ok_or_else(|| ApiError::NotFound(format!("document {id} has no content yet")))?;
-    let blob = p
-        .blobs()
-        .get(&blob_key(t.account_id(), id))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("the content of document {id} is gone")))?;
     let sha = meta
         .get("sha256")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let blob = p
+        .blobs()
+        .get(&blob_key(t.account_id(), id, sha))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the content of document {id} is gone")))?;
     Ok(ApiResponse {
         status: 200,
         headers: vec![

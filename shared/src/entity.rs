@@ -89,6 +89,7 @@ pub const COMMON_READ_ONLY: &[&str] = &[
     "updated_at",
     "deleted_at",
     "index_rev",
+    "last_event_id",
 ];
 
 const NAME: Kind = Kind::Str { max: 200 };
@@ -476,6 +477,18 @@ pub fn validate_patch(spec: &EntitySpec, patch: &Value) -> Result<(), Vec<FieldE
         Ok(())
     } else {
         Err(out)
+    }
+}
+
+/// Remove `null` members at every level (a stored document never holds nulls).
+pub fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.retain(|_, x| !x.is_null());
+            o.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
     }
 }
 

@@ -50,14 +50,9 @@ pub fn work_for(ev: &ChangeEvent) -> Vec<Work> {
     let changed = |f: &str| ev.changed_fields.iter().any(|c| c == f);
     let id = id.to_string();
     match (ty, action) {
-        ("clients", "created") => vec![Work::RefreshClient { client_id: id }],
-        ("clients", "updated")
-            if ["group_id", "adviser_id", "forenames", "surname", "address"]
-                .iter()
-                .any(|f| changed(f)) =>
-        {
-            vec![Work::RefreshClient { client_id: id }]
-        }
+        // Every client write re-derives all its fields: a PATCH writes back the derived fields it
+        // read, so this also repairs a race with a concurrent fan-out or recount.
+        ("clients", "created" | "updated") => vec![Work::RefreshClient { client_id: id }],
         ("documents", "created" | "deleted") => vec![Work::RecountDocuments { document_id: id }],
         ("groups", "deleted") => vec![Work::FanOut {
             kind: FanOut::GroupName,
@@ -89,6 +84,9 @@ const GROUP_NAME: &str =
 const ADVISER_NAME: &str =
     "(SELECT u.body ->> '$.display_name' FROM users u WHERE u.account_id = clients.account_id \
      AND u.id = clients.adviser_id AND u.deleted_at IS NULL)";
+const DOCUMENT_COUNT: &str =
+    "(SELECT count(*) FROM documents d WHERE d.account_id = clients.account_id \
+     AND d.client_id = clients.id AND d.deleted_at IS NULL)";
 /// Every derived-field update moves `index_rev`, which is part of the read-cache key: cached
 /// renderings of the old body can no longer be found. (`version` is the user's concurrency
 /// token and does not move for derived fields.)
@@ -101,7 +99,8 @@ pub fn refresh_client(account_id: &str, client_id: &str) -> Stmt {
     Stmt::new(
         format!(
             "UPDATE clients SET body = json_set(body, '$.group_name', {GROUP_NAME}, \
-             '$.adviser_name', {ADVISER_NAME}, '$.search_text', {SEARCH_TEXT}, {BUMP}) \
+             '$.adviser_name', {ADVISER_NAME}, '$.search_text', {SEARCH_TEXT}, \
+             '$.document_count', {DOCUMENT_COUNT}, {BUMP}) \
              WHERE account_id = ?1 AND id = ?2"
         ),
         vec![json!(account_id), json!(client_id)],

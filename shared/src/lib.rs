@@ -21,7 +21,9 @@ pub mod index;
 pub mod jobs;
 pub mod migrations;
 pub mod openapi;
+pub mod planner;
 pub mod ports;
+pub mod retention;
 pub mod schema;
 pub mod tenancy;
 

@@ -485,7 +485,7 @@ pub fn document(server: Option<&str>) -> Value {
                    "required": ["ok", "checked", "first_broken_seq", "reason", "head_seq", "head_hash"],
                    "properties": {"ok": {"type": "boolean"}, "checked": {"type": "integer"},
                        "first_broken_seq": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
-                       "head_seq": {"type": "integer"}, "head_hash": {"type": "string"}}}}}}),
+                       "head_seq": {"type": "integer"}, "head_hash": {"type": "string"}, "complete": {"type": "boolean"}}}}}}),
     );
     let audit_params = json!([
         {"name": "target_type", "in": "query", "schema": {"type": "string", "enum": ["groups", "users", "clients", "documents"]}},

@@ -215,11 +215,14 @@ impl RouteCache {
             }
         }
         let r = load_route(db, account_id).await?;
-        let mut m = self.routes.borrow_mut();
-        if m.len() >= MAX_ENTRIES {
-            m.clear();
+        // Unknown accounts are not cached: one created a moment ago must work at once.
+        if r.is_some() {
+            let mut m = self.routes.borrow_mut();
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert(account_id, (now, r.clone()));
         }
-        m.insert(account_id, (now, r.clone()));
         Ok(r)
     }
 

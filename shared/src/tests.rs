@@ -157,7 +157,7 @@ fn redelivered_events_append_one_audit_row_and_the_chain_verifies() {
     let d = block_on(crate::consumer::process_batch(&f, &msgs));
     assert!(d.iter().all(|d| *d == Decision::Ack));
     assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 3);
-    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    let v = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/audit/verify", None);
     let v = v.body_json().unwrap();
     assert_eq!(
         (v["ok"].clone(), v["checked"].clone(), v["head_seq"].clone()),
@@ -185,7 +185,7 @@ fn a_tampered_audit_row_is_named_by_verify() {
          UPDATE audit_log SET body = json_set(body, '$.actor.role', 'admin') WHERE seq = 2;",
     )
     .unwrap();
-    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    let v = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/audit/verify", None);
     let v = v.body_json().unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["first_broken_seq"], 2);
@@ -572,7 +572,7 @@ fn injected_send_failures_lose_nothing_after_the_relay() {
         ),
         20
     );
-    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    let v = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/audit/verify", None);
     assert_eq!(v.body_json().unwrap()["ok"], true);
 }
 
@@ -608,7 +608,7 @@ fn injected_consumer_faults_and_duplicate_delivery_append_each_event_once() {
         "some retries were injected, all eventually acked"
     );
     assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 10);
-    let v = f.as_user(&tok, Get, "/v1/audit/verify", None);
+    let v = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/audit/verify", None);
     assert_eq!(v.body_json().unwrap()["ok"], true);
 }
 
@@ -1106,7 +1106,7 @@ fn a_drifted_shard_is_reported_marked_and_refuses_writes_with_503() {
         .exec("CREATE INDEX rogue ON clients (account_id, status)")
         .unwrap();
     f.shard_db("SHARD_EU_02")
-        .exec("DELETE FROM d1_migrations WHERE name = '0003_client_search.sql'")
+        .exec("DELETE FROM d1_migrations WHERE name = '0004_audit_guard.sql'")
         .unwrap();
     let run = block_on(jobs::run(&f, Job::MigrationCheck, None));
     assert_eq!(run.outcome, Outcome::Partial);
@@ -1144,4 +1144,119 @@ fn a_drifted_shard_is_reported_marked_and_refuses_writes_with_503() {
     let w = f.as_user(&tok, Post, "/v1/clients", Some(client_body()));
     assert_eq!(w.status, 503, "{:?}", w.body_json());
     assert_eq!(f.as_user(&tok, Get, "/v1/clients", None).status, 200);
+}
+
+#[test]
+fn a_write_that_lost_its_race_emits_no_event_even_at_the_same_version() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let uid = Uuid::parse_str(&id).unwrap();
+    // Another writer already moved the row to version 2.
+    assert_eq!(
+        f.as_user(
+            &tok,
+            Patch,
+            &format!("/v1/clients/{id}"),
+            Some(json!({"surname": "B"}))
+        )
+        .status,
+        200
+    );
+    let outbox_before = f.count("SHARD_EU_01", "SELECT count(*) FROM outbox");
+    // Our delete read version 1: its UPDATE matches nothing, so its event must not be written.
+    let ev = crate::event::ChangeEvent::new(
+        Uuid::from_u128(77),
+        START,
+        &crate::event::Origin {
+            deployment: "d",
+            shard_id: "shard-eu-01",
+            account_id: acct,
+            actor: crate::event::Actor::System { id: "t".into() },
+            request_id: "r",
+        },
+        crate::event::Change {
+            entity_type: "clients",
+            entity_singular: "client",
+            entity_id: uid,
+            action: crate::event::Action::Deleted,
+            entity_version: 2,
+            changed_fields: vec![],
+        },
+    );
+    let res = block_on(crate::ports::Database::batch(
+        &*f.shard_db("SHARD_EU_01"),
+        vec![
+            crate::ports::Stmt::new(
+                "UPDATE clients SET body = json_set(body, '$.version', 2, '$.last_event_id', ?3) \
+                 WHERE account_id = ?1 AND id = ?2 AND body ->> '$.version' = 1",
+                vec![json!(acct), json!(id), json!(ev.id)],
+            ),
+            crate::api::outbox_insert_if_landed(&ev, "clients", uid),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(res[0].meta.changes, 0);
+    assert_eq!(
+        f.count("SHARD_EU_01", "SELECT count(*) FROM outbox"),
+        outbox_before
+    );
+}
+
+#[test]
+fn deleting_audit_rows_is_refused_and_a_missing_first_row_is_reported() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    for _ in 0..3 {
+        created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    }
+    f.drain_queue();
+    let db = f.shard_db("SHARD_EU_01");
+    assert!(
+        db.exec("DELETE FROM audit_log WHERE seq = 1").is_err(),
+        "append-only"
+    );
+    db.exec("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 1;")
+        .unwrap();
+    let v = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/audit/verify", None);
+    let v = v.body_json().unwrap();
+    assert_eq!(
+        (v["ok"].clone(), v["first_broken_seq"].clone()),
+        (json!(false), json!(2))
+    );
+    assert_eq!(
+        f.as_user(&tok, Get, "/v1/audit/verify", None).status,
+        403,
+        "admins only"
+    );
+}
+
+#[test]
+fn extreme_times_nested_nulls_and_non_ascii_prefixes_are_handled() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let admin = f.token(acct, Role::Admin);
+    let r = f.as_user(
+        &admin,
+        Get,
+        "/v1/audit?from=9999-12-31T23:59:59-01:00&to=9999-12-31T23:59:59Z",
+        None,
+    );
+    assert!(r.status < 500, "no panic: {}", r.status);
+    let mut c = client_body();
+    c["surname"] = json!("Ötzi");
+    c["address"] = json!({"line1": null, "town": "Bozen"});
+    let id = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(c)));
+    let g = f.as_user(&admin, Get, &format!("/v1/clients/{id}"), None);
+    assert_eq!(g.body_json().unwrap()["address"], json!({"town": "Bozen"}));
+    let found = f.as_user(&admin, Get, "/v1/clients?surname_prefix=%C3%96tz", None);
+    assert_eq!(
+        found.body_json().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -81,10 +81,12 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
     } else {
         consumer::process_batch(&p, &bodies).await
     };
+    let source = batch.queue();
     apply(
         &messages,
         decisions,
-        dlq.as_ref().map(|q| (q, bodies.as_slice())),
+        dlq.as_ref()
+            .map(|q| (q, bodies.as_slice(), source.as_str())),
     )
     .await;
     Ok(())
@@ -95,7 +97,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 async fn apply(
     messages: &[RawMessage],
     decisions: Vec<Decision>,
-    dlq: Option<(&Queue, &[serde_json::Value])>,
+    dlq: Option<(&Queue, &[serde_json::Value], &str)>,
 ) {
     use shared::ports::EventQueue;
     for (i, (m, d)) in messages.iter().zip(decisions).enumerate() {
@@ -109,10 +111,9 @@ async fn apply(
             Decision::DeadLetter { reason } => {
                 worker::console_warn!("dead letter {}: {}", m.id(), reason);
                 let sent = match dlq {
-                    Some((q, bodies)) => {
+                    Some((q, bodies, source)) => {
                         let body = bodies.get(i).cloned().unwrap_or_default();
-                        let wrapped =
-                            dead_letters::wrap(&reason, b::CHANGE_EVENTS_QUEUE_NAME, &body);
+                        let wrapped = dead_letters::wrap(&reason, source, &body);
                         q.send_batch(vec![wrapped]).await.is_ok()
                     }
                     None => false,
