@@ -34,6 +34,10 @@ pub const TESTS: &[NamedTest] = &[
         group_rename_reaches_clients,
     ),
     ("operators_run_a_job_on_demand", run_job_on_demand),
+    (
+        "health_cron_samples_every_shard_and_plans",
+        shard_health_cron,
+    ),
 ];
 
 /// Every audit entry of a tenant (admin token), through the list endpoint's pages.
@@ -319,4 +323,41 @@ fn run_job_on_demand(env: &Env) -> TestResult {
         &[],
     )?;
     expect_status(&r, 401, "wrong secret")
+}
+
+fn shard_health_cron(env: &Env) -> TestResult {
+    let before = latest_run(env, "shard_health")?.len();
+    let r = env
+        .client
+        .send("GET", "/__scheduled?cron=*/15+*+*+*+*", &[], None)?;
+    expect_status(&r, 200, "trigger cron")?;
+    let runs = poll("a recorded health run", Duration::from_secs(30), || {
+        let runs = latest_run(env, "shard_health")?;
+        Ok((runs.len() > before).then_some(runs))
+    })?;
+    let run = &runs[0];
+    ensure(
+        run["outcome"] == "ok" && run["counts"]["sampled"] == 3,
+        format!("health run: {run}"),
+    )?;
+    for shard in ["shard-eu-01", "shard-eu-02", "shard-ded-01"] {
+        let h = env.admin(
+            "GET",
+            &format!("/admin/v1/shards/{shard}/health?limit=1"),
+            None,
+        )?;
+        expect_status(&h, 200, "health")?;
+        let s = h.json()["items"][0].clone();
+        ensure(
+            s["size_bytes"].as_u64().is_some_and(|b| b > 0)
+                && s["capacity_bytes"] == 10_000_000_000u64,
+            format!("{shard}: {s}"),
+        )?;
+    }
+    let p = env.admin("GET", "/admin/v1/rebalance-proposals", None)?;
+    expect_status(&p, 200, "proposals")?;
+    ensure(
+        p.json()["items"].as_array().is_some_and(|a| a.is_empty()),
+        "tiny local shards need no rebalancing",
+    )
 }

@@ -70,6 +70,7 @@ fn rows_of(r: &worker::D1Result) -> Result<Rows, StoreError> {
             rows_read: meta.as_ref().and_then(|m| m.rows_read).unwrap_or(0) as u64,
             rows_written: meta.as_ref().and_then(|m| m.rows_written).unwrap_or(0) as u64,
             changes: meta.as_ref().and_then(|m| m.changes).unwrap_or(0) as u64,
+            size_after: meta.as_ref().and_then(|m| m.size_after).map(|n| n as u64),
         },
     })
 }

@@ -35,6 +35,8 @@ pub async fn handle<P: Platform>(
     authorize_secret(&cfg.admin_secret, req)?;
     match (segs, &req.method) {
         (["shards"], Method::Get) => list_shards(p).await,
+        (["shards", id, "health"], Method::Get) => shard_health(p, id, req).await,
+        (["rebalance-proposals"], Method::Get) => proposals(p).await,
         (["accounts"], Method::Post) => create_account(p, req).await,
         (["accounts", id], Method::Get) => get_account(p, parse_id(id)?).await,
         (["accounts", id, "deactivate"], Method::Post) => set_active(p, parse_id(id)?, false).await,
@@ -46,28 +48,38 @@ pub async fn handle<P: Platform>(
         (["dead-letters"], Method::Get) => list_dead_letters(p, req).await,
         (["change-events"], Method::Post) => inject_message(p, cfg, req).await,
         (["dead-letters", id, "replay"], Method::Post) => replay_dead_letter(p, id).await,
-        (
-            ["shards"]
-            | ["accounts"]
-            | ["accounts", _]
-            | ["accounts", _, _]
-            | ["job-runs"]
-            | ["dead-letters"]
-            | ["dead-letters", _, _],
-            _,
-        ) => Err(ApiError::MethodNotAllowed("GET, POST, PUT")),
-        _ => Err(ApiError::NotFound(format!(
-            "no operator route for {}",
-            req.path
-        ))),
+        (path, _) => match allowed(path) {
+            Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
+            None => Err(ApiError::NotFound(format!(
+                "no operator route for {}",
+                req.path
+            ))),
+        },
     }
+}
+
+/// The methods an operator path supports (for 405's `Allow`).
+fn allowed(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["shards"]
+        | ["shards", _, "health"]
+        | ["rebalance-proposals"]
+        | ["job-runs"]
+        | ["dead-letters"] => "GET",
+        ["accounts", _] => "GET",
+        ["accounts"] | ["change-events"] | ["dead-letters", _, "replay"] => "POST",
+        ["accounts", _, "deactivate" | "reactivate" | "tokens" | "domains"] => "POST",
+        ["accounts", _, "faults"] => "PUT",
+        _ => return None,
+    })
 }
 
 async fn list_shards<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
     let rows = p
         .accounts()
         .query(Stmt::new(
-            "SELECT s.body, (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id) AS accounts \
+            "SELECT s.body, (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id) AS accounts, \
+             (SELECT h.body FROM shard_health h WHERE h.shard_id = s.id ORDER BY h.at DESC LIMIT 1) AS latest \
              FROM shards s ORDER BY s.id",
             vec![],
         ))
@@ -78,6 +90,7 @@ async fn list_shards<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
         .filter_map(|r| {
             let mut b = col_json(r, "body")?;
             b["account_count"] = json!(col_i64(r, "accounts").unwrap_or(0));
+            b["latest_health"] = col_json(r, "latest").unwrap_or(Value::Null);
             Some(b)
         })
         .collect();
@@ -157,14 +170,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
             }
             s
         }
-        None => p
-            .accounts()
-            .query(placement_stmt())
-            .await?
-            .first()
-            .and_then(|r| col_json(r, "body"))
-            .and_then(|b| serde_json::from_value(b).ok())
-            .ok_or_else(|| ApiError::Unavailable("no active shared shard has room".into()))?,
+        None => place(p).await?,
     };
     let now = rfc3339(p.now());
     let account = Account {
@@ -479,4 +485,91 @@ async fn inject_message<P: Platform>(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(ApiResponse::empty(202))
+}
+
+/// Placement of a new account: with health data, the planner's least-full active shared shard
+/// below its soft cap (never one above it); before any health sample exists, the active shared
+/// shard with the fewest accounts.
+async fn place<P: Platform>(p: &P) -> Result<Shard, ApiError> {
+    let (loads, _) = crate::health::loads(p.accounts()).await?;
+    let sampled = loads.iter().any(|l| l.size_bytes > 0);
+    let chosen_id = if sampled {
+        Some(
+            crate::planner::place_new_account(&loads, &crate::planner::Policy::default())
+                .map(|s| s.id.clone())
+                .ok_or_else(|| {
+                    ApiError::Unavailable("no active shared shard is below its soft cap".into())
+                })?,
+        )
+    } else {
+        None
+    };
+    let stmt = match &chosen_id {
+        Some(id) => Stmt::new("SELECT body FROM shards WHERE id = ?1", vec![json!(id)]),
+        None => placement_stmt(),
+    };
+    p.accounts()
+        .query(stmt)
+        .await?
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .and_then(|b| serde_json::from_value(b).ok())
+        .ok_or_else(|| ApiError::Unavailable("no active shared shard has room".into()))
+}
+
+async fn shard_health<P: Platform>(
+    p: &P,
+    id: &str,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let limit = match req.query_param("limit") {
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 500"))?,
+        None => 96,
+    };
+    let exists = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT id FROM shards WHERE id = ?1",
+            vec![json!(id)],
+        ))
+        .await?;
+    if exists.rows.is_empty() {
+        return Err(ApiError::NotFound(format!("no shard {id}")));
+    }
+    let rows = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT body FROM shard_health WHERE shard_id = ?1 ORDER BY at DESC LIMIT ?2",
+            vec![json!(id), json!(limit)],
+        ))
+        .await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    Ok(ApiResponse::json(
+        200,
+        json!({ "shard_id": id, "items": items }),
+    ))
+}
+
+async fn proposals<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
+    let rows = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT body FROM rebalance_proposals WHERE status = 'open' ORDER BY created_at DESC LIMIT 200",
+            vec![],
+        ))
+        .await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    Ok(ApiResponse::json(200, json!({ "items": items })))
 }

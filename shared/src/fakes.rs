@@ -104,11 +104,20 @@ impl SqliteDb {
         }
         drop(rows);
         let changes = conn.changes();
+        let size_after = conn
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+            .map(|n| n.max(0) as u64);
         Ok(Rows {
             meta: Meta {
                 rows_read: out.len() as u64,
                 rows_written: changes,
                 changes,
+                size_after,
             },
             rows: out,
         })

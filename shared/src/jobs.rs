@@ -105,7 +105,14 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
     let outcome = match job {
         Job::OutboxRelay => relay(p, &mut counts, &mut detail).await,
         Job::MigrationCheck => migration_check(p, &mut counts, &mut detail).await,
-        Job::ShardHealth | Job::Retention => Outcome::NotImplemented,
+        Job::ShardHealth => {
+            if crate::health::run(p, &mut counts, &mut detail).await {
+                Outcome::Ok
+            } else {
+                Outcome::Partial
+            }
+        }
+        Job::Retention => Outcome::NotImplemented,
     };
     let run = JobRun {
         id: uuid_v7(started, p.entropy()).to_string(),

@@ -16,6 +16,7 @@ pub mod dead_letters;
 pub mod entity;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod http;
 pub mod index;
 pub mod jobs;

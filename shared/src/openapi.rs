@@ -345,6 +345,19 @@ fn admin_paths(paths: &mut Map<String, Value>) {
     let items = json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object"}}}});
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
     paths.insert("/admin/v1/shards".into(), json!({"get": admin_op("list_shards", "Shards with their account counts", None, ("200", items.clone()), &[])}));
+    paths.insert("/admin/v1/shards/{id}/health".into(), json!({
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 100}}],
+        "get": {"operationId": "shard_health", "tags": ["operator"], "security": [{"adminAuth": []}],
+            "summary": "Health samples of a shard, newest first (size, per-account usage, outbox backlog, probe latency)",
+            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+            "responses": admin_op("x", "", None, ("200", json!({"type": "object", "required": ["shard_id", "items"],
+                "properties": {"shard_id": {"type": "string"}, "items": {"type": "array", "items": {"type": "object"}}}})), &[])["responses"].clone()}}));
+    paths.insert(
+        "/admin/v1/rebalance-proposals".into(),
+        json!({"get": admin_op(
+        "list_rebalance_proposals", "Open rebalancing proposals from the latest health data",
+        None, ("200", items.clone()), &[])}),
+    );
     paths.insert("/admin/v1/job-runs".into(), json!({"get": {
         "operationId": "list_job_runs", "tags": ["operator"], "security": [{"adminAuth": []}],
         "parameters": [{"name": "job", "in": "query", "schema": {"type": "string", "enum": ["outbox_relay", "shard_health", "migration_check", "retention"]}}],

@@ -27,6 +27,8 @@ pub struct Meta {
     pub rows_read: u64,
     pub rows_written: u64,
     pub changes: u64,
+    /// Database size in bytes after the statement (D1 reports it).
+    pub size_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1260,3 +1260,122 @@ fn extreme_times_nested_nulls_and_non_ascii_prefixes_are_handled() {
         1
     );
 }
+
+#[test]
+fn health_job_samples_every_bound_shard_with_per_account_usage() {
+    let f = Fake::new();
+    let (acct, shard) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    f.queue.fail.set(true);
+    for _ in 0..3 {
+        created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    }
+    f.clock.advance(time::Duration::seconds(90));
+    let run = block_on(jobs::run(&f, Job::ShardHealth, None));
+    assert_eq!(run.outcome, Outcome::Ok, "{:?}", run.detail);
+    assert_eq!(run.counts["sampled"], 3);
+    let h = f.admin(Get, &format!("/admin/v1/shards/{shard}/health"), None);
+    let s = h.body_json().unwrap()["items"][0].clone();
+    assert!(s["size_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        s["outbox_backlog"], 3,
+        "the sends failed: three unpublished rows"
+    );
+    assert_eq!(s["oldest_unpublished_seconds"], 90);
+    let a = s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account_id"] == acct.to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(a["rows"], 6, "3 clients + 3 outbox rows");
+    assert_eq!(
+        f.admin(Get, "/admin/v1/shards/nope/health", None).status,
+        404
+    );
+}
+
+fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {
+    let id = crate::clock::uuid_v4(&f.entropy).to_string();
+    let accounts: Vec<_> = accounts
+        .iter()
+        .map(|(a, b)| json!({"account_id": a, "rows": 1, "bytes": b}))
+        .collect();
+    let body = json!({"id": id, "shard_id": shard, "at": at, "size_bytes": size, "capacity_bytes": 10_000_000_000u64,
+        "accounts": accounts, "outbox_backlog": 0, "oldest_unpublished_seconds": null, "probe_ms": 1});
+    f.accounts
+        .exec(&format!(
+            "INSERT INTO shard_health (id, body) VALUES ('{id}', '{body}')"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap() {
+    let f = Fake::new();
+    const GB: u64 = 1_000_000_000;
+    synthetic_sample(
+        &f,
+        "shard-eu-01",
+        "2026-11-25T09:00:00.000Z",
+        8 * GB - 10_000_000,
+        &[
+            ("a1", 3 * GB),
+            ("a2", 5 * GB / 2 - 10_000_000),
+            ("a3", 5 * GB / 2),
+        ],
+    );
+    synthetic_sample(
+        &f,
+        "shard-eu-01",
+        "2026-11-26T09:00:00.000Z",
+        8 * GB,
+        &[("a1", 3 * GB), ("a2", 5 * GB / 2), ("a3", 5 * GB / 2)],
+    );
+    synthetic_sample(
+        &f,
+        "shard-eu-02",
+        "2026-11-26T09:00:00.000Z",
+        GB,
+        &[("b1", GB)],
+    );
+    synthetic_sample(
+        &f,
+        "shard-ded-01",
+        "2026-11-26T09:00:00.000Z",
+        GB,
+        &[("c1", GB)],
+    );
+    let n = block_on(crate::health::rebalance(&f)).unwrap();
+    assert!(n > 0);
+    let r = f.admin(Get, "/admin/v1/rebalance-proposals", None);
+    let proposals: Vec<crate::planner::Proposal> = r.body_json().unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| serde_json::from_value(i["proposal"].clone()).unwrap())
+        .collect();
+    assert!(proposals.iter().any(|p| matches!(p, crate::planner::Proposal::Move { from_shard, .. } if from_shard == "shard-eu-01")), "{proposals:?}");
+    let (shards, accounts) = block_on(crate::health::loads(&*f.accounts)).unwrap();
+    let after = crate::planner::apply(&shards, &accounts, &proposals);
+    let policy = crate::planner::Policy::default();
+    assert!(
+        crate::planner::over_soft_cap(&after, &policy).is_empty(),
+        "{after:?}"
+    );
+    // Re-planning supersedes the open proposals instead of piling them up.
+    block_on(crate::health::rebalance(&f)).unwrap();
+    let again = f.admin(Get, "/admin/v1/rebalance-proposals", None);
+    assert_eq!(
+        again.body_json().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n
+    );
+    // New accounts are never placed on the shard above its soft cap.
+    for slug in ["n1x", "n2x", "n3x"] {
+        assert_eq!(f.account(slug, None).1, "shard-eu-02");
+    }
+}

@@ -1,0 +1,314 @@
+//! Shard health (every 15 minutes) and the rebalancing proposals made from it. Each bound shard
+//! gets one sample: size against its capacity (D1's 10 GB cap), per-account rows and bytes,
+//! outbox backlog and its oldest unpublished age, and a probe query's latency. The planner
+//! (`planner.rs`) then turns the latest samples of every shard into proposals.
+
+use crate::clock::{parse_rfc3339, rfc3339, uuid_v7};
+use crate::jobs::SchedulerPlatform;
+use crate::planner::{self, AccountLoad, Policy, Proposal, ShardLoad};
+use crate::ports::*;
+use crate::tenancy::Shard;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Tables whose rows count toward a tenant's size.
+const TENANT_TABLES: &[&str] = &[
+    "groups",
+    "users",
+    "clients",
+    "documents",
+    "audit_log",
+    "outbox",
+    "idempotency_keys",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountUsage {
+    pub account_id: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub id: String,
+    pub shard_id: String,
+    pub at: String,
+    pub size_bytes: u64,
+    pub capacity_bytes: u64,
+    pub accounts: Vec<AccountUsage>,
+    pub outbox_backlog: u64,
+    pub oldest_unpublished_seconds: Option<i64>,
+    pub probe_ms: i64,
+}
+
+async fn registry(db: &impl Database) -> Result<Vec<Shard>, StoreError> {
+    let r = db
+        .query(Stmt::new("SELECT body FROM shards ORDER BY id", vec![]))
+        .await?;
+    Ok(r.rows
+        .iter()
+        .filter_map(|row| col_json(row, "body"))
+        .filter_map(|b| serde_json::from_value(b).ok())
+        .collect())
+}
+
+/// One shard's sample (no writes).
+pub async fn sample<P: SchedulerPlatform>(
+    p: &P,
+    shard: &Shard,
+    db: &impl Database,
+) -> Result<Sample, StoreError> {
+    let started = p.now();
+    let probe = db.query(Stmt::new("SELECT 1 AS ok", vec![])).await?;
+    let probe_ms = (p.now() - started).whole_milliseconds() as i64;
+    let mut usage: BTreeMap<String, AccountUsage> = BTreeMap::new();
+    for table in TENANT_TABLES {
+        let r = db
+            .query(Stmt::new(
+                format!(
+                    "SELECT account_id, count(*) AS n, coalesce(sum(length(body)), 0) AS b \
+                     FROM {table} GROUP BY account_id"
+                ),
+                vec![],
+            ))
+            .await?;
+        for row in &r.rows {
+            let Some(a) = col_str(row, "account_id") else {
+                continue;
+            };
+            let u = usage.entry(a.to_string()).or_insert_with(|| AccountUsage {
+                account_id: a.to_string(),
+                ..Default::default()
+            });
+            u.rows += col_i64(row, "n").unwrap_or(0).max(0) as u64;
+            u.bytes += col_i64(row, "b").unwrap_or(0).max(0) as u64;
+        }
+    }
+    let backlog = db
+        .query(Stmt::new(
+            "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE published_at IS NULL",
+            vec![],
+        ))
+        .await?;
+    let row = backlog.first();
+    let oldest = row
+        .and_then(|r| col_str(r, "oldest"))
+        .and_then(parse_rfc3339)
+        .map(|t| (started - t).whole_seconds());
+    let estimated: u64 = usage.values().map(|u| u.bytes).sum();
+    Ok(Sample {
+        id: uuid_v7(started, p.entropy()).to_string(),
+        shard_id: shard.id.clone(),
+        at: rfc3339(started),
+        size_bytes: probe.meta.size_after.unwrap_or(estimated),
+        capacity_bytes: shard.capacity_bytes,
+        accounts: usage.into_values().collect(),
+        outbox_backlog: row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
+        oldest_unpublished_seconds: oldest,
+        probe_ms,
+    })
+}
+
+fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
+    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
+    counts.insert(key.into(), json!(cur + n));
+}
+
+/// The health job: sample every bound shard, store the samples, then re-plan.
+pub async fn run<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> bool {
+    let mut ok = true;
+    let shards = match registry(p.accounts()).await {
+        Ok(s) => s,
+        Err(e) => {
+            detail.push(format!("registry: {e}"));
+            return false;
+        }
+    };
+    for (binding, db) in p.shards() {
+        let Some(shard) = shards.iter().find(|s| s.binding == binding) else {
+            detail.push(format!("{binding}: not in the shard registry"));
+            ok = false;
+            continue;
+        };
+        match sample(p, shard, &db).await {
+            Ok(s) => {
+                let body = serde_json::to_string(&s).unwrap_or_default();
+                match p
+                    .accounts()
+                    .query(Stmt::new(
+                        "INSERT INTO shard_health (id, body) VALUES (?1, ?2)",
+                        vec![json!(s.id), json!(body)],
+                    ))
+                    .await
+                {
+                    Ok(_) => {
+                        add(counts, "sampled", 1);
+                        let pct = (s.size_bytes * 100)
+                            .checked_div(s.capacity_bytes)
+                            .unwrap_or(0);
+                        detail.push(format!(
+                            "{}: {} bytes ({pct}% of capacity), {} accounts, outbox backlog {}",
+                            s.shard_id,
+                            s.size_bytes,
+                            s.accounts.len(),
+                            s.outbox_backlog
+                        ));
+                    }
+                    Err(e) => {
+                        detail.push(format!("{binding}: storing the sample failed: {e}"));
+                        ok = false;
+                    }
+                }
+            }
+            Err(e) => {
+                detail.push(format!("{binding}: {e}"));
+                ok = false;
+            }
+        }
+    }
+    if let Ok(r) = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL",
+            vec![],
+        ))
+        .await
+    {
+        add(
+            counts,
+            "dead_letters_open",
+            r.first().and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
+        );
+    }
+    match rebalance(p).await {
+        Ok(n) => add(counts, "proposals", n as u64),
+        Err(e) => {
+            detail.push(format!("rebalance: {e}"));
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Latest sample of every shard, and the sample nearest to a day before it (for growth).
+async fn latest_samples(
+    db: &impl Database,
+    shard_id: &str,
+) -> Result<(Option<Sample>, Option<Sample>), StoreError> {
+    let r = db
+        .query(Stmt::new(
+            "SELECT body FROM shard_health WHERE shard_id = ?1 ORDER BY at DESC LIMIT 1",
+            vec![json!(shard_id)],
+        ))
+        .await?;
+    let latest: Option<Sample> = r
+        .first()
+        .and_then(|row| col_json(row, "body"))
+        .and_then(|b| serde_json::from_value(b).ok());
+    let Some(l) = &latest else {
+        return Ok((None, None));
+    };
+    let day_before = parse_rfc3339(&l.at)
+        .map(|t| rfc3339(t - time::Duration::days(1)))
+        .unwrap_or_default();
+    let r = db
+        .query(Stmt::new(
+            "SELECT body FROM shard_health WHERE shard_id = ?1 AND at <= ?2 ORDER BY at DESC LIMIT 1",
+            vec![json!(shard_id), json!(day_before)],
+        ))
+        .await?;
+    let earlier = r
+        .first()
+        .and_then(|row| col_json(row, "body"))
+        .and_then(|b| serde_json::from_value(b).ok());
+    Ok((latest, earlier))
+}
+
+/// Bytes per day between two samples (0 when the times do not make sense).
+fn growth(then_at: &str, now_at: &str, then_bytes: u64, now_bytes: u64) -> f64 {
+    let (Some(a), Some(b)) = (parse_rfc3339(then_at), parse_rfc3339(now_at)) else {
+        return 0.0;
+    };
+    let days = (b - a).as_seconds_f64() / 86_400.0;
+    if days <= 0.0 {
+        return 0.0;
+    }
+    (now_bytes as f64 - then_bytes as f64) / days
+}
+
+/// Loads of every registered shard from its latest samples.
+pub async fn loads(db: &impl Database) -> Result<(Vec<ShardLoad>, Vec<AccountLoad>), StoreError> {
+    let mut shards = Vec::new();
+    let mut accounts = Vec::new();
+    for s in registry(db).await? {
+        let (latest, earlier) = latest_samples(db, &s.id).await?;
+        let size = latest.as_ref().map(|l| l.size_bytes).unwrap_or(0);
+        let shard_growth = match (&latest, &earlier) {
+            (Some(l), Some(e)) => growth(&e.at, &l.at, e.size_bytes, l.size_bytes),
+            _ => 0.0,
+        };
+        let status = serde_json::to_value(s.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let tier = serde_json::to_value(s.tier)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        shards.push(ShardLoad {
+            id: s.id.clone(),
+            tier,
+            status,
+            capacity_bytes: s.capacity_bytes,
+            size_bytes: size,
+            growth_bytes_per_day: shard_growth,
+        });
+        if let Some(l) = &latest {
+            for a in &l.accounts {
+                let before = earlier
+                    .as_ref()
+                    .and_then(|e| e.accounts.iter().find(|x| x.account_id == a.account_id));
+                let g = match (before, earlier.as_ref()) {
+                    (Some(b), Some(e)) => growth(&e.at, &l.at, b.bytes, a.bytes),
+                    _ => 0.0,
+                };
+                accounts.push(AccountLoad {
+                    account_id: a.account_id.clone(),
+                    shard_id: s.id.clone(),
+                    size_bytes: a.bytes,
+                    growth_bytes_per_day: g,
+                    rows_read_per_day: 0,
+                    rows_written_per_day: 0,
+                });
+            }
+        }
+    }
+    Ok((shards, accounts))
+}
+
+/// Re-plan from the latest samples: open proposals are superseded by the new plan.
+pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<usize, StoreError> {
+    let (shards, accounts) = loads(p.accounts()).await?;
+    let proposals: Vec<Proposal> = planner::plan(&shards, &accounts, &Policy::default());
+    let now = p.now();
+    let mut stmts = vec![Stmt::new(
+        "UPDATE rebalance_proposals SET body = json_set(body, '$.status', 'superseded') WHERE status = 'open'",
+        vec![],
+    )];
+    for pr in &proposals {
+        let id = uuid_v7(now, p.entropy()).to_string();
+        let body = json!({"id": id, "created_at": rfc3339(now), "status": "open", "proposal": pr});
+        stmts.push(Stmt::new(
+            "INSERT INTO rebalance_proposals (id, body) VALUES (?1, ?2)",
+            vec![json!(id), json!(body.to_string())],
+        ));
+    }
+    p.accounts().batch(stmts).await?;
+    Ok(proposals.len())
+}
