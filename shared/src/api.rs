@@ -198,6 +198,11 @@ async fn tenant_route<P: Platform>(
     segs: &[&str],
 ) -> Result<ApiResponse, ApiError> {
     match segs {
+        ["settings", "retention"] => match req.method {
+            Method::Get => crate::settings::get(t).await,
+            Method::Put => crate::settings::put(p, t, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET, PUT")),
+        },
         ["audit"] => match req.method {
             Method::Get => crate::audit_api::list(t, req, false).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),

@@ -26,6 +26,7 @@ pub mod planner;
 pub mod ports;
 pub mod retention;
 pub mod schema;
+pub mod settings;
 pub mod tenancy;
 
 #[cfg(any(test, feature = "fakes"))]

@@ -534,6 +534,35 @@ pub fn document(server: Option<&str>) -> Value {
     ep.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}));
     paths.insert("/v1/audit/export".into(), json!({"get": {"operationId": "export_audit", "tags": ["audit"],
         "summary": "Export the audit trail as JSON Lines (admins only)", "parameters": ep, "responses": ex_r}}));
+    let days =
+        |d: &str| json!({"type": "integer", "minimum": 0, "maximum": 36525, "description": d});
+    let years =
+        |d: &str| json!({"type": "integer", "minimum": 1, "maximum": 100, "description": d});
+    let policy = json!({"type": "object", "additionalProperties": false,
+        "required": ["client_years_after_end", "aml_years_after_end", "document_years_after_end", "soft_delete_grace_days",
+                     "audit_years", "outbox_days", "idempotency_days", "dead_letter_days"],
+        "properties": {
+            "client_years_after_end": years("Client records after the relationship ends (HMRC: 6)"),
+            "aml_years_after_end": years("AML evidence after the relationship ends (MLR 2017 reg 40: 5)"),
+            "document_years_after_end": years("Other documents after the relationship ends"),
+            "soft_delete_grace_days": days1("Soft-deleted rows are purged after this many days (at least 1)"),
+            "audit_years": years("Audit trail"),
+            "outbox_days": days("Published outbox rows"),
+            "idempotency_days": days1("Idempotency keys (at least 1)"),
+            "dead_letter_days": days1("Dead letters (at least 1)")}});
+    let mut rs_get = tenant_errors(&[]);
+    rs_get.insert(
+        "200".into(),
+        json!({"description": "The account's retention policy (UK presets unless changed)",
+        "content": {"application/json": {"schema": policy.clone()}}}),
+    );
+    let mut rs_put = tenant_errors(&[("415", "Content-Type must be application/json")]);
+    rs_put.insert("200".into(), json!({"description": "Saved", "content": {"application/json": {"schema": policy.clone()}}}));
+    paths.insert("/v1/settings/retention".into(), json!({
+        "get": {"operationId": "get_retention_settings", "tags": ["settings"], "responses": rs_get},
+        "put": {"operationId": "put_retention_settings", "tags": ["settings"], "summary": "Admins only",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": policy}}},
+                "responses": rs_put}}));
     paths.insert(
         "/v1/audit/verify".into(),
         json!({"get": {"operationId": "verify_audit_chain", "tags": ["audit"], "responses": verify_r}}),

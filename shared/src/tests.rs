@@ -1379,3 +1379,47 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         assert_eq!(f.account(slug, None).1, "shard-eu-02");
     }
 }
+
+#[test]
+fn retention_settings_default_to_uk_presets_and_only_admins_change_them() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let member = f.token(acct, Role::Member);
+    let admin = f.token(acct, Role::Admin);
+    let g = f.as_user(&member, Get, "/v1/settings/retention", None);
+    assert_eq!(g.status, 200);
+    assert_eq!(g.body_json().unwrap()["client_years_after_end"], 6);
+    assert_eq!(g.body_json().unwrap()["aml_years_after_end"], 5);
+    let mut p = g.body_json().unwrap().clone();
+    p["audit_years"] = json!(12);
+    assert_eq!(
+        f.as_user(&member, Put, "/v1/settings/retention", Some(p.clone()))
+            .status,
+        403
+    );
+    assert_eq!(
+        f.as_user(&admin, Put, "/v1/settings/retention", Some(p.clone()))
+            .status,
+        200
+    );
+    assert_eq!(
+        f.as_user(&member, Get, "/v1/settings/retention", None)
+            .body_json()
+            .unwrap()["audit_years"],
+        12
+    );
+    let mut bad = p.clone();
+    bad["soft_delete_grace_days"] = json!(0);
+    assert_eq!(
+        f.as_user(&admin, Put, "/v1/settings/retention", Some(bad))
+            .status,
+        400
+    );
+    let mut unknown = p;
+    unknown["keep_forever"] = json!(true);
+    assert_eq!(
+        f.as_user(&admin, Put, "/v1/settings/retention", Some(unknown))
+            .status,
+        400
+    );
+}
