@@ -538,6 +538,8 @@ pub fn document(server: Option<&str>) -> Value {
         |d: &str| json!({"type": "integer", "minimum": 0, "maximum": 36525, "description": d});
     let years =
         |d: &str| json!({"type": "integer", "minimum": 1, "maximum": 100, "description": d});
+    let days1 =
+        |d: &str| json!({"type": "integer", "minimum": 1, "maximum": 36525, "description": d});
     let policy = json!({"type": "object", "additionalProperties": false,
         "required": ["client_years_after_end", "aml_years_after_end", "document_years_after_end", "soft_delete_grace_days",
                      "audit_years", "outbox_days", "idempotency_days", "dead_letter_days"],
