@@ -149,7 +149,8 @@ async fn relay<P: SchedulerPlatform>(
     detail: &mut Vec<String>,
 ) -> Outcome {
     let mut outcome = Outcome::Ok;
-    let cutoff = rfc3339(p.now() - p.relay_min_age());
+    let now = p.now();
+    let cutoff = rfc3339(now.checked_sub(p.relay_min_age()).unwrap_or(now));
     for (binding, db) in p.shards() {
         for _ in 0..RELAY_MAX_PAGES {
             let rows = match db

@@ -57,7 +57,7 @@ impl SchedulerPlatform for WorkerPlatform {
     fn relay_min_age(&self) -> time::Duration {
         platform::var(&self.env, b::RELAY_MIN_AGE_VAR)
             .and_then(|s| s.parse::<i64>().ok())
-            .map(time::Duration::seconds)
+            .map(|s| time::Duration::seconds(s.clamp(0, 86_400)))
             .unwrap_or(jobs::RELAY_MIN_AGE)
     }
 }
