@@ -38,6 +38,10 @@ pub const TESTS: &[NamedTest] = &[
         "health_cron_samples_every_shard_and_plans",
         shard_health_cron,
     ),
+    (
+        "retention_run_keeps_everything_still_within_retention",
+        retention_cron,
+    ),
 ];
 
 /// Every audit entry of a tenant (admin token), through the list endpoint's pages.
@@ -359,5 +363,74 @@ fn shard_health_cron(env: &Env) -> TestResult {
     ensure(
         p.json()["items"].as_array().is_some_and(|a| a.is_empty()),
         "tiny local shards need no rebalancing",
+    )
+}
+
+fn retention_cron(env: &Env) -> TestResult {
+    // Nothing this stack's tests create is old enough: the sweep must run and delete nothing
+    // that is still within its retention (soft-deleted minutes ago, active clients).
+    let t = env.tenant(None)?;
+    let id = {
+        let r = env.call(
+            &t,
+            &t.member,
+            "POST",
+            "/v1/clients",
+            Some(&json!({"forenames": "R", "surname": "Keep", "status": "active"})),
+            &[],
+        )?;
+        expect_status(&r, 201, "client")?;
+        r.json()["id"].as_str().unwrap_or_default().to_string()
+    };
+    let gone = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/clients",
+        Some(&json!({"forenames": "R", "surname": "Soft", "status": "active"})),
+        &[],
+    )?;
+    let gone_id = gone.json()["id"].as_str().unwrap_or_default().to_string();
+    expect_status(
+        &env.call(
+            &t,
+            &t.member,
+            "DELETE",
+            &format!("/v1/clients/{gone_id}"),
+            None,
+            &[],
+        )?,
+        204,
+        "soft delete",
+    )?;
+    let r = env.admin("POST", "/admin/v1/jobs/retention/run", None)?;
+    expect_status(&r, 200, "run retention")?;
+    let run = r.json();
+    ensure(run["outcome"] == "ok", format!("retention run: {run}"))?;
+    expect_status(
+        &env.call(
+            &t,
+            &t.member,
+            "GET",
+            &format!("/v1/clients/{id}"),
+            None,
+            &[],
+        )?,
+        200,
+        "active client kept",
+    )?;
+    // The soft-deleted one is within its 30-day grace: still there for an undo or the audit.
+    let audit = env.call(
+        &t,
+        &t.admin,
+        "GET",
+        &format!("/v1/audit?target_type=clients&target_id={gone_id}"),
+        None,
+        &[],
+    )?;
+    expect_status(&audit, 200, "audit of the soft-deleted client")?;
+    ensure(
+        !audit.text().contains("client.purged"),
+        "nothing purged inside the grace period",
     )
 }

@@ -45,6 +45,9 @@ pub async fn handle<P: Platform>(
         (["accounts", id, "domains"], Method::Post) => add_domain(p, parse_id(id)?, req).await,
         (["job-runs"], Method::Get) => job_runs(p, req).await,
         (["accounts", id, "faults"], Method::Put) => set_faults(p, cfg, parse_id(id)?, req).await,
+        (["accounts", id, "legal-hold"], Method::Put) => {
+            set_account_hold(p, parse_id(id)?, req).await
+        }
         (["dead-letters"], Method::Get) => list_dead_letters(p, req).await,
         (["change-events"], Method::Post) => inject_message(p, cfg, req).await,
         (["dead-letters", id, "replay"], Method::Post) => replay_dead_letter(p, id).await,
@@ -69,7 +72,7 @@ fn allowed(path: &[&str]) -> Option<&'static str> {
         ["accounts", _] => "GET",
         ["accounts"] | ["change-events"] | ["dead-letters", _, "replay"] => "POST",
         ["accounts", _, "deactivate" | "reactivate" | "tokens" | "domains"] => "POST",
-        ["accounts", _, "faults"] => "PUT",
+        ["accounts", _, "faults" | "legal-hold"] => "PUT",
         _ => return None,
     })
 }
@@ -187,6 +190,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
         created_at: now.clone(),
         updated_at: now,
         version: 1,
+        legal_hold: false,
         faults: None,
     };
     let body = serde_json::to_string(&account).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -572,4 +576,27 @@ async fn proposals<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
         .filter_map(|r| col_json(r, "body"))
         .collect();
     Ok(ApiResponse::json(200, json!({ "items": items })))
+}
+
+/// `PUT /admin/v1/accounts/{id}/legal-hold`: a hold on everything of the account.
+async fn set_account_hold<P: Platform>(
+    p: &P,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let v = json_body(req, &["application/json"])?;
+    let h: crate::api::HoldRequest =
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let r = p
+        .accounts()
+        .query(Stmt::new(
+            "UPDATE accounts SET body = json_set(body, '$.legal_hold', json(?2), '$.updated_at', ?3) WHERE id = ?1",
+            vec![json!(id), json!(if h.hold { "true" } else { "false" }), json!(rfc3339(p.now()))],
+        ))
+        .await?;
+    if r.meta.changes == 0 {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    p.routes().forget(id);
+    get_account(p, id).await
 }

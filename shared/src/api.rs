@@ -244,6 +244,10 @@ async fn tenant_route<P: Platform>(
                 _ => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
             }
         }
+        ["clients", id, "legal-hold"] => match req.method {
+            Method::Put => set_client_hold(p, cfg, t, parse_id(id)?, req).await,
+            _ => Err(ApiError::MethodNotAllowed("PUT")),
+        },
         ["documents", id, "content"] => {
             let id = parse_id(id)?;
             match req.method {
@@ -1085,6 +1089,93 @@ async fn list(
     }
     Ok(with_bookmark(
         ApiResponse::json(200, json!({"items": items, "next_cursor": next})),
+        &t.db,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HoldRequest {
+    pub hold: bool,
+}
+
+/// `PUT /v1/clients/{id}/legal-hold`: admins place or lift a legal hold; the retention sweep
+/// deletes nothing of a held client. Audited like any change.
+async fn set_client_hold<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if t.claims.role != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only admins place or lift legal holds".into(),
+        ));
+    }
+    require_write(t, &entity::CLIENTS)?;
+    let v = json_body(req, &["application/json"])?;
+    let h: HoldRequest =
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let current = load(t, &entity::CLIENTS, id).await?;
+    let version = version_of(&current);
+    if current
+        .get("legal_hold")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        == h.hold
+    {
+        return Ok(with_bookmark(
+            ApiResponse::json(200, render(&id.to_string(), &current))
+                .with_header("etag", etag(version)),
+            &t.db,
+        ));
+    }
+    let now = rfc3339(p.now());
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
+        Change {
+            entity_type: "clients",
+            entity_singular: "client",
+            entity_id: id,
+            action: Action::Updated,
+            entity_version: version + 1,
+            changed_fields: vec!["legal_hold".into()],
+        },
+    );
+    let res = t
+        .db
+        .batch(vec![
+            Stmt::new(
+                "UPDATE clients SET body = json_set(body, '$.legal_hold', json(?3), '$.version', ?5, \
+                 '$.updated_at', ?6, '$.last_event_id', ?7) WHERE account_id = ?1 AND id = ?2 \
+                 AND deleted_at IS NULL AND body ->> '$.version' = ?4",
+                vec![
+                    json!(t.account_id()),
+                    json!(id),
+                    json!(if h.hold { "true" } else { "false" }),
+                    json!(version),
+                    json!(version + 1),
+                    json!(now),
+                    json!(ev.id),
+                ],
+            ),
+            outbox_insert_if_landed(&ev, "clients", id),
+        ])
+        .await?;
+    if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
+        return Err(ApiError::Conflict(
+            "the client changed concurrently; retry".into(),
+        ));
+    }
+    publish(p, cfg, t, vec![ev]).await;
+    let body = load(t, &entity::CLIENTS, id).await?;
+    Ok(with_bookmark(
+        ApiResponse::json(200, render(&id.to_string(), &body))
+            .with_header("etag", etag(version + 1)),
         &t.db,
     ))
 }

@@ -235,6 +235,7 @@ pub static CLIENTS: EntitySpec = EntitySpec {
         "adviser_name",
         "search_text",
         "document_count",
+        "legal_hold",
     ],
     filters: &[
         Filter {

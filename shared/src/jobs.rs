@@ -54,6 +54,9 @@ pub trait SchedulerPlatform {
     type Db: Database;
     type Queue: EventQueue;
     type Entropy: Entropy;
+    type Blobs: BlobStore;
+    /// Document contents (the retention sweep deletes them with their rows).
+    fn blobs(&self) -> &Self::Blobs;
     fn accounts(&self) -> &Self::Db;
     /// The shard bindings this deployment serves, with a session on each.
     fn shards(&self) -> Vec<(String, Self::Db)>;
@@ -112,7 +115,7 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
                 Outcome::Partial
             }
         }
-        Job::Retention => Outcome::NotImplemented,
+        Job::Retention => retention(p, &mut counts, &mut detail).await,
     };
     let run = JobRun {
         id: uuid_v7(started, p.entropy()).to_string(),
@@ -261,6 +264,53 @@ async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
         .iter()
         .filter_map(|r| col_str(r, "name").map(str::to_owned))
         .collect())
+}
+
+async fn retention<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> Outcome {
+    let mut outcome = Outcome::Ok;
+    let ids: std::collections::HashMap<String, String> =
+        crate::consumer::shard_bindings(p.accounts())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, binding)| (binding, id))
+            .collect();
+    for (binding, db) in p.shards() {
+        let Some(shard_id) = ids.get(&binding) else {
+            detail.push(format!("{binding}: not in the shard registry"));
+            outcome = Outcome::Partial;
+            continue;
+        };
+        if let Err(e) = crate::sweep::sweep_shard(p, shard_id, &db, counts).await {
+            detail.push(format!("{binding}: {e}"));
+            outcome = Outcome::Partial;
+        }
+    }
+    // Dead letters (account D1): after the preset's days.
+    let days = crate::retention::Policy::uk_preset().dead_letter_days;
+    let cutoff = rfc3339(p.now() - time::Duration::days(i64::from(days)));
+    match p
+        .accounts()
+        .query(Stmt::new(
+            "DELETE FROM dead_letters WHERE received_at < ?1",
+            vec![json!(cutoff)],
+        ))
+        .await
+    {
+        Ok(r) => add(counts, "dead_letters_purged", r.meta.changes),
+        Err(e) => {
+            detail.push(format!("dead letters: {e}"));
+            outcome = Outcome::Partial;
+        }
+    }
+    if counts.get("left_for_next_run").is_some() {
+        outcome = Outcome::Partial;
+    }
+    outcome
 }
 
 /// The schema status of one database: applied migrations and the `sqlite_master` fingerprint

@@ -27,6 +27,7 @@ pub mod ports;
 pub mod retention;
 pub mod schema;
 pub mod settings;
+pub mod sweep;
 pub mod tenancy;
 
 #[cfg(any(test, feature = "fakes"))]

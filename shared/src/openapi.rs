@@ -98,6 +98,9 @@ fn read_only_props(spec: &EntitySpec) -> Vec<(&'static str, Value)> {
                 }
             }),
             "document_count" => json!({"type": "integer", "minimum": 0, "readOnly": true}),
+            "legal_hold" => {
+                json!({"type": "boolean", "readOnly": true, "description": "Set by PUT /v1/clients/{id}/legal-hold"})
+            }
             _ => {
                 json!({"type": ["string", "null"], "readOnly": true, "description": "Denormalised by the change-event pipeline"})
             }

@@ -91,6 +91,9 @@ pub struct Account {
     pub updated_at: String,
     #[serde(default)]
     pub version: i64,
+    /// A legal hold on everything of the account (the retention sweep deletes nothing).
+    #[serde(default)]
+    pub legal_hold: bool,
     /// Fault injection for tests; honoured only by the local environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<Faults>,

@@ -97,6 +97,10 @@ impl SchedulerPlatform for Fake {
     type Db = Rc<SqliteDb>;
     type Queue = MemQueue;
     type Entropy = CountingEntropy;
+    type Blobs = MemBlobs;
+    fn blobs(&self) -> &MemBlobs {
+        &self.blobs
+    }
     fn accounts(&self) -> &Rc<SqliteDb> {
         &self.accounts
     }

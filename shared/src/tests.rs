@@ -1106,7 +1106,7 @@ fn a_drifted_shard_is_reported_marked_and_refuses_writes_with_503() {
         .exec("CREATE INDEX rogue ON clients (account_id, status)")
         .unwrap();
     f.shard_db("SHARD_EU_02")
-        .exec("DELETE FROM d1_migrations WHERE name = '0004_audit_guard.sql'")
+        .exec("DELETE FROM d1_migrations WHERE id = (SELECT max(id) FROM d1_migrations)")
         .unwrap();
     let run = block_on(jobs::run(&f, Job::MigrationCheck, None));
     assert_eq!(run.outcome, Outcome::Partial);
@@ -1422,4 +1422,178 @@ fn retention_settings_default_to_uk_presets_and_only_admins_change_them() {
             .status,
         400
     );
+}
+
+#[test]
+fn retention_sweep_deletes_exactly_what_is_due_and_keeps_holds() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let (held_acct, _) = f.account("held-firm", Some("shard-eu-01"));
+    let admin = f.token(acct, Role::Admin);
+    let client = |tok: &str, surname: &str, ended: Option<&str>| {
+        let mut c = client_body();
+        c["surname"] = json!(surname);
+        if let Some(e) = ended {
+            c["relationship_ended_on"] = json!(e);
+        }
+        created_id(&f.as_user(tok, Post, "/v1/clients", Some(c)))
+    };
+    let doc = |tok: &str, client: &str, kind: &str| {
+        created_id(&f.as_user(
+            tok,
+            Post,
+            "/v1/documents",
+            Some(json!({"client_id": client, "kind": kind, "title": kind})),
+        ))
+    };
+    let active = client(&admin, "Active", None);
+    let old = client(&admin, "Old", Some("2019-01-01")); // 6 years after: 2025-01-01, past
+    let old_aml = doc(&admin, &old, "aml_evidence");
+    let old_doc = doc(&admin, &old, "fact_find");
+    let recent = client(&admin, "Recent", Some("2022-06-01")); // AML until 2027, client until 2028
+    let recent_aml = doc(&admin, &recent, "aml_evidence");
+    let held = client(&admin, "Held", Some("2010-01-01"));
+    let held_doc = doc(&admin, &held, "identity");
+    assert_eq!(
+        f.as_user(
+            &admin,
+            Put,
+            &format!("/v1/clients/{held}/legal-hold"),
+            Some(json!({"hold": true}))
+        )
+        .status,
+        200
+    );
+    let member = f.token(acct, Role::Member);
+    assert_eq!(
+        f.as_user(
+            &member,
+            Put,
+            &format!("/v1/clients/{active}/legal-hold"),
+            Some(json!({"hold": true}))
+        )
+        .status,
+        403
+    );
+    // Content of a document that will be purged.
+    let bearer = format!("Bearer {admin}");
+    let up = f.raw(crate::http::ApiRequest {
+        method: Put,
+        path: format!("/v1/documents/{old_doc}/content"),
+        query: vec![],
+        headers: vec![
+            ("authorization".into(), bearer),
+            ("content-type".into(), "application/pdf".into()),
+        ],
+        body: b"%PDF old".to_vec(),
+        cf_country: None,
+        request_id: "r".into(),
+    });
+    assert_eq!(up.status, 200);
+    assert_eq!(f.blobs.objects.borrow().len(), 1);
+    let soft_old = client(&admin, "SoftOld", None);
+    assert_eq!(
+        f.as_user(&admin, Delete, &format!("/v1/clients/{soft_old}"), None)
+            .status,
+        204
+    );
+    f.clock.advance(time::Duration::days(30));
+    let admin = f.token(acct, Role::Admin); // the first token has expired meanwhile
+    let soft_new = client(&admin, "SoftNew", None);
+    assert_eq!(
+        f.as_user(&admin, Delete, &format!("/v1/clients/{soft_new}"), None)
+            .status,
+        204
+    );
+    // An account on legal hold: nothing of it goes, however old.
+    let held_admin = f.token(held_acct, Role::Admin);
+    let held_acct_client = client(&held_admin, "AcctHeld", Some("2001-01-01"));
+    assert_eq!(
+        f.admin(
+            Put,
+            &format!("/admin/v1/accounts/{held_acct}/legal-hold"),
+            Some(json!({"hold": true}))
+        )
+        .status,
+        200
+    );
+    f.clock.advance(time::Duration::days(10));
+    settle(&f);
+
+    let outbox_before = f.count("SHARD_EU_01", "SELECT count(*) FROM outbox");
+    let run = block_on(jobs::run(&f, Job::Retention, None));
+    assert_eq!(
+        run.outcome,
+        Outcome::Ok,
+        "{:?} {:?}",
+        run.counts,
+        run.detail
+    );
+    let exists = |table: &str, id: &str| {
+        f.count(
+            "SHARD_EU_01",
+            &format!("SELECT count(*) FROM {table} WHERE id = '{id}'"),
+        ) == 1
+    };
+    for (id, table, want) in [
+        (&active, "clients", true),
+        (&old, "clients", false),
+        (&old_aml, "documents", false),
+        (&old_doc, "documents", false),
+        (&recent, "clients", true),
+        (&recent_aml, "documents", true),
+        (&held, "clients", true),
+        (&held_doc, "documents", true),
+        (&soft_old, "clients", false),
+        (&soft_new, "clients", true),
+        (&held_acct_client, "clients", true),
+    ] {
+        assert_eq!(
+            exists(table, id),
+            want,
+            "{table} {id}: counts {:?}",
+            run.counts
+        );
+    }
+    assert_eq!(run.counts["clients_deleted"], 2);
+    assert_eq!(run.counts["documents_deleted"], 2);
+    assert_eq!(run.counts["contents_deleted"], 1);
+    assert!(
+        f.blobs.objects.borrow().is_empty(),
+        "the purged document's content is gone from R2"
+    );
+    // Every deletion is a change event (proof of disposition in the audit trail).
+    assert_eq!(
+        f.count("SHARD_EU_01", "SELECT count(*) FROM outbox") - outbox_before,
+        4
+    );
+    assert_eq!(
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(*) FROM outbox WHERE body ->> '$.type' LIKE '%.purged'"
+        ),
+        4
+    );
+    f.drain_queue();
+    let purged_audit = f.count(
+        "SHARD_EU_01",
+        "SELECT count(*) FROM audit_log WHERE body ->> '$.action' LIKE '%.purged'",
+    );
+    assert_eq!(
+        purged_audit, 0,
+        "the sweep's events go out through the relay, not the API's send"
+    );
+    f.clock.advance(time::Duration::minutes(1));
+    block_on(jobs::run(&f, Job::OutboxRelay, None));
+    f.drain_queue();
+    assert_eq!(
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(*) FROM audit_log WHERE body ->> '$.action' LIKE '%.purged'"
+        ),
+        4
+    );
+    // A second full run finds nothing more to delete.
+    let again = block_on(jobs::run(&f, Job::Retention, None));
+    assert_eq!(again.counts["deleted"], 0, "{:?}", again.counts);
 }

@@ -5,7 +5,7 @@
 mod fetch;
 mod scheduled;
 
-use platform::{CryptoEntropy, Queue, D1};
+use platform::{CryptoEntropy, Queue, D1, R2};
 use shared::bindings as b;
 use shared::jobs::{self, SchedulerPlatform};
 use worker::Env;
@@ -15,13 +15,16 @@ pub(crate) struct WorkerPlatform {
     accounts: D1,
     served: Vec<String>,
     queue: Queue,
+    blobs: R2,
 }
 
 impl WorkerPlatform {
     pub(crate) fn new(env: Env) -> Option<Self> {
         let accounts = D1::from_env(&env, b::ACCOUNTS_DB, Some("first-primary"))?;
         let queue = env.queue(b::CHANGE_EVENTS_QUEUE).ok()?;
+        let blobs = R2(env.bucket(b::DOCUMENTS_R2).ok()?);
         Some(Self {
+            blobs,
             served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
             env,
             accounts,
@@ -34,6 +37,10 @@ impl SchedulerPlatform for WorkerPlatform {
     type Db = D1;
     type Queue = Queue;
     type Entropy = CryptoEntropy;
+    type Blobs = R2;
+    fn blobs(&self) -> &R2 {
+        &self.blobs
+    }
     fn accounts(&self) -> &D1 {
         &self.accounts
     }
