@@ -198,6 +198,14 @@ async fn tenant_route<P: Platform>(
     segs: &[&str],
 ) -> Result<ApiResponse, ApiError> {
     match segs {
+        ["erasure-requests"] => match req.method {
+            Method::Post => crate::erasure::create(p, cfg, t, req).await,
+            _ => Err(ApiError::MethodNotAllowed("POST")),
+        },
+        ["erasure-requests", id] => match req.method {
+            Method::Get => crate::erasure::get(t, parse_id(id)?).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
         ["settings", "retention"] => match req.method {
             Method::Get => crate::settings::get(t).await,
             Method::Put => crate::settings::put(p, t, req).await,

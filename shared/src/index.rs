@@ -64,10 +64,11 @@ pub fn work_for(ev: &ChangeEvent) -> Vec<Work> {
                 target_id: id,
             }]
         }
-        ("users", "deleted") => vec![Work::FanOut {
+        ("users", "deleted" | "erased") => vec![Work::FanOut {
             kind: FanOut::AdviserName,
             target_id: id,
         }],
+        ("clients", "erased") => vec![Work::RefreshClient { client_id: id }],
         ("users", "updated") if changed("display_name") => {
             vec![Work::FanOut {
                 kind: FanOut::AdviserName,

@@ -14,6 +14,7 @@ pub mod consumer;
 pub mod content;
 pub mod dead_letters;
 pub mod entity;
+pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod health;

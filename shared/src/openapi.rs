@@ -407,6 +407,10 @@ fn admin_paths(paths: &mut Map<String, Value>) {
     paths.insert("/admin/v1/dead-letters/{id}/replay".into(), json!({
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 128}}],
         "post": admin_op("replay_dead_letter", "Send the original message to the change-event queue again", None, ("200", json!({"type": "object"})), &[])}));
+    paths.insert("/admin/v1/accounts/{id}/legal-hold".into(), json!({"parameters": id, "put": admin_op(
+        "set_account_legal_hold", "Place or lift a legal hold on everything of an account",
+        Some(json!({"type": "object", "additionalProperties": false, "required": ["hold"], "properties": {"hold": {"type": "boolean"}}})),
+        ("200", account.clone()), &[("415", "Content-Type must be application/json")])}));
     paths.insert(
         "/admin/v1/accounts/{id}/faults".into(),
         json!({"parameters": id, "put": admin_op(
@@ -444,7 +448,8 @@ fn account_schema() -> Value {
             "tier": {"type": "string", "enum": ["shared", "dedicated"]},
             "kind": {"type": "string", "enum": ["production", "training", "test"]},
             "uk_only": {"type": "boolean"}, "cidr_allowlist": {"type": ["array", "null"], "items": {"type": "string"}},
-            "retention": {}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "version": {"type": "integer"}}})
+            "retention": {}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "version": {"type": "integer"},
+            "legal_hold": {"type": "boolean"}}})
 }
 
 pub fn document(server: Option<&str>) -> Value {
@@ -563,6 +568,42 @@ pub fn document(server: Option<&str>) -> Value {
     );
     let mut rs_put = tenant_errors(&[("415", "Content-Type must be application/json")]);
     rs_put.insert("200".into(), json!({"description": "Saved", "content": {"application/json": {"schema": policy.clone()}}}));
+    let erasure = json!({"type": "object", "required": ["id", "subject_type", "subject_id", "received_at", "due_by", "status"],
+        "properties": {"id": {"type": "string", "format": "uuid"}, "subject_type": {"type": "string", "enum": ["client", "user"]},
+            "subject_id": {"type": "string", "format": "uuid"}, "requested_by": {"type": "string"},
+            "received_at": {"type": "string", "format": "date-time"}, "due_by": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": ["pending", "completed", "restricted"]},
+            "completed_at": {"type": ["string", "null"]}, "outcome": {}}});
+    let mut er_post = tenant_errors(&[
+        ("415", "Content-Type must be application/json"),
+        ("422", "No such client or user in this account"),
+    ]);
+    er_post.insert("202".into(), json!({"description": "Recorded; carried out by the retention sweep before `due_by` (one calendar month)",
+        "headers": {"Location": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": erasure.clone()}}}));
+    paths.insert("/v1/erasure-requests".into(), json!({"post": {"operationId": "create_erasure_request", "tags": ["gdpr"],
+        "summary": "Record a GDPR erasure request for a client or user (admins only)",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+            "required": ["subject_type", "subject_id"], "properties": {
+                "subject_type": {"type": "string", "enum": ["client", "user"]}, "subject_id": {"type": "string", "format": "uuid"}}}}}},
+        "responses": er_post}}));
+    let mut er_get = tenant_errors(&[]);
+    er_get.insert("200".into(), json!({"description": "The request and its outcome", "content": {"application/json": {"schema": erasure}}}));
+    paths.insert(
+        "/v1/erasure-requests/{id}".into(),
+        json!({"parameters": [id_param()],
+        "get": {"operationId": "get_erasure_request", "tags": ["gdpr"], "responses": er_get}}),
+    );
+    let hold_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+        "required": ["hold"], "properties": {"hold": {"type": "boolean"}}}}}});
+    let mut hold_r = tenant_errors(&[
+        ("409", "Changed concurrently"),
+        ("415", "Content-Type must be application/json"),
+    ]);
+    hold_r.insert("200".into(), json!({"description": "The client", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Client"}}}}));
+    paths.insert("/v1/clients/{id}/legal-hold".into(), json!({"parameters": [id_param()],
+        "put": {"operationId": "set_client_legal_hold", "tags": ["clients"],
+            "summary": "Place or lift a legal hold (admins only): the retention sweep deletes nothing of a held client",
+            "requestBody": hold_body, "responses": hold_r}}));
     paths.insert("/v1/settings/retention".into(), json!({
         "get": {"operationId": "get_retention_settings", "tags": ["settings"], "responses": rs_get},
         "put": {"operationId": "put_retention_settings", "tags": ["settings"], "summary": "Admins only",

@@ -55,8 +55,6 @@ struct Deleter<'a, P: SchedulerPlatform> {
 }
 
 impl<P: SchedulerPlatform> Deleter<'_, P> {
-    /// Hard-delete one row with its `purged` event, atomically. A foreign-key refusal (a client
-    /// whose kept documents still reference it) keeps the row.
     async fn delete(
         &mut self,
         account: Uuid,
@@ -65,11 +63,23 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
         id: &str,
         why: &str,
     ) -> Result<bool, StoreError> {
+        self.delete_as(account, table, singular, id, why, Action::Purged)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        account: Uuid,
+        table: &str,
+        singular: &str,
+        entity_id: Uuid,
+        why: &str,
+        action: Action,
+        version: i64,
+    ) -> ChangeEvent {
         let now = self.p.now();
-        let Ok(entity_id) = Uuid::parse_str(id) else {
-            return Ok(false);
-        };
-        let mut ev = ChangeEvent::new(
+        ChangeEvent::new(
             uuid_v7(now, self.p.entropy()),
             now,
             &Origin {
@@ -85,12 +95,63 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
                 entity_type: table,
                 entity_singular: singular,
                 entity_id,
-                action: Action::Purged,
-                entity_version: 0,
+                action,
+                entity_version: version,
                 changed_fields: vec![why.to_string()],
             },
-        );
-        ev.bookmark = None;
+        )
+    }
+
+    /// Replace a row's body by an SQL expression over it (`?3` = now), bumping its version, with
+    /// the event in the same batch (kept only if the update landed).
+    #[allow(clippy::too_many_arguments)]
+    async fn rewrite(
+        &mut self,
+        account: Uuid,
+        table: &str,
+        singular: &str,
+        id: &str,
+        expr: &str,
+        why: &str,
+        action: Action,
+    ) -> Result<bool, StoreError> {
+        let Ok(entity_id) = Uuid::parse_str(id) else {
+            return Ok(false);
+        };
+        let ev = self.event(account, table, singular, entity_id, why, action, 0);
+        let now = rfc3339(self.p.now());
+        let res = self
+            .db
+            .batch(vec![
+                Stmt::new(
+                    format!(
+                        "UPDATE {table} SET body = json_set({expr}, '$.version', coalesce(body ->> '$.version', 0) + 1, \
+                         '$.updated_at', ?3, '$.last_event_id', ?4) WHERE account_id = ?1 AND id = ?2"
+                    ),
+                    vec![json!(account), json!(id), json!(now), json!(ev.id)],
+                ),
+                crate::api::outbox_insert_if_landed(&ev, table, entity_id),
+            ])
+            .await?;
+        Ok(res.first().map(|r| r.meta.changes).unwrap_or(0) > 0)
+    }
+
+    /// Hard-delete one row with its event, atomically. A foreign-key refusal (a client whose kept
+    /// documents still reference it) keeps the row.
+    #[allow(clippy::too_many_arguments)]
+    async fn delete_as(
+        &mut self,
+        account: Uuid,
+        table: &str,
+        singular: &str,
+        id: &str,
+        why: &str,
+        action: Action,
+    ) -> Result<bool, StoreError> {
+        let Ok(entity_id) = Uuid::parse_str(id) else {
+            return Ok(false);
+        };
+        let ev = self.event(account, table, singular, entity_id, why, action, 0);
         let res = self
             .db
             .batch(vec![
@@ -179,6 +240,8 @@ async fn sweep_account<P: SchedulerPlatform>(
     counts: &mut Map<String, Value>,
 ) -> Result<(), StoreError> {
     let now = p.now();
+    // 0. Erasure requests first: within the statutory month, before anything else.
+    erase(p, d, acct, counts).await?;
     let grace_cutoff =
         rfc3339(now - time::Duration::days(i64::from(acct.policy.soft_delete_grace_days)));
     // 1. Documents: soft-deleted past grace, and documents of clients whose relationship ended
@@ -375,6 +438,193 @@ async fn tally<P: SchedulerPlatform>(
         }
         Decision::Held { .. } => add(counts, "held", 1),
         Decision::Keep { .. } | Decision::KeepRestricted { .. } => add(counts, "kept", 1),
+    }
+    Ok(())
+}
+
+/// Carry out the account's pending erasure requests.
+async fn erase<P: SchedulerPlatform>(
+    p: &P,
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    counts: &mut Map<String, Value>,
+) -> Result<(), StoreError> {
+    use crate::erasure::{complete_stmt, pending_stmt, CLIENT_PSEUDONYM, USER_PSEUDONYM};
+    let now = p.now();
+    let requests = d.db.query(pending_stmt(acct.id)).await?;
+    for r in &requests.rows {
+        let Some(req_id) = col_str(r, "id").map(str::to_owned) else {
+            continue;
+        };
+        let body = col_json(r, "body").unwrap_or_default();
+        let subject = body["subject_id"].as_str().unwrap_or_default().to_string();
+        let received = body["received_at"].as_str().and_then(parse_rfc3339);
+        let mut erased = 0u64;
+        let mut restricted: Vec<Value> = Vec::new();
+        let mut held = acct.hold;
+        if held {
+            // A legal hold beats erasure: the request stays pending.
+        } else if body["subject_type"] == "user" {
+            if d.rewrite(
+                acct.id,
+                "users",
+                "user",
+                &subject,
+                USER_PSEUDONYM,
+                "personal data",
+                Action::Erased,
+            )
+            .await?
+            {
+                erased += 1;
+            }
+        } else {
+            let client = d
+                .db
+                .query(Stmt::new(
+                    "SELECT body, relationship_ended_on AS ended FROM clients WHERE account_id = ?1 AND id = ?2",
+                    vec![json!(acct.id), json!(subject)],
+                ))
+                .await?;
+            let Some(crow) = client.first() else {
+                let outcome =
+                    json!({"erased": 0, "restricted": [], "note": "the subject no longer exists"});
+                d.db.query(complete_stmt(
+                    acct.id,
+                    &req_id,
+                    "completed",
+                    &outcome,
+                    &rfc3339(now),
+                ))
+                .await?;
+                add(counts, "erasures_completed", 1);
+                continue;
+            };
+            let cbody = col_json(crow, "body").unwrap_or_default();
+            let ended = col_str(crow, "ended").map(str::to_owned);
+            let client_hold = cbody["legal_hold"] == json!(true);
+            let docs =
+                d.db.query(Stmt::new(
+                    "SELECT id, body FROM documents WHERE account_id = ?1 AND client_id = ?2",
+                    vec![json!(acct.id), json!(subject)],
+                ))
+                .await?;
+            let mut kept_docs = 0;
+            for doc in &docs.rows {
+                let dbody = col_json(doc, "body").unwrap_or_default();
+                let did = col_str(doc, "id").unwrap_or_default().to_string();
+                let ty = if is_aml(dbody["kind"].as_str()) {
+                    RecordType::AmlEvidence
+                } else {
+                    RecordType::Document
+                };
+                let mut rec = record(ty, &dbody, ended.as_deref(), client_hold, acct);
+                rec.erasure_requested_at = received;
+                match retention::decide(&acct.policy, &rec, now) {
+                    Decision::Delete { reason } => {
+                        if d.delete_as(
+                            acct.id,
+                            "documents",
+                            "document",
+                            &did,
+                            &reason,
+                            Action::Erased,
+                        )
+                        .await?
+                        {
+                            erased += 1;
+                            if let (Some(sha), Ok(doc_id)) =
+                                (dbody["content"]["sha256"].as_str(), Uuid::parse_str(&did))
+                            {
+                                if p.blobs()
+                                    .delete(&crate::content::blob_key(acct.id, doc_id, sha))
+                                    .await
+                                    .is_ok()
+                                {
+                                    add(counts, "contents_deleted", 1);
+                                }
+                            }
+                        } else {
+                            kept_docs += 1;
+                        }
+                    }
+                    Decision::KeepRestricted { until, reason } => {
+                        kept_docs += 1;
+                        restricted.push(
+                            json!({"document_id": did, "until": rfc3339(until), "reason": reason}),
+                        );
+                    }
+                    Decision::Held { .. } => {
+                        kept_docs += 1;
+                        held = true;
+                    }
+                    Decision::Keep { .. } => kept_docs += 1,
+                }
+            }
+            let mut rec = record(
+                RecordType::Client,
+                &cbody,
+                ended.as_deref(),
+                client_hold,
+                acct,
+            );
+            rec.erasure_requested_at = received;
+            match retention::decide(&acct.policy, &rec, now) {
+                Decision::Delete { reason } => {
+                    // Deleted outright if nothing kept refers to it, otherwise pseudonymised.
+                    let deleted = kept_docs == 0
+                        && d.delete_as(
+                            acct.id,
+                            "clients",
+                            "client",
+                            &subject,
+                            &reason,
+                            Action::Erased,
+                        )
+                        .await?;
+                    if deleted
+                        || d.rewrite(
+                            acct.id,
+                            "clients",
+                            "client",
+                            &subject,
+                            CLIENT_PSEUDONYM,
+                            "personal data",
+                            Action::Erased,
+                        )
+                        .await?
+                    {
+                        erased += 1;
+                    }
+                }
+                Decision::KeepRestricted { until, reason } => {
+                    restricted.push(
+                        json!({"client_id": subject, "until": rfc3339(until), "reason": reason}),
+                    );
+                }
+                Decision::Held { .. } => held = true,
+                Decision::Keep { .. } => {}
+            }
+        }
+        if held {
+            add(counts, "erasures_held", 1);
+            continue;
+        }
+        let status = if restricted.is_empty() {
+            "completed"
+        } else {
+            "restricted"
+        };
+        let outcome = json!({"erased": erased, "restricted": restricted});
+        d.db.query(complete_stmt(
+            acct.id,
+            &req_id,
+            status,
+            &outcome,
+            &rfc3339(now),
+        ))
+        .await?;
+        add(counts, "erasures_completed", 1);
     }
     Ok(())
 }

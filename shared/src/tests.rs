@@ -1597,3 +1597,168 @@ fn retention_sweep_deletes_exactly_what_is_due_and_keeps_holds() {
     let again = block_on(jobs::run(&f, Job::Retention, None));
     assert_eq!(again.counts["deleted"], 0, "{:?}", again.counts);
 }
+
+#[test]
+fn erasure_erases_personal_data_keeps_what_the_law_requires_and_respects_holds() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let admin = f.token(acct, Role::Admin);
+    let adviser = created_id(&f.as_user(
+        &admin,
+        Post,
+        "/v1/users",
+        Some(json!({"email": "ann@acme.example", "display_name": "Ann Adviser", "role": "member"})),
+    ));
+    let mut c = client_body();
+    c["email"] = json!("ada@example.com");
+    c["address"] = json!({"line1": "1 Analytical Row", "postcode": "N1 1AA"});
+    c["adviser_id"] = json!(adviser);
+    let active = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(c)));
+    let ff = created_id(&f.as_user(
+        &admin,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": active, "kind": "fact_find", "title": "FF"})),
+    ));
+    let aml = created_id(&f.as_user(
+        &admin,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": active, "kind": "aml_evidence", "title": "Passport"})),
+    ));
+    let mut old = client_body();
+    old["relationship_ended_on"] = json!("2015-01-31");
+    let old = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(old)));
+    let old_doc = created_id(&f.as_user(
+        &admin,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": old, "kind": "aml_evidence", "title": "Old"})),
+    ));
+    let held = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(client_body())));
+    f.as_user(
+        &admin,
+        Put,
+        &format!("/v1/clients/{held}/legal-hold"),
+        Some(json!({"hold": true})),
+    );
+    let request = |kind: &str, id: &str| {
+        let r = f.as_user(
+            &admin,
+            Post,
+            "/v1/erasure-requests",
+            Some(json!({"subject_type": kind, "subject_id": id})),
+        );
+        assert_eq!(r.status, 202, "{:?}", r.body_json());
+        let v = r.body_json().cloned().unwrap();
+        assert_eq!(
+            v["due_by"], "2026-12-26T09:00:00.000Z",
+            "one calendar month"
+        );
+        v["id"].as_str().unwrap().to_string()
+    };
+    let member = f.token(acct, Role::Member);
+    assert_eq!(
+        f.as_user(
+            &member,
+            Post,
+            "/v1/erasure-requests",
+            Some(json!({"subject_type": "client", "subject_id": active}))
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        f.as_user(
+            &admin,
+            Post,
+            "/v1/erasure-requests",
+            Some(json!({"subject_type": "client", "subject_id": Uuid::from_u128(9)}))
+        )
+        .status,
+        422
+    );
+    let r_active = request("client", &active);
+    let r_old = request("client", &old);
+    let r_held = request("client", &held);
+    let r_user = request("user", &adviser);
+    let run = block_on(jobs::run(&f, Job::Retention, None));
+    assert_eq!(
+        run.outcome,
+        Outcome::Ok,
+        "{:?} {:?}",
+        run.counts,
+        run.detail
+    );
+    let exists = |t: &str, id: &str| {
+        f.count(
+            "SHARD_EU_01",
+            &format!("SELECT count(*) FROM {t} WHERE id = '{id}'"),
+        ) == 1
+    };
+    // Active client: the fact find goes; AML evidence stays (MLR), restricted; the client row stays
+    // because that evidence refers to it, but without personal data.
+    assert!(!exists("documents", &ff) && exists("documents", &aml));
+    let v = f
+        .as_user(&admin, Get, &format!("/v1/clients/{active}"), None)
+        .body_json()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (v["surname"].clone(), v["forenames"].clone()),
+        (json!("[erased]"), json!("[erased]"))
+    );
+    assert!(
+        v.get("email").is_none() && v.get("address").is_none(),
+        "{v}"
+    );
+    let req = |id: &str| {
+        f.as_user(&admin, Get, &format!("/v1/erasure-requests/{id}"), None)
+            .body_json()
+            .cloned()
+            .unwrap()
+    };
+    let ra = req(&r_active);
+    assert_eq!(ra["status"], "restricted");
+    assert_eq!(ra["outcome"]["restricted"][0]["document_id"], aml);
+    // Relationship ended 2015: nothing must be kept, everything goes.
+    assert!(!exists("clients", &old) && !exists("documents", &old_doc));
+    assert_eq!(req(&r_old)["status"], "completed");
+    // A legal hold beats erasure: the request waits.
+    assert!(exists("clients", &held));
+    assert_eq!(req(&r_held)["status"], "pending");
+    // The user is pseudonymised, and clients stop showing the name.
+    assert_eq!(req(&r_user)["status"], "completed");
+    let u = f.as_user(&admin, Get, &format!("/v1/users/{adviser}"), None);
+    assert_eq!(
+        u.status, 404,
+        "an erased user is also deleted from lists and reads"
+    );
+    f.clock.advance(time::Duration::minutes(1));
+    block_on(jobs::run(&f, Job::OutboxRelay, None));
+    settle(&f);
+    let v = f
+        .as_user(&admin, Get, &format!("/v1/clients/{active}"), None)
+        .body_json()
+        .cloned()
+        .unwrap();
+    assert_eq!(v["adviser_name"], serde_json::Value::Null, "{v}");
+    // The audit trail records the erasures and still verifies.
+    let audit = f.as_user(&admin, Get, "/v1/audit/export", None);
+    let text = String::from_utf8(audit.body_bytes()).unwrap();
+    assert!(
+        text.contains("client.erased")
+            && text.contains("document.erased")
+            && text.contains("user.erased")
+    );
+    assert!(
+        !text.contains("ada@example.com") && !text.contains("Analytical Row"),
+        "no personal data in the audit trail"
+    );
+    assert_eq!(
+        f.as_user(&admin, Get, "/v1/audit/verify", None)
+            .body_json()
+            .unwrap()["ok"],
+        true
+    );
+}

@@ -1,0 +1,141 @@
+//! GDPR erasure requests: `POST /v1/erasure-requests` (admins) records one, due one calendar
+//! month after receipt; `GET /v1/erasure-requests/{id}` reports it. The retention sweep carries
+//! them out first: personal data with no legal obligation to keep is erased (rows deleted, or
+//! pseudonymised where other kept records still refer to them); records a law still requires
+//! (AML evidence, HMRC records) are kept, marked restricted until their retention ends. The audit
+//! trail holds only pseudonymous ids, so its hash chain is untouched.
+
+use crate::api::{
+    json_body, new_event, outbox_insert, publish, with_bookmark, ApiConfig, Platform, Tenant,
+};
+use crate::auth::Role;
+use crate::clock::{rfc3339, uuid_v7};
+use crate::entity::is_uuid;
+use crate::error::ApiError;
+use crate::event::{Action, Change};
+use crate::http::{ApiRequest, ApiResponse};
+use crate::ports::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRequest {
+    subject_type: String,
+    subject_id: String,
+}
+
+pub async fn create<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if t.claims.role != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only admins record erasure requests".into(),
+        ));
+    }
+    crate::api::require_write(t, &crate::entity::CLIENTS)?;
+    let v = json_body(req, &["application/json"])?;
+    let r: NewRequest =
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let table = match r.subject_type.as_str() {
+        "client" => "clients",
+        "user" => "users",
+        _ => return Err(ApiError::bad_request("subject_type is client or user")),
+    };
+    if !is_uuid(&r.subject_id) {
+        return Err(ApiError::bad_request("subject_id is a UUID"));
+    }
+    let exists =
+        t.db.query(Stmt::new(
+            format!("SELECT id FROM {table} WHERE account_id = ?1 AND id = ?2"),
+            vec![json!(t.account_id()), json!(r.subject_id)],
+        ))
+        .await?;
+    if exists.rows.is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "no {} {} in this account",
+            r.subject_type, r.subject_id
+        )));
+    }
+    let now = p.now();
+    let id = uuid_v7(now, p.entropy());
+    let body = json!({
+        "id": id, "subject_type": r.subject_type, "subject_id": r.subject_id,
+        "requested_by": t.claims.sub, "received_at": rfc3339(now),
+        "due_by": rfc3339(crate::retention::erasure_deadline(now)),
+        "status": "pending", "completed_at": null, "outcome": null,
+    });
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
+        Change {
+            entity_type: "erasure_requests",
+            entity_singular: "erasure_request",
+            entity_id: id,
+            action: Action::Created,
+            entity_version: 1,
+            changed_fields: vec!["subject_type".into(), "subject_id".into()],
+        },
+    );
+    t.db.batch(vec![
+        Stmt::new(
+            "INSERT INTO erasure_requests (account_id, id, body) VALUES (?1, ?2, ?3)",
+            vec![json!(t.account_id()), json!(id), json!(body.to_string())],
+        ),
+        outbox_insert(&ev),
+    ])
+    .await?;
+    publish(p, cfg, t, vec![ev]).await;
+    Ok(with_bookmark(
+        ApiResponse::json(202, body).with_header("location", format!("/v1/erasure-requests/{id}")),
+        &t.db,
+    ))
+}
+
+pub async fn get<D: Database>(t: &Tenant<D>, id: Uuid) -> Result<ApiResponse, ApiError> {
+    if t.claims.role != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only admins read erasure requests".into(),
+        ));
+    }
+    let r =
+        t.db.query(Stmt::new(
+            "SELECT body FROM erasure_requests WHERE account_id = ?1 AND id = ?2",
+            vec![json!(t.account_id()), json!(id)],
+        ))
+        .await?;
+    let body = r
+        .first()
+        .and_then(|row| col_json(row, "body"))
+        .ok_or_else(|| ApiError::NotFound(format!("no erasure request {id}")))?;
+    Ok(with_bookmark(ApiResponse::json(200, body), &t.db))
+}
+
+/// Personal fields replaced when a row must stay (other kept records refer to it).
+pub const CLIENT_PSEUDONYM: &str = "json_set(json_remove(body, '$.email', '$.phone', '$.address', '$.dependants', \
+     '$.notes', '$.date_of_birth', '$.title', '$.search_text'), '$.forenames', '[erased]', '$.surname', '[erased]', \
+     '$.erased_at', ?3)";
+pub const USER_PSEUDONYM: &str =
+    "json_set(body, '$.display_name', '[erased]', '$.email', 'erased-' || id || '@invalid', \
+     '$.erased_at', ?3, '$.deleted_at', coalesce(body ->> '$.deleted_at', ?3))";
+
+pub fn pending_stmt(account_id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT id, body FROM erasure_requests WHERE account_id = ?1 AND status = 'pending' ORDER BY id LIMIT 50",
+        vec![json!(account_id)],
+    )
+}
+
+pub fn complete_stmt(account_id: Uuid, id: &str, status: &str, outcome: &Value, now: &str) -> Stmt {
+    Stmt::new(
+        "UPDATE erasure_requests SET body = json_set(body, '$.status', ?3, '$.completed_at', ?4, '$.outcome', json(?5)) \
+         WHERE account_id = ?1 AND id = ?2",
+        vec![json!(account_id), json!(id), json!(status), json!(now), json!(outcome.to_string())],
+    )
+}
