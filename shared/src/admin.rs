@@ -228,20 +228,13 @@ async fn get_account<P: Platform>(p: &P, id: Uuid) -> Result<ApiResponse, ApiErr
 }
 
 async fn set_active<P: Platform>(p: &P, id: Uuid, active: bool) -> Result<ApiResponse, ApiError> {
-    let now = rfc3339(p.now());
-    let r = p
-        .accounts()
-        .query(Stmt::new(
-            "UPDATE accounts SET body = json_set(body, '$.is_active', json(?2), '$.updated_at', ?3, \
-             '$.version', coalesce(body ->> '$.version', 0) + 1) WHERE id = ?1",
-            vec![json!(id), json!(if active { "true" } else { "false" }), json!(now)],
-        ))
-        .await?;
-    if r.meta.changes == 0 {
-        return Err(ApiError::NotFound(format!("no account {id}")));
-    }
-    p.routes().forget(id);
-    get_account(p, id).await
+    set_account_field(
+        p,
+        id,
+        "is_active",
+        if active { "true" } else { "false" }.into(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -374,34 +367,19 @@ async fn set_faults<P: Platform>(
     if !f.valid() {
         return Err(ApiError::bad_request("rates are fractions from 0 to 1"));
     }
-    let r = p
-        .accounts()
-        .query(Stmt::new(
-            "UPDATE accounts SET body = json_set(body, '$.faults', json(?2)) WHERE id = ?1",
-            vec![
-                json!(id),
-                json!(serde_json::to_string(&f).unwrap_or_default()),
-            ],
-        ))
-        .await?;
-    if r.meta.changes == 0 {
-        return Err(ApiError::NotFound(format!("no account {id}")));
-    }
-    p.routes().forget(id);
-    get_account(p, id).await
+    set_account_field(
+        p,
+        id,
+        "faults",
+        serde_json::to_string(&f).unwrap_or_default(),
+    )
+    .await
 }
 
 async fn list_dead_letters<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let limit = match req.query_param("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 200"))?,
-        None => 50,
-    };
+    let limit = crate::api::query_limit(req, 50, 200)?;
     let before: Option<(String, String)> = match req.query_param("cursor") {
         Some(c) => Some(
             b64.decode(c)
@@ -526,14 +504,7 @@ async fn shard_health<P: Platform>(
     id: &str,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    let limit = match req.query_param("limit") {
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 500"))?,
-        None => 96,
-    };
+    let limit = crate::api::query_limit(req, 96, 500)? as i64;
     let exists = p
         .accounts()
         .query(Stmt::new(
@@ -587,11 +558,31 @@ async fn set_account_hold<P: Platform>(
     let v = json_body(req, &["application/json"])?;
     let h: crate::api::HoldRequest =
         serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    set_account_field(
+        p,
+        id,
+        "legal_hold",
+        if h.hold { "true" } else { "false" }.into(),
+    )
+    .await
+}
+
+/// Set one field of an account's body to a JSON value, bump its version, and drop the cached
+/// route so this isolate sees the change at once (others within the route cache's TTL).
+async fn set_account_field<P: Platform>(
+    p: &P,
+    id: Uuid,
+    field: &'static str,
+    json_value: String,
+) -> Result<ApiResponse, ApiError> {
     let r = p
         .accounts()
         .query(Stmt::new(
-            "UPDATE accounts SET body = json_set(body, '$.legal_hold', json(?2), '$.updated_at', ?3) WHERE id = ?1",
-            vec![json!(id), json!(if h.hold { "true" } else { "false" }), json!(rfc3339(p.now()))],
+            format!(
+                "UPDATE accounts SET body = json_set(body, '$.{field}', json(?2), '$.updated_at', ?3, \
+                 '$.version', coalesce(body ->> '$.version', 0) + 1) WHERE id = ?1"
+            ),
+            vec![json!(id), json!(json_value), json!(rfc3339(p.now()))],
         ))
         .await?;
     if r.meta.changes == 0 {

@@ -281,6 +281,18 @@ pub fn parse_id(s: &str) -> Result<Uuid, ApiError> {
     }
 }
 
+/// The `limit` query parameter: `default` when absent, otherwise 1 to `max`.
+pub fn query_limit(req: &ApiRequest, default: usize, max: usize) -> Result<usize, ApiError> {
+    match req.query_param("limit") {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {max}"))),
+    }
+}
+
 pub fn with_bookmark(r: ApiResponse, db: &impl Database) -> ApiResponse {
     match db.bookmark() {
         Some(b) => r.with_header(BOOKMARK_HEADER, b),
@@ -1020,13 +1032,7 @@ async fn list(
     let mut cursor = None;
     for (k, v) in &req.query {
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}")))?
-            }
+            "limit" => limit = query_limit(req, DEFAULT_PAGE, MAX_PAGE)?,
             "cursor" => cursor = Some(v.as_str()),
             other => match spec.filters.iter().find(|f| f.param == other) {
                 Some(f) => {

@@ -105,20 +105,7 @@ pub async fn list(
     }
     let q = parse_query(req)?;
     let max = if export { MAX_EXPORT } else { MAX_PAGE };
-    let limit = match req.query_param("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {max}")))?,
-        None => {
-            if export {
-                MAX_EXPORT
-            } else {
-                50
-            }
-        }
-    };
+    let limit = crate::api::query_limit(req, if export { MAX_EXPORT } else { 50 }, max)?;
     let qsig = format!("{q:?}");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let after = match req.query_param("cursor") {

@@ -272,13 +272,7 @@ async fn retention<P: SchedulerPlatform>(
     detail: &mut Vec<String>,
 ) -> Outcome {
     let mut outcome = Outcome::Ok;
-    let ids: std::collections::HashMap<String, String> =
-        crate::consumer::shard_bindings(p.accounts())
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(id, binding)| (binding, id))
-            .collect();
+    let ids = shard_ids_by_binding(p.accounts()).await;
     for (binding, db) in p.shards() {
         let Some(shard_id) = ids.get(&binding) else {
             detail.push(format!("{binding}: not in the shard registry"));
@@ -311,6 +305,17 @@ async fn retention<P: SchedulerPlatform>(
         outcome = Outcome::Partial;
     }
     outcome
+}
+
+/// Binding -> shard id, from the registry (empty if it cannot be read; callers report the
+/// shards they could not place).
+async fn shard_ids_by_binding(db: &impl Database) -> std::collections::HashMap<String, String> {
+    crate::consumer::shard_bindings(db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, binding)| (binding, id))
+        .collect()
 }
 
 /// The schema status of one database: applied migrations and the `sqlite_master` fingerprint
@@ -387,13 +392,7 @@ async fn migration_check<P: SchedulerPlatform>(
     )
     .await;
     ok &= tally(bindings::ACCOUNTS_DB, &r, counts, detail);
-    let ids: std::collections::HashMap<String, String> =
-        crate::consumer::shard_bindings(p.accounts())
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(id, binding)| (binding, id))
-            .collect();
+    let ids = shard_ids_by_binding(p.accounts()).await;
     let now = rfc3339(p.now());
     for (binding, db) in p.shards() {
         let r = schema_status(&db, migrations::SHARD, crate::schema::EXPECTED_SHARD).await;
