@@ -281,10 +281,14 @@ fn schemas() -> Map<String, Value> {
             format!("{t}Create"),
             object_schema(spec.fields, true, &[], true),
         );
-        s.insert(
-            format!("{t}Patch"),
-            object_schema(spec.fields, false, &[], true),
-        );
+        let mut patch = object_schema(spec.fields, false, &[], true);
+        // Immutable fields are set at creation only: a patch may not name them.
+        if let Some(props) = patch["properties"].as_object_mut() {
+            for f in spec.immutable {
+                props.remove(*f);
+            }
+        }
+        s.insert(format!("{t}Patch"), patch);
         let mut full = object_schema(spec.fields, false, &read_only_props(spec), false);
         full["required"] = json!(["id", "version", "created_at", "updated_at"]);
         s.insert(t, full);
@@ -697,5 +701,10 @@ mod tests {
         assert_eq!(c["additionalProperties"], false);
         assert_eq!(c["required"], json!(["forenames", "surname", "status"]));
         assert_eq!(c["properties"]["surname"]["maxLength"], 200);
+        let dp = &d["components"]["schemas"]["DocumentPatch"]["properties"];
+        assert!(
+            dp.get("client_id").is_none() && dp.get("title").is_some(),
+            "immutable fields are not patchable"
+        );
     }
 }

@@ -33,7 +33,20 @@ pub async fn put<P: Platform>(
             "only admins change retention settings".into(),
         ));
     }
-    let v = json_body(req, &["application/json"])?;
+    let mut v = json_body(req, &["application/json"])?;
+    // JSON Schema's integer admits 76.0; so does this endpoint.
+    if let Some(o) = v.as_object_mut() {
+        for x in o.values_mut() {
+            if let Some(f) = x
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u32::MAX as f64)
+            {
+                if !x.is_u64() {
+                    *x = json!(f as u64);
+                }
+            }
+        }
+    }
     let policy: Policy =
         serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
     policy.validate().map_err(ApiError::bad_request)?;

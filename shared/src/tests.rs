@@ -1391,7 +1391,7 @@ fn retention_settings_default_to_uk_presets_and_only_admins_change_them() {
     assert_eq!(g.body_json().unwrap()["client_years_after_end"], 6);
     assert_eq!(g.body_json().unwrap()["aml_years_after_end"], 5);
     let mut p = g.body_json().unwrap().clone();
-    p["audit_years"] = json!(12);
+    p["audit_years"] = json!(12.0); // JSON Schema's integer admits 12.0
     assert_eq!(
         f.as_user(&member, Put, "/v1/settings/retention", Some(p.clone()))
             .status,
