@@ -30,7 +30,7 @@ fn main() {
             .collect();
         libtest_mimic::run(&args, trials).exit();
     }
-    let mut s = match start() {
+    let (mut s, persist) = match start() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("could not start the local stack: {e}");
@@ -39,6 +39,7 @@ fn main() {
     };
     let env = Arc::new(Env {
         client: Client::new(&s.url()),
+        persist,
     });
     let trials = tests
         .into_iter()
@@ -55,15 +56,15 @@ fn main() {
     conclusion.exit();
 }
 
-fn start() -> Result<Stack, String> {
+fn start() -> Result<(Stack, std::path::PathBuf), String> {
     let persist = stack::fresh_state_dir("it")?;
     stack::prepare(&persist)?;
     let mut s = Stack::start(stack::Options {
         port: stack::free_port()?,
         log: Some(persist.join("wrangler.log")),
-        persist,
+        persist: persist.clone(),
         vars: vec![],
     })?;
     s.wait_healthy(Duration::from_secs(90))?;
-    Ok(s)
+    Ok((s, persist))
 }

@@ -11,6 +11,8 @@ pub type TestResult = Result<(), String>;
 
 pub struct Env {
     pub client: Client,
+    /// The stack's persist directory (seeding writes into its D1s).
+    pub persist: std::path::PathBuf,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);

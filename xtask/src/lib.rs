@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod http;
+pub mod seed;
 pub mod stack;
 pub mod toolchain;
 

@@ -1,0 +1,187 @@
+//! Synthetic data for the schedulers (`cargo xtask seed`): one tenant with rows of known expiry,
+//! legal holds and an erasure request, written straight into the local D1s with
+//! `wrangler d1 execute --local` (it works while `wrangler dev` runs). Fixed ids, so tests and
+//! people know exactly what must be deleted and what must stay. Idempotent (INSERT OR REPLACE).
+
+use crate::{node_command, run_quiet, Result};
+use std::path::Path;
+
+pub const ACCOUNT: &str = "5eed0000-0000-4000-8000-000000000001";
+pub const SHARD: &str = "shard-eu-01";
+
+/// (id, what the nightly sweep must do with it, description)
+pub const CLIENTS: &[(&str, bool, &str)] = &[
+    (
+        "5eed0000-0000-4000-8000-00000000c001",
+        true,
+        "relationship ended 2015-01-31: past 6 years, deleted",
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000c002",
+        false,
+        "relationship ended 2023-06-30: inside 6 years, kept",
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000c003",
+        false,
+        "ended 2010-01-01 but under a legal hold, kept",
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000c004",
+        true,
+        "soft-deleted 40 days ago, no end date: past grace, deleted",
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000c005",
+        false,
+        "soft-deleted 5 days ago: inside grace, kept",
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000c006",
+        true,
+        "active; erasure requested, nothing a law requires: deleted",
+    ),
+];
+
+/// (id, client, kind, must be deleted)
+pub const DOCUMENTS: &[(&str, &str, &str, bool)] = &[
+    (
+        "5eed0000-0000-4000-8000-00000000d001",
+        "5eed0000-0000-4000-8000-00000000c001",
+        "aml_evidence",
+        true,
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000d002",
+        "5eed0000-0000-4000-8000-00000000c002",
+        "aml_evidence",
+        false,
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000d003",
+        "5eed0000-0000-4000-8000-00000000c003",
+        "identity",
+        false,
+    ),
+    (
+        "5eed0000-0000-4000-8000-00000000d006",
+        "5eed0000-0000-4000-8000-00000000c006",
+        "fact_find",
+        true,
+    ),
+];
+
+pub const ERASURE_REQUEST: &str = "5eed0000-0000-4000-8000-00000000e006";
+
+fn days_ago(days: i64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        - days * 86_400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn client_sql(
+    id: &str,
+    surname: &str,
+    ended: Option<&str>,
+    deleted: Option<&str>,
+    hold: bool,
+) -> String {
+    let mut body = serde_json::json!({
+        "forenames": "Seed", "surname": surname, "status": "former", "email": format!("{surname}@seed.example"),
+        "version": 1, "created_at": "2014-01-01T00:00:00.000Z", "updated_at": "2014-01-01T00:00:00.000Z",
+    });
+    if let Some(e) = ended {
+        body["relationship_ended_on"] = e.into();
+    }
+    if let Some(d) = deleted {
+        body["deleted_at"] = d.into();
+    }
+    if hold {
+        body["legal_hold"] = true.into();
+    }
+    format!(
+        "INSERT OR REPLACE INTO clients (account_id, id, body) VALUES ('{ACCOUNT}', '{id}', '{}');\n",
+        body.to_string().replace('\'', "''")
+    )
+}
+
+pub fn shard_sql() -> String {
+    let mut sql = String::new();
+    sql += &client_sql(CLIENTS[0].0, "expired", Some("2015-01-31"), None, false);
+    sql += &client_sql(CLIENTS[1].0, "recent", Some("2023-06-30"), None, false);
+    sql += &client_sql(CLIENTS[2].0, "held", Some("2010-01-01"), None, true);
+    sql += &client_sql(CLIENTS[3].0, "softold", None, Some(&days_ago(40)), false);
+    sql += &client_sql(CLIENTS[4].0, "softnew", None, Some(&days_ago(5)), false);
+    sql += &client_sql(CLIENTS[5].0, "erased", None, None, false);
+    for (id, client, kind, _) in DOCUMENTS {
+        let body = serde_json::json!({"client_id": client, "kind": kind, "title": kind, "version": 1,
+            "created_at": "2014-01-01T00:00:00.000Z", "updated_at": "2014-01-01T00:00:00.000Z"});
+        sql += &format!("INSERT OR REPLACE INTO documents (account_id, id, body) VALUES ('{ACCOUNT}', '{id}', '{body}');\n");
+    }
+    let req = serde_json::json!({"id": ERASURE_REQUEST, "subject_type": "client", "subject_id": CLIENTS[5].0,
+        "requested_by": "seed", "received_at": days_ago(1), "due_by": days_ago(-30), "status": "pending",
+        "completed_at": null, "outcome": null});
+    sql += &format!("INSERT OR REPLACE INTO erasure_requests (account_id, id, body) VALUES ('{ACCOUNT}', '{ERASURE_REQUEST}', '{req}');\n");
+    sql
+}
+
+pub fn account_sql() -> String {
+    let body = serde_json::json!({"id": ACCOUNT, "name": "Seeded Retention Ltd", "slug": "seeded-retention",
+        "db_shard_id": SHARD, "is_active": true, "tier": "shared", "kind": "test", "uk_only": false,
+        "cidr_allowlist": null, "retention": {"preset": "uk-financial-advice"}, "created_at": "2014-01-01T00:00:00.000Z",
+        "updated_at": "2014-01-01T00:00:00.000Z", "version": 1});
+    format!("INSERT OR REPLACE INTO accounts (id, body) VALUES ('{ACCOUNT}', '{body}');\n")
+}
+
+fn execute(persist: &Path, binding: &str, config: &str, sql: &str) -> Result<()> {
+    let file = persist.join(format!("seed-{binding}.sql"));
+    std::fs::write(&file, sql).map_err(|e| format!("{}: {e}", file.display()))?;
+    run_quiet(
+        node_command("wrangler")
+            .args(["d1", "execute", binding, "--local", "-c", config, "--file"])
+            .arg(&file)
+            .arg("--persist-to")
+            .arg(persist)
+            .env("CI", "true"),
+    )
+    .map(|_| ())
+}
+
+/// Write the scenario into the local D1s under `persist`.
+pub fn retention_scenario(persist: &Path) -> Result<()> {
+    execute(persist, "ACCOUNTS_DB", "wrangler/api.jsonc", &account_sql())?;
+    execute(persist, "SHARD_EU_01", "wrangler/api.jsonc", &shard_sql())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_ago_is_rfc3339_utc() {
+        let s = super::days_ago(0);
+        assert_eq!(s.len(), 24);
+        assert!(
+            s.ends_with(".000Z") && &s[4..5] == "-" && &s[10..11] == "T",
+            "{s}"
+        );
+        assert!(super::days_ago(40) < s);
+    }
+}
