@@ -53,6 +53,10 @@ pub const TESTS: &[NamedTest] = &[
         "every_entity_supports_create_get_patch_list_and_soft_delete",
         crud_every_entity,
     ),
+    (
+        "chunked_body_over_the_limit_is_413_without_content_length",
+        chunked_over_limit,
+    ),
 ];
 
 fn health(env: &Env) -> TestResult {
@@ -583,5 +587,39 @@ fn crud_every_entity(env: &Env) -> TestResult {
         &env.call(&t, &t.admin, "POST", "/v1/users", Some(&u), &[])?,
         409,
         "duplicate email",
+    )
+}
+
+fn chunked_over_limit(env: &Env) -> TestResult {
+    use std::io::{Read, Write};
+    let t = env.tenant(None)?;
+    let addr = env.client.base.trim_start_matches("http://").to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let body = format!(
+        "{{\"forenames\":\"A\",\"surname\":\"B\",\"status\":\"active\",\"notes\":\"{}\"}}",
+        "x".repeat(300_000)
+    );
+    write!(
+        sock,
+        "POST /v1/clients HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        t.member,
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    ensure(
+        resp.starts_with("HTTP/1.1 413"),
+        format!("chunked 300 KB: {}", resp.lines().next().unwrap_or("")),
+    )?;
+    let list = env.call(&t, &t.member, "GET", "/v1/clients", None, &[])?;
+    ensure(
+        list.json()["items"]
+            .as_array()
+            .is_some_and(|a| a.is_empty()),
+        "nothing written",
     )
 }

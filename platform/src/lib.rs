@@ -298,7 +298,19 @@ pub async fn to_api_request(
         out.body = vec![0; max_body + 1]; // let the domain report the limit in its own words
         return Ok(out);
     }
-    out.body = req.bytes().await.unwrap_or_default();
+    // Chunk by chunk, stopping one byte past the limit: a body without Content-Length
+    // (chunked) can never make the isolate hold more than the limit.
+    if let Ok(mut stream) = req.stream() {
+        use futures_util::StreamExt;
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else { break };
+            let room = max_body + 1 - out.body.len();
+            out.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if out.body.len() > max_body {
+                break;
+            }
+        }
+    }
     Ok(out)
 }
 
