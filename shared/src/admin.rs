@@ -140,9 +140,7 @@ pub fn placement_stmt() -> Stmt {
 }
 
 async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let v = json_body(req, &["application/json"])?;
-    let input: NewAccount =
-        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let input: NewAccount = crate::api::typed_body(req)?;
     if input.name.trim().is_empty() || input.name.len() > 200 {
         return Err(ApiError::bad_request("name must be 1 to 200 characters"));
     }
@@ -261,9 +259,7 @@ async fn mint_token<P: Platform>(
             "demo tokens exist only in the local environment".into(),
         ));
     }
-    let v = json_body(req, &["application/json"])?;
-    let t: TokenRequest =
-        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let t: TokenRequest = crate::api::typed_body(req)?;
     if !(60..=30 * 86_400).contains(&t.ttl_seconds) {
         return Err(ApiError::bad_request("ttl_seconds must be 60 to 2592000"));
     }
@@ -332,9 +328,7 @@ async fn add_domain<P: Platform>(
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    let v = json_body(req, &["application/json"])?;
-    let d: NewDomain =
-        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let d: NewDomain = crate::api::typed_body(req)?;
     let host = d.hostname.trim().to_ascii_lowercase();
     if !hostname_ok(&host) {
         return Err(ApiError::bad_request(format!("`{host}` is not a hostname")));
@@ -361,9 +355,7 @@ async fn set_faults<P: Platform>(
             "fault injection exists only in the local environment".into(),
         ));
     }
-    let v = json_body(req, &["application/json"])?;
-    let f: crate::tenancy::Faults =
-        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let f: crate::tenancy::Faults = crate::api::typed_body(req)?;
     if !f.valid() {
         return Err(ApiError::bad_request("rates are fractions from 0 to 1"));
     }
@@ -555,9 +547,7 @@ async fn set_account_hold<P: Platform>(
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    let v = json_body(req, &["application/json"])?;
-    let h: crate::api::HoldRequest =
-        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let h: crate::api::HoldRequest = crate::api::typed_body(req)?;
     set_account_field(
         p,
         id,

@@ -364,6 +364,13 @@ pub fn json_body(req: &ApiRequest, allowed_types: &[&str]) -> Result<Value, ApiE
     Ok(v)
 }
 
+/// A JSON request body (limits as in `json_body`) decoded into a request type; a body that does
+/// not fit the type is a 400 that says why.
+pub fn typed_body<T: serde::de::DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
+    let v = json_body(req, &["application/json"])?;
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 pub fn etag(version: i64) -> String {
     format!("\"v{version}\"")
 }
@@ -1128,9 +1135,7 @@ async fn set_client_hold<P: Platform>(
         ));
     }
     require_write(t, &entity::CLIENTS)?;
-    let v = json_body(req, &["application/json"])?;
-    let h: HoldRequest =
-        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let h: HoldRequest = crate::api::typed_body(req)?;
     let current = load(t, &entity::CLIENTS, id).await?;
     let version = version_of(&current);
     if current

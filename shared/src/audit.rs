@@ -257,6 +257,15 @@ pub async fn chain_start(db: &impl Database, account_id: Uuid) -> Result<ChainHe
 pub async fn verify(db: &impl Database, account_id: Uuid) -> Result<Verification, StoreError> {
     let mut head = chain_start(db, account_id).await?;
     let mut checked = 0u64;
+    let done = |head: ChainHead, checked, broken: Option<(i64, String)>, complete| Verification {
+        ok: broken.is_none(),
+        checked,
+        first_broken_seq: broken.as_ref().map(|b| b.0),
+        reason: broken.map(|b| b.1),
+        head_seq: head.seq,
+        head_hash: head.hash,
+        complete,
+    };
     for _ in 0..VERIFY_MAX_PAGES {
         let rows = db
             .query(Stmt::new(
@@ -268,40 +277,14 @@ pub async fn verify(db: &impl Database, account_id: Uuid) -> Result<Verification
         let n = rows.rows.len();
         match verify_rows(&head, &rows.rows) {
             Ok(h) => head = h,
-            Err((seq, reason)) => {
-                return Ok(Verification {
-                    ok: false,
-                    checked,
-                    first_broken_seq: Some(seq),
-                    reason: Some(reason),
-                    head_seq: head.seq,
-                    head_hash: head.hash,
-                    complete: true,
-                })
-            }
+            Err(broken) => return Ok(done(head, checked, Some(broken), true)),
         }
         checked += n as u64;
         if (n as i64) < VERIFY_PAGE {
-            return Ok(Verification {
-                ok: true,
-                checked,
-                first_broken_seq: None,
-                reason: None,
-                head_seq: head.seq,
-                head_hash: head.hash,
-                complete: true,
-            });
+            return Ok(done(head, checked, None, true));
         }
     }
-    Ok(Verification {
-        ok: true,
-        checked,
-        first_broken_seq: None,
-        reason: None,
-        head_seq: head.seq,
-        head_hash: head.hash,
-        complete: false,
-    })
+    Ok(done(head, checked, None, false))
 }
 
 /// One way of reading the audit log, each served by its own index.

@@ -5,7 +5,7 @@
 
 use crate::clock::rfc3339;
 use crate::consumer::Decision;
-use crate::ports::{col_json, col_str, Database, Stmt};
+use crate::ports::{col_json, Database, Stmt};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -104,9 +104,4 @@ pub fn mark_replayed(id: &str, now: OffsetDateTime) -> Stmt {
          coalesce(body ->> '$.replay_count', 0) + 1) WHERE id = ?1",
         vec![json!(id), json!(rfc3339(now))],
     )
-}
-
-/// The id column of a listed row.
-pub fn row_id(row: &serde_json::Map<String, Value>) -> Option<&str> {
-    col_str(row, "id")
 }

@@ -5,9 +5,7 @@
 //! (AML evidence, HMRC records) are kept, marked restricted until their retention ends. The audit
 //! trail holds only pseudonymous ids, so its hash chain is untouched.
 
-use crate::api::{
-    json_body, new_event, outbox_insert, publish, with_bookmark, ApiConfig, Platform, Tenant,
-};
+use crate::api::{new_event, outbox_insert, publish, with_bookmark, ApiConfig, Platform, Tenant};
 use crate::auth::Role;
 use crate::clock::{rfc3339, uuid_v7};
 use crate::entity::is_uuid;
@@ -38,9 +36,7 @@ pub async fn create<P: Platform>(
         ));
     }
     crate::api::require_write(t, &crate::entity::CLIENTS)?;
-    let v = json_body(req, &["application/json"])?;
-    let r: NewRequest =
-        serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let r: NewRequest = crate::api::typed_body(req)?;
     let table = match r.subject_type.as_str() {
         "client" => "clients",
         "user" => "users",

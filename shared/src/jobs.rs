@@ -76,8 +76,6 @@ pub enum Outcome {
     /// Some work failed or was left for the next run.
     Partial,
     Failed,
-    /// The job is scheduled but not built yet; the run is recorded so the trigger is visible.
-    NotImplemented,
 }
 
 #[derive(Debug, Clone, Serialize)]
