@@ -14,6 +14,7 @@ use getrandom02 as _; // feature-only dependency: getrandom 0.2's `js` backend
 /// A D1 session (Sessions API). `first-unconstrained` unless a bookmark is given.
 pub struct D1 {
     session: D1DatabaseSession,
+    cost: CostMeter,
 }
 
 impl D1 {
@@ -22,12 +23,18 @@ impl D1 {
             .filter(|b| !b.is_empty() && b.len() <= 256)
             .unwrap_or("first-unconstrained");
         match db.with_session(Some(anchor)) {
-            Ok(session) => Some(Self { session }),
+            Ok(session) => Some(Self {
+                session,
+                cost: CostMeter::default(),
+            }),
             // A malformed bookmark: fall back to a fresh session rather than failing the read.
             Err(_) => db
                 .with_session(Some("first-unconstrained"))
                 .ok()
-                .map(|session| Self { session }),
+                .map(|session| Self {
+                    session,
+                    cost: CostMeter::default(),
+                }),
         }
     }
 
@@ -82,7 +89,9 @@ impl Database for D1 {
             .all()
             .await
             .map_err(|e| StoreError::from_message(e.to_string()))?;
-        rows_of(&r)
+        let rows = rows_of(&r)?;
+        self.cost.record([&rows.meta]);
+        Ok(rows)
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, StoreError> {
@@ -95,11 +104,17 @@ impl Database for D1 {
             .batch(prepared)
             .await
             .map_err(|e| StoreError::from_message(e.to_string()))?;
-        results.iter().map(rows_of).collect()
+        let rows = results.iter().map(rows_of).collect::<Result<Vec<_>, _>>()?;
+        self.cost.record(rows.iter().map(|r| &r.meta));
+        Ok(rows)
     }
 
     fn bookmark(&self) -> Option<String> {
         self.session.get_bookmark().ok().flatten()
+    }
+
+    fn cost(&self) -> Cost {
+        self.cost.get()
     }
 }
 

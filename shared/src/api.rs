@@ -34,6 +34,8 @@ pub trait Platform {
     fn routes(&self) -> &RouteCache;
     fn now(&self) -> OffsetDateTime;
     fn entropy(&self) -> &Self::Entropy;
+    /// The isolate's usage meter (flushed to the shard by the Worker, see `usage`).
+    fn usage(&self) -> &crate::usage::UsageMeter;
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub struct ApiConfig {
 pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
 pub const MAX_BOOKMARK: usize = 256;
 pub const SIMULATED_COUNTRY_HEADER: &str = "x-simulated-country";
+/// Local only: what the request cost in D1 (see `ports::Cost::header`); benchmarks read it.
+pub const COST_HEADER: &str = "x-d1-cost";
 pub const MAX_PAGE: usize = 200;
 pub const DEFAULT_PAGE: usize = 50;
 pub const DEFAULT_MAX_CONTENT_BYTES: usize = 25 * 1024 * 1024;
@@ -101,7 +105,25 @@ async fn route<P: Platform>(
         ["admin", "v1", rest @ ..] => crate::admin::handle(p, cfg, req, rest).await,
         ["v1", rest @ ..] => {
             let t = tenant(p, cfg, req).await?;
-            tenant_route(p, cfg, req, &t, rest).await
+            let result = tenant_route(p, cfg, req, &t, rest).await;
+            // Metered whatever the outcome: a refused write may still have read rows.
+            let cost = t.db.cost();
+            p.usage().record(
+                &t.route.shard.binding,
+                t.account_id(),
+                p.now(),
+                crate::usage::Usage {
+                    requests: 1,
+                    writes: u64::from(!matches!(req.method, Method::Get | Method::Head)),
+                    cost,
+                },
+            );
+            let r = result.unwrap_or_else(|e| error_response(e, &req.request_id));
+            Ok(if cfg.local {
+                r.with_header(COST_HEADER, cost.header())
+            } else {
+                r
+            })
         }
         _ => Err(ApiError::NotFound(format!("no route for {}", req.path))),
     }

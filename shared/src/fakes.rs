@@ -24,6 +24,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
 pub struct SqliteDb {
     conn: RefCell<Connection>,
     commits: Cell<u64>,
+    cost: CostMeter,
 }
 
 impl SqliteDb {
@@ -49,6 +50,7 @@ impl SqliteDb {
         Ok(Self {
             conn: RefCell::new(conn),
             commits: Cell::new(0),
+            cost: CostMeter::default(),
         })
     }
 
@@ -61,6 +63,13 @@ impl SqliteDb {
     }
 
     /// Run raw SQL (tests tamper with rows, seed, inspect plans).
+    /// Rows of a parameterless query (tests).
+    pub fn query_json(&self, sql: &str) -> Vec<Map<String, Value>> {
+        block_on(self.query(Stmt::new(sql.to_string(), vec![])))
+            .map(|r| r.rows)
+            .unwrap_or_default()
+    }
+
     pub fn exec(&self, sql: &str) -> Result<(), StoreError> {
         self.conn
             .borrow()
@@ -142,6 +151,7 @@ impl Database for SqliteDb {
     async fn query(&self, stmt: Stmt) -> Result<Rows, StoreError> {
         let conn = self.conn.borrow();
         let r = Self::run(&conn, &stmt)?;
+        self.cost.record([&r.meta]);
         if r.meta.changes > 0 {
             self.commits.set(self.commits.get() + 1);
         }
@@ -160,11 +170,50 @@ impl Database for SqliteDb {
         tx.commit()
             .map_err(|e| StoreError::from_message(e.to_string()))?;
         self.commits.set(self.commits.get() + 1);
+        self.cost.record(out.iter().map(|r| &r.meta));
         Ok(out)
     }
 
     fn bookmark(&self) -> Option<String> {
         Some(format!("{:016x}", self.commits.get()))
+    }
+
+    fn cost(&self) -> Cost {
+        self.cost.get()
+    }
+}
+
+/// One request's session over a shared SQLite, as a D1 session is: it meters only what it ran.
+pub struct Session {
+    db: std::rc::Rc<SqliteDb>,
+    cost: CostMeter,
+}
+
+impl Session {
+    pub fn new(db: std::rc::Rc<SqliteDb>) -> Self {
+        Self {
+            db,
+            cost: CostMeter::default(),
+        }
+    }
+}
+
+impl Database for Session {
+    async fn query(&self, stmt: Stmt) -> Result<Rows, StoreError> {
+        let r = self.db.query(stmt).await?;
+        self.cost.record([&r.meta]);
+        Ok(r)
+    }
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, StoreError> {
+        let r = self.db.batch(stmts).await?;
+        self.cost.record(r.iter().map(|r| &r.meta));
+        Ok(r)
+    }
+    fn bookmark(&self) -> Option<String> {
+        self.db.bookmark()
+    }
+    fn cost(&self) -> Cost {
+        self.cost.get()
     }
 }
 

@@ -23,11 +23,20 @@ const TENANT_TABLES: &[&str] = &[
     "idempotency_keys",
 ];
 
+const PERIODS_PER_DAY: u64 = 96; // 15-minute usage periods
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountUsage {
     pub account_id: String,
     pub rows: u64,
     pub bytes: u64,
+    /// Metered by the API in the previous complete usage period (see `Sample::usage_period`).
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub rows_read: u64,
+    #[serde(default)]
+    pub rows_written: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +50,9 @@ pub struct Sample {
     pub outbox_backlog: u64,
     pub oldest_unpublished_seconds: Option<i64>,
     pub probe_ms: i64,
+    /// Start of the 15-minute period the accounts' requests and rows read/written cover.
+    #[serde(default)]
+    pub usage_period: String,
 }
 
 async fn registry(db: &impl Database) -> Result<Vec<Shard>, StoreError> {
@@ -97,6 +109,17 @@ pub async fn sample<P: SchedulerPlatform>(
         .and_then(|r| col_str(r, "oldest"))
         .and_then(parse_rfc3339)
         .map(|t| (started - t).whole_seconds());
+    // The previous complete metering period: the one that ended when this run started.
+    let period = crate::usage::period_start(started) - crate::usage::PERIOD;
+    for (a, m) in crate::usage::read_period(db, period).await? {
+        let u = usage.entry(a.clone()).or_insert_with(|| AccountUsage {
+            account_id: a,
+            ..Default::default()
+        });
+        u.requests = m.requests;
+        u.rows_read = m.cost.rows_read;
+        u.rows_written = m.cost.rows_written;
+    }
     let estimated: u64 = usage.values().map(|u| u.bytes).sum();
     Ok(Sample {
         id: uuid_v7(started, p.entropy()).to_string(),
@@ -108,6 +131,7 @@ pub async fn sample<P: SchedulerPlatform>(
         outbox_backlog: row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
         oldest_unpublished_seconds: oldest,
         probe_ms,
+        usage_period: rfc3339(period),
     })
 }
 
@@ -283,8 +307,8 @@ pub async fn loads(db: &impl Database) -> Result<(Vec<ShardLoad>, Vec<AccountLoa
                     shard_id: s.id.clone(),
                     size_bytes: a.bytes,
                     growth_bytes_per_day: g,
-                    rows_read_per_day: 0,
-                    rows_written_per_day: 0,
+                    rows_read_per_day: a.rows_read * PERIODS_PER_DAY,
+                    rows_written_per_day: a.rows_written * PERIODS_PER_DAY,
                 });
             }
         }

@@ -30,6 +30,7 @@ pub mod schema;
 pub mod settings;
 pub mod sweep;
 pub mod tenancy;
+pub mod usage;
 
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;

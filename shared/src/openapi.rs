@@ -550,15 +550,16 @@ pub fn document(server: Option<&str>) -> Value {
         |d: &str| json!({"type": "integer", "minimum": 0, "maximum": 36525, "description": d});
     let years =
         |d: &str| json!({"type": "integer", "minimum": 1, "maximum": 100, "description": d});
+    let years_min = |min: u32, d: &str| json!({"type": "integer", "minimum": min, "maximum": 100, "description": d});
     let days1 =
         |d: &str| json!({"type": "integer", "minimum": 1, "maximum": 36525, "description": d});
     let policy = json!({"type": "object", "additionalProperties": false,
         "required": ["client_years_after_end", "aml_years_after_end", "document_years_after_end", "soft_delete_grace_days",
                      "audit_years", "outbox_days", "idempotency_days", "dead_letter_days"],
         "properties": {
-            "client_years_after_end": years("Client records after the relationship ends (HMRC: 6)"),
-            "aml_years_after_end": years("AML evidence after the relationship ends (MLR 2017 reg 40: 5)"),
-            "document_years_after_end": years("Other documents after the relationship ends"),
+            "client_years_after_end": years_min(crate::retention::MIN_CLIENT_YEARS, "Client records after the relationship ends (HMRC: at least 6)"),
+            "aml_years_after_end": years_min(crate::retention::MIN_AML_YEARS, "AML evidence after the relationship ends (MLR 2017 reg 40: at least 5)"),
+            "document_years_after_end": years_min(crate::retention::MIN_DOCUMENT_YEARS, "Other documents after the relationship ends (FCA SYSC 9: at least 5)"),
             "soft_delete_grace_days": days1("Soft-deleted rows are purged after this many days (at least 1)"),
             "audit_years": years("Audit trail"),
             "outbox_days": days("Published outbox rows"),

@@ -31,6 +31,56 @@ pub struct Meta {
     pub size_after: Option<u64>,
 }
 
+/// What a session has cost so far: D1 round trips (`calls`, a batch is one), statements, and
+/// the rows D1 bills (`rows_read` is rows scanned, not returned).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cost {
+    pub calls: u64,
+    pub statements: u64,
+    pub rows_read: u64,
+    pub rows_written: u64,
+}
+
+impl Cost {
+    /// `calls=1;statements=1;rows_read=1;rows_written=0` (the local `x-d1-cost` header).
+    pub fn header(&self) -> String {
+        format!(
+            "calls={};statements={};rows_read={};rows_written={}",
+            self.calls, self.statements, self.rows_read, self.rows_written
+        )
+    }
+
+    pub fn plus(self, o: Cost) -> Cost {
+        Cost {
+            calls: self.calls + o.calls,
+            statements: self.statements + o.statements,
+            rows_read: self.rows_read + o.rows_read,
+            rows_written: self.rows_written + o.rows_written,
+        }
+    }
+}
+
+/// Accumulates a session's [`Cost`] from the metas of what it ran (adapters embed one).
+#[derive(Debug, Default)]
+pub struct CostMeter(std::cell::Cell<Cost>);
+
+impl CostMeter {
+    pub fn record<'a>(&self, metas: impl IntoIterator<Item = &'a Meta>) {
+        let mut c = self.0.get();
+        c.calls += 1;
+        for m in metas {
+            c.statements += 1;
+            c.rows_read += m.rows_read;
+            c.rows_written += m.rows_written;
+        }
+        self.0.set(c);
+    }
+
+    pub fn get(&self) -> Cost {
+        self.0.get()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows {
     pub rows: Vec<Map<String, Value>>,
@@ -70,6 +120,8 @@ pub trait Database {
     /// All statements in one atomic transaction (D1 `batch()`).
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, StoreError>;
     fn bookmark(&self) -> Option<String>;
+    /// Everything this session has run so far (metered from D1's result meta).
+    fn cost(&self) -> Cost;
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -133,5 +185,8 @@ impl<T: Database> Database for std::rc::Rc<T> {
     }
     fn bookmark(&self) -> Option<String> {
         (**self).bookmark()
+    }
+    fn cost(&self) -> Cost {
+        (**self).cost()
     }
 }

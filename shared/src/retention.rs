@@ -49,6 +49,10 @@ pub enum RecordType {
 
 /// Largest number of years any retention period may be set to.
 const MAX_YEARS: u32 = 100;
+/// Statutory minimums (years after the relationship ends).
+pub const MIN_CLIENT_YEARS: u32 = 6;
+pub const MIN_AML_YEARS: u32 = 5;
+pub const MIN_DOCUMENT_YEARS: u32 = 5;
 /// Largest number of days any retention period may be set to (100 years of 365.25 days).
 const MAX_DAYS: u32 = 36_525;
 
@@ -78,6 +82,7 @@ impl Policy {
     /// The UK preset: HMRC 6 years for clients and their documents, MLR 2017 reg 40 5 years
     /// for AML evidence, 30 days of soft-delete grace, 10 years of audit log, and 7 / 1 / 30
     /// days for published outbox rows, idempotency keys and dead letters.
+    /// The UK preset; also the statutory floor `validate` enforces for the three record types.
     pub fn uk_preset() -> Self {
         Self {
             client_years_after_end: 6,
@@ -99,8 +104,39 @@ impl Policy {
     /// retention contradicts the obligations those periods exist for, zero days of idempotency
     /// makes the keys useless, zero days of dead letters leaves no time to inspect or replay
     /// them, and zero days of soft-delete grace leaves no undo window and no time for the
-    /// deletion to propagate. Statutory minimums (6 and 5 years) are not enforced here.
+    /// deletion to propagate.
+    ///
+    /// Statutory minimums are enforced: a firm may keep records longer, never shorter. Client
+    /// records at least 6 years after the relationship ends (HMRC), AML evidence at least 5
+    /// (MLR 2017 reg 40), other client documents at least 5 (FCA SYSC 9 record keeping).
     pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for (name, value, min, law) in [
+            (
+                "client_years_after_end",
+                self.client_years_after_end,
+                MIN_CLIENT_YEARS,
+                "HMRC",
+            ),
+            (
+                "aml_years_after_end",
+                self.aml_years_after_end,
+                MIN_AML_YEARS,
+                "MLR 2017 reg 40",
+            ),
+            (
+                "document_years_after_end",
+                self.document_years_after_end,
+                MIN_DOCUMENT_YEARS,
+                "FCA SYSC 9",
+            ),
+        ] {
+            if value < min {
+                problems.push(format!(
+                    "{name} is {value} years; the statutory minimum is {min} years ({law})"
+                ));
+            }
+        }
         let years = [
             ("client_years_after_end", self.client_years_after_end),
             ("aml_years_after_end", self.aml_years_after_end),
@@ -113,9 +149,8 @@ impl Policy {
             ("idempotency_days", self.idempotency_days, false),
             ("dead_letter_days", self.dead_letter_days, false),
         ];
-        let mut problems = Vec::new();
         for (name, value) in years {
-            if value == 0 {
+            if value == 0 && name == "audit_years" {
                 problems.push(format!("{name} must be at least 1 year"));
             } else if value > MAX_YEARS {
                 problems.push(format!(
@@ -1311,12 +1346,36 @@ mod tests {
             (
                 "client years zero",
                 with(|p| p.client_years_after_end = 0),
-                Some("client_years_after_end must be at least 1 year"),
+                Some("client_years_after_end is 0 years; the statutory minimum is 6 years (HMRC)"),
+            ),
+            (
+                "client five years is below HMRC's six",
+                with(|p| p.client_years_after_end = 5),
+                Some("client_years_after_end is 5 years; the statutory minimum is 6"),
+            ),
+            (
+                "aml four years is below MLR's five",
+                with(|p| p.aml_years_after_end = 4),
+                Some("aml_years_after_end is 4 years; the statutory minimum is 5 years (MLR 2017 reg 40)"),
+            ),
+            (
+                "documents four years is below five",
+                with(|p| p.document_years_after_end = 4),
+                Some("document_years_after_end is 4 years; the statutory minimum is 5"),
+            ),
+            (
+                "longer than the minimum is allowed",
+                with(|p| {
+                    p.client_years_after_end = 7;
+                    p.aml_years_after_end = 5;
+                    p.document_years_after_end = 5
+                }),
+                None,
             ),
             (
                 "aml years zero",
                 with(|p| p.aml_years_after_end = 0),
-                Some("aml_years_after_end must be at least 1 year"),
+                Some("aml_years_after_end is 0 years; the statutory minimum is 5"),
             ),
             (
                 "document years zero",
@@ -1397,7 +1456,12 @@ mod tests {
         let message = all_zero.validate().err().unwrap_or_default();
         assert_eq!(
             message.matches("must be at least 1").count(),
-            7,
+            4,
+            "{message}"
+        );
+        assert_eq!(
+            message.matches("the statutory minimum").count(),
+            3,
             "{message}"
         );
     }

@@ -2,8 +2,10 @@
 //! indexes (soft-deleted rows by deletion time; clients by relationship end), each is judged by
 //! `retention::decide` (policy, legal holds, longest retention wins), and each deletion commits
 //! with a `*.purged` change event in one batch, so the audit trail proves the disposition.
-//! Bounded per run; what is left is taken by the next run (deleted rows leave the candidate
-//! indexes, so the sweep resumes by itself; kept rows are passed with a keyset cursor).
+//! Bounded per run (deletions and candidates examined); a run that runs out of budget stores
+//! its cursor (account, step, keyset position) in `job_cursors`, and the next run resumes
+//! there, so kept rows are not read again within a cycle. A cycle ends when every account of
+//! the shard has been swept; its cursor is then deleted (`cycles_completed` in the run).
 
 use crate::api::outbox_insert;
 use crate::clock::{parse_rfc3339, rfc3339, uuid_v7};
@@ -11,6 +13,7 @@ use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
 use crate::retention::{self, Decision, Policy, Record, RecordType};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,6 +21,8 @@ use uuid::Uuid;
 /// Candidate rows read per query and deletions per shard per run.
 pub const PAGE: i64 = 200;
 pub const MAX_DELETIONS_PER_SHARD: u64 = 5_000;
+/// Candidate rows examined per shard per run (kept rows cost reads too).
+pub const MAX_EXAMINED_PER_SHARD: u64 = 20_000;
 
 fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
     let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
@@ -52,6 +57,7 @@ struct Deleter<'a, P: SchedulerPlatform> {
     db: &'a P::Db,
     shard_id: &'a str,
     deleted: u64,
+    examined: u64,
 }
 
 impl<P: SchedulerPlatform> Deleter<'_, P> {
@@ -173,18 +179,61 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
     }
 }
 
-/// One shard: every account on it.
+/// Where a bounded run stopped: the account being swept, its step, and the keyset position
+/// within that step. Stored in the account D1 (`job_cursors`) between invocations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub account: String,
+    pub step: u8,
+    pub after: String,
+}
+
+/// Steps per account, in order (documents before clients: foreign keys).
+const STEP_ERASURE: u8 = 0;
+const STEP_DOCS_SOFT_DELETED: u8 = 1;
+const STEP_DOCS_OF_ENDED_CLIENTS: u8 = 2;
+const STEP_CLIENTS_SOFT_DELETED: u8 = 3;
+const STEP_CLIENTS_ENDED: u8 = 4;
+const STEP_USERS: u8 = 5;
+const STEP_GROUPS: u8 = 6;
+const STEP_IDEMPOTENCY: u8 = 7;
+
+pub fn cursor_id(shard_id: &str) -> String {
+    format!("retention:{shard_id}")
+}
+
+async fn load_cursor(db: &impl Database, shard_id: &str) -> Result<Option<Value>, StoreError> {
+    let r = db
+        .query(Stmt::new(
+            "SELECT body FROM job_cursors WHERE id = ?1",
+            vec![json!(cursor_id(shard_id))],
+        ))
+        .await?;
+    Ok(r.first().and_then(|row| col_json(row, "body")))
+}
+
+/// One shard, one bounded invocation: resume from the stored cursor, sweep accounts in id
+/// order until done or out of budget, then store the new cursor (or delete it: cycle complete).
 pub async fn sweep_shard<P: SchedulerPlatform>(
     p: &P,
     shard_id: &str,
     db: &P::Db,
     counts: &mut Map<String, Value>,
 ) -> Result<(), StoreError> {
+    let before = db.cost();
+    let stored = load_cursor(p.accounts(), shard_id).await?;
+    let cursor: Cursor = stored
+        .as_ref()
+        .and_then(|b| serde_json::from_value(b["cursor"].clone()).ok())
+        .unwrap_or_default();
+    if stored.is_some() {
+        add(counts, "resumed", 1);
+    }
     let accounts = p
         .accounts()
         .query(Stmt::new(
-            "SELECT id, body FROM accounts WHERE db_shard_id = ?1 ORDER BY id",
-            vec![json!(shard_id)],
+            "SELECT id, body FROM accounts WHERE db_shard_id = ?1 AND id >= ?2 ORDER BY id",
+            vec![json!(shard_id), json!(cursor.account)],
         ))
         .await?;
     let mut d = Deleter {
@@ -192,7 +241,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         db,
         shard_id,
         deleted: 0,
+        examined: 0,
     };
+    let mut stopped: Option<Cursor> = None;
     for row in &accounts.rows {
         let Some(id) = col_str(row, "id").and_then(|s| Uuid::parse_str(s).ok()) else {
             continue;
@@ -203,13 +254,69 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
             policy: crate::settings::policy_of(&body["retention"]),
             hold: body["legal_hold"] == json!(true),
         };
-        sweep_account(p, &mut d, &ctx, counts).await?;
-        if d.deleted >= MAX_DELETIONS_PER_SHARD {
-            add(counts, "left_for_next_run", 1);
+        let (step, after) = if id.to_string() == cursor.account {
+            (cursor.step, cursor.after.clone())
+        } else {
+            (STEP_ERASURE, String::new())
+        };
+        if let Some((step, after)) = sweep_account(p, &mut d, &ctx, step, after, counts).await? {
+            stopped = Some(Cursor {
+                account: id.to_string(),
+                step,
+                after,
+            });
             break;
         }
     }
+    let now = rfc3339(p.now());
+    match stopped {
+        Some(c) => {
+            add(counts, "left_for_next_run", 1);
+            let started = stored
+                .as_ref()
+                .and_then(|b| b["cycle_started_at"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| now.clone());
+            let invocations = stored
+                .as_ref()
+                .and_then(|b| b["invocations"].as_u64())
+                .unwrap_or(0)
+                + 1;
+            let body = json!({"id": cursor_id(shard_id), "job": "retention", "shard_id": shard_id,
+                "cursor": c, "cycle_started_at": started, "updated_at": now, "invocations": invocations});
+            p.accounts()
+                .query(Stmt::new(
+                    "INSERT INTO job_cursors (id, body) VALUES (?1, ?2) \
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    vec![json!(cursor_id(shard_id)), json!(body.to_string())],
+                ))
+                .await?;
+        }
+        None => {
+            // Cycle complete: shard-level housekeeping, then forget the cursor.
+            let r = db.query(crate::usage::purge_stmt(p.now())).await?;
+            add(counts, "usage_periods_purged", r.meta.changes);
+            p.accounts()
+                .query(Stmt::new(
+                    "DELETE FROM job_cursors WHERE id = ?1",
+                    vec![json!(cursor_id(shard_id))],
+                ))
+                .await?;
+            add(counts, "cycles_completed", 1);
+        }
+    }
+    let spent = db.cost();
     add(counts, "deleted", d.deleted);
+    add(counts, "candidates_examined", d.examined);
+    add(
+        counts,
+        "rows_read",
+        spent.rows_read.saturating_sub(before.rows_read),
+    );
+    add(
+        counts,
+        "rows_written",
+        spent.rows_written.saturating_sub(before.rows_written),
+    );
     Ok(())
 }
 
@@ -233,173 +340,162 @@ fn record(
     }
 }
 
+/// Cut-off dates of one account's policy, as of `now`.
+struct Cutoffs {
+    grace: String,
+    ended: String,
+}
+
+/// The candidate query of a step, after keyset position `after` (`k` orders the step).
+fn candidates(step: u8, acct: &AccountCtx, c: &Cutoffs, after: &str) -> Option<Stmt> {
+    let (sql, cutoff): (&str, &str) = match step {
+        STEP_DOCS_SOFT_DELETED => (
+            "SELECT d.id, d.body, c.body ->> '$.relationship_ended_on' AS ended, c.body ->> '$.legal_hold' AS hold, \
+             d.deleted_at || d.id AS k FROM documents d LEFT JOIN clients c ON c.account_id = d.account_id AND c.id = d.client_id \
+             WHERE d.account_id = ?1 AND d.deleted_at IS NOT NULL AND d.deleted_at < ?2 AND (d.deleted_at || d.id) > ?3 \
+             ORDER BY d.deleted_at, d.id LIMIT ?4",
+            &c.grace,
+        ),
+        STEP_DOCS_OF_ENDED_CLIENTS => (
+            "SELECT d.id, d.body, c.relationship_ended_on AS ended, c.body ->> '$.legal_hold' AS hold, \
+             c.relationship_ended_on || c.id || d.id AS k FROM clients c \
+             JOIN documents d ON d.account_id = c.account_id AND d.client_id = c.id \
+             WHERE c.account_id = ?1 AND c.relationship_ended_on IS NOT NULL AND c.relationship_ended_on < ?2 \
+             AND (c.relationship_ended_on || c.id || d.id) > ?3 ORDER BY k LIMIT ?4",
+            &c.ended,
+        ),
+        STEP_CLIENTS_SOFT_DELETED => (
+            "SELECT id, body, relationship_ended_on AS ended, deleted_at || id AS k FROM clients \
+             WHERE account_id = ?1 AND deleted_at IS NOT NULL AND deleted_at < ?2 AND (deleted_at || id) > ?3 \
+             ORDER BY deleted_at, id LIMIT ?4",
+            &c.grace,
+        ),
+        STEP_CLIENTS_ENDED => (
+            "SELECT id, body, relationship_ended_on AS ended, relationship_ended_on || id AS k FROM clients \
+             WHERE account_id = ?1 AND relationship_ended_on IS NOT NULL AND relationship_ended_on < ?2 \
+             AND (relationship_ended_on || id) > ?3 ORDER BY relationship_ended_on, id LIMIT ?4",
+            &c.ended,
+        ),
+        STEP_USERS => (
+            "SELECT id, body, deleted_at || id AS k FROM users WHERE account_id = ?1 AND deleted_at IS NOT NULL \
+             AND deleted_at < ?2 AND (deleted_at || id) > ?3 ORDER BY deleted_at, id LIMIT ?4",
+            &c.grace,
+        ),
+        STEP_GROUPS => (
+            "SELECT id, body, deleted_at || id AS k FROM groups WHERE account_id = ?1 AND deleted_at IS NOT NULL \
+             AND deleted_at < ?2 AND (deleted_at || id) > ?3 ORDER BY deleted_at, id LIMIT ?4",
+            &c.grace,
+        ),
+        _ => return None,
+    };
+    Some(Stmt::new(
+        sql,
+        vec![json!(acct.id), json!(cutoff), json!(after), json!(PAGE)],
+    ))
+}
+
+/// What a candidate row of a step is, for `retention::decide`.
+fn classify(step: u8, body: &Value) -> (RecordType, &'static str, &'static str) {
+    match step {
+        STEP_DOCS_SOFT_DELETED | STEP_DOCS_OF_ENDED_CLIENTS => (
+            if is_aml(body["kind"].as_str()) {
+                RecordType::AmlEvidence
+            } else {
+                RecordType::Document
+            },
+            "documents",
+            "document",
+        ),
+        STEP_CLIENTS_SOFT_DELETED | STEP_CLIENTS_ENDED => (RecordType::Client, "clients", "client"),
+        // Users and groups have no legal retention of their own: soft-delete grace only.
+        STEP_USERS => (RecordType::Document, "users", "user"),
+        _ => (RecordType::Document, "groups", "group"),
+    }
+}
+
+/// Sweep one account from `step`/`after`. Returns where it stopped when the budget ran out
+/// (None: the account is done).
 async fn sweep_account<P: SchedulerPlatform>(
     p: &P,
     d: &mut Deleter<'_, P>,
     acct: &AccountCtx,
+    start_step: u8,
+    start_after: String,
     counts: &mut Map<String, Value>,
-) -> Result<(), StoreError> {
+) -> Result<Option<(u8, String)>, StoreError> {
     let now = p.now();
-    // 0. Erasure requests first: within the statutory month, before anything else.
-    erase(p, d, acct, counts).await?;
-    let grace_cutoff =
-        rfc3339(now - time::Duration::days(i64::from(acct.policy.soft_delete_grace_days)));
-    // 1. Documents: soft-deleted past grace, and documents of clients whose relationship ended
-    //    long enough ago (documents before clients: foreign keys).
+    let grace = rfc3339(now - time::Duration::days(i64::from(acct.policy.soft_delete_grace_days)));
     // Clients whose relationship ended before this date may hold something due for deletion.
     let min_years = acct
         .policy
         .aml_years_after_end
         .min(acct.policy.document_years_after_end)
         .min(acct.policy.client_years_after_end);
-    let ended_cutoff = years_before(now.date(), min_years).to_string();
-    let doc_query = |after: &str, mode: u8| -> Stmt {
-        match mode {
-            0 => Stmt::new(
-                "SELECT d.id, d.body, c.body ->> '$.relationship_ended_on' AS ended, c.body ->> '$.legal_hold' AS hold, \
-                 d.deleted_at || d.id AS k FROM documents d LEFT JOIN clients c ON c.account_id = d.account_id AND c.id = d.client_id \
-                 WHERE d.account_id = ?1 AND d.deleted_at IS NOT NULL AND d.deleted_at < ?2 AND (d.deleted_at || d.id) > ?3 \
-                 ORDER BY d.deleted_at, d.id LIMIT ?4",
-                vec![json!(acct.id), json!(grace_cutoff), json!(after), json!(PAGE)],
-            ),
-            _ => Stmt::new(
-                "SELECT d.id, d.body, c.relationship_ended_on AS ended, c.body ->> '$.legal_hold' AS hold, \
-                 c.relationship_ended_on || c.id || d.id AS k FROM clients c \
-                 JOIN documents d ON d.account_id = c.account_id AND d.client_id = c.id \
-                 WHERE c.account_id = ?1 AND c.relationship_ended_on IS NOT NULL AND c.relationship_ended_on < ?2 \
-                 AND (c.relationship_ended_on || c.id || d.id) > ?3 ORDER BY k LIMIT ?4",
-                vec![json!(acct.id), json!(ended_cutoff), json!(after), json!(PAGE)],
-            ),
-        }
+    let cutoffs = Cutoffs {
+        grace,
+        ended: years_before(now.date(), min_years).to_string(),
     };
-    for mode in [0u8, 1] {
-        let mut after = String::new();
-        loop {
-            let rows = d.db.query(doc_query(&after, mode)).await?;
-            for r in &rows.rows {
-                let body = col_json(r, "body").unwrap_or_default();
-                let ty = if is_aml(body["kind"].as_str()) {
-                    RecordType::AmlEvidence
-                } else {
-                    RecordType::Document
+    for step in start_step..=STEP_IDEMPOTENCY {
+        let mut after = if step == start_step {
+            start_after.clone()
+        } else {
+            String::new()
+        };
+        match step {
+            // Erasure requests first: within the statutory month, before anything else.
+            STEP_ERASURE => erase(p, d, acct, counts).await?,
+            STEP_IDEMPOTENCY => {
+                let cutoff =
+                    rfc3339(now - time::Duration::days(i64::from(acct.policy.idempotency_days)));
+                let r =
+                    d.db.query(Stmt::new(
+                        "DELETE FROM idempotency_keys WHERE account_id = ?1 AND created_at < ?2",
+                        vec![json!(acct.id), json!(cutoff)],
+                    ))
+                    .await?;
+                add(counts, "idempotency_keys_purged", r.meta.changes);
+            }
+            // An account under legal hold keeps everything: no candidate is even read.
+            _ if acct.hold => {}
+            _ => loop {
+                if d.deleted >= MAX_DELETIONS_PER_SHARD || d.examined >= MAX_EXAMINED_PER_SHARD {
+                    return Ok(Some((step, after)));
+                }
+                let Some(stmt) = candidates(step, acct, &cutoffs, &after) else {
+                    break;
                 };
-                let rec = record(
-                    ty,
-                    &body,
-                    col_str(r, "ended"),
-                    col_i64(r, "hold") == Some(1),
-                    acct,
-                );
-                tally(
-                    counts,
-                    d,
-                    acct,
-                    "documents",
-                    "document",
-                    col_str(r, "id").unwrap_or_default(),
-                    &body,
-                    retention::decide(&acct.policy, &rec, now),
-                )
-                .await?;
-            }
-            match rows.rows.last().and_then(|r| col_str(r, "k")) {
-                Some(k)
-                    if (rows.rows.len() as i64) == PAGE && d.deleted < MAX_DELETIONS_PER_SHARD =>
-                {
-                    after = k.to_string();
+                let rows = d.db.query(stmt).await?;
+                d.examined += rows.rows.len() as u64;
+                for r in &rows.rows {
+                    let body = col_json(r, "body").unwrap_or_default();
+                    let (ty, table, singular) = classify(step, &body);
+                    let client_hold = match step {
+                        STEP_DOCS_SOFT_DELETED | STEP_DOCS_OF_ENDED_CLIENTS => {
+                            col_i64(r, "hold") == Some(1)
+                        }
+                        _ => body["legal_hold"] == json!(true),
+                    };
+                    let rec = record(ty, &body, col_str(r, "ended"), client_hold, acct);
+                    tally(
+                        counts,
+                        d,
+                        acct,
+                        table,
+                        singular,
+                        col_str(r, "id").unwrap_or_default(),
+                        &body,
+                        retention::decide(&acct.policy, &rec, now),
+                    )
+                    .await?;
                 }
-                _ => break,
-            }
-        }
-    }
-    // 2. Clients: soft-deleted past grace, or relationship ended long enough ago.
-    for mode in [0u8, 1] {
-        let mut after = String::new();
-        loop {
-            let stmt = if mode == 0 {
-                Stmt::new(
-                    "SELECT id, body, relationship_ended_on AS ended, deleted_at || id AS k FROM clients \
-                     WHERE account_id = ?1 AND deleted_at IS NOT NULL AND deleted_at < ?2 AND (deleted_at || id) > ?3 \
-                     ORDER BY deleted_at, id LIMIT ?4",
-                    vec![json!(acct.id), json!(grace_cutoff), json!(after), json!(PAGE)],
-                )
-            } else {
-                Stmt::new(
-                    "SELECT id, body, relationship_ended_on AS ended, relationship_ended_on || id AS k FROM clients \
-                     WHERE account_id = ?1 AND relationship_ended_on IS NOT NULL AND relationship_ended_on < ?2 \
-                     AND (relationship_ended_on || id) > ?3 ORDER BY relationship_ended_on, id LIMIT ?4",
-                    vec![json!(acct.id), json!(ended_cutoff), json!(after), json!(PAGE)],
-                )
-            };
-            let rows = d.db.query(stmt).await?;
-            for r in &rows.rows {
-                let body = col_json(r, "body").unwrap_or_default();
-                let rec = record(
-                    RecordType::Client,
-                    &body,
-                    col_str(r, "ended"),
-                    body["legal_hold"] == json!(true),
-                    acct,
-                );
-                tally(
-                    counts,
-                    d,
-                    acct,
-                    "clients",
-                    "client",
-                    col_str(r, "id").unwrap_or_default(),
-                    &body,
-                    retention::decide(&acct.policy, &rec, now),
-                )
-                .await?;
-            }
-            match rows.rows.last().and_then(|r| col_str(r, "k")) {
-                Some(k)
-                    if (rows.rows.len() as i64) == PAGE && d.deleted < MAX_DELETIONS_PER_SHARD =>
-                {
-                    after = k.to_string()
+                match rows.rows.last().and_then(|r| col_str(r, "k")) {
+                    Some(k) if rows.rows.len() as i64 == PAGE => after = k.to_string(),
+                    _ => break,
                 }
-                _ => break,
-            }
+            },
         }
     }
-    // 3. Soft-deleted users and groups past grace (no legal retention of their own).
-    for (table, singular) in [("users", "user"), ("groups", "group")] {
-        let rows =
-            d.db.query(Stmt::new(
-                format!(
-                    "SELECT id, body FROM {table} WHERE account_id = ?1 AND deleted_at IS NOT NULL \
-                     AND deleted_at < ?2 ORDER BY deleted_at, id LIMIT ?3"
-                ),
-                vec![json!(acct.id), json!(grace_cutoff), json!(PAGE)],
-            ))
-            .await?;
-        for r in &rows.rows {
-            let body = col_json(r, "body").unwrap_or_default();
-            let rec = record(RecordType::Document, &body, None, false, acct);
-            tally(
-                counts,
-                d,
-                acct,
-                table,
-                singular,
-                col_str(r, "id").unwrap_or_default(),
-                &body,
-                retention::decide(&acct.policy, &rec, now),
-            )
-            .await?;
-        }
-    }
-    // 4. Idempotency keys past their days.
-    let idem_cutoff = rfc3339(now - time::Duration::days(i64::from(acct.policy.idempotency_days)));
-    let r =
-        d.db.query(Stmt::new(
-            "DELETE FROM idempotency_keys WHERE account_id = ?1 AND created_at < ?2",
-            vec![json!(acct.id), json!(idem_cutoff)],
-        ))
-        .await?;
-    add(counts, "idempotency_keys_purged", r.meta.changes);
-    Ok(())
+    Ok(None)
 }
 
 #[allow(clippy::too_many_arguments)]

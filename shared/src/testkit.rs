@@ -21,6 +21,9 @@ pub const START: OffsetDateTime = datetime!(2026-11-26 09:00 UTC);
 
 pub struct Fake {
     pub accounts: Rc<SqliteDb>,
+    /// The API's view of the account D1 (a session, as in the Worker).
+    pub api_accounts: Session,
+    pub usage: crate::usage::UsageMeter,
     pub shards: BTreeMap<String, Rc<SqliteDb>>,
     pub served: Vec<String>,
     pub queue: MemQueue,
@@ -34,7 +37,7 @@ pub struct Fake {
 }
 
 impl Platform for Fake {
-    type Db = Rc<SqliteDb>;
+    type Db = Session;
     type Queue = MemQueue;
     type Blobs = MemBlobs;
     type Entropy = CountingEntropy;
@@ -42,14 +45,14 @@ impl Platform for Fake {
     fn cache(&self) -> Option<&MemCache> {
         Some(&self.cache)
     }
-    fn accounts(&self) -> &Rc<SqliteDb> {
-        &self.accounts
+    fn accounts(&self) -> &Session {
+        &self.api_accounts
     }
-    fn shard(&self, binding: &str, _bookmark: Option<&str>) -> Option<Rc<SqliteDb>> {
+    fn shard(&self, binding: &str, _bookmark: Option<&str>) -> Option<Session> {
         self.served
             .iter()
             .any(|s| s == binding)
-            .then(|| self.shards.get(binding).cloned())
+            .then(|| self.shards.get(binding).cloned().map(Session::new))
             .flatten()
     }
     fn queue(&self) -> &MemQueue {
@@ -66,6 +69,9 @@ impl Platform for Fake {
     }
     fn entropy(&self) -> &CountingEntropy {
         &self.entropy
+    }
+    fn usage(&self) -> &crate::usage::UsageMeter {
+        &self.usage
     }
 }
 
@@ -146,6 +152,8 @@ impl Fake {
             })
             .collect();
         Fake {
+            api_accounts: Session::new(accounts.clone()),
+            usage: Default::default(),
             accounts,
             shards,
             served: vec!["SHARD_EU_01".into(), "SHARD_EU_02".into()],

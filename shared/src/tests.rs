@@ -1296,6 +1296,128 @@ fn health_job_samples_every_bound_shard_with_per_account_usage() {
     );
 }
 
+#[test]
+fn api_meters_d1_usage_per_account_and_health_reports_the_previous_period() {
+    let f = Fake::new();
+    let (acct, shard) = f.account("metered", Some("shard-eu-01"));
+    let (other, _) = f.account("quiet", Some("shard-eu-01"));
+    let tok = f.token(acct, Role::Member);
+    let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let get = f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None);
+    let cost = get
+        .header(crate::api::COST_HEADER)
+        .unwrap_or_default()
+        .to_string();
+    assert!(cost.starts_with("calls="), "{cost}");
+    // A refused request is metered too (it ran its queries).
+    let missing = f.as_user(
+        &tok,
+        Get,
+        &format!("/v1/clients/{}", Uuid::from_u128(7)),
+        None,
+    );
+    assert_eq!(missing.status, 404);
+    assert!(missing.header(crate::api::COST_HEADER).is_some());
+    // Flush as the Worker does after the interval, then sample in the next period.
+    f.clock.advance(crate::usage::FLUSH_EVERY);
+    for (binding, stmts) in f.usage.take_due(crate::clock::Clock::now(&f.clock)) {
+        block_on(crate::ports::Database::batch(&*f.shard_db(&binding), stmts)).unwrap();
+    }
+    f.clock.advance(crate::usage::PERIOD);
+    let run = block_on(jobs::run(&f, Job::ShardHealth, None));
+    assert_eq!(run.outcome, Outcome::Ok, "{:?}", run.detail);
+    let h = f.admin(
+        Get,
+        &format!("/admin/v1/shards/{shard}/health?limit=1"),
+        None,
+    );
+    let sample = h.body_json().unwrap()["items"][0].clone();
+    let usage = |a: Uuid| {
+        sample["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["account_id"] == a.to_string())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let u = usage(acct);
+    assert_eq!(u["requests"], 3, "{sample}");
+    assert!(u["rows_read"].as_u64().unwrap() >= 2, "{u}");
+    assert!(
+        u["rows_written"].as_u64().unwrap() >= 2,
+        "client + outbox: {u}"
+    );
+    assert_eq!(
+        usage(other)["requests"].as_u64().unwrap_or(0),
+        0,
+        "no leak across tenants"
+    );
+}
+
+#[test]
+fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_completes() {
+    let f = Fake::new();
+    let (acct, _) = f.account("bulk", Some("shard-eu-01"));
+    let over = crate::sweep::MAX_EXAMINED_PER_SHARD as i64 + 5_000;
+    // Clients under a client-level legal hold (kept, but read), ended 2010, ahead of
+    // ten expired ones in the candidate order (ended 2012).
+    f.shard_db("SHARD_EU_01")
+        .exec(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {over}) \
+             INSERT INTO clients (account_id, id, body) SELECT '{acct}', printf('00000000-0000-4000-8000-%012d', i), \
+             json_object('forenames', 'H', 'surname', 'Held', 'status', 'former', 'version', 1, \
+             'created_at', '2005-01-01T00:00:00.000Z', 'relationship_ended_on', '2010-01-01', 'legal_hold', json('true')) FROM n; \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) \
+             INSERT INTO clients (account_id, id, body) SELECT '{acct}', printf('00000000-0000-4000-8001-%012d', i), \
+             json_object('forenames', 'E', 'surname', 'Expired', 'status', 'former', 'version', 1, \
+             'created_at', '2005-01-01T00:00:00.000Z', 'relationship_ended_on', '2012-01-01') FROM n;"
+        ))
+        .unwrap();
+    let expired = "SELECT count(*) FROM clients WHERE surname_lc = 'expired'";
+    let first = block_on(jobs::run(&f, Job::Retention, None));
+    assert_eq!(first.outcome, Outcome::Partial, "{:?}", first.counts);
+    assert_eq!(
+        f.count("SHARD_EU_01", expired),
+        10,
+        "budget spent on held rows"
+    );
+    let cursor = f.accounts.query_json(&format!(
+        "SELECT body FROM job_cursors WHERE id = '{}'",
+        crate::sweep::cursor_id("shard-eu-01")
+    ));
+    assert_eq!(cursor.len(), 1, "a stored cursor between runs");
+    let second = block_on(jobs::run(&f, Job::Retention, None));
+    assert_eq!(second.outcome, Outcome::Ok, "{:?}", second.counts);
+    assert_eq!(second.counts["resumed"], 1);
+    assert_eq!(
+        second.counts["cycles_completed"], 3,
+        "every bound shard finished its cycle"
+    );
+    assert!(
+        second.counts["candidates_examined"].as_u64().unwrap() < 6_000,
+        "resumed after the cursor, not from the start: {:?}",
+        second.counts
+    );
+    assert_eq!(
+        f.count("SHARD_EU_01", expired),
+        0,
+        "every expired row gone after one cycle"
+    );
+    assert_eq!(
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(*) FROM clients WHERE surname_lc = 'held'"
+        ),
+        over,
+        "nothing held was deleted"
+    );
+    assert!(f
+        .accounts
+        .query_json("SELECT body FROM job_cursors")
+        .is_empty());
+}
+
 fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {
     let id = crate::clock::uuid_v4(&f.entropy).to_string();
     let accounts: Vec<_> = accounts

@@ -4,12 +4,16 @@ use platform::{CryptoEntropy, Kv, Queue, D1, R2};
 use shared::api::{self, ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
+use shared::ports::Database;
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
+use shared::usage::UsageMeter;
 use worker::{event, Context, Env, Request, Response, Result};
 
 thread_local! {
     // Lives as long as the isolate: routes are cached across requests for ROUTE_CACHE_TTL.
     static ROUTES: &'static RouteCache = Box::leak(Box::new(RouteCache::new(ROUTE_CACHE_TTL)));
+    // Per-account D1 usage, flushed to the shards every few seconds (see shared::usage).
+    static USAGE: &'static UsageMeter = Box::leak(Box::new(UsageMeter::default()));
 }
 
 struct WorkerPlatform {
@@ -20,6 +24,7 @@ struct WorkerPlatform {
     blobs: R2,
     cache: Option<Kv>,
     routes: &'static RouteCache,
+    usage: &'static UsageMeter,
 }
 
 impl Platform for WorkerPlatform {
@@ -56,6 +61,9 @@ impl Platform for WorkerPlatform {
     fn entropy(&self) -> &CryptoEntropy {
         &CryptoEntropy
     }
+    fn usage(&self) -> &UsageMeter {
+        self.usage
+    }
 }
 
 fn config(env: &Env) -> ApiConfig {
@@ -86,7 +94,7 @@ fn unavailable(what: &str) -> Result<Response> {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let cfg = config(&env);
     let Some(accounts) = D1::from_env(&env, b::ACCOUNTS_DB, None) else {
         return unavailable(b::ACCOUNTS_DB);
@@ -110,10 +118,25 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         queue: Queue(queue),
         blobs: R2(bucket),
         routes: ROUTES.with(|r| *r),
+        usage: USAGE.with(|u| *u),
     };
     let req = match platform::to_api_request(req, cfg.max_content_bytes).await {
         Ok(r) => r,
         Err(resp) => return platform::to_worker_response(resp),
     };
-    platform::to_worker_response(api::handle(&platform, &cfg, req).await)
+    let resp = api::handle(&platform, &cfg, req).await;
+    let due = platform.usage.take_due(platform::now());
+    if !due.is_empty() {
+        let env = platform.env.clone();
+        ctx.wait_until(async move {
+            for (binding, stmts) in due {
+                if let Some(db) = D1::from_env(&env, &binding, None) {
+                    if let Err(e) = db.batch(stmts).await {
+                        tracing::warn!(error = %e, %binding, "usage flush failed");
+                    }
+                }
+            }
+        });
+    }
+    platform::to_worker_response(resp)
 }

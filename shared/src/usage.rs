@@ -1,0 +1,234 @@
+//! Per-account D1 usage, metered by the API from D1's result meta. Each request's cost is
+//! added to an in-isolate meter; every [`FLUSH_EVERY`] the meter is written to the shard's
+//! `account_usage` table, one upsert per account and 15-minute period, so metering never adds
+//! a D1 query to a request. What an isolate has not flushed when it is evicted is lost: the
+//! figures are for capacity planning, not billing.
+
+use crate::clock::rfc3339;
+use crate::ports::{col_i64, col_str, Cost, Database, Stmt, StoreError};
+use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+pub const PERIOD: Duration = Duration::minutes(15);
+pub const FLUSH_EVERY: Duration = Duration::seconds(10);
+/// Usage rows are kept this long (the retention sweep purges older periods).
+pub const KEEP_DAYS: i64 = 35;
+
+/// Counts of one account in one period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub requests: u64,
+    pub writes: u64,
+    pub cost: Cost,
+}
+
+impl Usage {
+    fn add(&mut self, o: Usage) {
+        self.requests += o.requests;
+        self.writes += o.writes;
+        self.cost = self.cost.plus(o.cost);
+    }
+}
+
+/// Start of the 15-minute period holding `t`.
+pub fn period_start(t: OffsetDateTime) -> OffsetDateTime {
+    let secs = t.unix_timestamp();
+    let p = PERIOD.whole_seconds();
+    OffsetDateTime::from_unix_timestamp(secs - secs.rem_euclid(p)).unwrap_or(t)
+}
+
+type Key = (String, Uuid, String); // (shard binding, account, period id)
+
+/// The in-isolate meter (one per API isolate; single-threaded).
+#[derive(Debug, Default)]
+pub struct UsageMeter {
+    pending: RefCell<BTreeMap<Key, Usage>>,
+    last_flush: Cell<Option<OffsetDateTime>>,
+}
+
+impl UsageMeter {
+    pub fn record(&self, binding: &str, account: Uuid, now: OffsetDateTime, usage: Usage) {
+        let key = (binding.to_string(), account, rfc3339(period_start(now)));
+        self.pending.borrow_mut().entry(key).or_default().add(usage);
+        if self.last_flush.get().is_none() {
+            self.last_flush.set(Some(now));
+        }
+    }
+
+    /// When a flush is due: the pending counts as one batch of upserts per shard binding,
+    /// and the meter starts again from zero.
+    pub fn take_due(&self, now: OffsetDateTime) -> Vec<(String, Vec<Stmt>)> {
+        match self.last_flush.get() {
+            Some(last) if now - last >= FLUSH_EVERY => {}
+            _ => return Vec::new(),
+        }
+        self.last_flush.set(Some(now));
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let mut by_binding: BTreeMap<String, Vec<Stmt>> = BTreeMap::new();
+        for ((binding, account, period), u) in pending {
+            by_binding
+                .entry(binding)
+                .or_default()
+                .push(upsert(account, &period, u));
+        }
+        by_binding.into_iter().collect()
+    }
+}
+
+/// Add `u` to an account's period (created on first use).
+pub fn upsert(account: Uuid, period: &str, u: Usage) -> Stmt {
+    let body = json!({
+        "period_start": period,
+        "requests": u.requests,
+        "writes": u.writes,
+        "calls": u.cost.calls,
+        "statements": u.cost.statements,
+        "rows_read": u.cost.rows_read,
+        "rows_written": u.cost.rows_written,
+    });
+    let sum = |k: &str| format!("'$.{k}', (body ->> '$.{k}') + (excluded.body ->> '$.{k}')");
+    let fields = [
+        "requests",
+        "writes",
+        "calls",
+        "statements",
+        "rows_read",
+        "rows_written",
+    ]
+    .map(sum)
+    .join(", ");
+    Stmt::new(
+        format!(
+            "INSERT INTO account_usage (account_id, id, body) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (account_id, id) DO UPDATE SET body = json_set(body, {fields})"
+        ),
+        vec![json!(account), json!(period), json!(body.to_string())],
+    )
+}
+
+/// Every account's usage in one period of a shard (the health job's read).
+pub async fn read_period(
+    db: &impl Database,
+    period: OffsetDateTime,
+) -> Result<BTreeMap<String, Usage>, StoreError> {
+    let r = db
+        .query(Stmt::new(
+            "SELECT account_id, body ->> '$.requests' AS requests, body ->> '$.writes' AS writes, \
+             body ->> '$.calls' AS calls, body ->> '$.statements' AS statements, \
+             body ->> '$.rows_read' AS rows_read, body ->> '$.rows_written' AS rows_written \
+             FROM account_usage WHERE id = ?1",
+            vec![json!(rfc3339(period_start(period)))],
+        ))
+        .await?;
+    let n = |row: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        col_i64(row, k).unwrap_or(0).max(0) as u64
+    };
+    Ok(r.rows
+        .iter()
+        .filter_map(|row| {
+            let a = col_str(row, "account_id")?.to_string();
+            Some((
+                a,
+                Usage {
+                    requests: n(row, "requests"),
+                    writes: n(row, "writes"),
+                    cost: Cost {
+                        calls: n(row, "calls"),
+                        statements: n(row, "statements"),
+                        rows_read: n(row, "rows_read"),
+                        rows_written: n(row, "rows_written"),
+                    },
+                },
+            ))
+        })
+        .collect())
+}
+
+/// Purge periods older than [`KEEP_DAYS`] (retention sweep, per shard).
+pub fn purge_stmt(now: OffsetDateTime) -> Stmt {
+    Stmt::new(
+        "DELETE FROM account_usage WHERE id < ?1",
+        vec![json!(rfc3339(period_start(
+            now - Duration::days(KEEP_DAYS)
+        )))],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{block_on, SqliteDb};
+    use time::macros::datetime;
+
+    fn shard() -> SqliteDb {
+        SqliteDb::shard().expect("migrations")
+    }
+
+    fn cost(rows_read: u64) -> Usage {
+        Usage {
+            requests: 1,
+            writes: 0,
+            cost: Cost {
+                calls: 1,
+                statements: 1,
+                rows_read,
+                rows_written: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn periods_are_aligned_quarter_hours() {
+        assert_eq!(
+            period_start(datetime!(2026-11-26 08:29:59 UTC)),
+            datetime!(2026-11-26 08:15:00 UTC)
+        );
+        assert_eq!(
+            period_start(datetime!(2026-11-26 08:30:00 UTC)),
+            datetime!(2026-11-26 08:30:00 UTC)
+        );
+    }
+
+    #[test]
+    fn flushes_only_after_the_interval_and_then_starts_from_zero() {
+        let m = UsageMeter::default();
+        let a = Uuid::from_u128(1);
+        let t0 = datetime!(2026-11-26 08:00:01 UTC);
+        m.record("SHARD_EU_01", a, t0, cost(2));
+        m.record("SHARD_EU_01", a, t0 + Duration::seconds(3), cost(5));
+        assert!(m.take_due(t0 + Duration::seconds(9)).is_empty());
+        let due = m.take_due(t0 + Duration::seconds(10));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].0, "SHARD_EU_01");
+        assert_eq!(due[0].1.len(), 1, "one upsert per account and period");
+        assert!(m.take_due(t0 + Duration::seconds(30)).is_empty());
+    }
+
+    #[test]
+    fn upserts_add_up_per_account_and_period_and_never_mix_tenants() {
+        let db = shard();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let t = datetime!(2026-11-26 08:05:00 UTC);
+        let m = UsageMeter::default();
+        for (acct, n) in [(a, 3), (b, 7), (a, 4)] {
+            m.record("S", acct, t, cost(n));
+        }
+        for (_, stmts) in m.take_due(t + FLUSH_EVERY) {
+            block_on(db.batch(stmts)).expect("flush");
+        }
+        m.record("S", a, t + Duration::minutes(1), cost(10));
+        for (_, stmts) in m.take_due(t + Duration::minutes(2)) {
+            block_on(db.batch(stmts)).expect("flush");
+        }
+        let got = block_on(read_period(&db, t)).expect("read");
+        assert_eq!(got[&a.to_string()].cost.rows_read, 17);
+        assert_eq!(got[&a.to_string()].requests, 3);
+        assert_eq!(got[&b.to_string()].cost.rows_read, 7);
+        assert!(block_on(read_period(&db, t + PERIOD))
+            .expect("read")
+            .is_empty());
+    }
+}
