@@ -57,6 +57,10 @@ pub const TESTS: &[NamedTest] = &[
         "chunked_body_over_the_limit_is_413_without_content_length",
         chunked_over_limit,
     ),
+    (
+        "local_responses_report_their_d1_cost_and_a_write_is_one_batch_plus_one_follow_up",
+        d1_cost_header,
+    ),
 ];
 
 fn health(env: &Env) -> TestResult {
@@ -622,4 +626,60 @@ fn chunked_over_limit(env: &Env) -> TestResult {
             .is_some_and(|a| a.is_empty()),
         "nothing written",
     )
+}
+
+fn d1_cost(r: &Reply) -> Result<std::collections::BTreeMap<String, u64>, String> {
+    let h = r
+        .header("x-d1-cost")
+        .ok_or_else(|| format!("no x-d1-cost header ({})", r.status))?;
+    h.split(';')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').ok_or(format!("bad pair in {h}"))?;
+            Ok((
+                k.to_string(),
+                v.parse::<u64>().map_err(|e| format!("{h}: {e}"))?,
+            ))
+        })
+        .collect()
+}
+
+fn d1_cost_header(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let created = env.call(
+        &t,
+        &t.member,
+        "POST",
+        "/v1/clients",
+        Some(&json!({"forenames": "Cost", "surname": "Meter", "status": "active"})),
+        &[],
+    )?;
+    expect_status(&created, 201, "create")?;
+    let c = d1_cost(&created)?;
+    // One atomic batch (row + outbox), then one small follow-up marking the event published.
+    ensure(
+        c["calls"] <= 2 && c["rows_written"] >= 2,
+        format!("a write: {c:?}"),
+    )?;
+    let id = created.json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let got = env.call(
+        &t,
+        &t.member,
+        "GET",
+        &format!("/v1/clients/{id}"),
+        None,
+        &[],
+    )?;
+    expect_status(&got, 200, "get")?;
+    let g = d1_cost(&got)?;
+    ensure(
+        g["rows_written"] == 0 && g["rows_read"] >= 1 && g["calls"] <= 2,
+        format!("a get by id: {g:?}"),
+    )?;
+    let page = env.call(&t, &t.member, "GET", "/v1/clients?limit=5", None, &[])?;
+    expect_status(&page, 200, "list")?;
+    let l = d1_cost(&page)?;
+    ensure(l["calls"] == 1, format!("a list page: {l:?}"))
 }

@@ -309,7 +309,7 @@ fn group_rename_reaches_clients(env: &Env) -> TestResult {
         &[],
     )?;
     expect_status(&r, 200, "rename")?;
-    poll("every client renamed", Duration::from_secs(30), || {
+    poll("every client renamed", Duration::from_secs(90), || {
         let n = names(env)?;
         Ok((n.len() == 5 && n.iter().all(|x| x == "Bristol & Bath")).then_some(()))
     })
@@ -367,6 +367,110 @@ fn shard_health_cron(env: &Env) -> TestResult {
     ensure(
         p.json()["items"].as_array().is_some_and(|a| a.is_empty()),
         "tiny local shards need no rebalancing",
+    )?;
+    oversized_tenant_gets_a_proposal(env)
+}
+
+/// The seeded oversized tenant puts shard-eu-02 above its soft cap: the health job must propose
+/// moving it, the proposal applied must bring every shard under its soft cap, and it must be
+/// emitted as a platform event. (Part of the health test: both read the same open proposals.)
+fn oversized_tenant_gets_a_proposal(env: &Env) -> TestResult {
+    use xtask::seed;
+    seed::oversized_scenario(&env.persist)?;
+    let result = (|| -> TestResult {
+        let r = env.admin("POST", "/admin/v1/jobs/shard_health/run", None)?;
+        expect_status(&r, 200, "run shard health")?;
+        ensure(
+            r.json()["counts"]["proposals_new"].as_u64() >= Some(1),
+            format!("{}", r.json()),
+        )?;
+        let p = env.admin("GET", "/admin/v1/rebalance-proposals", None)?;
+        let items = p.json()["items"].as_array().cloned().unwrap_or_default();
+        let proposals: Vec<&serde_json::Value> = items.iter().map(|i| &i["proposal"]).collect();
+        let names_tenant = |p: &&serde_json::Value| {
+            p["account_id"] == seed::OVERSIZED_ACCOUNT
+                && ((p["kind"] == "move" && p["from_shard"] == seed::OVERSIZED_SHARD)
+                    || (p["kind"] == "dedicated" && p["shard_id"] == seed::OVERSIZED_SHARD))
+        };
+        ensure(
+            proposals.iter().any(names_tenant),
+            format!(
+                "the oversized tenant moved off {} or given its own shard: {items:?}",
+                seed::OVERSIZED_SHARD
+            ),
+        )?;
+        ensure(
+            !proposals.iter().any(|p| p["kind"] == "provision_shard"),
+            format!("room enough without a new shared shard: {items:?}"),
+        )?;
+        // Applied: every shard's latest size, minus what leaves (moves and tenants going to a
+        // dedicated shard), plus what arrives, is under 70% of its registered capacity.
+        for shard in ["shard-eu-01", "shard-eu-02", "shard-ded-01"] {
+            let h = env.admin(
+                "GET",
+                &format!("/admin/v1/shards/{shard}/health?limit=1"),
+                None,
+            )?;
+            let s = h.json()["items"][0].clone();
+            let size = s["size_bytes"].as_u64().unwrap_or(u64::MAX) as i128;
+            let tenant_bytes = |a: &serde_json::Value| -> i128 {
+                s["accounts"]
+                    .as_array()
+                    .and_then(|v| v.iter().find(|x| x["account_id"] == *a))
+                    .and_then(|x| x["bytes"].as_u64())
+                    .unwrap_or(0) as i128
+            };
+            let delta: i128 = proposals
+                .iter()
+                .map(|p| match p["kind"].as_str() {
+                    Some("move") if p["from_shard"] == shard => {
+                        -(p["bytes"].as_u64().unwrap_or(0) as i128)
+                    }
+                    Some("move") if p["to_shard"] == shard => {
+                        p["bytes"].as_u64().unwrap_or(0) as i128
+                    }
+                    Some("dedicated") if p["shard_id"] == shard => -tenant_bytes(&p["account_id"]),
+                    _ => 0,
+                })
+                .sum();
+            let cap = s["capacity_bytes"].as_u64().unwrap_or(0) as i128;
+            ensure(
+                (size + delta) * 10 < cap * 7,
+                format!(
+                    "{shard} after the proposals: {} of {cap} bytes",
+                    size + delta
+                ),
+            )?;
+        }
+        // Emitted: the consumer records the platform event.
+        poll(
+            "the proposal's platform event",
+            Duration::from_secs(30),
+            || {
+                let e = env.admin(
+                    "GET",
+                    "/admin/v1/platform-events?type=platform.rebalance_proposal.created",
+                    None,
+                )?;
+                Ok(e.json()["items"]
+                    .as_array()
+                    .is_some_and(|a| {
+                        a.iter()
+                            .any(|e| e["data"]["proposal"]["account_id"] == seed::OVERSIZED_ACCOUNT)
+                    })
+                    .then_some(()))
+            },
+        )
+    })();
+    // Give the shard its capacity back whatever happened, then re-plan: nothing left to propose.
+    seed::restore_capacity(&env.persist, seed::OVERSIZED_SHARD)?;
+    result?;
+    let r = env.admin("POST", "/admin/v1/jobs/shard_health/run", None)?;
+    expect_status(&r, 200, "run shard health again")?;
+    let p = env.admin("GET", "/admin/v1/rebalance-proposals", None)?;
+    ensure(
+        p.json()["items"].as_array().is_some_and(|a| a.is_empty()),
+        format!("capacity restored, proposals superseded: {}", p.json()),
     )
 }
 

@@ -37,6 +37,7 @@ pub async fn handle<P: Platform>(
         (["shards"], Method::Get) => list_shards(p).await,
         (["shards", id, "health"], Method::Get) => shard_health(p, id, req).await,
         (["rebalance-proposals"], Method::Get) => proposals(p).await,
+        (["platform-events"], Method::Get) => platform_events(p, req).await,
         (["accounts"], Method::Post) => create_account(p, req).await,
         (["accounts", id], Method::Get) => get_account(p, parse_id(id)?).await,
         (["accounts", id, "deactivate"], Method::Post) => set_active(p, parse_id(id)?, false).await,
@@ -67,6 +68,7 @@ fn allowed(path: &[&str]) -> Option<&'static str> {
         ["shards"]
         | ["shards", _, "health"]
         | ["rebalance-proposals"]
+        | ["platform-events"]
         | ["job-runs"]
         | ["dead-letters"] => "GET",
         ["accounts", _] => "GET",
@@ -532,6 +534,25 @@ async fn proposals<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
             "SELECT body FROM rebalance_proposals WHERE status = 'open' ORDER BY created_at DESC LIMIT 200",
             vec![],
         ))
+        .await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    Ok(ApiResponse::json(200, json!({ "items": items })))
+}
+
+/// `GET /admin/v1/platform-events?type=&limit=`: newest first.
+async fn platform_events<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let limit = crate::api::query_limit(req, 100, 500)?;
+    let ty = req.query_param("type").filter(|t| !t.is_empty());
+    if ty.is_some_and(|t| t.len() > 200) {
+        return Err(ApiError::bad_request("type is at most 200 characters"));
+    }
+    let rows = p
+        .accounts()
+        .query(crate::platform_events::list_stmt(ty, limit))
         .await?;
     let items: Vec<Value> = rows
         .rows

@@ -13,6 +13,9 @@ pub const CHANGE_EVENTS_QUEUE: &str = "CHANGE_EVENTS";
 /// Queue names (not bindings).
 pub const CHANGE_EVENTS_QUEUE_NAME: &str = "change-events";
 pub const CHANGE_EVENTS_DLQ_NAME: &str = "change-events-dlq";
+/// Platform events (operators, not tenants): producer binding and queue name.
+pub const PLATFORM_EVENTS_QUEUE: &str = "PLATFORM_EVENTS";
+pub const PLATFORM_EVENTS_QUEUE_NAME: &str = "platform-events";
 
 /// Shard D1 bindings are named by the `shards.binding` column; a deployment lists the shard
 /// bindings it serves in this variable (comma separated). Bindings start with this prefix.

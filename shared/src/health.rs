@@ -29,7 +29,13 @@ const PERIODS_PER_DAY: u64 = 96; // 15-minute usage periods
 pub struct AccountUsage {
     pub account_id: String,
     pub rows: u64,
+    /// The account's share of the database: its JSON bodies, scaled by the database size over
+    /// all bodies, so indexes and page overhead are attributed in proportion (what moving the
+    /// tenant would free).
     pub bytes: u64,
+    /// Sum of the account's JSON bodies.
+    #[serde(default)]
+    pub body_bytes: u64,
     /// Metered by the API in the previous complete usage period (see `Sample::usage_period`).
     #[serde(default)]
     pub requests: u64,
@@ -121,11 +127,18 @@ pub async fn sample<P: SchedulerPlatform>(
         u.rows_written = m.cost.rows_written;
     }
     let estimated: u64 = usage.values().map(|u| u.bytes).sum();
+    let size_bytes = probe.meta.size_after.unwrap_or(estimated);
+    for u in usage.values_mut() {
+        u.body_bytes = u.bytes;
+        if estimated > 0 && size_bytes > estimated {
+            u.bytes = (u128::from(u.bytes) * u128::from(size_bytes) / u128::from(estimated)) as u64;
+        }
+    }
     Ok(Sample {
         id: uuid_v7(started, p.entropy()).to_string(),
         shard_id: shard.id.clone(),
         at: rfc3339(started),
-        size_bytes: probe.meta.size_after.unwrap_or(estimated),
+        size_bytes,
         capacity_bytes: shard.capacity_bytes,
         accounts: usage.into_values().collect(),
         outbox_backlog: row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
@@ -211,7 +224,19 @@ pub async fn run<P: SchedulerPlatform>(
         );
     }
     match rebalance(p).await {
-        Ok(n) => add(counts, "proposals", n as u64),
+        Ok(r) => {
+            add(counts, "proposals", r.open as u64);
+            add(counts, "proposals_new", r.new as u64);
+            add(counts, "proposals_superseded", r.superseded as u64);
+            if r.emit_failed > 0 {
+                add(counts, "proposal_events_failed", r.emit_failed as u64);
+                detail.push(format!(
+                    "{} proposal events not sent; the next run sends them",
+                    r.emit_failed
+                ));
+                ok = false;
+            }
+        }
         Err(e) => {
             detail.push(format!("rebalance: {e}"));
             ok = false;
@@ -316,23 +341,91 @@ pub async fn loads(db: &impl Database) -> Result<(Vec<ShardLoad>, Vec<AccountLoa
     Ok((shards, accounts))
 }
 
-/// Re-plan from the latest samples: open proposals are superseded by the new plan.
-pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<usize, StoreError> {
+/// What a re-plan did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replan {
+    /// Open proposals after the re-plan.
+    pub open: usize,
+    /// New ones (each emitted as a platform event).
+    pub new: usize,
+    pub superseded: usize,
+    /// New proposals whose event could not be sent (the next run's re-plan sends it again).
+    pub emit_failed: usize,
+}
+
+/// Re-plan from the latest samples. A proposal the new plan repeats stays open as it was (no
+/// new event every 15 minutes); open ones the plan no longer makes are superseded; new ones
+/// are stored, then emitted on the platform-events queue and marked `emitted_at`.
+pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError> {
     let (shards, accounts) = loads(p.accounts()).await?;
-    let proposals: Vec<Proposal> = planner::plan(&shards, &accounts, &Policy::default());
+    let planned: Vec<Value> = planner::plan(&shards, &accounts, &Policy::default())
+        .iter()
+        .filter_map(|pr: &Proposal| serde_json::to_value(pr).ok())
+        .collect();
     let now = p.now();
-    let mut stmts = vec![Stmt::new(
-        "UPDATE rebalance_proposals SET body = json_set(body, '$.status', 'superseded') WHERE status = 'open'",
-        vec![],
-    )];
-    for pr in &proposals {
+    let open = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT id, body FROM rebalance_proposals WHERE status = 'open'",
+            vec![],
+        ))
+        .await?;
+    let mut stmts = Vec::new();
+    let mut kept: Vec<Value> = Vec::new();
+    let mut unsent: Vec<Value> = Vec::new();
+    let mut out = Replan::default();
+    for row in &open.rows {
+        let (Some(id), Some(body)) = (col_str(row, "id"), col_json(row, "body")) else {
+            continue;
+        };
+        if planned.contains(&body["proposal"]) && !kept.contains(&body["proposal"]) {
+            kept.push(body["proposal"].clone());
+            if body["emitted_at"].is_null() {
+                unsent.push(body);
+            }
+        } else {
+            out.superseded += 1;
+            stmts.push(Stmt::new(
+                "UPDATE rebalance_proposals SET body = json_set(body, '$.status', 'superseded', '$.superseded_at', ?2) WHERE id = ?1",
+                vec![json!(id), json!(rfc3339(now))],
+            ));
+        }
+    }
+    for pr in planned.iter().filter(|pr| !kept.contains(pr)) {
         let id = uuid_v7(now, p.entropy()).to_string();
-        let body = json!({"id": id, "created_at": rfc3339(now), "status": "open", "proposal": pr});
+        let body = json!({"id": id, "created_at": rfc3339(now), "status": "open", "proposal": pr, "emitted_at": null});
         stmts.push(Stmt::new(
             "INSERT INTO rebalance_proposals (id, body) VALUES (?1, ?2)",
             vec![json!(id), json!(body.to_string())],
         ));
+        out.new += 1;
+        unsent.push(body);
     }
-    p.accounts().batch(stmts).await?;
-    Ok(proposals.len())
+    out.open = planned.len();
+    if !stmts.is_empty() {
+        p.accounts().batch(stmts).await?;
+    }
+    for body in unsent {
+        let id = body["id"].as_str().unwrap_or_default().to_string();
+        let ev = crate::platform_events::event(
+            crate::platform_events::REBALANCE_PROPOSED,
+            "/jobs/shard_health",
+            &format!("rebalance_proposals/{id}"),
+            body.clone(),
+            now,
+            p.entropy(),
+        );
+        match p.platform_events().send_batch(vec![ev]).await {
+            Ok(()) => {
+                p.accounts()
+                    .query(Stmt::new(
+                        "UPDATE rebalance_proposals SET body = json_set(body, '$.emitted_at', ?2) WHERE id = ?1",
+                        vec![json!(id), json!(rfc3339(now))],
+                    ))
+                    .await?;
+            }
+            Err(_) => out.emit_failed += 1,
+        }
+    }
+    Ok(out)
 }

@@ -61,6 +61,8 @@ pub trait SchedulerPlatform {
     /// The shard bindings this deployment serves, with a session on each.
     fn shards(&self) -> Vec<(String, Self::Db)>;
     fn queue(&self) -> &Self::Queue;
+    /// The platform-events queue (rebalancing proposals and other operator news).
+    fn platform_events(&self) -> &Self::Queue;
     fn now(&self) -> OffsetDateTime;
     fn entropy(&self) -> &Self::Entropy;
     /// Unpublished outbox rows younger than this belong to the request that wrote them.

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod migrations;
 pub mod openapi;
 pub mod planner;
+pub mod platform_events;
 pub mod ports;
 pub mod retention;
 pub mod schema;

@@ -365,6 +365,12 @@ fn admin_paths(paths: &mut Map<String, Value>) {
         "list_rebalance_proposals", "Open rebalancing proposals from the latest health data",
         None, ("200", items.clone()), &[])}),
     );
+    paths.insert("/admin/v1/platform-events".into(), json!({"get": {
+        "operationId": "list_platform_events", "tags": ["operator"], "security": [{"adminAuth": []}],
+        "summary": "Platform events (CloudEvents), newest first: rebalancing proposals and other operator news",
+        "parameters": [{"name": "type", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+        "responses": admin_op("x", "", None, ("200", items.clone()), &[])["responses"].clone()}}));
     paths.insert("/admin/v1/job-runs".into(), json!({"get": {
         "operationId": "list_job_runs", "tags": ["operator"], "security": [{"adminAuth": []}],
         "parameters": [{"name": "job", "in": "query", "schema": {"type": "string", "enum": ["outbox_relay", "shard_health", "migration_check", "retention"]}}],

@@ -28,6 +28,7 @@ pub struct Fake {
     pub served: Vec<String>,
     pub queue: MemQueue,
     pub index_jobs: MemQueue,
+    pub platform_events: MemQueue,
     pub blobs: MemBlobs,
     pub cache: MemCache,
     pub routes: RouteCache,
@@ -119,6 +120,9 @@ impl SchedulerPlatform for Fake {
     fn queue(&self) -> &MemQueue {
         &self.queue
     }
+    fn platform_events(&self) -> &MemQueue {
+        &self.platform_events
+    }
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
@@ -159,6 +163,7 @@ impl Fake {
             served: vec!["SHARD_EU_01".into(), "SHARD_EU_02".into()],
             queue: MemQueue::default(),
             index_jobs: MemQueue::default(),
+            platform_events: MemQueue::default(),
             blobs: MemBlobs::default(),
             cache: MemCache::default(),
             routes: RouteCache::new(crate::tenancy::ROUTE_CACHE_TTL),

@@ -515,7 +515,22 @@ fn wrangler_configs_match_the_binding_consts() {
         consumer["queues"]["consumers"][0]["dead_letter_queue"],
         b::CHANGE_EVENTS_DLQ_NAME
     );
+    let consumes = |q: &str| {
+        consumer["queues"]["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["queue"] == q)
+    };
+    assert!(consumes(b::PLATFORM_EVENTS_QUEUE_NAME));
+    assert!(consumes(b::INDEX_JOBS_QUEUE_NAME));
     let sched = read("scheduler.jsonc");
+    assert!(sched["queues"]["producers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["binding"] == b::PLATFORM_EVENTS_QUEUE
+            && p["queue"] == b::PLATFORM_EVENTS_QUEUE_NAME));
     let crons: Vec<&str> = sched["triggers"]["crons"]
         .as_array()
         .unwrap()
@@ -1469,8 +1484,22 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         GB,
         &[("c1", GB)],
     );
-    let n = block_on(crate::health::rebalance(&f)).unwrap();
+    let first = block_on(crate::health::rebalance(&f)).unwrap();
+    let n = first.open;
     assert!(n > 0);
+    assert_eq!(first.new, n);
+    // Every new proposal is emitted as a platform event, and marked so.
+    let sent: Vec<serde_json::Value> = f.platform_events.sent.borrow().clone();
+    assert_eq!(sent.len(), n);
+    assert!(sent
+        .iter()
+        .all(|e| e["type"] == crate::platform_events::REBALANCE_PROPOSED
+            && e["data"]["proposal"]["kind"].is_string()));
+    assert!(
+        block_on(crate::platform_events::record(&*f.accounts, &sent))
+            .iter()
+            .all(|d| *d == Decision::Ack)
+    );
     let r = f.admin(Get, "/admin/v1/rebalance-proposals", None);
     let proposals: Vec<crate::planner::Proposal> = r.body_json().unwrap()["items"]
         .as_array()
@@ -1486,8 +1515,24 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         crate::planner::over_soft_cap(&after, &policy).is_empty(),
         "{after:?}"
     );
-    // Re-planning supersedes the open proposals instead of piling them up.
-    block_on(crate::health::rebalance(&f)).unwrap();
+    assert!(r.body_json().unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["emitted_at"].is_string()));
+    // Re-planning the same plan keeps the open proposals: no pile-up, no repeated events.
+    let second = block_on(crate::health::rebalance(&f)).unwrap();
+    assert_eq!((second.new, second.superseded), (0, 0));
+    assert_eq!(f.platform_events.sent.borrow().len(), n);
+    let listed = f.admin(Get, "/admin/v1/platform-events", None);
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.body_json().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n
+    );
     let again = f.admin(Get, "/admin/v1/rebalance-proposals", None);
     assert_eq!(
         again.body_json().unwrap()["items"]

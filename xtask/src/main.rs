@@ -15,12 +15,14 @@ fn main() {
             let persist = root().join(".state/dev");
             stack::prepare(&persist)?;
             xtask::seed::retention_scenario(&persist)?;
-            step("seeded tenant 5eed0000-0000-4000-8000-000000000001 (see xtask/src/seed.rs for what each row must become)");
+            xtask::seed::oversized_scenario(&persist)?;
+            step("seeded tenant 5eed0000-0000-4000-8000-000000000001 (retention: see xtask/src/seed.rs for what each row must become)");
+            step("seeded tenant 5eed0000-0000-4000-8000-0000000000b1 (3,000 clients on shard-eu-02, registered capacity lowered to 4 MB: the next shard_health run proposes moving it)");
             Ok(())
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  seed     synthetic retention data (known expiry, holds, an erasure request) in .state/dev\n  setup    install the pinned toolchain"
+                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  setup    install the pinned toolchain"
             );
             std::process::exit(2);
         }

@@ -166,6 +166,72 @@ fn execute(persist: &Path, binding: &str, config: &str, sql: &str) -> Result<()>
     .map(|_| ())
 }
 
+/// The oversized tenant: enough rows on shard-eu-02 that, with the shard's registered capacity
+/// lowered to [`OVERSIZED_CAPACITY`] (a stand-in for 10 GB: local shards are tiny), the shard
+/// is above its soft cap (70%) and the planner must propose moving this tenant off it.
+pub const OVERSIZED_ACCOUNT: &str = "5eed0000-0000-4000-8000-0000000000b1";
+pub const OVERSIZED_SHARD: &str = "shard-eu-02";
+pub const OVERSIZED_CLIENTS: u32 = 3_000;
+pub const OVERSIZED_CAPACITY: u64 = 4_000_000;
+/// What local shards are registered with (seed/local-shards.sql).
+pub const LOCAL_CAPACITY: u64 = 10_000_000_000;
+
+pub fn oversized_account_sql() -> String {
+    let body = serde_json::json!({"id": OVERSIZED_ACCOUNT, "name": "Oversized Holdings Ltd", "slug": "seeded-oversized",
+        "db_shard_id": OVERSIZED_SHARD, "is_active": true, "tier": "shared", "kind": "test", "uk_only": false,
+        "cidr_allowlist": null, "retention": {"preset": "uk-financial-advice"}, "created_at": "2020-01-01T00:00:00.000Z",
+        "updated_at": "2020-01-01T00:00:00.000Z", "version": 1});
+    format!(
+        "INSERT OR REPLACE INTO accounts (id, body) VALUES ('{OVERSIZED_ACCOUNT}', '{body}');\n{}",
+        capacity_sql(OVERSIZED_SHARD, OVERSIZED_CAPACITY)
+    )
+}
+
+/// Set a shard's registered capacity (what health and the planner measure against).
+pub fn capacity_sql(shard: &str, bytes: u64) -> String {
+    format!(
+        "UPDATE shards SET body = json_set(body, '$.capacity_bytes', {bytes}) WHERE id = '{shard}';\n"
+    )
+}
+
+/// About 1 KB per client (notes), active, never expiring: only its size matters.
+pub fn oversized_shard_sql() -> String {
+    format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {OVERSIZED_CLIENTS}) \
+         INSERT OR REPLACE INTO clients (account_id, id, body) \
+         SELECT '{OVERSIZED_ACCOUNT}', printf('5eed0000-0000-4000-8b00-%012d', i), \
+         json_object('forenames', 'Big', 'surname', printf('Client%05d', i), 'status', 'active', 'version', 1, \
+         'notes', hex(zeroblob(500)), 'created_at', '2020-01-01T00:00:00.000Z', 'updated_at', '2020-01-01T00:00:00.000Z') \
+         FROM n;\n"
+    )
+}
+
+/// Write the oversized tenant and lower its shard's registered capacity.
+pub fn oversized_scenario(persist: &Path) -> Result<()> {
+    execute(
+        persist,
+        "ACCOUNTS_DB",
+        "wrangler/api.jsonc",
+        &oversized_account_sql(),
+    )?;
+    execute(
+        persist,
+        "SHARD_EU_02",
+        "wrangler/api.jsonc",
+        &oversized_shard_sql(),
+    )
+}
+
+/// Give a shard its registered capacity back (after the oversized scenario).
+pub fn restore_capacity(persist: &Path, shard: &str) -> Result<()> {
+    execute(
+        persist,
+        "ACCOUNTS_DB",
+        "wrangler/api.jsonc",
+        &capacity_sql(shard, LOCAL_CAPACITY),
+    )
+}
+
 /// Write the scenario into the local D1s under `persist`.
 pub fn retention_scenario(persist: &Path) -> Result<()> {
     execute(persist, "ACCOUNTS_DB", "wrangler/api.jsonc", &account_sql())?;

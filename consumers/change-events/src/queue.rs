@@ -65,6 +65,15 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         return Ok(());
     }
     let dlq = env.queue(b::CHANGE_EVENTS_DLQ).ok().map(Queue);
+    if batch.queue() == b::PLATFORM_EVENTS_QUEUE_NAME {
+        let decisions = shared::platform_events::record(&accounts, &bodies).await;
+        let source = batch.queue();
+        let dlq = dlq
+            .as_ref()
+            .map(|q| (q, bodies.as_slice(), source.as_str()));
+        apply(&messages, decisions, dlq).await;
+        return Ok(());
+    }
     let Ok(index_jobs) = env.queue(b::INDEX_JOBS_QUEUE) else {
         batch.retry_all();
         return Ok(());

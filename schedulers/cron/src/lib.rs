@@ -15,6 +15,7 @@ pub(crate) struct WorkerPlatform {
     accounts: D1,
     served: Vec<String>,
     queue: Queue,
+    platform_events: Queue,
     blobs: R2,
 }
 
@@ -23,12 +24,14 @@ impl WorkerPlatform {
         let accounts = D1::from_env(&env, b::ACCOUNTS_DB, Some("first-primary"))?;
         let queue = env.queue(b::CHANGE_EVENTS_QUEUE).ok()?;
         let blobs = R2(env.bucket(b::DOCUMENTS_R2).ok()?);
+        let platform_events = Queue(env.queue(b::PLATFORM_EVENTS_QUEUE).ok()?);
         Some(Self {
             blobs,
             served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
             env,
             accounts,
             queue: Queue(queue),
+            platform_events,
         })
     }
 }
@@ -54,6 +57,9 @@ impl SchedulerPlatform for WorkerPlatform {
     }
     fn queue(&self) -> &Queue {
         &self.queue
+    }
+    fn platform_events(&self) -> &Queue {
+        &self.platform_events
     }
     fn now(&self) -> time::OffsetDateTime {
         platform::now()
