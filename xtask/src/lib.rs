@@ -1,6 +1,7 @@
 //! Orchestration shared by `cargo xtask` and the integration tests: where things are, the
 //! pinned toolchain, the Worker builds and the local stack (`wrangler dev`, one process).
 
+pub mod bench;
 pub mod demo;
 pub mod http;
 pub mod seed;

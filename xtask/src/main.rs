@@ -11,6 +11,7 @@ fn main() {
         Some("dev") | Some("run") => dev(),
         Some("test") => test(),
         Some("dry-run") => toolchain::ensure().and_then(|_| dry_run()),
+        Some("bench") => xtask::bench::run(&args[1..]),
         Some("seed") => toolchain::ensure().and_then(|_| {
             let persist = root().join(".state/dev");
             stack::prepare(&persist)?;
@@ -22,7 +23,7 @@ fn main() {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  setup    install the pinned toolchain"
+                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  setup    install the pinned toolchain"
             );
             std::process::exit(2);
         }

@@ -1,0 +1,200 @@
+//! Load runs with wrk (Debian package, installed if missing) and bench/load.lua, and the RSS
+//! sampler of the stack's workerd processes during a run.
+
+use crate::{root, Result};
+use serde_json::{json, Value};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Install wrk with apt-get when it is not on PATH (the bench runs as root).
+pub fn ensure_wrk() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    crate::step("apt-get install -y wrk");
+    crate::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "wrk"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Raise this process's open-files limit (wrangler, workerd and wrk inherit it): 4000 client
+/// connections plus as many server-side sockets.
+pub fn raise_nofile() -> libc::rlim_t {
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        let want: libc::rlim_t = 65_536;
+        if lim.rlim_max < want && libc::geteuid() == 0 {
+            lim.rlim_max = want;
+        }
+        lim.rlim_cur = want.min(lim.rlim_max);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub name: String,
+    /// mix | get
+    pub mode: &'static str,
+    pub connections: u32,
+    pub seconds: u32,
+    pub think_ms: (u32, u32),
+    pub host: Option<String>,
+}
+
+pub struct Target<'a> {
+    pub url: &'a str,
+    pub token: &'a str,
+    pub account: &'a str,
+    pub clients: u64,
+    pub docs: u64,
+}
+
+/// One wrk run; returns the script's `done()` JSON plus the run's settings and req/s.
+pub fn wrk(t: &Target, run: &Run) -> Result<Value> {
+    crate::step(&format!(
+        "wrk {}: {} connections, {} s, think {}-{} ms",
+        run.name, run.connections, run.seconds, run.think_ms.0, run.think_ms.1
+    ));
+    let threads = 2.min(run.connections);
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &run.connections.to_string(),
+        ])
+        .args(["-d", &format!("{}s", run.seconds), "--timeout", "30s", "-s"])
+        .arg(root().join("bench/load.lua"))
+        .arg(t.url)
+        .env("BENCH_MODE", run.mode)
+        .env("BENCH_TOKEN", t.token)
+        .env("BENCH_ACCOUNT", t.account)
+        .env("BENCH_CLIENTS", t.clients.to_string())
+        .env("BENCH_DOCS", t.docs.to_string())
+        .env("BENCH_THINK_MIN_MS", run.think_ms.0.to_string())
+        .env("BENCH_THINK_MAX_MS", run.think_ms.1.to_string())
+        .env("BENCH_HOST", run.host.clone().unwrap_or_default())
+        .output()
+        .map_err(|e| format!("wrk: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH_JSON "))
+        .ok_or_else(|| {
+            format!(
+                "wrk printed no BENCH_JSON ({}):\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let mut v: Value = serde_json::from_str(line).map_err(|e| format!("wrk JSON: {e}: {line}"))?;
+    let secs = v["duration_us"].as_f64().unwrap_or(0.0) / 1e6;
+    let reqs = v["requests"].as_f64().unwrap_or(0.0);
+    let sock: f64 = ["connect", "read", "write", "timeout"]
+        .iter()
+        .map(|k| v["socket_errors"][k].as_f64().unwrap_or(0.0))
+        .sum();
+    let non2xx = v["non2xx"].as_f64().unwrap_or(0.0);
+    v["name"] = json!(run.name);
+    v["mode"] = json!(run.mode);
+    v["connections"] = json!(run.connections);
+    v["seconds"] = json!(run.seconds);
+    v["think_ms"] = json!([run.think_ms.0, run.think_ms.1]);
+    v["rps"] = json!(if secs > 0.0 { reqs / secs } else { 0.0 });
+    v["error_rate"] = json!(if reqs + sock > 0.0 {
+        (non2xx + sock) / (reqs + sock)
+    } else {
+        0.0
+    });
+    eprintln!(
+        "    {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, non-2xx {} {}, socket errors {}",
+        v["rps"].as_f64().unwrap_or(0.0),
+        v["latency_us"]["p50"].as_f64().unwrap_or(0.0) / 1e3,
+        v["latency_us"]["p99"].as_f64().unwrap_or(0.0) / 1e3,
+        non2xx,
+        v["non2xx_by_status"],
+        sock
+    );
+    Ok(v)
+}
+
+/// Samples the summed VmRSS and the largest VmHWM of `pids` every 500 ms until stopped.
+pub struct RssSampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<(f64, u64, u64)>>,
+}
+
+impl RssSampler {
+    pub fn start(pids: Vec<u32>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let mut out = Vec::new();
+            while !flag.load(Ordering::SeqCst) {
+                let (mut rss, mut hwm) = (0u64, 0u64);
+                for p in &pids {
+                    if let Some((r, h)) = super::stack::rss_kib(*p) {
+                        rss += r;
+                        hwm = hwm.max(h);
+                    }
+                }
+                out.push((t0.elapsed().as_secs_f64(), rss, hwm));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            out
+        });
+        Self { stop, handle }
+    }
+
+    /// (seconds, sum of VmRSS KiB, max VmHWM KiB) samples.
+    pub fn finish(self) -> Vec<(f64, u64, u64)> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// Total CPU seconds (user + system) of `pids` so far.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|s| {
+            // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        })
+        .sum::<f64>()
+        / 100.0
+}
+
+/// Wait until the stack is idle (workerd below 10% of a core for two seconds running), so one
+/// phase's leftovers (queue, index fan-outs) do not eat the next phase's CPU. At most `max`.
+pub fn settle(pids: &[u32], max: Duration) -> f64 {
+    let t0 = Instant::now();
+    let (mut last, mut quiet) = (cpu_seconds(pids), 0);
+    while t0.elapsed() < max && quiet < 2 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = cpu_seconds(pids);
+        quiet = if now - last < 0.10 { quiet + 1 } else { 0 };
+        last = now;
+    }
+    let waited = t0.elapsed().as_secs_f64();
+    if waited > 2.5 {
+        eprintln!("    (waited {waited:.0} s for the stack to go idle)");
+    }
+    waited
+}
