@@ -14,7 +14,9 @@ mod pipeline;
 fn main() {
     let args = Arguments::from_args();
     let tests: Vec<NamedTest> = [api::TESTS, pipeline::TESTS].concat();
-    let wanted = tests.iter().any(|(name, _)| {
+    // Tests that change a whole shard for a while (schema drift) run afterwards, one at a time.
+    let exclusive: Vec<NamedTest> = pipeline::EXCLUSIVE.to_vec();
+    let wanted = tests.iter().chain(&exclusive).any(|(name, _)| {
         args.filter.as_deref().is_none_or(|f| {
             if args.exact {
                 *name == f
@@ -26,6 +28,7 @@ fn main() {
     if args.list || !wanted {
         let trials = tests
             .iter()
+            .chain(&exclusive)
             .map(|(n, _)| Trial::test(*n, || Ok(())))
             .collect();
         libtest_mimic::run(&args, trials).exit();
@@ -48,7 +51,20 @@ fn main() {
             Trial::test(name, move || f(&env).map_err(Into::into))
         })
         .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
+    let mut conclusion = libtest_mimic::run(&args, trials);
+    let trials: Vec<Trial> = exclusive
+        .into_iter()
+        .map(|(name, f)| {
+            let env = env.clone();
+            Trial::test(name, move || f(&env).map_err(Into::into))
+        })
+        .collect();
+    let mut one_at_a_time = args.clone();
+    one_at_a_time.test_threads = Some(1);
+    let second = libtest_mimic::run(&one_at_a_time, trials);
+    conclusion.num_passed += second.num_passed;
+    conclusion.num_failed += second.num_failed;
+    conclusion.num_filtered_out += second.num_filtered_out;
     if conclusion.has_failed() {
         eprintln!("{}", s.log_tail());
     }

@@ -152,7 +152,8 @@ pub fn account_sql() -> String {
     format!("INSERT OR REPLACE INTO accounts (id, body) VALUES ('{ACCOUNT}', '{body}');\n")
 }
 
-fn execute(persist: &Path, binding: &str, config: &str, sql: &str) -> Result<()> {
+/// Run SQL against a local D1 of the stack under `persist` (it works while `wrangler dev` runs).
+pub fn execute(persist: &Path, binding: &str, config: &str, sql: &str) -> Result<()> {
     let file = persist.join(format!("seed-{binding}.sql"));
     std::fs::write(&file, sql).map_err(|e| format!("{}: {e}", file.display()))?;
     run_quiet(
