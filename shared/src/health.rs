@@ -12,16 +12,37 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// Tables whose rows count toward a tenant's size.
-const TENANT_TABLES: &[&str] = &[
-    "groups",
-    "users",
-    "clients",
-    "documents",
-    "audit_log",
-    "outbox",
-    "idempotency_keys",
+/// Tables whose rows count toward a tenant's size, with the key that orders an account's rows.
+const TENANT_TABLES: &[(&str, &str)] = &[
+    ("groups", "id"),
+    ("users", "id"),
+    ("clients", "id"),
+    ("documents", "id"),
+    ("audit_log", "seq"),
+    ("outbox", "id"),
+    ("idempotency_keys", "id"),
+    ("erasure_requests", "id"),
 ];
+
+/// Rows one measuring query reads (one account, one table, in key order).
+pub const MEASURE_CHUNK: u64 = 50_000;
+/// Rows a health run reads to measure account sizes, per shard; the rest waits for the next run.
+pub const MEASURE_ROWS_PER_RUN: u64 = 500_000;
+
+/// Where the size measurement of a shard stopped (stored in `job_cursors` as `health:{shard}`):
+/// the account, table and key being measured, and that account's sums so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SizeCursor {
+    pub account: String,
+    pub table: usize,
+    pub after: Value,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+pub fn cursor_id(shard_id: &str) -> String {
+    format!("health:{shard_id}")
+}
 
 const PERIODS_PER_DAY: u64 = 96; // 15-minute usage periods
 
@@ -36,6 +57,9 @@ pub struct AccountUsage {
     /// Sum of the account's JSON bodies.
     #[serde(default)]
     pub body_bytes: u64,
+    /// When `rows` and `body_bytes` were last measured (a measuring cycle may span runs).
+    #[serde(default)]
+    pub measured_at: String,
     /// Metered by the API in the previous complete usage period (see `Sample::usage_period`).
     #[serde(default)]
     pub requests: u64,
@@ -72,7 +96,131 @@ async fn registry(db: &impl Database) -> Result<Vec<Shard>, StoreError> {
         .collect())
 }
 
-/// One shard's sample (no writes).
+/// Measure account sizes, bounded: resume at the stored cursor, read at most
+/// [`MEASURE_ROWS_PER_RUN`] rows in chunks of [`MEASURE_CHUNK`] (each an index range of one
+/// account and table, never a scan of the shard), and carry the other accounts' figures over
+/// from the previous sample. A full cycle measures every account of the shard once.
+async fn measure<P: SchedulerPlatform>(
+    p: &P,
+    shard: &Shard,
+    db: &impl Database,
+) -> Result<BTreeMap<String, AccountUsage>, StoreError> {
+    let budget = p.measure_rows_per_run().max(1);
+    let (previous, _) = latest_samples(p.accounts(), &shard.id).await?;
+    let ids = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT id FROM accounts WHERE db_shard_id = ?1 ORDER BY id",
+            vec![json!(shard.id)],
+        ))
+        .await?;
+    let ids: Vec<String> = ids
+        .rows
+        .iter()
+        .filter_map(|r| col_str(r, "id").map(str::to_owned))
+        .collect();
+    // Accounts still on the shard keep their last measurement until they are measured again.
+    let mut out: BTreeMap<String, AccountUsage> = previous
+        .map(|s| s.accounts)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| ids.contains(&a.account_id))
+        .map(|a| {
+            let carried = AccountUsage {
+                // Raw bodies again: `sample` scales them to the database size each time.
+                bytes: if a.body_bytes > 0 {
+                    a.body_bytes
+                } else {
+                    a.bytes
+                },
+                requests: 0,
+                rows_read: 0,
+                rows_written: 0,
+                ..a
+            };
+            (carried.account_id.clone(), carried)
+        })
+        .collect();
+    let stored = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT body FROM job_cursors WHERE id = ?1",
+            vec![json!(cursor_id(&shard.id))],
+        ))
+        .await?;
+    let mut c: SizeCursor = stored
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .and_then(|b| serde_json::from_value(b["cursor"].clone()).ok())
+        .unwrap_or_default();
+    let mut spent = 0u64;
+    let mut stopped = false;
+    let start = c.account.clone();
+    'accounts: for id in ids.iter().filter(|id| **id >= start) {
+        if *id != c.account {
+            c = SizeCursor {
+                account: id.clone(),
+                ..Default::default()
+            };
+        }
+        while let Some((table, key)) = TENANT_TABLES.get(c.table) {
+            if spent >= budget {
+                stopped = true;
+                break 'accounts;
+            }
+            if c.after.is_null() {
+                c.after = if *key == "seq" { json!(-1) } else { json!("") };
+            }
+            let r = db
+                .query(Stmt::new(
+                    format!(
+                        "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b, max({key}) AS last FROM \
+                         (SELECT {key}, body FROM {table} WHERE account_id = ?1 AND {key} > ?2 ORDER BY {key} LIMIT ?3)"
+                    ),
+                    vec![json!(id), c.after.clone(), json!(MEASURE_CHUNK)],
+                ))
+                .await?;
+            let row = r.first();
+            let n = row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64;
+            spent += n.max(1);
+            c.rows += n;
+            c.bytes += row.and_then(|r| col_i64(r, "b")).unwrap_or(0).max(0) as u64;
+            if n < MEASURE_CHUNK {
+                c.table += 1;
+                c.after = Value::Null;
+            } else {
+                c.after = row
+                    .and_then(|r| r.get("last").cloned())
+                    .unwrap_or(Value::Null);
+            }
+        }
+        let u = out.entry(id.clone()).or_insert_with(|| AccountUsage {
+            account_id: id.clone(),
+            ..Default::default()
+        });
+        u.rows = c.rows;
+        u.bytes = c.bytes;
+        u.body_bytes = c.bytes;
+        u.measured_at = rfc3339(p.now());
+    }
+    let stmt = if stopped {
+        let body = json!({"id": cursor_id(&shard.id), "job": "shard_health", "shard_id": shard.id,
+            "cursor": c, "updated_at": rfc3339(p.now())});
+        Stmt::new(
+            "INSERT INTO job_cursors (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            vec![json!(cursor_id(&shard.id)), json!(body.to_string())],
+        )
+    } else {
+        Stmt::new(
+            "DELETE FROM job_cursors WHERE id = ?1",
+            vec![json!(cursor_id(&shard.id))],
+        )
+    };
+    p.accounts().query(stmt).await?;
+    Ok(out)
+}
+
+/// One shard's sample (its only write is the measuring cursor).
 pub async fn sample<P: SchedulerPlatform>(
     p: &P,
     shard: &Shard,
@@ -81,29 +229,7 @@ pub async fn sample<P: SchedulerPlatform>(
     let started = p.now();
     let probe = db.query(Stmt::new("SELECT 1 AS ok", vec![])).await?;
     let probe_ms = (p.now() - started).whole_milliseconds() as i64;
-    let mut usage: BTreeMap<String, AccountUsage> = BTreeMap::new();
-    for table in TENANT_TABLES {
-        let r = db
-            .query(Stmt::new(
-                format!(
-                    "SELECT account_id, count(*) AS n, coalesce(sum(length(body)), 0) AS b \
-                     FROM {table} GROUP BY account_id"
-                ),
-                vec![],
-            ))
-            .await?;
-        for row in &r.rows {
-            let Some(a) = col_str(row, "account_id") else {
-                continue;
-            };
-            let u = usage.entry(a.to_string()).or_insert_with(|| AccountUsage {
-                account_id: a.to_string(),
-                ..Default::default()
-            });
-            u.rows += col_i64(row, "n").unwrap_or(0).max(0) as u64;
-            u.bytes += col_i64(row, "b").unwrap_or(0).max(0) as u64;
-        }
-    }
+    let mut usage = measure(p, shard, db).await?;
     let backlog = db
         .query(Stmt::new(
             "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE published_at IS NULL",

@@ -69,6 +69,10 @@ pub trait SchedulerPlatform {
     fn relay_min_age(&self) -> time::Duration {
         RELAY_MIN_AGE
     }
+    /// Rows the health job may read per shard and run to measure account sizes.
+    fn measure_rows_per_run(&self) -> u64 {
+        crate::health::MEASURE_ROWS_PER_RUN
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -29,6 +29,8 @@ pub struct Fake {
     pub queue: MemQueue,
     pub index_jobs: MemQueue,
     pub platform_events: MemQueue,
+    /// The health job's measuring budget (tests lower it to see a cycle span runs).
+    pub measure_rows: std::cell::Cell<u64>,
     pub blobs: MemBlobs,
     pub cache: MemCache,
     pub routes: RouteCache,
@@ -123,6 +125,9 @@ impl SchedulerPlatform for Fake {
     fn platform_events(&self) -> &MemQueue {
         &self.platform_events
     }
+    fn measure_rows_per_run(&self) -> u64 {
+        self.measure_rows.get()
+    }
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
@@ -164,6 +169,7 @@ impl Fake {
             queue: MemQueue::default(),
             index_jobs: MemQueue::default(),
             platform_events: MemQueue::default(),
+            measure_rows: std::cell::Cell::new(crate::health::MEASURE_ROWS_PER_RUN),
             blobs: MemBlobs::default(),
             cache: MemCache::default(),
             routes: RouteCache::new(crate::tenancy::ROUTE_CACHE_TTL),

@@ -1433,6 +1433,59 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
         .is_empty());
 }
 
+#[test]
+fn health_measures_account_sizes_in_bounded_runs_resuming_from_a_stored_cursor() {
+    let f = Fake::new();
+    let (acct, shard) = f.account("sized", Some("shard-eu-01"));
+    let tok = f.token(acct, Role::Member);
+    for _ in 0..3 {
+        created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    }
+    // A tiny budget: each run measures a few tables, then stores where it stopped.
+    f.measure_rows.set(3);
+    let cursor = || {
+        f.accounts.query_json(&format!(
+            "SELECT body FROM job_cursors WHERE id = '{}'",
+            crate::health::cursor_id(&shard)
+        ))
+    };
+    let latest = || {
+        let h = f.admin(
+            Get,
+            &format!("/admin/v1/shards/{shard}/health?limit=1"),
+            None,
+        );
+        h.body_json().unwrap()["items"][0]["accounts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| a["account_id"] == acct.to_string())
+    };
+    let run = block_on(jobs::run(&f, Job::ShardHealth, None));
+    assert_eq!(run.outcome, Outcome::Ok, "{:?}", run.detail);
+    assert_eq!(cursor().len(), 1, "stopped mid-account: cursor stored");
+    assert!(latest().is_none(), "not measured yet");
+    let mut runs = 1;
+    while !cursor().is_empty() {
+        runs += 1;
+        assert!(runs < 20, "the measuring cycle must finish");
+        f.clock.advance(time::Duration::minutes(15));
+        block_on(jobs::run(&f, Job::ShardHealth, None));
+    }
+    assert!(runs >= 2, "the cycle spanned runs");
+    let a = latest().expect("measured after the cycle");
+    assert_eq!(
+        a["rows"], 6,
+        "3 clients + 3 outbox rows, summed across runs: {a}"
+    );
+    assert!(a["measured_at"].is_string());
+    // The next cycle carries the figures forward while it measures again.
+    f.clock.advance(time::Duration::minutes(15));
+    block_on(jobs::run(&f, Job::ShardHealth, None));
+    assert_eq!(latest().expect("carried")["rows"], 6);
+}
+
 fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {
     let id = crate::clock::uuid_v4(&f.entropy).to_string();
     let accounts: Vec<_> = accounts
