@@ -79,7 +79,9 @@ fn start() -> Result<(Stack, std::path::PathBuf), String> {
         port: stack::free_port()?,
         log: Some(persist.join("wrangler.log")),
         persist: persist.clone(),
-        vars: vec![],
+        // The KV read cache is off by default; the tests run with it on so that its
+        // invalidation is checked on the real runtime (the default path is the bookmark path).
+        vars: vec![("READ_CACHE".into(), "on".into())],
     })?;
     s.wait_healthy(Duration::from_secs(90))?;
     Ok((s, persist))

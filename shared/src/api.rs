@@ -36,6 +36,8 @@ pub trait Platform {
     fn entropy(&self) -> &Self::Entropy;
     /// The isolate's usage meter (flushed to the shard by the Worker, see `usage`).
     fn usage(&self) -> &crate::usage::UsageMeter;
+    /// Sent events whose outbox rows wait to be marked published (see `marks`).
+    fn marks(&self) -> &crate::marks::PendingMarks;
 }
 
 #[derive(Debug, Clone)]
@@ -401,6 +403,26 @@ fn if_match(req: &ApiRequest) -> Option<&str> {
     req.header("if-match").map(str::trim)
 }
 
+/// The versions an `If-Match` header accepts: None for `*` (any), else the listed ones.
+fn if_match_versions(header: &str) -> Option<Vec<i64>> {
+    if header == "*" {
+        return None;
+    }
+    Some(
+        header
+            .split(',')
+            .filter_map(|s| {
+                s.trim()
+                    .trim_start_matches("W/")
+                    .strip_prefix("\"v")?
+                    .strip_suffix('"')?
+                    .parse()
+                    .ok()
+            })
+            .collect(),
+    )
+}
+
 fn matches_etag(header: &str, version: i64) -> bool {
     let want = etag(version);
     header == "*"
@@ -456,37 +478,42 @@ pub fn outbox_insert(ev: &ChangeEvent) -> Stmt {
 /// UPDATE stamps the row with the event id (`last_event_id`), and in the same batch the insert
 /// requires that stamp. A write that lost a race changes nothing and emits nothing, even if
 /// another writer moved the row to the same version.
+///
+/// The event's `entity_version` is taken from the row as written, so a write that did not read
+/// the row first (a delete) still records the right version.
 pub fn outbox_insert_if_landed(ev: &ChangeEvent, table: &str, id: Uuid) -> Stmt {
     let mut s = outbox_insert(ev);
     s.sql = format!(
-        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE EXISTS \
-         (SELECT 1 FROM {table} WHERE account_id = ?1 AND id = ?4 AND body ->> '$.last_event_id' = ?2)"
+        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, \
+         json_set(?3, '$.entity_version', coalesce(t.body ->> '$.version', 0)) FROM {table} t \
+         WHERE t.account_id = ?1 AND t.id = ?4 AND t.body ->> '$.last_event_id' = ?2"
     )
     .into();
     s.params.push(json!(id));
     s
 }
 
-pub fn outbox_mark_published(events: &[&ChangeEvent], now: OffsetDateTime) -> Option<Stmt> {
-    let first = events.first()?;
-    let mut params = vec![json!(rfc3339(now)), json!(first.account_id)];
+/// Mark one account's outbox rows published (at most 98 ids: D1's 100 bound parameters).
+pub fn outbox_mark_published_ids(account: Uuid, ids: &[Uuid], now: OffsetDateTime) -> Stmt {
+    let mut params = vec![json!(rfc3339(now)), json!(account)];
     let mut marks = Vec::new();
-    for ev in events {
-        params.push(json!(ev.id));
+    for id in ids {
+        params.push(json!(id));
         marks.push(format!("?{}", params.len()));
     }
-    Some(Stmt::new(
+    Stmt::new(
         format!(
             "UPDATE outbox SET body = json_set(body, '$.published_at', ?1) \
              WHERE account_id = ?2 AND id IN ({})",
             marks.join(", ")
         ),
         params,
-    ))
+    )
 }
 
-/// After the batch committed: send the events; on success mark them published (one small
-/// query). A failed send leaves the rows for the relay; the write itself already succeeded.
+/// After the batch committed: send the events; on success their outbox rows are marked
+/// published a moment later, many writes to one statement (`marks`), so a write costs one D1
+/// batch. A failed send leaves the rows for the relay; the write itself already succeeded.
 pub async fn publish<P: Platform>(
     p: &P,
     cfg: &ApiConfig,
@@ -511,14 +538,11 @@ pub async fn publish<P: Platform>(
         .filter_map(|e| serde_json::to_value(e).ok())
         .collect();
     match p.queue().send_batch(msgs).await {
-        Ok(()) => {
-            let refs: Vec<&ChangeEvent> = events.iter().collect();
-            if let Some(stmt) = outbox_mark_published(&refs, p.now()) {
-                if let Err(e) = db.query(stmt).await {
-                    tracing::warn!(error = %e, "marking outbox rows published failed; the relay will resend");
-                }
-            }
-        }
+        Ok(()) => p.marks().add(
+            &t.route.shard.binding,
+            t.account_id(),
+            events.iter().map(|e| e.id),
+        ),
         Err(e) => tracing::warn!(error = %e, "queue send failed; the outbox relay will publish"),
     }
 }
@@ -913,15 +937,16 @@ async fn delete<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     require_write(t, spec)?;
-    let current = load(t, spec, id).await?;
-    let version = version_of(&current);
-    if let Some(h) = if_match(req) {
-        if !matches_etag(h, version) {
-            return Err(ApiError::PreconditionFailed(h.into()));
-        }
+    // No read first: one conditional UPDATE (the If-Match versions, if any) in the batch with
+    // the event; only a delete that changed nothing reads the row, to say why.
+    let versions = if_match(req).and_then(if_match_versions);
+    if versions.as_ref().is_some_and(|v| v.is_empty()) {
+        return Err(ApiError::PreconditionFailed(
+            if_match(req).unwrap_or_default().into(),
+        ));
     }
     let now = rfc3339(p.now());
-    let ev = new_event(
+    let mut ev = new_event(
         p,
         cfg,
         t,
@@ -931,40 +956,56 @@ async fn delete<P: Platform>(
             entity_singular: spec.singular,
             entity_id: id,
             action: Action::Deleted,
-            entity_version: version + 1,
+            entity_version: 0, // the row's new version, known once the UPDATE has run
             changed_fields: vec!["deleted_at".into()],
         },
     );
     let outbox = outbox_insert_if_landed(&ev, spec.table, id);
+    let mut params = vec![json!(t.account_id()), json!(id), json!(now), json!(ev.id)];
+    let version_check = match &versions {
+        None => String::new(),
+        Some(vs) => {
+            let marks: Vec<String> = vs
+                .iter()
+                .take(20)
+                .map(|v| {
+                    params.push(json!(v));
+                    format!("?{}", params.len())
+                })
+                .collect();
+            format!(
+                " AND coalesce(body ->> '$.version', 0) IN ({})",
+                marks.join(", ")
+            )
+        }
+    };
     let res =
         t.db.batch(vec![
             Stmt::new(
                 format!(
                     "UPDATE {} SET body = json_set(body, '$.deleted_at', ?3, '$.updated_at', ?3, \
-                     '$.version', ?5, '$.last_event_id', ?6) WHERE account_id = ?1 AND id = ?2 \
-                     AND deleted_at IS NULL AND body ->> '$.version' = ?4",
+                     '$.version', coalesce(body ->> '$.version', 0) + 1, '$.last_event_id', ?4) \
+                     WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL{version_check} \
+                     RETURNING body ->> '$.version' AS v",
                     spec.table
                 ),
-                vec![
-                    json!(t.account_id()),
-                    json!(id),
-                    json!(now),
-                    json!(version),
-                    json!(version + 1),
-                    json!(ev.id),
-                ],
+                params,
             ),
             outbox,
         ])
         .await?;
-    if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
-        return match if_match(req) {
-            Some(h) => Err(ApiError::PreconditionFailed(h.into())),
-            None => Err(ApiError::Conflict(
-                "the resource changed while deleting; retry".into(),
-            )),
-        };
-    }
+    let landed = res
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|r| col_i64(r, "v"));
+    let Some(version) = landed else {
+        // Nothing changed: gone (404), or there but at another version (412).
+        load(t, spec, id).await?;
+        return Err(ApiError::PreconditionFailed(
+            if_match(req).unwrap_or("*").into(),
+        ));
+    };
+    ev.entity_version = version;
     publish(p, cfg, t, vec![ev]).await;
     Ok(with_bookmark(ApiResponse::empty(204), &t.db))
 }

@@ -59,5 +59,5 @@ pub const RELAY_MIN_AGE_VAR: &str = "OUTBOX_RELAY_MIN_AGE_SECONDS";
 pub const INDEX_JOBS_QUEUE: &str = "INDEX_JOBS";
 pub const INDEX_JOBS_QUEUE_NAME: &str = "index-jobs";
 
-/// `off` disables the KV read cache of GET by id (default on).
+/// `on` enables the KV read cache of GET by id (default off: see the README's benchmarks).
 pub const READ_CACHE_VAR: &str = "READ_CACHE";

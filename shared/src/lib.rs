@@ -21,6 +21,7 @@ pub mod health;
 pub mod http;
 pub mod index;
 pub mod jobs;
+pub mod marks;
 pub mod migrations;
 pub mod openapi;
 pub mod planner;

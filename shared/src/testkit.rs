@@ -24,6 +24,7 @@ pub struct Fake {
     /// The API's view of the account D1 (a session, as in the Worker).
     pub api_accounts: Session,
     pub usage: crate::usage::UsageMeter,
+    pub marks: crate::marks::PendingMarks,
     pub shards: BTreeMap<String, Rc<SqliteDb>>,
     pub served: Vec<String>,
     pub queue: MemQueue,
@@ -75,6 +76,9 @@ impl Platform for Fake {
     }
     fn usage(&self) -> &crate::usage::UsageMeter {
         &self.usage
+    }
+    fn marks(&self) -> &crate::marks::PendingMarks {
+        &self.marks
     }
 }
 
@@ -163,6 +167,7 @@ impl Fake {
         Fake {
             api_accounts: Session::new(accounts.clone()),
             usage: Default::default(),
+            marks: Default::default(),
             accounts,
             shards,
             served: vec!["SHARD_EU_01".into(), "SHARD_EU_02".into()],
@@ -215,11 +220,24 @@ impl Fake {
             cf_country: None,
             request_id: "req-test".into(),
         };
-        block_on(api::handle(self, &self.cfg, req))
+        self.raw(req)
     }
 
+    /// One request, then what the Worker does after it: flush the deferred outbox marks.
     pub fn raw(&self, req: ApiRequest) -> ApiResponse {
-        block_on(api::handle(self, &self.cfg, req))
+        let r = block_on(api::handle(self, &self.cfg, req));
+        self.flush_marks();
+        r
+    }
+
+    pub fn flush_marks(&self) {
+        for (binding, stmts) in self.marks.take(self.clock.now()) {
+            block_on(crate::ports::Database::batch(
+                &*self.shards[&binding],
+                stmts,
+            ))
+            .expect("marking outbox rows published");
+        }
     }
 
     pub fn admin(&self, method: Method, path: &str, body: Option<Value>) -> ApiResponse {

@@ -1486,6 +1486,94 @@ fn health_measures_account_sizes_in_bounded_runs_resuming_from_a_stored_cursor()
     assert_eq!(latest().expect("carried")["rows"], 6);
 }
 
+#[test]
+fn writes_cost_one_d1_batch_and_outbox_marks_are_deferred_and_grouped() {
+    let f = Fake::new();
+    let (acct, _) = f.account("lean", Some("shard-eu-01"));
+    let tok = f.token(acct, Role::Member);
+    let calls = |r: &crate::http::ApiResponse| -> u64 {
+        let h = r
+            .header(crate::api::COST_HEADER)
+            .unwrap_or_default()
+            .to_string();
+        h.split(';')
+            .find_map(|kv| kv.strip_prefix("calls="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let created = f.as_user(&tok, Post, "/v1/clients", Some(client_body()));
+    assert_eq!(calls(&created), 1, "create: one batch");
+    let id = created_id(&created);
+    let path = format!("/v1/clients/{id}");
+    let patched = f.call(
+        Patch,
+        &path,
+        &[
+            ("authorization", &format!("Bearer {tok}")),
+            ("if-match", "\"v1\""),
+        ],
+        Some(json!({"surname": "Byron"})),
+    );
+    assert_eq!(patched.status, 200, "{:?}", patched.body_json());
+    assert_eq!(
+        calls(&patched),
+        2,
+        "update: read to merge and validate, then one batch"
+    );
+    let stale = f.call(
+        Delete,
+        &path,
+        &[
+            ("authorization", &format!("Bearer {tok}")),
+            ("if-match", "\"v1\""),
+        ],
+        None,
+    );
+    assert_eq!(stale.status, 412);
+    let deleted = f.call(
+        Delete,
+        &path,
+        &[
+            ("authorization", &format!("Bearer {tok}")),
+            ("if-match", "W/\"v2\""),
+        ],
+        None,
+    );
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        calls(&deleted),
+        1,
+        "delete: one conditional batch, no read first"
+    );
+    assert_eq!(
+        f.as_user(&tok, Delete, &path, None).status,
+        404,
+        "already deleted"
+    );
+    // The delete event carries the version the row reached, read from the row itself.
+    let ev = f.queue.sent.borrow().last().cloned().unwrap();
+    assert_eq!(
+        (ev["type"].clone(), ev["entity_version"].clone()),
+        (json!("client.deleted"), json!(3))
+    );
+    let outbox_version = f.count(
+        "SHARD_EU_01",
+        &format!(
+            "SELECT body ->> '$.entity_version' FROM outbox WHERE id = '{}'",
+            ev["id"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(outbox_version, 3);
+    // Sent events' rows were marked published after the requests (the Worker's wait_until).
+    assert_eq!(
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        ),
+        0
+    );
+}
+
 fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {
     let id = crate::clock::uuid_v4(&f.entropy).to_string();
     let accounts: Vec<_> = accounts

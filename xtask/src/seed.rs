@@ -154,17 +154,21 @@ pub fn account_sql() -> String {
 
 /// Run SQL against a local D1 of the stack under `persist` (it works while `wrangler dev` runs).
 pub fn execute(persist: &Path, binding: &str, config: &str, sql: &str) -> Result<()> {
-    let file = persist.join(format!("seed-{binding}.sql"));
+    // One file per statement set: concurrent seeds (tests run in parallel) never share one.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let file = persist.join(format!("seed-{binding}-{}-{n}.sql", std::process::id()));
     std::fs::write(&file, sql).map_err(|e| format!("{}: {e}", file.display()))?;
-    run_quiet(
+    let res = run_quiet(
         node_command("wrangler")
             .args(["d1", "execute", binding, "--local", "-c", config, "--file"])
             .arg(&file)
             .arg("--persist-to")
             .arg(persist)
             .env("CI", "true"),
-    )
-    .map(|_| ())
+    );
+    let _ = std::fs::remove_file(&file);
+    res.map(|_| ())
 }
 
 /// The oversized tenant: enough rows on shard-eu-02 that, with the shard's registered capacity

@@ -4,6 +4,7 @@ use platform::{CryptoEntropy, Kv, Queue, D1, R2};
 use shared::api::{self, ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
+use shared::marks::{PendingMarks, FLUSH_AFTER};
 use shared::ports::Database;
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
@@ -14,6 +15,10 @@ thread_local! {
     static ROUTES: &'static RouteCache = Box::leak(Box::new(RouteCache::new(ROUTE_CACHE_TTL)));
     // Per-account D1 usage, flushed to the shards every few seconds (see shared::usage).
     static USAGE: &'static UsageMeter = Box::leak(Box::new(UsageMeter::default()));
+    // Sent events whose outbox rows are marked published shortly after (see shared::marks).
+    static MARKS: &'static PendingMarks = Box::leak(Box::new(PendingMarks::default()));
+    // Variables and secrets do not change within an isolate: read them once.
+    static CONFIG: std::cell::OnceCell<&'static ApiConfig> = const { std::cell::OnceCell::new() };
 }
 
 struct WorkerPlatform {
@@ -25,6 +30,7 @@ struct WorkerPlatform {
     cache: Option<Kv>,
     routes: &'static RouteCache,
     usage: &'static UsageMeter,
+    marks: &'static PendingMarks,
 }
 
 impl Platform for WorkerPlatform {
@@ -64,6 +70,9 @@ impl Platform for WorkerPlatform {
     fn usage(&self) -> &UsageMeter {
         self.usage
     }
+    fn marks(&self) -> &PendingMarks {
+        self.marks
+    }
 }
 
 fn config(env: &Env) -> ApiConfig {
@@ -95,7 +104,7 @@ fn unavailable(what: &str) -> Result<Response> {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let cfg = config(&env);
+    let cfg: &ApiConfig = CONFIG.with(|c| *c.get_or_init(|| Box::leak(Box::new(config(&env)))));
     let Some(accounts) = D1::from_env(&env, b::ACCOUNTS_DB, None) else {
         return unavailable(b::ACCOUNTS_DB);
     };
@@ -105,10 +114,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     ) else {
         return unavailable("CHANGE_EVENTS or DOCUMENTS");
     };
-    // READ_CACHE=off disables the KV read cache (benchmarks compare both).
+    // READ_CACHE=on enables the KV read cache of GET by id (off by default: the version probe
+    // costs D1 the same row as the read itself, so the cache adds a KV round trip and saves
+    // no D1 rows; see the README's benchmarks).
     let cache = match platform::var(&env, b::READ_CACHE_VAR).as_deref() {
-        Some("off") => None,
-        _ => env.kv(b::CACHE_KV).ok().map(Kv),
+        Some("on") => env.kv(b::CACHE_KV).ok().map(Kv),
+        _ => None,
     };
     let platform = WorkerPlatform {
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
@@ -119,12 +130,29 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         blobs: R2(bucket),
         routes: ROUTES.with(|r| *r),
         usage: USAGE.with(|u| *u),
+        marks: MARKS.with(|m| *m),
     };
     let req = match platform::to_api_request(req, cfg.max_content_bytes).await {
         Ok(r) => r,
         Err(resp) => return platform::to_worker_response(resp),
     };
-    let resp = api::handle(&platform, &cfg, req).await;
+    let resp = api::handle(&platform, cfg, req).await;
+    if platform.marks.needs_flush() {
+        let (env, marks) = (platform.env.clone(), platform.marks);
+        ctx.wait_until(async move {
+            worker::Delay::from(std::time::Duration::from_millis(
+                FLUSH_AFTER.whole_milliseconds() as u64,
+            ))
+            .await;
+            for (binding, stmts) in marks.take(platform::now()) {
+                if let Some(db) = D1::from_env(&env, &binding, None) {
+                    if let Err(e) = db.batch(stmts).await {
+                        tracing::warn!(error = %e, %binding, "marking outbox rows published failed; the relay will resend");
+                    }
+                }
+            }
+        });
+    }
     let due = platform.usage.take_due(platform::now());
     if !due.is_empty() {
         let env = platform.env.clone();
