@@ -433,7 +433,48 @@ fn matches_etag(header: &str, version: i64) -> bool {
 }
 
 /// Server bookkeeping kept in `body` but never shown.
-pub const HIDDEN_FIELDS: &[&str] = &["index_rev", "last_event_id"];
+pub const HIDDEN_FIELDS: &[&str] = &["index_rev", "last_event_id", "client_ended_on"];
+
+/// A new row. A document also takes its client's relationship end (`client_ended_on`, for the
+/// retention sweep) in the same statement; the foreign key still refuses an unknown client.
+fn insert_stmt(spec: &EntitySpec, account: Uuid, id: Uuid, body: &Value) -> Stmt {
+    if spec.table == "documents" {
+        return Stmt::new(
+            "INSERT INTO documents (account_id, id, body) VALUES (?1, ?2, json_patch(?3, \
+             json_object('client_ended_on', (SELECT relationship_ended_on FROM clients \
+             WHERE account_id = ?1 AND id = ?4))))",
+            vec![
+                json!(account),
+                json!(id),
+                json!(body.to_string()),
+                body.get("client_id").cloned().unwrap_or(Value::Null),
+            ],
+        );
+    }
+    Stmt::new(
+        format!(
+            "INSERT INTO {} (account_id, id, body) VALUES (?1, ?2, ?3)",
+            spec.table
+        ),
+        vec![json!(account), json!(id), json!(body.to_string())],
+    )
+}
+
+/// When a client's relationship end changes, its documents' copy changes in the same batch
+/// (only if the client's update landed: it carries the event id).
+fn client_end_propagation(account: Uuid, client: Uuid, ended: Option<&Value>, event: Uuid) -> Stmt {
+    Stmt::new(
+        "UPDATE documents SET body = json_patch(body, json_object('client_ended_on', ?3)) \
+         WHERE account_id = ?1 AND client_id = ?2 AND EXISTS (SELECT 1 FROM clients \
+         WHERE account_id = ?1 AND id = ?2 AND body ->> '$.last_event_id' = ?4)",
+        vec![
+            json!(account),
+            json!(client),
+            ended.cloned().unwrap_or(Value::Null),
+            json!(event),
+        ],
+    )
+}
 
 /// The stored document as the API shows it.
 pub fn render(id: &str, body: &Value) -> Value {
@@ -623,13 +664,7 @@ async fn create<P: Platform>(
     let rendered = render(&id.to_string(), &body);
     let location = format!("/v1/{}/{}", spec.table, id);
     let mut stmts = vec![
-        Stmt::new(
-            format!(
-                "INSERT INTO {} (account_id, id, body) VALUES (?1, ?2, ?3)",
-                spec.table
-            ),
-            vec![json!(t.account_id()), json!(id), json!(body.to_string())],
-        ),
+        insert_stmt(spec, t.account_id(), id, &body),
         outbox_insert(&ev),
     ];
     if let Some(key) = &idem {
@@ -892,24 +927,36 @@ async fn update<P: Platform>(
             o.extend(server);
         }
         let outbox = outbox_insert_if_landed(&ev, spec.table, id);
-        let res =
-            t.db.batch(vec![
-                Stmt::new(
-                    format!(
-                        "UPDATE {} SET body = ?3 WHERE account_id = ?1 AND id = ?2 \
-                         AND deleted_at IS NULL AND body ->> '$.version' = ?4",
-                        spec.table
-                    ),
-                    vec![
-                        json!(t.account_id()),
-                        json!(id),
-                        json!(body.to_string()),
-                        json!(old_version),
-                    ],
+        let mut stmts = vec![
+            Stmt::new(
+                format!(
+                    "UPDATE {} SET body = ?3 WHERE account_id = ?1 AND id = ?2 \
+                     AND deleted_at IS NULL AND body ->> '$.version' = ?4",
+                    spec.table
                 ),
-                outbox,
-            ])
-            .await?;
+                vec![
+                    json!(t.account_id()),
+                    json!(id),
+                    json!(body.to_string()),
+                    json!(old_version),
+                ],
+            ),
+            outbox,
+        ];
+        if spec.table == "clients"
+            && ev
+                .changed_fields
+                .iter()
+                .any(|f| f == "relationship_ended_on")
+        {
+            stmts.push(client_end_propagation(
+                t.account_id(),
+                id,
+                body.get("relationship_ended_on"),
+                ev.id,
+            ));
+        }
+        let res = t.db.batch(stmts).await?;
         if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
             if let Some(h) = if_match(req) {
                 return Err(ApiError::PreconditionFailed(h.into()));

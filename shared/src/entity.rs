@@ -288,7 +288,8 @@ pub static DOCUMENTS: EntitySpec = EntitySpec {
         f("title", NAME, true, "Title"),
         f("description", TEXT, false, "Free text"),
     ],
-    read_only: &["content"],
+    // client_ended_on: the client's relationship end, kept by the API (retention sweep).
+    read_only: &["content", "client_ended_on"],
     filters: &[
         Filter {
             param: "client_id",

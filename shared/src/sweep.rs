@@ -61,18 +61,6 @@ struct Deleter<'a, P: SchedulerPlatform> {
 }
 
 impl<P: SchedulerPlatform> Deleter<'_, P> {
-    async fn delete(
-        &mut self,
-        account: Uuid,
-        table: &str,
-        singular: &str,
-        id: &str,
-        why: &str,
-    ) -> Result<bool, StoreError> {
-        self.delete_as(account, table, singular, id, why, Action::Purged)
-            .await
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn event(
         &self,
@@ -356,20 +344,17 @@ pub(crate) fn candidates(step: u8, acct: &AccountCtx, c: &Cutoffs, after: &str) 
     let mut parts: Vec<String> = after.split(SEP).map(str::to_owned).collect();
     parts.resize(3, String::new());
     let (sql, cutoff): (&str, &str) = match step {
+        // Documents carry their client's relationship end (`client_ended_on`): no join.
         STEP_DOCS_SOFT_DELETED => (
-            "SELECT d.id, d.body, c.body ->> '$.relationship_ended_on' AS ended, c.body ->> '$.legal_hold' AS hold, \
-             d.deleted_at || char(31) || d.id AS k FROM documents d LEFT JOIN clients c ON c.account_id = d.account_id AND c.id = d.client_id \
-             WHERE d.account_id = ?1 AND d.deleted_at IS NOT NULL AND d.deleted_at < ?2 AND (d.deleted_at, d.id) > (?3, ?4) \
-             ORDER BY d.deleted_at, d.id LIMIT ?6",
+            "SELECT id, body, client_ended_on AS ended, client_id, deleted_at || char(31) || id AS k \
+             FROM documents WHERE account_id = ?1 AND deleted_at IS NOT NULL AND deleted_at < ?2 \
+             AND (deleted_at, id) > (?3, ?4) ORDER BY deleted_at, id LIMIT ?6",
             &c.grace,
         ),
         STEP_DOCS_OF_ENDED_CLIENTS => (
-            "SELECT d.id, d.body, c.relationship_ended_on AS ended, c.body ->> '$.legal_hold' AS hold, \
-             c.relationship_ended_on || char(31) || c.id || char(31) || d.id AS k FROM clients c \
-             JOIN documents d ON d.account_id = c.account_id AND d.client_id = c.id \
-             WHERE c.account_id = ?1 AND c.relationship_ended_on IS NOT NULL AND c.relationship_ended_on < ?2 \
-             AND (c.relationship_ended_on, c.id) >= (?3, ?4) AND ((c.relationship_ended_on, c.id) > (?3, ?4) OR d.id > ?5) \
-             ORDER BY c.relationship_ended_on, c.id, d.id LIMIT ?6",
+            "SELECT id, body, client_ended_on AS ended, client_id, client_ended_on || char(31) || id AS k \
+             FROM documents WHERE account_id = ?1 AND client_ended_on IS NOT NULL AND client_ended_on < ?2 \
+             AND (client_ended_on, id) > (?3, ?4) ORDER BY client_ended_on, id LIMIT ?6",
             &c.ended,
         ),
         STEP_CLIENTS_SOFT_DELETED => (
@@ -450,6 +435,20 @@ async fn sweep_account<P: SchedulerPlatform>(
         grace,
         ended: years_before(now.date(), min_years).to_string(),
     };
+    // The account's clients under legal hold, once (the partial index holds only them).
+    let held_clients: std::collections::HashSet<String> = if acct.hold {
+        Default::default()
+    } else {
+        d.db.query(Stmt::new(
+            "SELECT id FROM clients INDEXED BY clients_on_hold WHERE account_id = ?1 AND legal_hold = 1",
+            vec![json!(acct.id)],
+        ))
+        .await?
+        .rows
+        .iter()
+        .filter_map(|r| col_str(r, "id").map(str::to_owned))
+        .collect()
+    };
     for step in start_step..=STEP_IDEMPOTENCY {
         let mut after = if step == start_step {
             start_after.clone()
@@ -485,11 +484,10 @@ async fn sweep_account<P: SchedulerPlatform>(
                 for r in &rows.rows {
                     let body = col_json(r, "body").unwrap_or_default();
                     let (ty, table, singular) = classify(step, &body);
-                    let client_hold = match step {
-                        STEP_DOCS_SOFT_DELETED | STEP_DOCS_OF_ENDED_CLIENTS => {
-                            col_i64(r, "hold") == Some(1)
-                        }
-                        _ => body["legal_hold"] == json!(true),
+                    let client = col_str(r, "client_id").map(str::to_owned);
+                    let client_hold = match &client {
+                        Some(c) => held_clients.contains(c),
+                        None => body["legal_hold"] == json!(true),
                     };
                     let rec = record(ty, &body, col_str(r, "ended"), client_hold, acct);
                     match retention::decide(&acct.policy, &rec, now) {
@@ -497,6 +495,7 @@ async fn sweep_account<P: SchedulerPlatform>(
                             table,
                             singular,
                             id: col_str(r, "id").unwrap_or_default().to_string(),
+                            client,
                             body,
                             reason,
                         }),
@@ -522,8 +521,41 @@ struct Due {
     table: &'static str,
     singular: &'static str,
     id: String,
+    /// A document's client (its hold is re-checked in the DELETE itself).
+    client: Option<String>,
     body: Value,
     reason: String,
+}
+
+/// Delete one due row and record its `*.purged` event, both guarded so that a legal hold
+/// placed since the candidate was read still wins: the DELETE re-checks the hold (a probe of
+/// the partial hold index, which reads nothing when there is none) and the event is only
+/// written if the row is gone. Two statements; the row is read once.
+fn purge_stmts(account: Uuid, r: &Due, ev: &ChangeEvent) -> [Stmt; 2] {
+    let delete = match (&r.client, r.table) {
+        (Some(client), "documents") => Stmt::new(
+            "DELETE FROM documents WHERE account_id = ?1 AND id = ?2 AND NOT EXISTS \
+             (SELECT 1 FROM clients INDEXED BY clients_on_hold WHERE account_id = ?1 AND id = ?3 AND legal_hold = 1)",
+            vec![json!(account), json!(r.id), json!(client)],
+        ),
+        (_, "clients") => Stmt::new(
+            "DELETE FROM clients WHERE account_id = ?1 AND id = ?2 AND legal_hold IS NOT 1",
+            vec![json!(account), json!(r.id)],
+        ),
+        (_, table) => Stmt::new(
+            format!("DELETE FROM {table} WHERE account_id = ?1 AND id = ?2"),
+            vec![json!(account), json!(r.id)],
+        ),
+    };
+    let mut event = outbox_insert(ev);
+    event.sql = format!(
+        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE NOT EXISTS \
+         (SELECT 1 FROM {} WHERE account_id = ?1 AND id = ?4)",
+        r.table
+    )
+    .into();
+    event.params.push(json!(r.id));
+    [delete, event]
 }
 
 /// Rows deleted per D1 batch (each with its `*.purged` event: 2 statements per row).
@@ -540,6 +572,7 @@ async fn dispose<P: SchedulerPlatform>(
 ) -> Result<(), StoreError> {
     for chunk in due.chunks(DELETE_BATCH) {
         let mut stmts = Vec::with_capacity(chunk.len() * 2);
+        let mut rows: Vec<&Due> = Vec::with_capacity(chunk.len());
         for r in chunk {
             let Ok(entity_id) = Uuid::parse_str(&r.id) else {
                 continue;
@@ -553,32 +586,51 @@ async fn dispose<P: SchedulerPlatform>(
                 Action::Purged,
                 0,
             );
-            stmts.push(Stmt::new(
-                format!("DELETE FROM {} WHERE account_id = ?1 AND id = ?2", r.table),
-                vec![json!(acct.id), json!(r.id)],
-            ));
-            stmts.push(outbox_insert(&ev));
+            stmts.extend(purge_stmts(acct.id, r, &ev));
+            rows.push(r);
         }
-        let gone: Vec<&Due> = match d.db.batch(stmts).await {
-            Ok(_) => {
-                d.deleted += chunk.len() as u64;
-                chunk.iter().collect()
-            }
-            Err(StoreError::Constraint(_)) => {
-                let mut gone = Vec::new();
-                for r in chunk {
-                    if d.delete(acct.id, r.table, r.singular, &r.id, &r.reason)
-                        .await?
-                    {
+        // Which rows went: the DELETE of each (even statements) changed one row.
+        let landed = |res: &[Rows], i: usize| res.get(2 * i).is_some_and(|x| x.meta.changes > 0);
+        let mut gone: Vec<&Due> = Vec::new();
+        match d.db.batch(stmts).await {
+            Ok(res) => {
+                for (i, r) in rows.iter().enumerate() {
+                    if landed(&res, i) {
                         gone.push(r);
                     } else {
-                        add(counts, &format!("{}_blocked", r.table), 1);
+                        add(counts, "held", 1); // a hold arrived after the candidate was read
                     }
                 }
-                gone
+            }
+            // A foreign key refused one of them (a client whose kept documents still
+            // reference it): row by row, so only the refused rows stay.
+            Err(StoreError::Constraint(_)) => {
+                for r in rows {
+                    let Ok(entity_id) = Uuid::parse_str(&r.id) else {
+                        continue;
+                    };
+                    let ev = d.event(
+                        acct.id,
+                        r.table,
+                        r.singular,
+                        entity_id,
+                        &r.reason,
+                        Action::Purged,
+                        0,
+                    );
+                    match d.db.batch(purge_stmts(acct.id, r, &ev).to_vec()).await {
+                        Ok(res) if landed(&res, 0) => gone.push(r),
+                        Ok(_) => add(counts, "held", 1),
+                        Err(StoreError::Constraint(_)) => {
+                            add(counts, &format!("{}_blocked", r.table), 1)
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             }
             Err(e) => return Err(e),
-        };
+        }
+        d.deleted += gone.len() as u64;
         for r in gone {
             add(counts, &format!("{}_deleted", r.table), 1);
             // Document contents go with their row (after the commit; a failed delete leaves an
@@ -794,6 +846,41 @@ mod plan_tests {
     use crate::fakes::{query_plan, SqliteDb};
 
     #[test]
+    fn a_guarded_purge_leaves_a_document_whose_client_was_put_on_hold_and_writes_no_event() {
+        use crate::fakes::block_on;
+        let db = SqliteDb::shard().unwrap();
+        let a = Uuid::nil();
+        db.exec(&format!(
+            "INSERT INTO clients (account_id, id, body) VALUES ('{a}', 'c', '{{\"legal_hold\": true}}'); \
+             INSERT INTO clients (account_id, id, body) VALUES ('{a}', 'c2', '{{}}'); \
+             INSERT INTO documents (account_id, id, body) VALUES ('{a}', 'd', '{{\"client_id\": \"c\"}}'); \
+             INSERT INTO documents (account_id, id, body) VALUES ('{a}', 'd2', '{{\"client_id\": \"c2\"}}');"
+        ))
+        .unwrap();
+        let due = |id: &str, client: &str| Due {
+            table: "documents",
+            singular: "document",
+            id: id.into(),
+            client: Some(client.into()),
+            body: json!({}),
+            reason: "test".into(),
+        };
+        let ev = |n: u128| {
+            let mut e: ChangeEvent =
+                serde_json::from_str(include_str!("../tests/golden/change_event.json")).unwrap();
+            e.id = Uuid::from_u128(n);
+            e.account_id = a;
+            e
+        };
+        // The candidate was judged deletable, then its client was put on hold.
+        let held = block_on(db.batch(purge_stmts(a, &due("d", "c"), &ev(1)).to_vec())).unwrap();
+        assert_eq!(held[0].meta.changes, 0, "held: not deleted");
+        assert_eq!(held[1].meta.changes, 0, "held: no purged event");
+        let free = block_on(db.batch(purge_stmts(a, &due("d2", "c2"), &ev(2)).to_vec())).unwrap();
+        assert_eq!((free[0].meta.changes, free[1].meta.changes), (1, 1));
+    }
+
+    #[test]
     fn every_candidate_query_is_an_index_range_of_one_account_resuming_at_the_keyset() {
         let db = SqliteDb::shard().unwrap();
         let acct = AccountCtx {
@@ -819,12 +906,17 @@ mod plan_tests {
             let first = plan.split(" | ").next().unwrap_or_default();
             assert!(
                 first.contains("account_id=?")
-                    && (first.contains("deleted_at>?")
-                        || first.contains("relationship_ended_on>?")
-                        || first.contains("(deleted_at,id)>")
-                        || first.contains("(relationship_ended_on,id)>")),
+                    && [
+                        "(deleted_at,id)>",
+                        "(relationship_ended_on,id)>",
+                        "(client_ended_on,id)>"
+                    ]
+                    .iter()
+                    .any(|k| first.contains(k)),
                 "step {step}: {plan}"
             );
+            // One table per step: D1 bills every row a join touches.
+            assert_eq!(plan.split(" | ").count(), 1, "step {step} joins: {plan}");
         }
     }
 }

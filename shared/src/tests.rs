@@ -1574,6 +1574,76 @@ fn writes_cost_one_d1_batch_and_outbox_marks_are_deferred_and_grouped() {
     );
 }
 
+#[test]
+fn documents_carry_their_clients_relationship_end_hidden_and_kept_in_step() {
+    let f = Fake::new();
+    let (acct, _) = f.account("ended", Some("shard-eu-01"));
+    let tok = f.token(acct, Role::Member);
+    let mut c = client_body();
+    c["relationship_ended_on"] = json!("2015-03-31");
+    let client = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(c)));
+    let doc = |title: &str| {
+        f.as_user(
+            &tok,
+            Post,
+            "/v1/documents",
+            Some(json!({"client_id": client, "kind": "fact_find", "title": title})),
+        )
+    };
+    let d1 = doc("one");
+    let d1_id = created_id(&d1);
+    assert!(
+        d1.body_json().unwrap().get("client_ended_on").is_none(),
+        "never shown"
+    );
+    let stored = |id: &str| {
+        f.count(
+            "SHARD_EU_01",
+            &format!("SELECT count(*) FROM documents WHERE id = '{id}' AND client_ended_on = '2015-03-31'"),
+        )
+    };
+    assert_eq!(stored(&d1_id), 1, "copied at creation");
+    // The client's end changes: every document follows in the same batch.
+    let r = f.as_user(
+        &tok,
+        Patch,
+        &format!("/v1/clients/{client}"),
+        Some(json!({"relationship_ended_on": "2016-01-31"})),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+    assert_eq!(
+        f.count("SHARD_EU_01", &format!("SELECT count(*) FROM documents WHERE id = '{d1_id}' AND client_ended_on = '2016-01-31'")),
+        1
+    );
+    // Cleared: the copy goes too (no nulls stored).
+    f.as_user(
+        &tok,
+        Patch,
+        &format!("/v1/clients/{client}"),
+        Some(json!({"relationship_ended_on": null})),
+    );
+    assert_eq!(
+        f.count("SHARD_EU_01", &format!("SELECT count(*) FROM documents WHERE id = '{d1_id}' AND body ->> '$.client_ended_on' IS NULL AND body NOT LIKE '%client_ended_on%'")),
+        1
+    );
+    // A document PATCH keeps the server's copy, and clients cannot set it.
+    let refused = f.as_user(
+        &tok,
+        Patch,
+        &format!("/v1/documents/{d1_id}"),
+        Some(json!({"client_ended_on": "2000-01-01"})),
+    );
+    assert_eq!(refused.status, 400, "{:?}", refused.body_json());
+    // An unknown client is still refused by the foreign key.
+    let orphan = f.as_user(
+        &tok,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": Uuid::from_u128(99), "kind": "fact_find", "title": "x"})),
+    );
+    assert_eq!(orphan.status, 422, "{:?}", orphan.body_json());
+}
+
 fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {
     let id = crate::clock::uuid_v4(&f.entropy).to_string();
     let accounts: Vec<_> = accounts

@@ -137,6 +137,12 @@ pub fn shard_sql() -> String {
             "created_at": "2014-01-01T00:00:00.000Z", "updated_at": "2014-01-01T00:00:00.000Z"});
         sql += &format!("INSERT OR REPLACE INTO documents (account_id, id, body) VALUES ('{ACCOUNT}', '{id}', '{body}');\n");
     }
+    // What the API does for documents: each carries its client's relationship end.
+    sql += "UPDATE documents SET body = json_patch(body, json_object('client_ended_on', \
+            (SELECT c.relationship_ended_on FROM clients c WHERE c.account_id = documents.account_id \
+            AND c.id = documents.client_id))) WHERE account_id = '";
+    sql += ACCOUNT;
+    sql += "';\n";
     let req = serde_json::json!({"id": ERASURE_REQUEST, "subject_type": "client", "subject_id": CLIENTS[5].0,
         "requested_by": "seed", "received_at": days_ago(1), "due_by": days_ago(-30), "status": "pending",
         "completed_at": null, "outcome": null});
@@ -159,14 +165,25 @@ pub fn execute(persist: &Path, binding: &str, config: &str, sql: &str) -> Result
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let file = persist.join(format!("seed-{binding}-{}-{n}.sql", std::process::id()));
     std::fs::write(&file, sql).map_err(|e| format!("{}: {e}", file.display()))?;
-    let res = run_quiet(
-        node_command("wrangler")
-            .args(["d1", "execute", binding, "--local", "-c", config, "--file"])
-            .arg(&file)
-            .arg("--persist-to")
-            .arg(persist)
-            .env("CI", "true"),
-    );
+    // Another writer (the running stack, a parallel seed) may hold the SQLite lock briefly.
+    let mut attempt = 0;
+    let res = loop {
+        let r = run_quiet(
+            node_command("wrangler")
+                .args(["d1", "execute", binding, "--local", "-c", config, "--file"])
+                .arg(&file)
+                .arg("--persist-to")
+                .arg(persist)
+                .env("CI", "true"),
+        );
+        match r {
+            Err(e) if e.contains("SQLITE_BUSY") && attempt < 10 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(250 * attempt));
+            }
+            other => break other,
+        }
+    };
     let _ = std::fs::remove_file(&file);
     res.map(|_| ())
 }

@@ -76,6 +76,7 @@ pub fn sweep_sql(account: &str, from: u64, to: u64) -> String {
          {cte}\nINSERT INTO documents (account_id, id, body) SELECT '{account}', printf('{DOC_PREFIX}%012d', i), \
          json_object('client_id', printf('{CLIENT_PREFIX}%012d', i), 'kind', 'fact_find', 'title', 'Fact find ' || i, \
          'deleted_at', CASE WHEN i % 20 = 10 THEN {TWO_YEARS_AGO} END, \
+         'client_ended_on', CASE WHEN i % 20 = 0 THEN '2010-01-01' END, \
          'version', 1, 'created_at', '2009-01-01T00:00:00.000Z', 'updated_at', '2009-01-01T00:00:00.000Z') FROM seq;\n"
     )
 }
