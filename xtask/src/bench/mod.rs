@@ -206,6 +206,47 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let pids = s.workerd_pids();
     let idle = Duration::from_secs(90);
+    if args.iter().any(|a| a == "--read-path") {
+        // Iterating on the read path only: product vs the floors, alternated three times.
+        let mut rps: Vec<(String, f64)> = Vec::new();
+        for round in 0..3 {
+            for (name, host) in [
+                ("product", None),
+                ("floor-rs", Some("floor-rs.localhost")),
+                ("floor-js", Some("floor-js.localhost")),
+            ] {
+                load::settle(&pids, idle);
+                let r = load::wrk(
+                    &target,
+                    &load::Run {
+                        name: format!("{name} #{round}"),
+                        mode: "get",
+                        connections: scale.sat_connections,
+                        seconds: scale.floor_seconds,
+                        think_ms: (0, 0),
+                        host: host.map(str::to_owned),
+                    },
+                )?;
+                rps.push((name.into(), r["rps"].as_f64().unwrap_or(0.0)));
+            }
+        }
+        let total = |n: &str| {
+            rps.iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v)
+                .sum::<f64>()
+        };
+        println!(
+            "read path: product {:.0} req/s = {:.0}% of floor-rs ({:.0}), {:.0}% of floor-js ({:.0}) (sums of 3 alternated runs)",
+            total("product") / 3.0,
+            100.0 * total("product") / total("floor-rs").max(1.0),
+            total("floor-rs") / 3.0,
+            100.0 * total("product") / total("floor-js").max(1.0),
+            total("floor-js") / 3.0
+        );
+        s.stop();
+        return Ok(());
+    }
     load::settle(&pids, idle);
     let sampler = load::RssSampler::start(pids.clone());
     let mut runs = Vec::new();
