@@ -13,7 +13,8 @@ use getrandom02 as _; // feature-only dependency: getrandom 0.2's `js` backend
 
 /// A D1 session (Sessions API). `first-unconstrained` unless a bookmark is given.
 pub struct D1 {
-    session: D1DatabaseSession,
+    /// None: the binding is missing (every statement fails with a clear storage error).
+    session: Option<D1DatabaseSession>,
     cost: CostMeter,
 }
 
@@ -24,7 +25,7 @@ impl D1 {
             .unwrap_or("first-unconstrained");
         match db.with_session(Some(anchor)) {
             Ok(session) => Some(Self {
-                session,
+                session: Some(session),
                 cost: CostMeter::default(),
             }),
             // A malformed bookmark: fall back to a fresh session rather than failing the read.
@@ -32,10 +33,24 @@ impl D1 {
                 .with_session(Some("first-unconstrained"))
                 .ok()
                 .map(|session| Self {
-                    session,
+                    session: Some(session),
                     cost: CostMeter::default(),
                 }),
         }
+    }
+
+    /// A database whose binding is missing: every statement fails (503 at the edge).
+    pub fn unavailable() -> Self {
+        Self {
+            session: None,
+            cost: CostMeter::default(),
+        }
+    }
+
+    fn session(&self) -> Result<&D1DatabaseSession, StoreError> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the D1 binding is missing".into()))
     }
 
     pub fn from_env(env: &Env, binding: &str, bookmark: Option<&str>) -> Option<Self> {
@@ -46,7 +61,7 @@ impl D1 {
 
     fn prepare(&self, stmt: &Stmt) -> Result<D1PreparedStatement, StoreError> {
         let params: Vec<JsValue> = stmt.params.iter().map(to_js).collect();
-        self.session
+        self.session()?
             .prepare(stmt.sql.as_ref())
             .bind(&params)
             .map_err(|e| StoreError::from_message(e.to_string()))
@@ -100,7 +115,7 @@ impl Database for D1 {
             .map(|s| self.prepare(s))
             .collect::<Result<Vec<_>, _>>()?;
         let results = self
-            .session
+            .session()?
             .batch(prepared)
             .await
             .map_err(|e| StoreError::from_message(e.to_string()))?;
@@ -110,7 +125,7 @@ impl Database for D1 {
     }
 
     fn bookmark(&self) -> Option<String> {
-        self.session.get_bookmark().ok().flatten()
+        self.session.as_ref()?.get_bookmark().ok().flatten()
     }
 
     fn cost(&self) -> Cost {
@@ -118,14 +133,28 @@ impl Database for D1 {
     }
 }
 
-/// A Queues producer binding; messages go as JSON (content type `json`).
-pub struct Queue(pub worker::Queue);
+/// A Queues producer binding; messages go as JSON (content type `json`). None: the binding
+/// is missing, and every send fails (the outbox relay resends once it is there).
+pub struct Queue(pub Option<worker::Queue>);
+
+impl Queue {
+    pub fn new(q: worker::Queue) -> Self {
+        Self(Some(q))
+    }
+    pub fn from_env(env: &Env, binding: &str) -> Self {
+        Self(env.queue(binding).ok())
+    }
+}
 
 impl EventQueue for Queue {
     async fn send_batch(&self, messages: Vec<Value>) -> Result<(), QueueError> {
         if messages.is_empty() {
             return Ok(());
         }
+        let queue = self
+            .0
+            .as_ref()
+            .ok_or_else(|| QueueError("the queue binding is missing".into()))?;
         for chunk in messages.chunks(100) {
             let mut batch = Vec::with_capacity(chunk.len());
             for m in chunk {
@@ -138,7 +167,7 @@ impl EventQueue for Queue {
                         .build_with_content_type(worker::QueueContentType::Json),
                 );
             }
-            self.0
+            queue
                 .send_raw_batch(batch)
                 .await
                 .map_err(|e| QueueError(e.to_string()))?;
@@ -177,12 +206,26 @@ impl Cache for Kv {
     }
 }
 
-/// An R2 bucket.
-pub struct R2(pub worker::Bucket);
+/// An R2 bucket. None: the binding is missing, and every operation fails.
+pub struct R2(pub Option<worker::Bucket>);
+
+impl R2 {
+    pub fn new(b: worker::Bucket) -> Self {
+        Self(Some(b))
+    }
+    pub fn from_env(env: &Env, binding: &str) -> Self {
+        Self(env.bucket(binding).ok())
+    }
+    fn bucket(&self) -> Result<&worker::Bucket, BlobError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| BlobError("the R2 binding is missing".into()))
+    }
+}
 
 impl BlobStore for R2 {
     async fn put(&self, key: &str, blob: Blob) -> Result<(), BlobError> {
-        self.0
+        self.bucket()?
             .put(key, blob.bytes)
             .http_metadata(worker::HttpMetadata {
                 content_type: Some(blob.content_type),
@@ -196,7 +239,7 @@ impl BlobStore for R2 {
 
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError> {
         let Some(obj) = self
-            .0
+            .bucket()?
             .get(key)
             .execute()
             .await
@@ -219,7 +262,7 @@ impl BlobStore for R2 {
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
-        self.0
+        self.bucket()?
             .delete(key)
             .await
             .map_err(|e| BlobError(e.to_string()))

@@ -83,6 +83,9 @@ pub struct Sample {
     /// Start of the 15-minute period the accounts' requests and rows read/written cover.
     #[serde(default)]
     pub usage_period: String,
+    /// Dead letters not yet replayed whose message names this shard.
+    #[serde(default)]
+    pub dead_letters_open: u64,
 }
 
 async fn registry(db: &impl Database) -> Result<Vec<Shard>, StoreError> {
@@ -271,6 +274,18 @@ pub async fn sample<P: SchedulerPlatform>(
         oldest_unpublished_seconds: oldest,
         probe_ms,
         usage_period: rfc3339(period),
+        dead_letters_open: p
+            .accounts()
+            .query(Stmt::new(
+                "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL \
+                 AND body ->> '$.message.shard_id' = ?1",
+                vec![json!(shard.id)],
+            ))
+            .await?
+            .first()
+            .and_then(|r| col_i64(r, "n"))
+            .unwrap_or(0)
+            .max(0) as u64,
     })
 }
 

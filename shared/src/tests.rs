@@ -1286,6 +1286,13 @@ fn health_job_samples_every_bound_shard_with_per_account_usage() {
         created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
     }
     f.clock.advance(time::Duration::seconds(90));
+    f.accounts
+        .exec(&format!(
+            "INSERT INTO dead_letters (id, body) VALUES ('dl1', json_object('id', 'dl1', 'queue', 'change-events', \
+             'reason', 'poison', 'message', json_object('shard_id', '{shard}'), 'received_at', '2026-11-26T09:00:00.000Z', \
+             'replayed_at', NULL, 'replay_count', 0))"
+        ))
+        .unwrap();
     let run = block_on(jobs::run(&f, Job::ShardHealth, None));
     assert_eq!(run.outcome, Outcome::Ok, "{:?}", run.detail);
     assert_eq!(run.counts["sampled"], 3);
@@ -1297,6 +1304,10 @@ fn health_job_samples_every_bound_shard_with_per_account_usage() {
         "the sends failed: three unpublished rows"
     );
     assert_eq!(s["oldest_unpublished_seconds"], 90);
+    assert_eq!(
+        s["dead_letters_open"], 1,
+        "the poison message names this shard"
+    );
     let a = s["accounts"]
         .as_array()
         .unwrap()

@@ -64,7 +64,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         apply(&messages, decisions, None).await;
         return Ok(());
     }
-    let dlq = env.queue(b::CHANGE_EVENTS_DLQ).ok().map(Queue);
+    let dlq = env.queue(b::CHANGE_EVENTS_DLQ).ok().map(Queue::new);
     if batch.queue() == b::PLATFORM_EVENTS_QUEUE_NAME {
         let decisions = shared::platform_events::record(&accounts, &bodies).await;
         let source = batch.queue();
@@ -83,7 +83,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         local: platform::var(&env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
         env,
         accounts,
-        index_jobs: Queue(index_jobs),
+        index_jobs: Queue::new(index_jobs),
     };
     let decisions = if batch.queue() == b::INDEX_JOBS_QUEUE_NAME {
         consumer::process_index_jobs(&p, &bodies).await

@@ -8,6 +8,7 @@ use shared::marks::{PendingMarks, FLUSH_AFTER};
 use shared::ports::Database;
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
+use std::cell::OnceCell;
 use worker::{event, Context, Env, Request, Response, Result};
 
 thread_local! {
@@ -18,16 +19,48 @@ thread_local! {
     // Sent events whose outbox rows are marked published shortly after (see shared::marks).
     static MARKS: &'static PendingMarks = Box::leak(Box::new(PendingMarks::default()));
     // Variables and secrets do not change within an isolate: read them once.
-    static CONFIG: std::cell::OnceCell<&'static ApiConfig> = const { std::cell::OnceCell::new() };
+    static SETTINGS: OnceCell<&'static Settings> = const { OnceCell::new() };
 }
 
+/// What an isolate reads once: the domain's config plus this Worker's own settings.
+struct Settings {
+    api: ApiConfig,
+    /// Shard bindings this deployment serves (`SHARD_BINDINGS`).
+    served: Vec<String>,
+    read_cache: bool,
+}
+
+fn settings(env: &Env) -> Settings {
+    Settings {
+        api: ApiConfig {
+            deployment: platform::var(env, b::DEPLOYMENT_VAR).unwrap_or_else(|| "api".into()),
+            local: platform::var(env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
+            jwt: JwtConfig {
+                secret: platform::secret(env, b::JWT_SECRET).unwrap_or_default(),
+                issuer: platform::var(env, b::JWT_ISSUER_VAR).unwrap_or_default(),
+                audience: platform::var(env, b::JWT_AUDIENCE_VAR).unwrap_or_default(),
+            },
+            admin_secret: platform::secret(env, b::ADMIN_SECRET).unwrap_or_default(),
+            api_hosts: platform::list_var(env, b::API_HOSTS_VAR),
+            max_content_bytes: api::DEFAULT_MAX_CONTENT_BYTES,
+        },
+        served: platform::list_var(env, b::SHARD_BINDINGS_VAR),
+        // READ_CACHE=on enables the KV read cache of GET by id (off by default: the version
+        // probe costs D1 the same row as the read itself, so the cache adds a KV round trip
+        // and saves no D1 rows; see the README's benchmarks).
+        read_cache: platform::var(env, b::READ_CACHE_VAR).as_deref() == Some("on"),
+    }
+}
+
+/// Bindings are looked up when first used in a request, not for every request: a GET by id
+/// with its route cached touches only its shard.
 struct WorkerPlatform {
     env: Env,
-    accounts: D1,
-    served: Vec<String>,
-    queue: Queue,
-    blobs: R2,
-    cache: Option<Kv>,
+    settings: &'static Settings,
+    accounts: OnceCell<D1>,
+    queue: OnceCell<Queue>,
+    blobs: OnceCell<R2>,
+    cache: OnceCell<Option<Kv>>,
     routes: &'static RouteCache,
     usage: &'static UsageMeter,
     marks: &'static PendingMarks,
@@ -40,23 +73,34 @@ impl Platform for WorkerPlatform {
     type Entropy = CryptoEntropy;
     type Cache = Kv;
     fn cache(&self) -> Option<&Kv> {
-        self.cache.as_ref()
+        self.cache
+            .get_or_init(|| {
+                self.settings
+                    .read_cache
+                    .then(|| self.env.kv(b::CACHE_KV).ok().map(Kv))
+                    .flatten()
+            })
+            .as_ref()
     }
     fn accounts(&self) -> &D1 {
-        &self.accounts
+        self.accounts.get_or_init(|| {
+            D1::from_env(&self.env, b::ACCOUNTS_DB, None).unwrap_or_else(D1::unavailable)
+        })
     }
     fn shard(&self, binding: &str, bookmark: Option<&str>) -> Option<D1> {
         // Only the shards this deployment declares: never a query against another database.
-        if !self.served.iter().any(|s| s == binding) {
+        if !self.settings.served.iter().any(|s| s == binding) {
             return None;
         }
         D1::from_env(&self.env, binding, bookmark)
     }
     fn queue(&self) -> &Queue {
-        &self.queue
+        self.queue
+            .get_or_init(|| Queue::from_env(&self.env, b::CHANGE_EVENTS_QUEUE))
     }
     fn blobs(&self) -> &R2 {
-        &self.blobs
+        self.blobs
+            .get_or_init(|| R2::from_env(&self.env, b::DOCUMENTS_R2))
     }
     fn routes(&self) -> &RouteCache {
         self.routes
@@ -75,59 +119,18 @@ impl Platform for WorkerPlatform {
     }
 }
 
-fn config(env: &Env) -> ApiConfig {
-    ApiConfig {
-        deployment: platform::var(env, b::DEPLOYMENT_VAR).unwrap_or_else(|| "api".into()),
-        local: platform::var(env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
-        jwt: JwtConfig {
-            secret: platform::secret(env, b::JWT_SECRET).unwrap_or_default(),
-            issuer: platform::var(env, b::JWT_ISSUER_VAR).unwrap_or_default(),
-            audience: platform::var(env, b::JWT_AUDIENCE_VAR).unwrap_or_default(),
-        },
-        admin_secret: platform::secret(env, b::ADMIN_SECRET).unwrap_or_default(),
-        api_hosts: platform::list_var(env, b::API_HOSTS_VAR),
-        max_content_bytes: api::DEFAULT_MAX_CONTENT_BYTES,
-    }
-}
-
-fn unavailable(what: &str) -> Result<Response> {
-    platform::to_worker_response(
-        shared::http::Problem::new(
-            503,
-            "misconfigured",
-            "Service Unavailable",
-            format!("binding {what} is missing"),
-        )
-        .into_response("-"),
-    )
-}
-
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let cfg: &ApiConfig = CONFIG.with(|c| *c.get_or_init(|| Box::leak(Box::new(config(&env)))));
-    let Some(accounts) = D1::from_env(&env, b::ACCOUNTS_DB, None) else {
-        return unavailable(b::ACCOUNTS_DB);
-    };
-    let (Ok(queue), Ok(bucket)) = (
-        env.queue(b::CHANGE_EVENTS_QUEUE),
-        env.bucket(b::DOCUMENTS_R2),
-    ) else {
-        return unavailable("CHANGE_EVENTS or DOCUMENTS");
-    };
-    // READ_CACHE=on enables the KV read cache of GET by id (off by default: the version probe
-    // costs D1 the same row as the read itself, so the cache adds a KV round trip and saves
-    // no D1 rows; see the README's benchmarks).
-    let cache = match platform::var(&env, b::READ_CACHE_VAR).as_deref() {
-        Some("on") => env.kv(b::CACHE_KV).ok().map(Kv),
-        _ => None,
-    };
+    let settings: &'static Settings =
+        SETTINGS.with(|c| *c.get_or_init(|| Box::leak(Box::new(settings(&env)))));
+    let cfg = &settings.api;
     let platform = WorkerPlatform {
-        served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
-        cache,
         env,
-        accounts,
-        queue: Queue(queue),
-        blobs: R2(bucket),
+        settings,
+        accounts: OnceCell::new(),
+        queue: OnceCell::new(),
+        blobs: OnceCell::new(),
+        cache: OnceCell::new(),
         routes: ROUTES.with(|r| *r),
         usage: USAGE.with(|u| *u),
         marks: MARKS.with(|m| *m),

@@ -23,14 +23,14 @@ impl WorkerPlatform {
     pub(crate) fn new(env: Env) -> Option<Self> {
         let accounts = D1::from_env(&env, b::ACCOUNTS_DB, Some("first-primary"))?;
         let queue = env.queue(b::CHANGE_EVENTS_QUEUE).ok()?;
-        let blobs = R2(env.bucket(b::DOCUMENTS_R2).ok()?);
-        let platform_events = Queue(env.queue(b::PLATFORM_EVENTS_QUEUE).ok()?);
+        let blobs = R2::new(env.bucket(b::DOCUMENTS_R2).ok()?);
+        let platform_events = Queue::new(env.queue(b::PLATFORM_EVENTS_QUEUE).ok()?);
         Some(Self {
             blobs,
             served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
             env,
             accounts,
-            queue: Queue(queue),
+            queue: Queue::new(queue),
             platform_events,
         })
     }
