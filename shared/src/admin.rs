@@ -296,13 +296,7 @@ async fn job_runs<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, A
             vec![],
         ),
     };
-    let rows = p.accounts().query(stmt).await?;
-    let items: Vec<Value> = rows
-        .rows
-        .iter()
-        .filter_map(|r| col_json(r, "body"))
-        .collect();
-    Ok(ApiResponse::json(200, json!({ "items": items })))
+    body_items(p, stmt).await
 }
 
 #[derive(Deserialize)]
@@ -527,20 +521,26 @@ async fn shard_health<P: Platform>(
     ))
 }
 
-async fn proposals<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
-    let rows = p
-        .accounts()
-        .query(Stmt::new(
-            "SELECT body FROM rebalance_proposals WHERE status = 'open' ORDER BY created_at DESC LIMIT 200",
-            vec![],
-        ))
-        .await?;
+/// `{"items": [...]}` of the `body` column of an account-D1 query.
+async fn body_items<P: Platform>(p: &P, stmt: Stmt) -> Result<ApiResponse, ApiError> {
+    let rows = p.accounts().query(stmt).await?;
     let items: Vec<Value> = rows
         .rows
         .iter()
         .filter_map(|r| col_json(r, "body"))
         .collect();
     Ok(ApiResponse::json(200, json!({ "items": items })))
+}
+
+async fn proposals<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
+    body_items(
+        p,
+        Stmt::new(
+            "SELECT body FROM rebalance_proposals WHERE status = 'open' ORDER BY created_at DESC LIMIT 200",
+            vec![],
+        ),
+    )
+    .await
 }
 
 /// `GET /admin/v1/platform-events?type=&limit=`: newest first.
@@ -550,16 +550,7 @@ async fn platform_events<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResp
     if ty.is_some_and(|t| t.len() > 200) {
         return Err(ApiError::bad_request("type is at most 200 characters"));
     }
-    let rows = p
-        .accounts()
-        .query(crate::platform_events::list_stmt(ty, limit))
-        .await?;
-    let items: Vec<Value> = rows
-        .rows
-        .iter()
-        .filter_map(|r| col_json(r, "body"))
-        .collect();
-    Ok(ApiResponse::json(200, json!({ "items": items })))
+    body_items(p, crate::platform_events::list_stmt(ty, limit)).await
 }
 
 /// `PUT /admin/v1/accounts/{id}/legal-hold`: a hold on everything of the account.

@@ -571,30 +571,30 @@ async fn dispose<P: SchedulerPlatform>(
     due: Vec<Due>,
 ) -> Result<(), StoreError> {
     for chunk in due.chunks(DELETE_BATCH) {
-        let mut stmts = Vec::with_capacity(chunk.len() * 2);
-        let mut rows: Vec<&Due> = Vec::with_capacity(chunk.len());
-        for r in chunk {
-            let Ok(entity_id) = Uuid::parse_str(&r.id) else {
-                continue;
-            };
-            let ev = d.event(
-                acct.id,
-                r.table,
-                r.singular,
-                entity_id,
-                &r.reason,
-                Action::Purged,
-                0,
-            );
-            stmts.extend(purge_stmts(acct.id, r, &ev));
-            rows.push(r);
-        }
+        // Each row with its two statements (kept for the row-by-row retry).
+        let rows: Vec<(&Due, [Stmt; 2])> = chunk
+            .iter()
+            .filter_map(|r| {
+                let entity_id = Uuid::parse_str(&r.id).ok()?;
+                let ev = d.event(
+                    acct.id,
+                    r.table,
+                    r.singular,
+                    entity_id,
+                    &r.reason,
+                    Action::Purged,
+                    0,
+                );
+                Some((r, purge_stmts(acct.id, r, &ev)))
+            })
+            .collect();
+        let stmts: Vec<Stmt> = rows.iter().flat_map(|(_, s)| s.iter().cloned()).collect();
         // Which rows went: the DELETE of each (even statements) changed one row.
         let landed = |res: &[Rows], i: usize| res.get(2 * i).is_some_and(|x| x.meta.changes > 0);
         let mut gone: Vec<&Due> = Vec::new();
         match d.db.batch(stmts).await {
             Ok(res) => {
-                for (i, r) in rows.iter().enumerate() {
+                for (i, (r, _)) in rows.iter().enumerate() {
                     if landed(&res, i) {
                         gone.push(r);
                     } else {
@@ -605,20 +605,8 @@ async fn dispose<P: SchedulerPlatform>(
             // A foreign key refused one of them (a client whose kept documents still
             // reference it): row by row, so only the refused rows stay.
             Err(StoreError::Constraint(_)) => {
-                for r in rows {
-                    let Ok(entity_id) = Uuid::parse_str(&r.id) else {
-                        continue;
-                    };
-                    let ev = d.event(
-                        acct.id,
-                        r.table,
-                        r.singular,
-                        entity_id,
-                        &r.reason,
-                        Action::Purged,
-                        0,
-                    );
-                    match d.db.batch(purge_stmts(acct.id, r, &ev).to_vec()).await {
+                for (r, pair) in rows {
+                    match d.db.batch(pair.to_vec()).await {
                         Ok(res) if landed(&res, 0) => gone.push(r),
                         Ok(_) => add(counts, "held", 1),
                         Err(StoreError::Constraint(_)) => {

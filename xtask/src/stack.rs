@@ -160,21 +160,7 @@ impl Stack {
 
     /// SIGINT the whole process group (wrangler shuts workerd down), then SIGKILL if needed.
     pub fn stop(&mut self) {
-        let pgid = self.child.id() as i32;
-        unsafe {
-            libc::kill(-pgid, libc::SIGINT);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
 }
 
@@ -182,6 +168,26 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Stop a `wrangler dev` started in its own process group: SIGINT the group (wrangler shuts
+/// workerd down), wait up to 10 s, then SIGKILL whatever is left.
+pub fn stop_group(child: &mut Child) {
+    let pgid = child.id() as i32;
+    unsafe {
+        libc::kill(-pgid, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = child.wait();
 }
 
 /// A fresh persist directory under target/ (tests) .

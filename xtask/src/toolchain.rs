@@ -10,7 +10,8 @@ pub const WORKER_BUILD_VERSION: &str = "0.8.7";
 /// Must equal the `wasm-bindgen` pinned in Cargo.toml (checked by a test).
 pub const WASM_BINDGEN_VERSION: &str = "0.2.129";
 
-fn cargo_bin(name: &str) -> PathBuf {
+/// A tool `cargo install` put in `$CARGO_HOME/bin`.
+pub fn cargo_bin(name: &str) -> PathBuf {
     let home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {

@@ -7,14 +7,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn cargo_bin(name: &str) -> PathBuf {
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
-        });
-    home.join("bin").join(name)
-}
+use crate::toolchain::cargo_bin;
 
 /// `worker-build --release` of bench/floor-worker (nothing downloaded: every tool by path).
 pub fn build_floor_worker() -> Result<()> {

@@ -150,21 +150,7 @@ impl BenchStack {
 
     /// SIGINT the process group (wrangler stops workerd), then SIGKILL what is left.
     pub fn stop(&mut self) {
-        let pgid = self.child.id() as i32;
-        unsafe {
-            libc::kill(-pgid, libc::SIGINT);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
+        crate::stack::stop_group(&mut self.child);
     }
 }
 
