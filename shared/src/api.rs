@@ -155,13 +155,13 @@ async fn tenant<P: Platform>(
     // Unknown account: the same answer as a bad token, so existence never leaks.
     let route = p
         .routes()
-        .route(p.accounts(), claims.account_id, now)
+        .route(|| p.accounts(), claims.account_id, now)
         .await?
         .ok_or_else(|| ApiError::Auth(auth::AuthError::Invalid("unknown subject".into())))?;
     if let Some(host) = req.host().map(tenancy::hostname) {
         let host = host.to_ascii_lowercase();
         if !cfg.api_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
-            if let Some(owner) = p.routes().domain(p.accounts(), &host, now).await? {
+            if let Some(owner) = p.routes().domain(|| p.accounts(), &host, now).await? {
                 if owner != claims.account_id {
                     return Err(ApiError::Forbidden(
                         "this token is not valid on this domain".into(),

@@ -130,15 +130,17 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
         Ok(res.first().map(|r| r.meta.changes).unwrap_or(0) > 0)
     }
 
-    /// Hard-delete one row with its event, atomically. A foreign-key refusal (a client whose kept
-    /// documents still reference it) keeps the row.
+    /// Hard-delete one row with its event, atomically, through the same guarded statements as
+    /// the nightly purge (`purge_stmts`: a legal hold placed meanwhile still wins). A
+    /// foreign-key refusal (a client whose kept documents still reference it) keeps the row.
     #[allow(clippy::too_many_arguments)]
     async fn delete_as(
         &mut self,
         account: Uuid,
-        table: &str,
-        singular: &str,
+        table: &'static str,
+        singular: &'static str,
         id: &str,
+        client: Option<&str>,
         why: &str,
         action: Action,
     ) -> Result<bool, StoreError> {
@@ -146,22 +148,24 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
             return Ok(false);
         };
         let ev = self.event(account, table, singular, entity_id, why, action, 0);
-        let res = self
+        let due = Due {
+            table,
+            singular,
+            id: id.to_string(),
+            client: client.map(str::to_owned),
+            body: Value::Null,
+            reason: why.to_string(),
+        };
+        match self
             .db
-            .batch(vec![
-                Stmt::new(
-                    format!("DELETE FROM {table} WHERE account_id = ?1 AND id = ?2"),
-                    vec![json!(account), json!(id)],
-                ),
-                outbox_insert(&ev),
-            ])
-            .await;
-        match res {
-            Ok(_) => {
+            .batch(purge_stmts(account, &due, &ev).to_vec())
+            .await
+        {
+            Ok(res) if res.first().is_some_and(|r| r.meta.changes > 0) => {
                 self.deleted += 1;
                 Ok(true)
             }
-            Err(StoreError::Constraint(_)) => Ok(false),
+            Ok(_) | Err(StoreError::Constraint(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -726,6 +730,7 @@ async fn erase<P: SchedulerPlatform>(
                             "documents",
                             "document",
                             &did,
+                            Some(&subject),
                             &reason,
                             Action::Erased,
                         )
@@ -777,6 +782,7 @@ async fn erase<P: SchedulerPlatform>(
                             "clients",
                             "client",
                             &subject,
+                            None,
                             &reason,
                             Action::Erased,
                         )

@@ -206,9 +206,10 @@ impl RouteCache {
         }
     }
 
-    pub async fn route(
+    /// `db` is only called on a cache miss (a Worker opens its account-D1 session lazily).
+    pub async fn route<'a, D: Database + 'a>(
         &self,
-        db: &impl Database,
+        db: impl FnOnce() -> &'a D,
         account_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<Route>, TenancyError> {
@@ -217,7 +218,7 @@ impl RouteCache {
                 return Ok(r.clone());
             }
         }
-        let r = load_route(db, account_id).await?;
+        let r = load_route(db(), account_id).await?;
         // Unknown accounts are not cached: one created a moment ago must work at once.
         if r.is_some() {
             let mut m = self.routes.borrow_mut();
@@ -229,9 +230,9 @@ impl RouteCache {
         Ok(r)
     }
 
-    pub async fn domain(
+    pub async fn domain<'a, D: Database + 'a>(
         &self,
-        db: &impl Database,
+        db: impl FnOnce() -> &'a D,
         hostname: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Uuid>, TenancyError> {
@@ -241,7 +242,7 @@ impl RouteCache {
                 return Ok(*r);
             }
         }
-        let r = load_domain(db, &key).await?;
+        let r = load_domain(db(), &key).await?;
         let mut m = self.domains.borrow_mut();
         if m.len() >= MAX_ENTRIES {
             m.clear();

@@ -542,17 +542,32 @@ fn wrangler_configs_match_the_binding_consts() {
         sched["env"]["production"]["triggers"]["crons"],
         json!(b::ALL_CRONS)
     );
-    // Every storage binding states the EU jurisdiction where the config has a field for it.
-    for cfg in [api, consumer, sched, read("api-dedicated-01.jsonc")] {
-        for env in [&cfg, &cfg["env"]["production"]] {
-            for d in env["d1_databases"].as_array().unwrap() {
-                assert_eq!(d["jurisdiction"], "eu", "{d}");
+    // Every storage binding of EVERY config in wrangler/ (bench and local-only ones too, in
+    // every env block) states the EU jurisdiction where the config has a field for it.
+    let dir = format!("{}/../wrangler", env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".jsonc") {
+            continue;
+        }
+        let cfg = read(&name);
+        let envs = cfg["env"].as_object().into_iter().flat_map(|e| e.values());
+        for env in std::iter::once(&cfg).chain(envs) {
+            for d in env["d1_databases"].as_array().into_iter().flatten() {
+                assert_eq!(d["jurisdiction"], "eu", "{name}: {d}");
+                checked += 1;
             }
             for r in env["r2_buckets"].as_array().into_iter().flatten() {
-                assert_eq!(r["jurisdiction"], "eu", "{r}");
+                assert_eq!(r["jurisdiction"], "eu", "{name}: {r}");
+                checked += 1;
             }
         }
     }
+    assert!(
+        checked > 20,
+        "only {checked} storage bindings found in {dir}"
+    );
 }
 
 #[test]
@@ -1653,6 +1668,35 @@ fn documents_carry_their_clients_relationship_end_hidden_and_kept_in_step() {
         Some(json!({"client_id": Uuid::from_u128(99), "kind": "fact_find", "title": "x"})),
     );
     assert_eq!(orphan.status, 422, "{:?}", orphan.body_json());
+}
+
+#[test]
+fn a_request_whose_route_is_cached_makes_no_account_d1_query() {
+    use crate::ports::Database;
+    let f = Fake::new();
+    let (acct, _) = f.account("routed", Some("shard-eu-01"));
+    let tok = f.token(acct, Role::Member);
+    let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let before = f.api_accounts.cost().calls;
+    assert_eq!(
+        f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None)
+            .status,
+        200
+    );
+    assert_eq!(
+        f.api_accounts.cost().calls,
+        before,
+        "route and domain served from the cache"
+    );
+    // After the TTL the route is loaded again.
+    f.clock
+        .advance(crate::tenancy::ROUTE_CACHE_TTL + time::Duration::seconds(1));
+    assert_eq!(
+        f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None)
+            .status,
+        200
+    );
+    assert!(f.api_accounts.cost().calls > before);
 }
 
 fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {

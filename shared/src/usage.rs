@@ -40,19 +40,28 @@ pub fn period_start(t: OffsetDateTime) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs - secs.rem_euclid(p)).unwrap_or(t)
 }
 
-type Key = (String, Uuid, String); // (shard binding, account, period id)
+/// One shard's pending counts: (account, period start in Unix seconds) -> counts.
+type Periods = BTreeMap<(Uuid, i64), Usage>;
 
 /// The in-isolate meter (one per API isolate; single-threaded).
 #[derive(Debug, Default)]
 pub struct UsageMeter {
-    pending: RefCell<BTreeMap<Key, Usage>>,
+    /// Shard binding -> its pending counts.
+    pending: RefCell<BTreeMap<String, Periods>>,
     last_flush: Cell<Option<OffsetDateTime>>,
 }
 
 impl UsageMeter {
+    /// On every request: no formatting, and no allocation once the shard has an entry.
     pub fn record(&self, binding: &str, account: Uuid, now: OffsetDateTime, usage: Usage) {
-        let key = (binding.to_string(), account, rfc3339(period_start(now)));
-        self.pending.borrow_mut().entry(key).or_default().add(usage);
+        let key = (account, period_start(now).unix_timestamp());
+        let mut pending = self.pending.borrow_mut();
+        let periods = match pending.get_mut(binding) {
+            Some(p) => p,
+            None => pending.entry(binding.to_string()).or_default(),
+        };
+        periods.entry(key).or_default().add(usage);
+        drop(pending);
         if self.last_flush.get().is_none() {
             self.last_flush.set(Some(now));
         }
@@ -67,14 +76,21 @@ impl UsageMeter {
         }
         self.last_flush.set(Some(now));
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
-        let mut by_binding: BTreeMap<String, Vec<Stmt>> = BTreeMap::new();
-        for ((binding, account, period), u) in pending {
-            by_binding
-                .entry(binding)
-                .or_default()
-                .push(upsert(account, &period, u));
-        }
-        by_binding.into_iter().collect()
+        pending
+            .into_iter()
+            .map(|(binding, periods)| {
+                let stmts = periods
+                    .into_iter()
+                    .map(|((account, start), u)| {
+                        let period = OffsetDateTime::from_unix_timestamp(start)
+                            .map(rfc3339)
+                            .unwrap_or_default();
+                        upsert(account, &period, u)
+                    })
+                    .collect();
+                (binding, stmts)
+            })
+            .collect()
     }
 }
 
