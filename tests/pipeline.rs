@@ -511,9 +511,9 @@ fn retention_cron(env: &Env) -> TestResult {
         204,
         "soft delete",
     )?;
-    let r = env.admin("POST", "/admin/v1/jobs/retention/run", None)?;
-    expect_status(&r, 200, "run retention")?;
-    let run = r.json();
+    // Runs are bounded and resumable: a partial run (another test's sweep holding a shard,
+    // a transient local D1 error) is followed by the next one until a cycle completes.
+    let run = retention_until_ok(env)?;
     ensure(run["outcome"] == "ok", format!("retention run: {run}"))?;
     expect_status(
         &env.call(
@@ -554,12 +554,8 @@ fn seeded_retention(env: &Env) -> TestResult {
         readonly: env.token(seed::ACCOUNT, "readonly")?,
         host: None,
     };
-    let r = env.admin("POST", "/admin/v1/jobs/retention/run", None)?;
-    expect_status(&r, 200, "run retention")?;
-    ensure(
-        r.json()["outcome"] == "ok",
-        format!("retention run: {}", r.json()),
-    )?;
+    let r = retention_until_ok(env)?;
+    ensure(r["outcome"] == "ok", format!("retention run: {r}"))?;
     let req = env.call(
         &t,
         &t.admin,
@@ -721,4 +717,18 @@ fn drifted_shard(env: &Env) -> TestResult {
     poll("writes accepted again", Duration::from_secs(90), || {
         Ok((write("After")?.status == 201).then_some(()))
     })
+}
+
+/// Run the retention job until a run completes its cycle (at most 5 runs).
+fn retention_until_ok(env: &Env) -> Result<serde_json::Value, String> {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..5 {
+        let r = env.admin("POST", "/admin/v1/jobs/retention/run", None)?;
+        expect_status(&r, 200, "run retention")?;
+        last = r.json();
+        if last["outcome"] == "ok" {
+            break;
+        }
+    }
+    Ok(last)
 }
