@@ -7,6 +7,8 @@
 --   BENCH_CLIENTS / BENCH_DOCS   number of seeded rows (ids: prefix + 12-digit index)
 --   BENCH_THINK_MIN_MS / BENCH_THINK_MAX_MS   think time before every request (0: none)
 --   BENCH_HOST      Host header (routes to a floor Worker through the bench edge)
+--   BENCH_FLOOR_SESSION  1: ask floor-js for the product's exact D1 call (a session read)
+--   BENCH_CONNS_PER_THREAD  connections per wrk thread (their first delays ramp the start)
 -- Non-2xx answers are counted in response(); done() prints one line "BENCH_JSON {...}".
 
 local mode = os.getenv("BENCH_MODE") or "mix"
@@ -17,6 +19,8 @@ local ndocs = tonumber(os.getenv("BENCH_DOCS") or "1")
 local think_min = tonumber(os.getenv("BENCH_THINK_MIN_MS") or "0")
 local think_max = tonumber(os.getenv("BENCH_THINK_MAX_MS") or "0")
 local host = os.getenv("BENCH_HOST") or ""
+local floor_session = os.getenv("BENCH_FLOOR_SESSION") == "1"
+local ramp_calls = tonumber(os.getenv("BENCH_CONNS_PER_THREAD") or "0")
 
 local threads = {}
 
@@ -36,10 +40,19 @@ function init(args)
   wrk.headers["x-account-id"] = account
   wrk.headers["Content-Type"] = "application/json"
   if host ~= "" then wrk.headers["Host"] = host end
+  if floor_session then wrk.headers["x-floor-session"] = "1" end
 end
 
+-- wrk asks for a delay before every request, a connection's first one included (all of a
+-- thread's connections ask first, at the start). Those first delays are spread over the whole
+-- think time, as users arrive over time: no synchronised burst of every VU at once.
+local arrivals = 0
 function delay()
   if think_max <= 0 then return 0 end
+  if arrivals < ramp_calls then
+    arrivals = arrivals + 1
+    return math.random(0, think_max)
+  end
   return math.random(think_min, think_max)
 end
 

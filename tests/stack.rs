@@ -82,6 +82,7 @@ fn start() -> Result<(Stack, std::path::PathBuf), String> {
         // The KV read cache is off by default; the tests run with it on so that its
         // invalidation is checked on the real runtime (the default path is the bookmark path).
         vars: vec![("READ_CACHE".into(), "on".into())],
+        local_traces: false,
     })?;
     s.wait_healthy(Duration::from_secs(90))?;
     Ok((s, persist))

@@ -297,18 +297,22 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         }
     }
     let spent = db.cost();
-    add(counts, "deleted", d.deleted);
-    add(counts, "candidates_examined", d.examined);
-    add(
-        counts,
-        "rows_read",
+    let (read, written) = (
         spent.rows_read.saturating_sub(before.rows_read),
-    );
-    add(
-        counts,
-        "rows_written",
         spent.rows_written.saturating_sub(before.rows_written),
     );
+    add(counts, "deleted", d.deleted);
+    add(counts, "candidates_examined", d.examined);
+    add(counts, "rows_read", read);
+    add(counts, "rows_written", written);
+    // The same per shard: a shard with nothing due still reads its probes, and an operator
+    // sizing the sweep wants each shard's own cost per deletion.
+    counts.entry("by_shard").or_insert_with(|| json!({}))[shard_id] = json!({
+        "deleted": d.deleted,
+        "candidates_examined": d.examined,
+        "rows_read": read,
+        "rows_written": written,
+    });
     Ok(())
 }
 

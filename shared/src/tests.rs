@@ -1445,6 +1445,13 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
         0,
         "every expired row gone after one cycle"
     );
+    // Per shard: the swept shard carries the deletions, and the shards sum to the totals.
+    let by_shard = second.counts["by_shard"].as_object().unwrap();
+    assert_eq!(by_shard["shard-eu-01"]["deleted"], 10, "{by_shard:?}");
+    for key in ["deleted", "rows_read", "candidates_examined"] {
+        let sum: u64 = by_shard.values().map(|v| v[key].as_u64().unwrap()).sum();
+        assert_eq!(json!(sum), second.counts[key], "{key}: {by_shard:?}");
+    }
     assert_eq!(
         f.count(
             "SHARD_EU_01",

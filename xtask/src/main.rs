@@ -133,6 +133,7 @@ fn dev() -> Result<()> {
         persist,
         log: None,
         vars: vec![],
+        local_traces: true,
     })?;
     // Ctrl-C goes to wrangler (its own process group gets it from us); we wait for it to exit.
     unsafe {

@@ -60,6 +60,10 @@ pub struct Options {
     pub log: Option<PathBuf>,
     /// Extra `--var KEY:VALUE` overrides (tests use them for fault injection and secrets).
     pub vars: Vec<(String, String)>,
+    /// wrangler's local trace collector (spans and logs for the local explorer, kept in SQLite
+    /// under the persist dir). It sits in the request path of every invocation: the demo keeps
+    /// it for engineers to browse, the tests and the bench turn it off.
+    pub local_traces: bool,
 }
 
 pub struct Stack {
@@ -88,6 +92,9 @@ impl Stack {
             ]);
         for (k, v) in &opts.vars {
             cmd.args(["--var", &format!("{k}:{v}")]);
+        }
+        if !opts.local_traces {
+            cmd.env("X_LOCAL_OBSERVABILITY", "false");
         }
         cmd.stdin(Stdio::null());
         if let Some(log) = &opts.log {

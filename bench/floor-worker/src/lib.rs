@@ -1,6 +1,7 @@
 //! The runtime + D1 floor of `cargo xtask bench`: `GET /v1/clients/{id}` with the account in
-//! `x-account-id`, answered by exactly the product's GET-by-id query and nothing else (no
-//! auth, no routing, no cache). Bound to the same local D1 as the product's shard.
+//! `x-account-id`, answered by exactly the product's GET-by-id D1 call and nothing else (no
+//! auth, no routing, no cache): the same query in a `first-unconstrained` D1 session, its
+//! bookmark returned in `x-d1-bookmark`, as the product does. Bound to the product's shard D1.
 #![cfg(target_arch = "wasm32")]
 
 use worker::{event, Context, Env, Request, Response, Result};
@@ -15,14 +16,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return Response::error("not found", 404);
     };
     let account = req.headers().get("x-account-id")?.unwrap_or_default();
-    let row: Option<serde_json::Value> = env
-        .d1("SHARD")?
+    let session = env.d1("SHARD")?.with_session(Some("first-unconstrained"))?;
+    let result = session
         .prepare(GET_BY_ID)
         .bind(&[account.into(), id.into()])?
-        .first(None)
+        .all()
         .await?;
-    match row {
-        Some(r) => Response::from_json(&r),
-        None => Response::error("not found", 404),
+    let rows: Vec<serde_json::Value> = result.results()?;
+    let Some(row) = rows.into_iter().next() else {
+        return Response::error("not found", 404);
+    };
+    let resp = Response::from_json(&row)?;
+    if let Some(b) = session.get_bookmark()? {
+        resp.headers().set("x-d1-bookmark", &b)?;
     }
+    Ok(resp)
 }

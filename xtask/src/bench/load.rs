@@ -52,6 +52,8 @@ pub struct Run {
     pub seconds: u32,
     pub think_ms: (u32, u32),
     pub host: Option<String>,
+    /// floor-js only: the product's exact D1 call (a `first-unconstrained` session read).
+    pub floor_session: bool,
 }
 
 pub struct Target<'a> {
@@ -87,6 +89,14 @@ pub fn wrk(t: &Target, run: &Run) -> Result<Value> {
         .env("BENCH_THINK_MIN_MS", run.think_ms.0.to_string())
         .env("BENCH_THINK_MAX_MS", run.think_ms.1.to_string())
         .env("BENCH_HOST", run.host.clone().unwrap_or_default())
+        .env(
+            "BENCH_FLOOR_SESSION",
+            if run.floor_session { "1" } else { "0" },
+        )
+        .env(
+            "BENCH_CONNS_PER_THREAD",
+            run.connections.div_ceil(threads).to_string(),
+        )
         .output()
         .map_err(|e| format!("wrk: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -197,4 +207,101 @@ pub fn settle(pids: &[u32], max: Duration) -> f64 {
         eprintln!("    (waited {waited:.0} s for the stack to go idle)");
     }
     waited
+}
+
+/// The read path against its floors: GET by id on the product and on each floor Worker,
+/// alternated round after round (one target's run never sees only one phase of the machine's
+/// drift), each run from an idle stack. Per target: throughput over all its rounds, the
+/// latency of its median round, and workerd CPU per request (the local runtime is one
+/// thread: its CPU per request is what bounds throughput, and is steadier than req/s).
+pub fn read_path(
+    t: &Target,
+    pids: &[u32],
+    rounds: u32,
+    connections: u32,
+    seconds: u32,
+    idle: Duration,
+) -> Result<Vec<Value>> {
+    let targets: [(&str, Option<&str>, bool); 4] = [
+        ("product GET by id", None, false),
+        (
+            "floor-rs (Rust Worker, the product's D1 call)",
+            Some("floor-rs.localhost"),
+            false,
+        ),
+        (
+            "floor-js session (JS Worker, the product's D1 call)",
+            Some("floor-js.localhost"),
+            true,
+        ),
+        (
+            "floor-js plain (JS Worker, one D1 query, no session)",
+            Some("floor-js.localhost"),
+            false,
+        ),
+    ];
+    let mut runs: Vec<Vec<(Value, f64)>> = vec![Vec::new(); targets.len()];
+    for round in 0..rounds {
+        for (i, (name, host, session)) in targets.iter().enumerate() {
+            settle(pids, idle);
+            let cpu0 = cpu_seconds(pids);
+            let r = wrk(
+                t,
+                &Run {
+                    name: format!("{name} #{}", round + 1),
+                    mode: "get",
+                    connections,
+                    seconds,
+                    think_ms: (0, 0),
+                    host: host.map(str::to_owned),
+                    floor_session: *session,
+                },
+            )?;
+            runs[i].push((r, cpu_seconds(pids) - cpu0));
+        }
+    }
+    let mut out = Vec::new();
+    for ((name, _, _), rs) in targets.iter().zip(runs) {
+        let requests: f64 = rs
+            .iter()
+            .map(|(r, _)| r["requests"].as_f64().unwrap_or(0.0))
+            .sum();
+        let secs: f64 = rs
+            .iter()
+            .map(|(r, _)| r["duration_us"].as_f64().unwrap_or(0.0) / 1e6)
+            .sum();
+        let cpu: f64 = rs.iter().map(|(_, c)| c).sum();
+        let errors: f64 = rs
+            .iter()
+            .map(|(r, _)| r["non2xx"].as_f64().unwrap_or(0.0))
+            .sum();
+        let mut by_rps: Vec<&Value> = rs.iter().map(|(r, _)| r).collect();
+        by_rps.sort_by(|a, b| {
+            a["rps"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b["rps"].as_f64().unwrap_or(0.0))
+        });
+        let median = by_rps
+            .get(by_rps.len() / 2)
+            .copied()
+            .cloned()
+            .unwrap_or(Value::Null);
+        out.push(json!({
+            "name": name,
+            "mode": "get",
+            "connections": connections,
+            "seconds": secs.round(),
+            "think_ms": [0, 0],
+            "requests": requests,
+            "rps": if secs > 0.0 { requests / secs } else { 0.0 },
+            "round_rps": rs.iter().map(|(r, _)| r["rps"].clone()).collect::<Vec<_>>(),
+            "cpu_ms_per_request": if requests > 0.0 { cpu * 1000.0 / requests } else { 0.0 },
+            "latency_us": median["latency_us"].clone(),
+            "non2xx": errors,
+            "socket_errors": median["socket_errors"].clone(),
+            "error_rate": if requests > 0.0 { errors / requests } else { 0.0 },
+        }));
+    }
+    Ok(out)
 }

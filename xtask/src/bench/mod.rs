@@ -35,6 +35,8 @@ pub struct Scale {
     pub sat_connections: u32,
     pub sat_seconds: u32,
     pub floor_seconds: u32,
+    /// Alternated rounds of the read path against its floors.
+    pub read_rounds: u32,
     pub pipe_seconds: u32,
     pub burst_writes: usize,
     pub native_queries: u64,
@@ -49,10 +51,12 @@ pub const FULL: Scale = Scale {
     sweep_rows: 500_000,
     vus: 4000,
     vu_seconds: 60,
-    think_ms: (5000, 10000),
+    // The target's 10 s think time, jittered so VUs do not move in lockstep.
+    think_ms: (9000, 11000),
     sat_connections: 50,
     sat_seconds: 20,
-    floor_seconds: 20,
+    floor_seconds: 10,
+    read_rounds: 3,
     pipe_seconds: 30,
     burst_writes: 2000,
     native_queries: 200_000,
@@ -71,6 +75,7 @@ pub const QUICK: Scale = Scale {
     sat_connections: 50,
     sat_seconds: 5,
     floor_seconds: 5,
+    read_rounds: 2,
     pipe_seconds: 8,
     burst_writes: 300,
     native_queries: 50_000,
@@ -206,44 +211,20 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let pids = s.workerd_pids();
     let idle = Duration::from_secs(90);
+    let read_path = || {
+        load::read_path(
+            &target,
+            &pids,
+            scale.read_rounds,
+            scale.sat_connections,
+            scale.floor_seconds,
+            idle,
+        )
+    };
     if args.iter().any(|a| a == "--read-path") {
-        // Iterating on the read path only: product vs the floors, alternated three times.
-        let mut rps: Vec<(String, f64)> = Vec::new();
-        for round in 0..3 {
-            for (name, host) in [
-                ("product", None),
-                ("floor-rs", Some("floor-rs.localhost")),
-                ("floor-js", Some("floor-js.localhost")),
-            ] {
-                load::settle(&pids, idle);
-                let r = load::wrk(
-                    &target,
-                    &load::Run {
-                        name: format!("{name} #{round}"),
-                        mode: "get",
-                        connections: scale.sat_connections,
-                        seconds: scale.floor_seconds,
-                        think_ms: (0, 0),
-                        host: host.map(str::to_owned),
-                    },
-                )?;
-                rps.push((name.into(), r["rps"].as_f64().unwrap_or(0.0)));
-            }
-        }
-        let total = |n: &str| {
-            rps.iter()
-                .filter(|(k, _)| k == n)
-                .map(|(_, v)| v)
-                .sum::<f64>()
-        };
-        println!(
-            "read path: product {:.0} req/s = {:.0}% of floor-rs ({:.0}), {:.0}% of floor-js ({:.0}) (sums of 3 alternated runs)",
-            total("product") / 3.0,
-            100.0 * total("product") / total("floor-rs").max(1.0),
-            total("floor-rs") / 3.0,
-            100.0 * total("product") / total("floor-js").max(1.0),
-            total("floor-js") / 3.0
-        );
+        // Iterating on the read path only: product vs the floors, alternated.
+        let reads = read_path()?;
+        println!("{}", report::read_path_markdown(&reads));
         s.stop();
         return Ok(());
     }
@@ -264,6 +245,7 @@ pub fn run(args: &[String]) -> Result<()> {
             seconds: scale.vu_seconds,
             think_ms: scale.think_ms,
             host: None,
+            floor_session: false,
         },
     )?;
     let rss = sampler.finish();
@@ -281,33 +263,10 @@ pub fn run(args: &[String]) -> Result<()> {
             seconds: scale.sat_seconds,
             think_ms: (0, 0),
             host: None,
+            floor_session: false,
         },
     )?);
-    let mut reads = Vec::new();
-    for (name, host) in [
-        ("product GET by id", None),
-        (
-            "floor-rs (Rust Worker, one D1 query)",
-            Some("floor-rs.localhost"),
-        ),
-        (
-            "floor-js (JS Worker, one D1 query)",
-            Some("floor-js.localhost"),
-        ),
-    ] {
-        load::settle(&pids, idle);
-        reads.push(load::wrk(
-            &target,
-            &load::Run {
-                name: name.into(),
-                mode: "get",
-                connections: scale.sat_connections,
-                seconds: scale.floor_seconds,
-                think_ms: (0, 0),
-                host: host.map(str::to_owned),
-            },
-        )?);
-    }
+    let reads = read_path()?;
     let ops = &vu["ops"];
     let total_ops = [
         "gets",
@@ -365,7 +324,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // ---- retention sweep on the 1M-row shard
     load::settle(&pids10, idle);
-    let sweep = sweep::run(&s.url(), scale.max_sweep_runs)?;
+    let sweep = sweep::run(&s.url(), scale.max_sweep_runs, "shard-eu-02")?;
     s.stop();
 
     // ---- sizes

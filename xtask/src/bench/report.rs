@@ -351,25 +351,13 @@ pub fn summary_markdown(r: &Value) -> String {
             s(&v["name"]), s(&v["seconds"]), f(&v["rps"]), lat(v), f(&v["error_rate"]) * 100.0, s(&v["non2xx"]), s(&v["socket_errors"]["timeout"])
         );
     }
-    let reads: Vec<&Value> = r["reads"].as_array().into_iter().flatten().collect();
+    let reads: Vec<Value> = r["reads"].as_array().cloned().unwrap_or_default();
+    o += &read_path_markdown(&reads);
     let native = &r["native_floor"];
-    if let [product, rs, js] = reads.as_slice() {
-        for v in [product, rs, js] {
-            o += &format!(
-                "| {} ({} conns, {} s) | {:.0} req/s; p50/p95/p99 {} |\n",
-                s(&v["name"]),
-                s(&v["connections"]),
-                s(&v["seconds"]),
-                f(&v["rps"]),
-                lat(v)
-            );
-        }
-        let p = f(&product["rps"]);
+    if let Some(product) = reads.first() {
         o += &format!(
-            "| product GET by id vs floors | {:.0}% of floor-rs, {:.0}% of floor-js throughput; p50 {:.1}x floor-rs; {:.2}% of native SQLite ({:.0} queries/s, p50 {:.1} µs) |\n",
-            100.0 * p / f(&rs["rps"]), 100.0 * p / f(&js["rps"]),
-            ms(&product["latency_us"]["p50"]) / ms(&rs["latency_us"]["p50"]),
-            100.0 * p / f(&native["qps"]), f(&native["qps"]), f(&native["p50_us"])
+            "| product GET by id vs native SQLite | {:.2}% of native SQLite throughput ({:.0} queries/s, p50 {:.1} µs) |\n",
+            100.0 * f(&product["rps"]) / f(&native["qps"]), f(&native["qps"]), f(&native["p50_us"])
         );
     }
     for p in r["pipeline"].as_array().into_iter().flatten() {
@@ -385,7 +373,9 @@ pub fn summary_markdown(r: &Value) -> String {
         "| retention sweep ({} rows on the shard's retention tenant, 10% due) | {:.0} deleted in {:.0} s over {} runs (complete: {}): {:.0} rows deleted/s; rows read per row deleted: {} |\n",
         r["seed"]["tenants"].as_array().and_then(|t| t.iter().find(|x| x["due"].is_number())).map(|x| f(&x["clients"]) + f(&x["documents"])).unwrap_or(0.0),
         f(&sw["deleted"]), f(&sw["seconds"]), sw["runs"].as_array().map(Vec::len).unwrap_or(0), s(&sw["complete"]), f(&sw["deleted_per_s"]),
-        if sw["rows_read_per_deleted"].is_number() { format!("{:.2}", f(&sw["rows_read_per_deleted"])) } else { "not reported by the job (no `rows_read` in counts)".into() }
+        if sw["rows_read_per_deleted"].is_number() {
+            format!("{:.3} on {} ({:.0} rows read, {:.0} deleted); {:.3} counting every shard's probes", f(&sw["shard_rows_read_per_deleted"]), s(&sw["shard"]), f(&sw["on_shard"]["rows_read"]), f(&sw["on_shard"]["deleted"]), f(&sw["rows_read_per_deleted"]))
+        } else { "not reported by the job (no `rows_read` in counts)".into() }
     );
     let st = &r["startup"];
     o += &format!(
@@ -434,6 +424,56 @@ pub fn summary_markdown(r: &Value) -> String {
             } else {
                 format!("**{flags}**")
             }
+        );
+    }
+    o
+}
+
+/// Rows of the read path against its floors (the first entry is the product).
+pub fn read_path_markdown(reads: &[Value]) -> String {
+    let mut o = String::new();
+    for v in reads {
+        let rounds = v["round_rps"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| format!("{:.0}", f(x)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        o += &format!(
+            "| {} ({} conns, {} s) | {:.0} req/s (rounds: {rounds}); p50/p95/p99 {:.0} / {:.0} / {:.0} ms (median round); workerd CPU {:.2} ms/request; non-2xx {} |\n",
+            s(&v["name"]),
+            s(&v["connections"]),
+            s(&v["seconds"]),
+            f(&v["rps"]),
+            ms(&v["latency_us"]["p50"]),
+            ms(&v["latency_us"]["p95"]),
+            ms(&v["latency_us"]["p99"]),
+            f(&v["cpu_ms_per_request"]),
+            s(&v["non2xx"])
+        );
+    }
+    if let Some((product, floors)) = reads.split_first() {
+        let parts: Vec<String> = floors
+            .iter()
+            .map(|fl| {
+                let short = s(&fl["name"])
+                    .split(" (")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                format!(
+                    "{:.0}% of {short} (CPU/request {:.2}x)",
+                    100.0 * f(&product["rps"]) / f(&fl["rps"]),
+                    f(&product["cpu_ms_per_request"]) / f(&fl["cpu_ms_per_request"])
+                )
+            })
+            .collect();
+        o += &format!(
+            "| product GET by id vs floors (throughput) | {} |\n",
+            parts.join("; ")
         );
     }
     o

@@ -76,6 +76,10 @@ impl BenchStack {
                 "--log-level",
                 "warn",
             ])
+            // wrangler's local trace collector (the local explorer's spans and logs, kept in
+            // SQLite under the persist dir) runs in the request path of every invocation:
+            // off, so the figures are the product's and the runtime's, not the dev tooling's.
+            .env("X_LOCAL_OBSERVABILITY", "false")
             .stdin(Stdio::null());
         let f = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let f2 = f.try_clone().map_err(|e| e.to_string())?;
