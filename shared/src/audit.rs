@@ -177,6 +177,31 @@ pub async fn append(
     }
 }
 
+/// Append a run of one account's events in one D1 batch, chained from `head`, each with its
+/// `extra` statements (the index fields) in the same transaction. All or nothing: when any
+/// event is already recorded, or another batch moved the head, the batch fails on a
+/// constraint and appends nothing; the caller then appends them one by one ([`append`]).
+pub async fn append_run(
+    db: &impl Database,
+    run: &[(&ChangeEvent, Vec<Stmt>)],
+    head: &ChainHead,
+    now: OffsetDateTime,
+) -> Result<ChainHead, StoreError> {
+    let mut head = head.clone();
+    let mut stmts = Vec::with_capacity(run.len() * 2);
+    for (ev, extra) in run {
+        let entry = AuditEntry::from_event(ev, &head, now);
+        stmts.push(insert_stmt(&entry));
+        stmts.extend(extra.iter().cloned());
+        head = ChainHead {
+            seq: entry.seq,
+            hash: entry.hash,
+        };
+    }
+    db.batch(stmts).await?;
+    Ok(head)
+}
+
 /// Result of recomputing an account's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {

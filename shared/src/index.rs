@@ -163,6 +163,22 @@ pub async fn run_chunk(db: &impl Database, job: &IndexJob) -> Result<Option<Inde
 
 /// Carry out an event's index work on its shard. Fan-outs run their first chunk here; the
 /// returned jobs continue them on the `index-jobs` queue.
+/// An event's index work as plain statements, or None when it fans out (chunked, with
+/// follow-up messages): the consumer writes the former in the same batch as the audit row.
+pub fn statements(ev: &ChangeEvent) -> Option<Vec<Stmt>> {
+    let account = ev.account_id.to_string();
+    work_for(ev)
+        .into_iter()
+        .map(|w| match w {
+            Work::RefreshClient { client_id } => Some(refresh_client(&account, &client_id)),
+            Work::RecountDocuments { document_id } => {
+                Some(recount_documents(&account, &document_id))
+            }
+            Work::FanOut { .. } => None,
+        })
+        .collect()
+}
+
 pub async fn apply(db: &impl Database, ev: &ChangeEvent) -> Result<Vec<IndexJob>, StoreError> {
     let account = ev.account_id.to_string();
     let mut follow_ups = Vec::new();

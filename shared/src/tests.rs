@@ -166,6 +166,44 @@ fn redelivered_events_append_one_audit_row_and_the_chain_verifies() {
 }
 
 #[test]
+fn a_batch_of_one_accounts_events_is_recorded_in_one_d1_batch_with_its_index_fields() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Member);
+    let ids: Vec<String> = (0..5)
+        .map(|_| created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body()))))
+        .collect();
+    use crate::ports::Database;
+    let shard = f.shard_db("SHARD_EU_01");
+    let before = shard.cost();
+    assert!(f.drain_queue().iter().all(|d| *d == Decision::Ack));
+    let spent = shard.cost();
+    // The chain head once, then one batch: not two queries per event.
+    assert_eq!(spent.calls - before.calls, 2, "{before:?} -> {spent:?}");
+    assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 5);
+    for id in &ids {
+        let c = f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None);
+        let c = c.body_json().unwrap();
+        assert!(c["search_text"].is_string(), "index fields written: {c}");
+    }
+    let v = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/audit/verify", None);
+    let v = v.body_json().unwrap();
+    assert_eq!(
+        (v["ok"].clone(), v["head_seq"].clone()),
+        (json!(true), json!(5))
+    );
+    // The next batch continues from the head this one left (no head query).
+    created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let msgs: Vec<serde_json::Value> = f.queue.sent.borrow_mut().drain(..).collect();
+    let before = shard.cost();
+    let d = block_on(crate::consumer::process_batch(&f, &msgs));
+    assert_eq!(d, vec![Decision::Ack]);
+    assert!(shard.cost().calls - before.calls <= 2);
+    let v = f.as_user(&f.token(acct, Role::Admin), Get, "/v1/audit/verify", None);
+    assert_eq!(v.body_json().unwrap()["head_seq"], 6);
+}
+
+#[test]
 fn a_tampered_audit_row_is_named_by_verify() {
     let f = Fake::new();
     let (acct, _) = f.account("acme", None);

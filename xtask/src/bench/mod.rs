@@ -266,6 +266,29 @@ pub fn run(args: &[String]) -> Result<()> {
             floor_session: false,
         },
     )?);
+    // The VU count this machine serves: three quarters of the saturated mix throughput, each
+    // VU asking every 10 s (the same think time as the 4000-VU run).
+    let sat_rps = runs.last().and_then(|r| r["rps"].as_f64()).unwrap_or(0.0);
+    let think_s = f64::from(scale.think_ms.0 + scale.think_ms.1) / 2000.0;
+    let fit = ((0.75 * sat_rps * think_s) as u32 / 50 * 50).clamp(50, scale.vus);
+    load::settle(&pids, idle);
+    runs.push(load::wrk(
+        &target,
+        &load::Run {
+            name: format!(
+                "mix, {fit} VUs (3/4 of the saturated mix), think {}-{} s",
+                scale.think_ms.0 / 1000,
+                scale.think_ms.1 / 1000
+            ),
+            mode: "mix",
+            connections: fit,
+            seconds: scale.vu_seconds,
+            think_ms: scale.think_ms,
+            host: None,
+            floor_session: false,
+        },
+    )?);
+    load::settle(&pids, idle);
     let reads = read_path()?;
     let ops = &vu["ops"];
     let total_ops = [
