@@ -163,19 +163,22 @@ pub async fn run_chunk(db: &impl Database, job: &IndexJob) -> Result<Option<Inde
 
 /// Carry out an event's index work on its shard. Fan-outs run their first chunk here; the
 /// returned jobs continue them on the `index-jobs` queue.
+/// One piece of index work as a single statement (None: a fan-out, done in chunks).
+fn statement(account: &str, w: &Work) -> Option<Stmt> {
+    match w {
+        Work::RefreshClient { client_id } => Some(refresh_client(account, client_id)),
+        Work::RecountDocuments { document_id } => Some(recount_documents(account, document_id)),
+        Work::FanOut { .. } => None,
+    }
+}
+
 /// An event's index work as plain statements, or None when it fans out (chunked, with
 /// follow-up messages): the consumer writes the former in the same batch as the audit row.
 pub fn statements(ev: &ChangeEvent) -> Option<Vec<Stmt>> {
     let account = ev.account_id.to_string();
     work_for(ev)
-        .into_iter()
-        .map(|w| match w {
-            Work::RefreshClient { client_id } => Some(refresh_client(&account, &client_id)),
-            Work::RecountDocuments { document_id } => {
-                Some(recount_documents(&account, &document_id))
-            }
-            Work::FanOut { .. } => None,
-        })
+        .iter()
+        .map(|w| statement(&account, w))
         .collect()
 }
 
@@ -183,25 +186,19 @@ pub async fn apply(db: &impl Database, ev: &ChangeEvent) -> Result<Vec<IndexJob>
     let account = ev.account_id.to_string();
     let mut follow_ups = Vec::new();
     for w in work_for(ev) {
-        match w {
-            Work::RefreshClient { client_id } => {
-                db.query(refresh_client(&account, &client_id)).await?;
-            }
-            Work::RecountDocuments { document_id } => {
-                db.query(recount_documents(&account, &document_id)).await?;
-            }
-            Work::FanOut { kind, target_id } => {
-                let job = IndexJob {
-                    index_job: 1,
-                    kind,
-                    account_id: account.clone(),
-                    shard_id: ev.shard_id.clone(),
-                    target_id,
-                    after: String::new(),
-                };
-                if let Some(next) = run_chunk(db, &job).await? {
-                    follow_ups.push(next);
-                }
+        if let Some(stmt) = statement(&account, &w) {
+            db.query(stmt).await?;
+        } else if let Work::FanOut { kind, target_id } = w {
+            let job = IndexJob {
+                index_job: 1,
+                kind,
+                account_id: account.clone(),
+                shard_id: ev.shard_id.clone(),
+                target_id,
+                after: String::new(),
+            };
+            if let Some(next) = run_chunk(db, &job).await? {
+                follow_ups.push(next);
             }
         }
     }
