@@ -36,11 +36,14 @@ pub const CRON_OUTBOX_RELAY: &str = "* * * * *";
 pub const CRON_SHARD_HEALTH: &str = "*/15 * * * *";
 pub const CRON_MIGRATION_CHECK: &str = "0 * * * *";
 pub const CRON_RETENTION: &str = "0 2 * * *";
-pub const ALL_CRONS: [&str; 4] = [
+/// Hourly: carries on a retention cycle a bounded run left unfinished (no-op otherwise).
+pub const CRON_RETENTION_RESUME: &str = "30 * * * *";
+pub const ALL_CRONS: [&str; 5] = [
     CRON_OUTBOX_RELAY,
     CRON_SHARD_HEALTH,
     CRON_MIGRATION_CHECK,
     CRON_RETENTION,
+    CRON_RETENTION_RESUME,
 ];
 
 /// The value of `ENVIRONMENT` that enables local-only behaviour (demo tokens, simulated country).

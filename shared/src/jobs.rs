@@ -25,7 +25,7 @@ impl Job {
             bindings::CRON_OUTBOX_RELAY => Some(Job::OutboxRelay),
             bindings::CRON_SHARD_HEALTH => Some(Job::ShardHealth),
             bindings::CRON_MIGRATION_CHECK => Some(Job::MigrationCheck),
-            bindings::CRON_RETENTION => Some(Job::Retention),
+            bindings::CRON_RETENTION | bindings::CRON_RETENTION_RESUME => Some(Job::Retention),
             _ => None,
         }
     }
@@ -119,7 +119,10 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
                 Outcome::Partial
             }
         }
-        Job::Retention => retention(p, &mut counts, &mut detail).await,
+        Job::Retention => {
+            let resume_only = cron == Some(bindings::CRON_RETENTION_RESUME);
+            retention(p, &mut counts, &mut detail, resume_only).await
+        }
     };
     let run = JobRun {
         id: uuid_v7(started, p.entropy()).to_string(),
@@ -270,10 +273,14 @@ async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
         .collect())
 }
 
+/// The nightly sweep of every shard, or (`resume_only`, the hourly cron) only the shards whose
+/// last run stopped at its budget: a backlog larger than one run clears within hours, not
+/// one budget per night.
 async fn retention<P: SchedulerPlatform>(
     p: &P,
     counts: &mut Map<String, Value>,
     detail: &mut Vec<String>,
+    resume_only: bool,
 ) -> Outcome {
     let mut outcome = Outcome::Ok;
     let ids = shard_ids_by_binding(p.accounts()).await;
@@ -283,10 +290,27 @@ async fn retention<P: SchedulerPlatform>(
             outcome = Outcome::Partial;
             continue;
         };
+        if resume_only {
+            match crate::sweep::cycle_in_progress(p.accounts(), shard_id).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    detail.push(format!("{binding}: {e}"));
+                    outcome = Outcome::Partial;
+                    continue;
+                }
+            }
+        }
         if let Err(e) = crate::sweep::sweep_shard(p, shard_id, &db, counts).await {
             detail.push(format!("{binding}: {e}"));
             outcome = Outcome::Partial;
         }
+    }
+    if resume_only {
+        if counts.get("left_for_next_run").is_some() {
+            outcome = Outcome::Partial;
+        }
+        return outcome;
     }
     // Dead letters (account D1): after the preset's days.
     let days = crate::retention::Policy::uk_preset().dead_letter_days;

@@ -204,6 +204,11 @@ async fn load_cursor(db: &impl Database, shard_id: &str) -> Result<Option<Value>
     Ok(r.first().and_then(|row| col_json(row, "body")))
 }
 
+/// Whether a bounded run left this shard's cycle unfinished (a stored cursor).
+pub async fn cycle_in_progress(db: &impl Database, shard_id: &str) -> Result<bool, StoreError> {
+    Ok(load_cursor(db, shard_id).await?.is_some())
+}
+
 /// One shard, one bounded invocation: resume from the stored cursor, sweep accounts in id
 /// order until done or out of budget, then store the new cursor (or delete it: cycle complete).
 pub async fn sweep_shard<P: SchedulerPlatform>(

@@ -1505,6 +1505,45 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
 }
 
 #[test]
+fn the_hourly_retention_cron_only_carries_on_an_unfinished_cycle() {
+    use crate::bindings::{CRON_RETENTION, CRON_RETENTION_RESUME};
+    let f = Fake::new();
+    let (acct, _) = f.account("bulk", Some("shard-eu-01"));
+    // More expired clients (relationship ended 2010) than one run may delete.
+    let n = crate::sweep::MAX_DELETIONS_PER_SHARD as i64 + 10;
+    f.shard_db("SHARD_EU_01")
+        .exec(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+             INSERT INTO clients (account_id, id, body) SELECT '{acct}', printf('00000000-0000-4000-8001-%012d', i), \
+             json_object('forenames', 'E', 'surname', 'Expired', 'status', 'former', 'version', 1, \
+             'created_at', '2005-01-01T00:00:00.000Z', 'relationship_ended_on', '2010-01-01') FROM n;"
+        ))
+        .unwrap();
+    let left = || {
+        f.count(
+            "SHARD_EU_01",
+            "SELECT count(*) FROM clients WHERE surname_lc = 'expired'",
+        )
+    };
+    // No cycle in progress: the hourly run sweeps nothing (the nightly one starts cycles).
+    let idle = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION_RESUME)));
+    assert_eq!(idle.outcome, Outcome::Ok, "{:?}", idle.counts);
+    assert!(idle.counts.get("deleted").is_none(), "{:?}", idle.counts);
+    assert_eq!(left(), n);
+    let nightly = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION)));
+    assert_eq!(nightly.outcome, Outcome::Partial, "{:?}", nightly.counts);
+    assert_eq!(left(), 10);
+    // The next hourly run carries the cycle on from its cursor and finishes it.
+    let hourly = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION_RESUME)));
+    assert_eq!(hourly.outcome, Outcome::Ok, "{:?}", hourly.counts);
+    assert_eq!(hourly.counts["resumed"], 1);
+    assert_eq!(hourly.counts["deleted"], 10);
+    assert_eq!(left(), 0);
+    let after = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION_RESUME)));
+    assert!(after.counts.get("deleted").is_none(), "{:?}", after.counts);
+}
+
+#[test]
 fn health_measures_account_sizes_in_bounded_runs_resuming_from_a_stored_cursor() {
     let f = Fake::new();
     let (acct, shard) = f.account("sized", Some("shard-eu-01"));
