@@ -183,7 +183,7 @@ pub async fn append(
 /// constraint and appends nothing; the caller then appends them one by one ([`append`]).
 pub async fn append_run(
     db: &impl Database,
-    run: &[(&ChangeEvent, Vec<Stmt>)],
+    run: &[(&ChangeEvent, &[Stmt])],
     head: &ChainHead,
     now: OffsetDateTime,
 ) -> Result<ChainHead, StoreError> {
@@ -192,7 +192,7 @@ pub async fn append_run(
     for (ev, extra) in run {
         let entry = AuditEntry::from_event(ev, &head, now);
         stmts.push(insert_stmt(&entry));
-        stmts.extend(extra.iter().cloned());
+        stmts.extend_from_slice(extra);
         head = ChainHead {
             seq: entry.seq,
             hash: entry.hash,

@@ -188,8 +188,8 @@ async fn append_runs<P: ConsumerPlatform>(
                 Err(_) => continue,
             },
         };
-        let run: Vec<(&ChangeEvent, Vec<Stmt>)> =
-            group.iter().map(|(_, ev, x)| (ev, x.clone())).collect();
+        let run: Vec<(&ChangeEvent, &[Stmt])> =
+            group.iter().map(|(_, ev, x)| (ev, x.as_slice())).collect();
         match audit::append_run(&db, &run, &head, p.now()).await {
             Ok(h) => {
                 heads.insert(account, h);

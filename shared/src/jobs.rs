@@ -306,27 +306,23 @@ async fn retention<P: SchedulerPlatform>(
             outcome = Outcome::Partial;
         }
     }
-    if resume_only {
-        if counts.get("left_for_next_run").is_some() {
-            outcome = Outcome::Partial;
-        }
-        return outcome;
-    }
-    // Dead letters (account D1): after the preset's days.
-    let days = crate::retention::Policy::uk_preset().dead_letter_days;
-    let cutoff = rfc3339(p.now() - time::Duration::days(i64::from(days)));
-    match p
-        .accounts()
-        .query(Stmt::new(
-            "DELETE FROM dead_letters WHERE received_at < ?1",
-            vec![json!(cutoff)],
-        ))
-        .await
-    {
-        Ok(r) => add(counts, "dead_letters_purged", r.meta.changes),
-        Err(e) => {
-            detail.push(format!("dead letters: {e}"));
-            outcome = Outcome::Partial;
+    // Dead letters (account D1): after the preset's days, once a night.
+    if !resume_only {
+        let days = crate::retention::Policy::uk_preset().dead_letter_days;
+        let cutoff = rfc3339(p.now() - time::Duration::days(i64::from(days)));
+        match p
+            .accounts()
+            .query(Stmt::new(
+                "DELETE FROM dead_letters WHERE received_at < ?1",
+                vec![json!(cutoff)],
+            ))
+            .await
+        {
+            Ok(r) => add(counts, "dead_letters_purged", r.meta.changes),
+            Err(e) => {
+                detail.push(format!("dead letters: {e}"));
+                outcome = Outcome::Partial;
+            }
         }
     }
     if counts.get("left_for_next_run").is_some() {

@@ -1434,6 +1434,33 @@ fn api_meters_d1_usage_per_account_and_health_reports_the_previous_period() {
     );
 }
 
+/// `n` former clients of `acct` on shard-eu-01, straight into SQLite: ids
+/// `00000000-0000-4000-{block}-<row number>`, relationship ended on `ended`, optionally
+/// under a client-level legal hold.
+fn former_clients(
+    f: &Fake,
+    acct: Uuid,
+    n: i64,
+    block: &str,
+    surname: &str,
+    ended: &str,
+    held: bool,
+) {
+    let hold = if held {
+        ", 'legal_hold', json('true')"
+    } else {
+        ""
+    };
+    f.shard_db("SHARD_EU_01")
+        .exec(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+             INSERT INTO clients (account_id, id, body) SELECT '{acct}', printf('00000000-0000-4000-{block}-%012d', i), \
+             json_object('forenames', 'F', 'surname', '{surname}', 'status', 'former', 'version', 1, \
+             'created_at', '2005-01-01T00:00:00.000Z', 'relationship_ended_on', '{ended}'{hold}) FROM n;"
+        ))
+        .unwrap();
+}
+
 #[test]
 fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_completes() {
     let f = Fake::new();
@@ -1441,18 +1468,8 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
     let over = crate::sweep::MAX_EXAMINED_PER_SHARD as i64 + 5_000;
     // Clients under a client-level legal hold (kept, but read), ended 2010, ahead of
     // ten expired ones in the candidate order (ended 2012).
-    f.shard_db("SHARD_EU_01")
-        .exec(&format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {over}) \
-             INSERT INTO clients (account_id, id, body) SELECT '{acct}', printf('00000000-0000-4000-8000-%012d', i), \
-             json_object('forenames', 'H', 'surname', 'Held', 'status', 'former', 'version', 1, \
-             'created_at', '2005-01-01T00:00:00.000Z', 'relationship_ended_on', '2010-01-01', 'legal_hold', json('true')) FROM n; \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) \
-             INSERT INTO clients (account_id, id, body) SELECT '{acct}', printf('00000000-0000-4000-8001-%012d', i), \
-             json_object('forenames', 'E', 'surname', 'Expired', 'status', 'former', 'version', 1, \
-             'created_at', '2005-01-01T00:00:00.000Z', 'relationship_ended_on', '2012-01-01') FROM n;"
-        ))
-        .unwrap();
+    former_clients(&f, acct, over, "8000", "Held", "2010-01-01", true);
+    former_clients(&f, acct, 10, "8001", "Expired", "2012-01-01", false);
     let expired = "SELECT count(*) FROM clients WHERE surname_lc = 'expired'";
     let first = block_on(jobs::run(&f, Job::Retention, None));
     assert_eq!(first.outcome, Outcome::Partial, "{:?}", first.counts);
@@ -1511,14 +1528,7 @@ fn the_hourly_retention_cron_only_carries_on_an_unfinished_cycle() {
     let (acct, _) = f.account("bulk", Some("shard-eu-01"));
     // More expired clients (relationship ended 2010) than one run may delete.
     let n = crate::sweep::MAX_DELETIONS_PER_SHARD as i64 + 10;
-    f.shard_db("SHARD_EU_01")
-        .exec(&format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
-             INSERT INTO clients (account_id, id, body) SELECT '{acct}', printf('00000000-0000-4000-8001-%012d', i), \
-             json_object('forenames', 'E', 'surname', 'Expired', 'status', 'former', 'version', 1, \
-             'created_at', '2005-01-01T00:00:00.000Z', 'relationship_ended_on', '2010-01-01') FROM n;"
-        ))
-        .unwrap();
+    former_clients(&f, acct, n, "8001", "Expired", "2010-01-01", false);
     let left = || {
         f.count(
             "SHARD_EU_01",
