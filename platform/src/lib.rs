@@ -60,21 +60,21 @@ impl D1 {
     }
 
     fn prepare(&self, stmt: &Stmt) -> Result<D1PreparedStatement, StoreError> {
-        let params: Vec<JsValue> = stmt.params.iter().map(to_js).collect();
+        // The one conversion the SQLite fake uses too (`shared::ports::bind`).
+        let bound = bind(stmt);
+        let params: Vec<JsValue> = bound.params.iter().map(to_js).collect();
         self.session()?
-            .prepare(stmt.sql.as_ref())
+            .prepare(&bound.sql)
             .bind(&params)
             .map_err(|e| StoreError::from_message(e.to_string()))
     }
 }
 
-fn to_js(v: &Value) -> JsValue {
+fn to_js(v: &D1Param) -> JsValue {
     match v {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(0.0)),
-        Value::String(s) => JsValue::from_str(s),
-        other => JsValue::from_str(&other.to_string()),
+        D1Param::Null => JsValue::NULL,
+        D1Param::Real(f) => JsValue::from_f64(*f),
+        D1Param::Text(s) => JsValue::from_str(s),
     }
 }
 

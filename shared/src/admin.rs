@@ -4,6 +4,7 @@ use crate::api::{json_body, parse_id, ApiConfig, Platform};
 use crate::auth::{self, Claims, Role};
 use crate::clock::{rfc3339, uuid_v4};
 use crate::error::ApiError;
+use crate::event::Actor;
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
 use crate::tenancy::{Account, AccountKind, Shard};
@@ -40,14 +41,18 @@ pub async fn handle<P: Platform>(
         (["platform-events"], Method::Get) => platform_events(p, req).await,
         (["accounts"], Method::Post) => create_account(p, req).await,
         (["accounts", id], Method::Get) => get_account(p, parse_id(id)?).await,
-        (["accounts", id, "deactivate"], Method::Post) => set_active(p, parse_id(id)?, false).await,
-        (["accounts", id, "reactivate"], Method::Post) => set_active(p, parse_id(id)?, true).await,
+        (["accounts", id, "deactivate"], Method::Post) => {
+            set_active(p, cfg, req, parse_id(id)?, false).await
+        }
+        (["accounts", id, "reactivate"], Method::Post) => {
+            set_active(p, cfg, req, parse_id(id)?, true).await
+        }
         (["accounts", id, "tokens"], Method::Post) => mint_token(p, cfg, parse_id(id)?, req).await,
         (["accounts", id, "domains"], Method::Post) => add_domain(p, parse_id(id)?, req).await,
         (["job-runs"], Method::Get) => job_runs(p, req).await,
         (["accounts", id, "faults"], Method::Put) => set_faults(p, cfg, parse_id(id)?, req).await,
         (["accounts", id, "legal-hold"], Method::Put) => {
-            set_account_hold(p, parse_id(id)?, req).await
+            set_account_hold(p, cfg, parse_id(id)?, req).await
         }
         (["dead-letters"], Method::Get) => list_dead_letters(p, req).await,
         (["change-events"], Method::Post) => inject_message(p, cfg, req).await,
@@ -227,14 +232,14 @@ async fn get_account<P: Platform>(p: &P, id: Uuid) -> Result<ApiResponse, ApiErr
     ))
 }
 
-async fn set_active<P: Platform>(p: &P, id: Uuid, active: bool) -> Result<ApiResponse, ApiError> {
-    set_account_field(
-        p,
-        id,
-        "is_active",
-        if active { "true" } else { "false" }.into(),
-    )
-    .await
+async fn set_active<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+    id: Uuid,
+    active: bool,
+) -> Result<ApiResponse, ApiError> {
+    set_account_field(p, cfg, req, id, "is_active", json!(active)).await
 }
 
 #[derive(Deserialize)]
@@ -355,13 +360,22 @@ async fn set_faults<P: Platform>(
     if !f.valid() {
         return Err(ApiError::bad_request("rates are fractions from 0 to 1"));
     }
-    set_account_field(
-        p,
-        id,
-        "faults",
-        serde_json::to_string(&f).unwrap_or_default(),
-    )
-    .await
+    // Local-only test configuration, not a change of the tenant's data: no event, no version.
+    let r = p
+        .accounts()
+        .query(Stmt::new(
+            "UPDATE accounts SET body = json_set(body, '$.faults', json(?2)) WHERE id = ?1",
+            vec![
+                json!(id),
+                json!(serde_json::to_string(&f).unwrap_or_default()),
+            ],
+        ))
+        .await?;
+    if r.meta.changes == 0 {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    p.routes().forget(id);
+    get_account(p, id).await
 }
 
 async fn list_dead_letters<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -556,40 +570,33 @@ async fn platform_events<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResp
 /// `PUT /admin/v1/accounts/{id}/legal-hold`: a hold on everything of the account.
 async fn set_account_hold<P: Platform>(
     p: &P,
+    cfg: &ApiConfig,
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let h: crate::api::HoldRequest = crate::api::typed_body(req)?;
-    set_account_field(
-        p,
-        id,
-        "legal_hold",
-        if h.hold { "true" } else { "false" }.into(),
-    )
-    .await
+    set_account_field(p, cfg, req, id, "legal_hold", json!(h.hold)).await
 }
 
-/// Set one field of an account's body to a JSON value, bump its version, and drop the cached
-/// route so this isolate sees the change at once (others within the route cache's TTL).
+/// Set one field of an account's body through the write protocol (its version moves by one,
+/// and the change is an `account.updated` event in the tenant's audit trail, attributed to the
+/// operator), and drop the cached route so this isolate sees it at once (others within the
+/// route cache's TTL).
 async fn set_account_field<P: Platform>(
     p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
     id: Uuid,
     field: &'static str,
-    json_value: String,
+    value: Value,
 ) -> Result<ApiResponse, ApiError> {
-    let r = p
-        .accounts()
-        .query(Stmt::new(
-            format!(
-                "UPDATE accounts SET body = json_set(body, '$.{field}', json(?2), '$.updated_at', ?3, \
-                 '$.version', coalesce(body ->> '$.version', 0) + 1) WHERE id = ?1"
-            ),
-            vec![json!(id), json!(json_value), json!(rfc3339(p.now()))],
-        ))
-        .await?;
-    if r.meta.changes == 0 {
+    let actor = Actor::System {
+        id: "operator".into(),
+    };
+    let outcome =
+        crate::api::change_account(p, cfg, id, field, value, actor, &req.request_id).await?;
+    if outcome == crate::changes::AccountOutcome::Missing {
         return Err(ApiError::NotFound(format!("no account {id}")));
     }
-    p.routes().forget(id);
     get_account(p, id).await
 }

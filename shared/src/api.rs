@@ -3,7 +3,8 @@
 #![allow(async_fn_in_trait)]
 
 use crate::auth::{self, Claims, JwtConfig, Role};
-use crate::clock::{rfc3339, uuid_v7, Entropy};
+use crate::changes::{commit, Edit, Expect, Write};
+use crate::clock::{uuid_v7, Entropy};
 use crate::entity::{self, EntitySpec, FilterOp};
 use crate::error::ApiError;
 use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
@@ -232,7 +233,7 @@ async fn tenant_route<P: Platform>(
         },
         ["settings", "retention"] => match req.method {
             Method::Get => crate::settings::get(t).await,
-            Method::Put => crate::settings::put(p, t, req).await,
+            Method::Put => crate::settings::put(p, cfg, t, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET, PUT")),
         },
         ["audit"] => match req.method {
@@ -435,31 +436,6 @@ fn matches_etag(header: &str, version: i64) -> bool {
 /// Server bookkeeping kept in `body` but never shown.
 pub const HIDDEN_FIELDS: &[&str] = &["index_rev", "last_event_id", "client_ended_on"];
 
-/// A new row. A document also takes its client's relationship end (`client_ended_on`, for the
-/// retention sweep) in the same statement; the foreign key still refuses an unknown client.
-fn insert_stmt(spec: &EntitySpec, account: Uuid, id: Uuid, body: &Value) -> Stmt {
-    if spec.table == "documents" {
-        return Stmt::new(
-            "INSERT INTO documents (account_id, id, body) VALUES (?1, ?2, json_patch(?3, \
-             json_object('client_ended_on', (SELECT relationship_ended_on FROM clients \
-             WHERE account_id = ?1 AND id = ?4))))",
-            vec![
-                json!(account),
-                json!(id),
-                json!(body.to_string()),
-                body.get("client_id").cloned().unwrap_or(Value::Null),
-            ],
-        );
-    }
-    Stmt::new(
-        format!(
-            "INSERT INTO {} (account_id, id, body) VALUES (?1, ?2, ?3)",
-            spec.table
-        ),
-        vec![json!(account), json!(id), json!(body.to_string())],
-    )
-}
-
 /// When a client's relationship end changes, its documents' copy changes in the same batch
 /// (only if the client's update landed: it carries the event id).
 fn client_end_propagation(account: Uuid, client: Uuid, ended: Option<&Value>, event: Uuid) -> Stmt {
@@ -490,9 +466,7 @@ pub fn render(id: &str, body: &Value) -> Value {
     Value::Object(out)
 }
 
-fn version_of(body: &Value) -> i64 {
-    body.get("version").and_then(Value::as_i64).unwrap_or(0)
-}
+use crate::changes::version_of;
 
 fn actor(c: &Claims) -> Actor {
     Actor::User {
@@ -501,67 +475,14 @@ fn actor(c: &Claims) -> Actor {
     }
 }
 
-pub struct Written {
-    pub event: ChangeEvent,
-}
-
-/// Build the outbox insert for an event.
-pub fn outbox_insert(ev: &ChangeEvent) -> Stmt {
-    let mut body = serde_json::to_value(ev).unwrap_or_default();
-    body["published_at"] = Value::Null;
-    Stmt::new(
-        "INSERT INTO outbox (account_id, id, body) VALUES (?1, ?2, ?3)",
-        vec![json!(ev.account_id), json!(ev.id), json!(body.to_string())],
-    )
-}
-
-/// The outbox insert for a change to an existing row, kept only if THIS change landed: the
-/// UPDATE stamps the row with the event id (`last_event_id`), and in the same batch the insert
-/// requires that stamp. A write that lost a race changes nothing and emits nothing, even if
-/// another writer moved the row to the same version.
-///
-/// The event's `entity_version` is taken from the row as written, so a write that did not read
-/// the row first (a delete) still records the right version.
-pub fn outbox_insert_if_landed(ev: &ChangeEvent, table: &str, id: Uuid) -> Stmt {
-    let mut s = outbox_insert(ev);
-    s.sql = format!(
-        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, \
-         json_set(?3, '$.entity_version', coalesce(t.body ->> '$.version', 0)) FROM {table} t \
-         WHERE t.account_id = ?1 AND t.id = ?4 AND t.body ->> '$.last_event_id' = ?2"
-    )
-    .into();
-    s.params.push(json!(id));
-    s
-}
-
-/// Mark one account's outbox rows published (at most 98 ids: D1's 100 bound parameters).
-pub fn outbox_mark_published_ids(account: Uuid, ids: &[Uuid], now: OffsetDateTime) -> Stmt {
-    let mut params = vec![json!(rfc3339(now)), json!(account)];
-    let mut marks = Vec::new();
-    for id in ids {
-        params.push(json!(id));
-        marks.push(format!("?{}", params.len()));
-    }
-    Stmt::new(
-        format!(
-            "UPDATE outbox SET body = json_set(body, '$.published_at', ?1) \
-             WHERE account_id = ?2 AND id IN ({})",
-            marks.join(", ")
-        ),
-        params,
-    )
-}
-
-/// After the batch committed: send the events; on success their outbox rows are marked
-/// published a moment later, many writes to one statement (`marks`), so a write costs one D1
-/// batch. A failed send leaves the rows for the relay; the write itself already succeeded.
+/// After the batch committed: send the events (`changes::publish`). Locally, fault injection
+/// may skip the send, leaving the rows for the relay as a failed send would.
 pub async fn publish<P: Platform>(
     p: &P,
     cfg: &ApiConfig,
     t: &Tenant<P::Db>,
-    mut events: Vec<ChangeEvent>,
+    events: Vec<ChangeEvent>,
 ) {
-    let db = &t.db;
     if cfg.local {
         if let Some(f) = &t.route.account.faults {
             if tenancy::chance(p.entropy(), f.queue_send_rate) {
@@ -570,22 +491,82 @@ pub async fn publish<P: Platform>(
             }
         }
     }
-    let bookmark = db.bookmark();
-    for ev in &mut events {
-        ev.bookmark = bookmark.clone();
+    crate::changes::publish(
+        p.queue(),
+        p.marks(),
+        &t.route.shard.binding,
+        events,
+        t.db.bookmark(),
+    )
+    .await;
+}
+
+/// Change one field of an account's own row through the write protocol
+/// (`changes::commit_account`), then move its event into the tenant's shard outbox and send it,
+/// when this deployment binds that shard (otherwise the relay forwards it within a minute).
+pub(crate) async fn change_account<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    account: Uuid,
+    field: &'static str,
+    value: Value,
+    actor: Actor,
+    request_id: &str,
+) -> Result<crate::changes::AccountOutcome, ApiError> {
+    use crate::changes::{commit_account, forward_account_events, AccountOutcome, AccountWrite};
+    let now = p.now();
+    let route = p
+        .routes()
+        .route(|| p.accounts(), account, now)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no account {account}")))?;
+    let event = ChangeEvent::new(
+        uuid_v7(now, p.entropy()),
+        now,
+        &Origin {
+            deployment: &cfg.deployment,
+            shard_id: &route.shard.id,
+            account_id: account,
+            actor,
+            request_id,
+        },
+        Change {
+            entity_type: "accounts",
+            entity_singular: "account",
+            entity_id: account,
+            action: Action::Updated,
+            entity_version: 0,
+            changed_fields: vec![field.into()],
+        },
+    );
+    let w = AccountWrite {
+        account,
+        field,
+        value,
+        event,
+    };
+    let outcome = commit_account(p.accounts(), &w).await?;
+    p.routes().forget(account);
+    if matches!(outcome, AccountOutcome::Landed { .. }) {
+        if let Some(shard) = p.shard(&route.shard.binding, None) {
+            match forward_account_events(p.accounts(), &shard, account).await {
+                Ok(events) => {
+                    crate::changes::publish(
+                        p.queue(),
+                        p.marks(),
+                        &route.shard.binding,
+                        events,
+                        shard.bookmark(),
+                    )
+                    .await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "forwarding the account's event failed; the relay will")
+                }
+            }
+        }
     }
-    let msgs: Vec<Value> = events
-        .iter()
-        .filter_map(|e| serde_json::to_value(e).ok())
-        .collect();
-    match p.queue().send_batch(msgs).await {
-        Ok(()) => p.marks().add(
-            &t.route.shard.binding,
-            t.account_id(),
-            events.iter().map(|e| e.id),
-        ),
-        Err(e) => tracing::warn!(error = %e, "queue send failed; the outbox relay will publish"),
-    }
+    Ok(outcome)
 }
 
 pub(crate) fn new_event<P: Platform>(
@@ -634,15 +615,9 @@ async fn create<P: Platform>(
             return Ok(r);
         }
     }
-    let now = p.now();
-    let id = uuid_v7(now, p.entropy());
+    let id = uuid_v7(p.now(), p.entropy());
     let mut body = input.clone();
     entity::strip_nulls(&mut body); // null means "absent", at every level
-    if let Some(o) = body.as_object_mut() {
-        o.insert("version".into(), json!(1));
-        o.insert("created_at".into(), json!(rfc3339(now)));
-        o.insert("updated_at".into(), json!(rfc3339(now)));
-    }
     let changed: Vec<String> = input
         .as_object()
         .map(|o| o.keys().cloned().collect())
@@ -661,14 +636,21 @@ async fn create<P: Platform>(
             changed_fields: changed,
         },
     );
-    let rendered = render(&id.to_string(), &body);
     let location = format!("/v1/{}/{}", spec.table, id);
-    let mut stmts = vec![
-        insert_stmt(spec, t.account_id(), id, &body),
-        outbox_insert(&ev),
-    ];
+    let mut write = Write {
+        table: spec.table,
+        id,
+        edit: Edit::Insert(body),
+        expect: Expect::Any,
+        live_only: true,
+        event: ev,
+        with: vec![],
+    };
     if let Some(key) = &idem {
-        stmts.push(Stmt::new(
+        // The key's row keeps the response to replay; it is written in the same batch, so it
+        // exists exactly when the row does.
+        let stored = write.insert_body().unwrap_or_default();
+        write.with.push(Stmt::new(
             "INSERT INTO idempotency_keys (account_id, id, body) VALUES (?1, ?2, ?3)",
             vec![
                 json!(t.account_id()),
@@ -678,15 +660,15 @@ async fn create<P: Platform>(
                     "status": 201,
                     "location": location,
                     "etag": etag(1),
-                    "response": rendered,
-                    "created_at": rfc3339(now),
+                    "response": render(&id.to_string(), &stored),
+                    "created_at": write.event.time,
                 })
                 .to_string()),
             ],
         ));
     }
-    match t.db.batch(stmts).await {
-        Ok(_) => {}
+    let landed = match commit(&t.db, &write).await {
+        Ok(l) => l,
         Err(StoreError::Constraint(m)) if idem.is_some() && m.contains("idempotency_keys") => {
             // A concurrent request with the same key won the race: answer as it did.
             if let Some(key) = &idem {
@@ -699,12 +681,13 @@ async fn create<P: Platform>(
             ));
         }
         Err(e) => return Err(e.into()),
-    }
-    publish(p, cfg, t, vec![ev]).await;
+    };
+    let landed = landed.ok_or_else(|| ApiError::Internal("the insert returned no row".into()))?;
+    publish(p, cfg, t, vec![landed.event]).await;
     Ok(with_bookmark(
-        ApiResponse::json(201, rendered)
+        ApiResponse::json(201, render(&id.to_string(), &landed.body))
             .with_header("location", location)
-            .with_header("etag", etag(1)),
+            .with_header("etag", etag(landed.version)),
         &t.db,
     ))
 }
@@ -882,7 +865,7 @@ async fn update<P: Platform>(
                 return Err(ApiError::PreconditionFailed(h.into()));
             }
         }
-        let (user, mut server) = split_server_fields(spec, &current);
+        let (user, server) = split_server_fields(spec, &current);
         let mut merged = user.clone();
         entity::merge_patch(&mut merged, &patch);
         entity::validate(spec, &merged).map_err(ApiError::Validation)?;
@@ -903,8 +886,6 @@ async fn update<P: Platform>(
                 &t.db,
             ));
         }
-        let now = p.now();
-        let new_version = old_version + 1;
         let ev = new_event(
             p,
             cfg,
@@ -915,58 +896,47 @@ async fn update<P: Platform>(
                 entity_singular: spec.singular,
                 entity_id: id,
                 action: Action::Updated,
-                entity_version: new_version,
+                entity_version: old_version + 1,
                 changed_fields: changed,
             },
         );
-        server.insert("version".into(), json!(new_version));
-        server.insert("updated_at".into(), json!(rfc3339(now)));
-        server.insert("last_event_id".into(), json!(ev.id));
         let mut body = merged;
         if let Some(o) = body.as_object_mut() {
             o.extend(server);
         }
-        let outbox = outbox_insert_if_landed(&ev, spec.table, id);
-        let mut stmts = vec![
-            Stmt::new(
-                format!(
-                    "UPDATE {} SET body = ?3 WHERE account_id = ?1 AND id = ?2 \
-                     AND deleted_at IS NULL AND body ->> '$.version' = ?4",
-                    spec.table
-                ),
-                vec![
-                    json!(t.account_id()),
-                    json!(id),
-                    json!(body.to_string()),
-                    json!(old_version),
-                ],
-            ),
-            outbox,
-        ];
+        let mut with = vec![];
         if spec.table == "clients"
             && ev
                 .changed_fields
                 .iter()
                 .any(|f| f == "relationship_ended_on")
         {
-            stmts.push(client_end_propagation(
+            with.push(client_end_propagation(
                 t.account_id(),
                 id,
                 body.get("relationship_ended_on"),
                 ev.id,
             ));
         }
-        let res = t.db.batch(stmts).await?;
-        if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
+        let write = Write {
+            table: spec.table,
+            id,
+            edit: Edit::Replace(body),
+            expect: Expect::Version(old_version),
+            live_only: true,
+            event: ev,
+            with,
+        };
+        let Some(landed) = commit(&t.db, &write).await? else {
             if let Some(h) = if_match(req) {
                 return Err(ApiError::PreconditionFailed(h.into()));
             }
             continue; // a concurrent write moved the version: merge again onto the new one
-        }
-        publish(p, cfg, t, vec![ev]).await;
+        };
+        publish(p, cfg, t, vec![landed.event]).await;
         return Ok(with_bookmark(
-            ApiResponse::json(200, render(&id.to_string(), &body))
-                .with_header("etag", etag(new_version)),
+            ApiResponse::json(200, render(&id.to_string(), &landed.body))
+                .with_header("etag", etag(landed.version)),
             &t.db,
         ));
     }
@@ -992,8 +962,7 @@ async fn delete<P: Platform>(
             if_match(req).unwrap_or_default().into(),
         ));
     }
-    let now = rfc3339(p.now());
-    let mut ev = new_event(
+    let ev = new_event(
         p,
         cfg,
         t,
@@ -1007,53 +976,23 @@ async fn delete<P: Platform>(
             changed_fields: vec!["deleted_at".into()],
         },
     );
-    let outbox = outbox_insert_if_landed(&ev, spec.table, id);
-    let mut params = vec![json!(t.account_id()), json!(id), json!(now), json!(ev.id)];
-    let version_check = match &versions {
-        None => String::new(),
-        Some(vs) => {
-            let marks: Vec<String> = vs
-                .iter()
-                .take(20)
-                .map(|v| {
-                    params.push(json!(v));
-                    format!("?{}", params.len())
-                })
-                .collect();
-            format!(
-                " AND coalesce(body ->> '$.version', 0) IN ({})",
-                marks.join(", ")
-            )
-        }
+    let write = Write {
+        table: spec.table,
+        id,
+        edit: Edit::SoftDelete,
+        expect: versions.map_or(Expect::Any, Expect::OneOf),
+        live_only: true,
+        event: ev,
+        with: vec![],
     };
-    let res =
-        t.db.batch(vec![
-            Stmt::new(
-                format!(
-                    "UPDATE {} SET body = json_set(body, '$.deleted_at', ?3, '$.updated_at', ?3, \
-                     '$.version', coalesce(body ->> '$.version', 0) + 1, '$.last_event_id', ?4) \
-                     WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL{version_check} \
-                     RETURNING body ->> '$.version' AS v",
-                    spec.table
-                ),
-                params,
-            ),
-            outbox,
-        ])
-        .await?;
-    let landed = res
-        .first()
-        .and_then(|r| r.first())
-        .and_then(|r| col_i64(r, "v"));
-    let Some(version) = landed else {
+    let Some(landed) = commit(&t.db, &write).await? else {
         // Nothing changed: gone (404), or there but at another version (412).
         load(t, spec, id).await?;
         return Err(ApiError::PreconditionFailed(
             if_match(req).unwrap_or("*").into(),
         ));
     };
-    ev.entity_version = version;
-    publish(p, cfg, t, vec![ev]).await;
+    publish(p, cfg, t, vec![landed.event]).await;
     Ok(with_bookmark(ApiResponse::empty(204), &t.db))
 }
 
@@ -1260,8 +1199,7 @@ async fn set_client_hold<P: Platform>(
             &t.db,
         ));
     }
-    let now = rfc3339(p.now());
-    let ev = new_event(
+    let mut ev = new_event(
         p,
         cfg,
         t,
@@ -1275,36 +1213,23 @@ async fn set_client_hold<P: Platform>(
             changed_fields: vec!["legal_hold".into()],
         },
     );
-    let res = t
-        .db
-        .batch(vec![
-            Stmt::new(
-                "UPDATE clients SET body = json_set(body, '$.legal_hold', json(?3), '$.version', ?5, \
-                 '$.updated_at', ?6, '$.last_event_id', ?7) WHERE account_id = ?1 AND id = ?2 \
-                 AND deleted_at IS NULL AND body ->> '$.version' = ?4",
-                vec![
-                    json!(t.account_id()),
-                    json!(id),
-                    json!(if h.hold { "true" } else { "false" }),
-                    json!(version),
-                    json!(version + 1),
-                    json!(now),
-                    json!(ev.id),
-                ],
-            ),
-            outbox_insert_if_landed(&ev, "clients", id),
-        ])
-        .await?;
-    if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
-        return Err(ApiError::Conflict(
-            "the client changed concurrently; retry".into(),
-        ));
-    }
-    publish(p, cfg, t, vec![ev]).await;
-    let body = load(t, &entity::CLIENTS, id).await?;
+    ev.changes = Some(json!({"legal_hold": {"before": !h.hold, "after": h.hold}}));
+    let write = Write {
+        table: "clients",
+        id,
+        edit: Edit::Set(vec![("legal_hold", json!(h.hold))]),
+        expect: Expect::Version(version),
+        live_only: true,
+        event: ev,
+        with: vec![],
+    };
+    let landed = commit(&t.db, &write)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the client changed concurrently; retry".into()))?;
+    publish(p, cfg, t, vec![landed.event]).await;
     Ok(with_bookmark(
-        ApiResponse::json(200, render(&id.to_string(), &body))
-            .with_header("etag", etag(version + 1)),
+        ApiResponse::json(200, render(&id.to_string(), &landed.body))
+            .with_header("etag", etag(landed.version)),
         &t.db,
     ))
 }

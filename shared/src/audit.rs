@@ -35,6 +35,9 @@ pub struct AuditEntry {
     pub outcome: String,
     pub entity_version: i64,
     pub changed_fields: Vec<String>,
+    /// Before/after of the changed fields where the event carries them (settings, holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Value>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -58,6 +61,7 @@ impl AuditEntry {
             outcome: "success".into(),
             entity_version: ev.entity_version,
             changed_fields: ev.changed_fields.clone(),
+            changes: ev.changes.clone(),
             prev_hash: head.hash.clone(),
             hash: String::new(),
         };

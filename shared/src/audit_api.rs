@@ -55,7 +55,10 @@ fn parse_query(req: &ApiRequest) -> Result<AuditQuery, ApiError> {
         ));
     }
     if let (Some(ty), Some(id)) = target.clone() {
-        if !crate::entity::ALL.iter().any(|e| e.table == ty) || !is_uuid(&id) {
+        // Entities, and the account's own row and erasure requests (their changes are audited).
+        let known = crate::entity::ALL.iter().any(|e| e.table == ty)
+            || ["accounts", "erasure_requests"].contains(&ty.as_str());
+        if !known || !is_uuid(&id) {
             return Err(ApiError::bad_request(
                 "target_type is a collection name and target_id a UUID",
             ));

@@ -1,5 +1,6 @@
 //! Every binding, queue, variable and cron name the Workers use. These must match
-//! `wrangler/*.jsonc`; `tests::wrangler_configs_match_binding_consts` reads the configs and checks.
+//! `wrangler/*.jsonc`; `cargo xtask tidy` (`wrangler_configs_match_the_binding_consts` in
+//! `xtask/src/tidy.rs`) reads the configs and checks.
 
 /// Account D1: tenant registry, shard registry, custom domains, job runs. No tenant data.
 pub const ACCOUNTS_DB: &str = "ACCOUNTS_DB";

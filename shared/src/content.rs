@@ -1,9 +1,8 @@
 //! Document contents in R2 under `accounts/{account_id}/documents/{id}`: the key is built from
 //! the authenticated tenant, never from input, so another tenant's object cannot be named.
 
-use crate::api::{
-    etag, new_event, outbox_insert_if_landed, publish, with_bookmark, ApiConfig, Platform, Tenant,
-};
+use crate::api::{etag, new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
+use crate::changes::{commit, version_of, Edit, Expect, Write};
 use crate::clock::rfc3339;
 use crate::entity::DOCUMENTS;
 use crate::error::ApiError;
@@ -80,7 +79,7 @@ pub async fn put<P: Platform>(
         return Err(ApiError::bad_request("the content is empty"));
     }
     let current = load_document(t, id).await?;
-    let version = current.get("version").and_then(Value::as_i64).unwrap_or(0);
+    let version = version_of(&current);
     if let Some(h) = req.header("if-match") {
         if h.trim() != "*" && h.trim() != etag(version) {
             return Err(ApiError::PreconditionFailed(h.trim().into()));
@@ -119,33 +118,19 @@ pub async fn put<P: Platform>(
             changed_fields: vec!["content".into()],
         },
     );
-    let outbox = outbox_insert_if_landed(&ev, "documents", id);
-    let res = t
-        .db
-        .batch(vec![
-            Stmt::new(
-                "UPDATE documents SET body = json_set(body, '$.content', json(?3), '$.version', ?5, \
-                 '$.updated_at', ?6, '$.last_event_id', ?7) WHERE account_id = ?1 AND id = ?2 \
-                 AND deleted_at IS NULL AND body ->> '$.version' = ?4",
-                vec![
-                    json!(t.account_id()),
-                    json!(id),
-                    json!(content.to_string()),
-                    json!(version),
-                    json!(version + 1),
-                    json!(rfc3339(now)),
-                    json!(ev.id),
-                ],
-            ),
-            outbox,
-        ])
-        .await?;
-    if res.first().map(|r| r.meta.changes).unwrap_or(0) == 0 {
-        return Err(ApiError::Conflict(
-            "the document changed during the upload; retry".into(),
-        ));
-    }
-    publish(p, cfg, t, vec![ev]).await;
+    let write = Write {
+        table: "documents",
+        id,
+        edit: Edit::Set(vec![("content", content.clone())]),
+        expect: Expect::Version(version),
+        live_only: true,
+        event: ev,
+        with: vec![],
+    };
+    let landed = commit(&t.db, &write).await?.ok_or_else(|| {
+        ApiError::Conflict("the document changed during the upload; retry".into())
+    })?;
+    publish(p, cfg, t, vec![landed.event]).await;
     // The superseded object is no longer referenced (best effort; an orphan is harmless).
     if let Some(old) = current["content"]["sha256"].as_str().filter(|o| *o != sha) {
         if let Err(e) = p.blobs().delete(&blob_key(t.account_id(), id, old)).await {
@@ -153,7 +138,7 @@ pub async fn put<P: Platform>(
         }
     }
     Ok(with_bookmark(
-        ApiResponse::json(200, content).with_header("etag", etag(version + 1)),
+        ApiResponse::json(200, content).with_header("etag", etag(landed.version)),
         &t.db,
     ))
 }

@@ -5,8 +5,9 @@
 //! (AML evidence, HMRC records) are kept, marked restricted until their retention ends. The audit
 //! trail holds only pseudonymous ids, so its hash chain is untouched.
 
-use crate::api::{new_event, outbox_insert, publish, with_bookmark, ApiConfig, Platform, Tenant};
+use crate::api::{new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
 use crate::auth::Role;
+use crate::changes::{commit, Edit, Expect, Write};
 use crate::clock::{rfc3339, uuid_v7};
 use crate::entity::is_uuid;
 use crate::error::ApiError;
@@ -79,17 +80,22 @@ pub async fn create<P: Platform>(
             changed_fields: vec!["subject_type".into(), "subject_id".into()],
         },
     );
-    t.db.batch(vec![
-        Stmt::new(
-            "INSERT INTO erasure_requests (account_id, id, body) VALUES (?1, ?2, ?3)",
-            vec![json!(t.account_id()), json!(id), json!(body.to_string())],
-        ),
-        outbox_insert(&ev),
-    ])
-    .await?;
-    publish(p, cfg, t, vec![ev]).await;
+    let write = Write {
+        table: "erasure_requests",
+        id,
+        edit: Edit::Insert(body),
+        expect: Expect::Any,
+        live_only: false,
+        event: ev,
+        with: vec![],
+    };
+    let landed = commit(&t.db, &write)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the insert returned no row".into()))?;
+    publish(p, cfg, t, vec![landed.event]).await;
     Ok(with_bookmark(
-        ApiResponse::json(202, body).with_header("location", format!("/v1/erasure-requests/{id}")),
+        ApiResponse::json(202, crate::api::render(&id.to_string(), &landed.body))
+            .with_header("location", format!("/v1/erasure-requests/{id}")),
         &t.db,
     ))
 }
@@ -110,7 +116,10 @@ pub async fn get<D: Database>(t: &Tenant<D>, id: Uuid) -> Result<ApiResponse, Ap
         .first()
         .and_then(|row| col_json(row, "body"))
         .ok_or_else(|| ApiError::NotFound(format!("no erasure request {id}")))?;
-    Ok(with_bookmark(ApiResponse::json(200, body), &t.db))
+    Ok(with_bookmark(
+        ApiResponse::json(200, crate::api::render(&id.to_string(), &body)),
+        &t.db,
+    ))
 }
 
 /// Personal fields replaced when a row must stay (other kept records refer to it).

@@ -68,6 +68,10 @@ pub struct ChangeEvent {
     pub request_id: String,
     pub entity_version: i64,
     pub changed_fields: Vec<String>,
+    /// Before and after of each changed field, for changes whose values are not personal data
+    /// (settings, legal holds): `{"legal_hold": {"before": false, "after": true}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<serde_json::Value>,
     /// D1 bookmark of the write (null when the event was written by a system job's batch).
     pub bookmark: Option<String>,
     pub schema_version: u32,
@@ -110,6 +114,7 @@ impl ChangeEvent {
             request_id: origin.request_id.into(),
             entity_version: change.entity_version,
             changed_fields: change.changed_fields,
+            changes: None,
             bookmark: None,
             schema_version: SCHEMA_VERSION,
         }

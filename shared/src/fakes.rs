@@ -78,10 +78,12 @@ impl SqliteDb {
     }
 
     fn run(conn: &Connection, stmt: &Stmt) -> Result<Rows, StoreError> {
+        // Exactly what the D1 adapter sends: the same conversion (`ports::bind`).
+        let bound = bind(stmt);
         let mut prepared = conn
-            .prepare(&stmt.sql)
+            .prepare(&bound.sql)
             .map_err(|e| StoreError::from_message(e.to_string()))?;
-        let params: Vec<rusqlite::types::Value> = stmt.params.iter().map(to_sql).collect();
+        let params: Vec<rusqlite::types::Value> = bound.params.iter().map(to_sql).collect();
         let names: Vec<String> = prepared
             .column_names()
             .iter()
@@ -103,7 +105,7 @@ impl SqliteDb {
                 {
                     ValueRef::Null => Value::Null,
                     ValueRef::Integer(i) => Value::from(i),
-                    ValueRef::Real(f) => Value::from(f),
+                    ValueRef::Real(f) => js_number(f), // as D1's JS result holds it
                     ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
                     ValueRef::Blob(b) => Value::from(b.to_vec()),
                 };
@@ -133,17 +135,12 @@ impl SqliteDb {
     }
 }
 
-fn to_sql(v: &Value) -> rusqlite::types::Value {
+fn to_sql(v: &D1Param) -> rusqlite::types::Value {
     use rusqlite::types::Value as S;
     match v {
-        Value::Null => S::Null,
-        Value::Bool(b) => S::Integer(i64::from(*b)),
-        Value::Number(n) => n
-            .as_i64()
-            .map(S::Integer)
-            .unwrap_or_else(|| S::Real(n.as_f64().unwrap_or(0.0))),
-        Value::String(s) => S::Text(s.clone()),
-        other => S::Text(other.to_string()),
+        D1Param::Null => S::Null,
+        D1Param::Real(f) => S::Real(*f),
+        D1Param::Text(t) => S::Text(t.clone()),
     }
 }
 

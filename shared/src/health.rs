@@ -233,12 +233,7 @@ pub async fn sample<P: SchedulerPlatform>(
     let probe = db.query(Stmt::new("SELECT 1 AS ok", vec![])).await?;
     let probe_ms = (p.now() - started).whole_milliseconds() as i64;
     let mut usage = measure(p, shard, db).await?;
-    let backlog = db
-        .query(Stmt::new(
-            "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE published_at IS NULL",
-            vec![],
-        ))
-        .await?;
+    let backlog = db.query(crate::outbox::backlog()).await?;
     let row = backlog.first();
     let oldest = row
         .and_then(|r| col_str(r, "oldest"))

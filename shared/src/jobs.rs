@@ -153,6 +153,27 @@ fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
     counts.insert(key.into(), json!(cur + n));
 }
 
+/// Account changes whose events are still in the account row (the API isolate that made them
+/// did not forward them, or does not bind the shard): into the shard's outbox, for the relay.
+async fn forward_pending<P: SchedulerPlatform>(
+    p: &P,
+    shard_id: &str,
+    db: &P::Db,
+    counts: &mut Map<String, Value>,
+) -> Result<(), StoreError> {
+    let rows = p
+        .accounts()
+        .query(crate::changes::accounts_with_pending_events(shard_id))
+        .await?;
+    for r in &rows.rows {
+        if let Some(id) = col_str(r, "id").and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+            let moved = crate::changes::forward_account_events(p.accounts(), db, id).await?;
+            add(counts, "account_events_forwarded", moved.len() as u64);
+        }
+    }
+    Ok(())
+}
+
 async fn relay<P: SchedulerPlatform>(
     p: &P,
     counts: &mut Map<String, Value>,
@@ -160,15 +181,27 @@ async fn relay<P: SchedulerPlatform>(
 ) -> Outcome {
     let mut outcome = Outcome::Ok;
     let now = p.now();
-    let cutoff = rfc3339(now.checked_sub(p.relay_min_age()).unwrap_or(now));
+    let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
+    // Shard id by binding, to find the accounts whose own changes wait to be forwarded.
+    let shard_ids: std::collections::HashMap<String, String> =
+        match crate::consumer::shard_bindings(p.accounts()).await {
+            Ok(m) => m.into_iter().map(|(id, b)| (b, id)).collect(),
+            Err(e) => {
+                detail.push(format!("registry: {e}"));
+                outcome = Outcome::Partial;
+                Default::default()
+            }
+        };
     for (binding, db) in p.shards() {
+        if let Some(shard_id) = shard_ids.get(&binding) {
+            if let Err(e) = forward_pending(p, shard_id, &db, counts).await {
+                detail.push(format!("{binding}: forwarding account events: {e}"));
+                outcome = Outcome::Partial;
+            }
+        }
         for _ in 0..RELAY_MAX_PAGES {
             let rows = match db
-                .query(Stmt::new(
-                    "SELECT account_id, id, body FROM outbox WHERE published_at IS NULL \
-                     AND created_at < ?1 ORDER BY created_at LIMIT ?2",
-                    vec![json!(cutoff), json!(RELAY_PAGE)],
-                ))
+                .query(crate::outbox::unpublished_page(cutoff, RELAY_PAGE))
                 .await
             {
                 Ok(r) => r,
@@ -201,16 +234,10 @@ async fn relay<P: SchedulerPlatform>(
                 break;
             }
             add(counts, "republished", keys.len() as u64);
-            let now = rfc3339(p.now());
+            let now = p.now();
             let stmts: Vec<Stmt> = keys
                 .iter()
-                .map(|(a, id)| {
-                    Stmt::new(
-                        "UPDATE outbox SET body = json_set(body, '$.published_at', ?3) \
-                         WHERE account_id = ?1 AND id = ?2",
-                        vec![json!(a), json!(id), json!(now)],
-                    )
-                })
+                .map(|(a, id)| crate::outbox::mark_published(a, id, now))
                 .collect();
             if let Err(e) = db.batch(stmts).await {
                 // Sent but not marked: the next run sends again; consumers are idempotent.
@@ -222,13 +249,9 @@ async fn relay<P: SchedulerPlatform>(
                 break;
             }
         }
-        let purge_before = rfc3339(p.now() - OUTBOX_KEEP_PUBLISHED);
+        let purge_before = p.now() - OUTBOX_KEEP_PUBLISHED;
         match db
-            .query(Stmt::new(
-                "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox \
-                 WHERE published_at IS NOT NULL AND published_at < ?1 LIMIT ?2)",
-                vec![json!(purge_before), json!(PURGE_PAGE)],
-            ))
+            .query(crate::outbox::purge_published(purge_before, PURGE_PAGE))
             .await
         {
             Ok(r) => add(counts, "purged", r.meta.changes),

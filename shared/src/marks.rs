@@ -5,7 +5,7 @@
 //! rows stay unpublished and the relay resends them after its minimum age (consumers are
 //! idempotent), which is why the relay's minimum age must exceed the flush delay.
 
-use crate::api::outbox_mark_published_ids;
+use crate::outbox::mark_published_ids;
 use crate::ports::Stmt;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -48,7 +48,7 @@ impl PendingMarks {
             for chunk in ids.chunks(90) {
                 out.entry(binding.clone())
                     .or_default()
-                    .push(outbox_mark_published_ids(account, chunk, now));
+                    .push(mark_published_ids(account, chunk, now));
             }
         }
         out.into_iter().collect()

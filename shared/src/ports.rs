@@ -21,6 +21,132 @@ impl Stmt {
     }
 }
 
+/// A parameter as D1 receives it. D1 binds every JavaScript number as REAL (an integer `2`
+/// bound as a number is stored as `2.0`, and `json_set(body, '$.version', ?1)` writes `2.0`),
+/// refuses `BigInt`, and turns booleans into `1.0`/`0.0` (measured on workerd: `SELECT
+/// typeof(?1)` with `2` is `real`). So there are only three kinds of value on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub enum D1Param {
+    Null,
+    Real(f64),
+    Text(String),
+}
+
+/// A statement as it goes to D1: what [`bind`] makes of a [`Stmt`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    pub sql: String,
+    pub params: Vec<D1Param>,
+}
+
+/// The one conversion from a [`Stmt`] to what D1 binds, used by the D1 adapter and by the
+/// SQLite fake alike, so native tests see exactly what D1 stores.
+///
+/// Integers (and booleans) would arrive as REAL, so each one travels as its decimal text and
+/// every use of its placeholder is wrapped in `CAST(?n AS INTEGER)`: stored, compared and
+/// computed as INTEGER, exactly for the whole `i64` range (a JS number is exact only to 2^53).
+/// Non-integral numbers stay REAL; strings stay TEXT; arrays and objects go as JSON text.
+pub fn bind(stmt: &Stmt) -> Bound {
+    let mut ints = vec![false; stmt.params.len()];
+    let params = stmt
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Null => D1Param::Null,
+            Value::Bool(b) => {
+                ints[i] = true;
+                D1Param::Text(if *b { "1" } else { "0" }.into())
+            }
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                ints[i] = true;
+                D1Param::Text(n.to_string())
+            }
+            Value::Number(n) => D1Param::Real(n.as_f64().unwrap_or(0.0)),
+            Value::String(s) => D1Param::Text(s.clone()),
+            other => D1Param::Text(other.to_string()),
+        })
+        .collect();
+    let sql = if ints.iter().any(|b| *b) {
+        cast_integer_placeholders(&stmt.sql, &ints)
+    } else {
+        stmt.sql.to_string()
+    };
+    Bound { sql, params }
+}
+
+/// Wrap every placeholder `?n` (or bare `?`) whose parameter is an integer in
+/// `CAST(?n AS INTEGER)`, leaving string literals, quoted identifiers and comments alone.
+fn cast_integer_placeholders(sql: &str, ints: &[bool]) -> String {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 32);
+    let (mut i, mut next_anon) = (0usize, 1usize);
+    let mut start = 0usize;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 2; // doubled quote: still inside
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'?' => {
+                let digits_end = b[i + 1..]
+                    .iter()
+                    .position(|c| !c.is_ascii_digit())
+                    .map_or(b.len(), |p| i + 1 + p);
+                let n = if digits_end > i + 1 {
+                    sql[i + 1..digits_end].parse::<usize>().unwrap_or(0)
+                } else {
+                    next_anon
+                };
+                next_anon = n + 1;
+                if n >= 1 && ints.get(n - 1).copied().unwrap_or(false) {
+                    out.push_str(&sql[start..i]);
+                    out.push_str("CAST(");
+                    out.push_str(&sql[i..digits_end]);
+                    out.push_str(" AS INTEGER)");
+                    start = digits_end;
+                }
+                i = digits_end;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&sql[start.min(sql.len())..]);
+    out
+}
+
+/// A REAL as D1's JavaScript result carries it: a JS number, which the adapter decodes as an
+/// integer when it is one. The fake decodes columns through this so both agree.
+pub fn js_number(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0 {
+        Value::from(f as i64)
+    } else {
+        Value::from(f)
+    }
+}
+
 /// Metered cost of a statement, from D1's result meta (SQLite fakes report what they can).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Meta {

@@ -1,12 +1,13 @@
 //! `GET/PUT /v1/settings/retention`: the account's retention policy (UK presets by default).
 //! Everyone in the account may read it; only admins change it. Stored in the account D1.
 
-use crate::api::{json_body, Platform, Tenant};
+use crate::api::{json_body, ApiConfig, Platform, Tenant};
 use crate::auth::Role;
-use crate::clock::rfc3339;
+use crate::changes::AccountOutcome;
 use crate::error::ApiError;
+use crate::event::Actor;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::ports::{Database, Stmt};
+use crate::ports::Database;
 use crate::retention::Policy;
 use serde_json::json;
 
@@ -25,6 +26,7 @@ pub async fn get<D: Database>(t: &Tenant<D>) -> Result<ApiResponse, ApiError> {
 
 pub async fn put<P: Platform>(
     p: &P,
+    cfg: &ApiConfig,
     t: &Tenant<P::Db>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
@@ -50,21 +52,24 @@ pub async fn put<P: Platform>(
     let policy: Policy =
         serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
     policy.validate().map_err(ApiError::bad_request)?;
-    let r = p
-        .accounts()
-        .query(Stmt::new(
-            "UPDATE accounts SET body = json_set(body, '$.retention', json(?2), '$.updated_at', ?3) WHERE id = ?1",
-            vec![
-                json!(t.account_id()),
-                json!(serde_json::to_string(&policy).unwrap_or_default()),
-                json!(rfc3339(p.now())),
-            ],
-        ))
-        .await?;
-    if r.meta.changes == 0 {
+    let value = serde_json::to_value(&policy).unwrap_or_default();
+    let actor = Actor::User {
+        id: t.claims.sub,
+        role: t.claims.role.as_str().into(),
+    };
+    let outcome = crate::api::change_account(
+        p,
+        cfg,
+        t.account_id(),
+        "retention",
+        value,
+        actor,
+        &req.request_id,
+    )
+    .await?;
+    if outcome == AccountOutcome::Missing {
         return Err(ApiError::NotFound("the account is gone".into()));
     }
-    p.routes().forget(t.account_id());
     Ok(ApiResponse::json(
         200,
         serde_json::to_value(policy).unwrap_or_default(),

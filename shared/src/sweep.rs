@@ -7,7 +7,7 @@
 //! there, so kept rows are not read again within a cycle. A cycle ends when every account of
 //! the shard has been swept; its cursor is then deleted (`cycles_completed` in the run).
 
-use crate::api::outbox_insert;
+use crate::changes::{self, Edit, Expect, Write};
 use crate::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::jobs::SchedulerPlatform;
@@ -102,10 +102,10 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
     async fn rewrite(
         &mut self,
         account: Uuid,
-        table: &str,
-        singular: &str,
+        table: &'static str,
+        singular: &'static str,
         id: &str,
-        expr: &str,
+        expr: &'static str,
         why: &str,
         action: Action,
     ) -> Result<bool, StoreError> {
@@ -113,21 +113,16 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
             return Ok(false);
         };
         let ev = self.event(account, table, singular, entity_id, why, action, 0);
-        let now = rfc3339(self.p.now());
-        let res = self
-            .db
-            .batch(vec![
-                Stmt::new(
-                    format!(
-                        "UPDATE {table} SET body = json_set({expr}, '$.version', coalesce(body ->> '$.version', 0) + 1, \
-                         '$.updated_at', ?3, '$.last_event_id', ?4) WHERE account_id = ?1 AND id = ?2"
-                    ),
-                    vec![json!(account), json!(id), json!(now), json!(ev.id)],
-                ),
-                crate::api::outbox_insert_if_landed(&ev, table, entity_id),
-            ])
-            .await?;
-        Ok(res.first().map(|r| r.meta.changes).unwrap_or(0) > 0)
+        let write = Write {
+            table,
+            id: entity_id,
+            edit: Edit::Rewrite(expr),
+            expect: Expect::Any,
+            live_only: false,
+            event: ev,
+            with: vec![],
+        };
+        Ok(changes::commit(self.db, &write).await?.is_some())
     }
 
     /// Hard-delete one row with its event, atomically, through the same guarded statements as
@@ -560,14 +555,7 @@ fn purge_stmts(account: Uuid, r: &Due, ev: &ChangeEvent) -> [Stmt; 2] {
             vec![json!(account), json!(r.id)],
         ),
     };
-    let mut event = outbox_insert(ev);
-    event.sql = format!(
-        "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE NOT EXISTS \
-         (SELECT 1 FROM {} WHERE account_id = ?1 AND id = ?4)",
-        r.table
-    )
-    .into();
-    event.params.push(json!(r.id));
+    let event = changes::purge_event(ev, r.table, &r.id);
     [delete, event]
 }
 

@@ -89,7 +89,7 @@ pub struct Account {
     pub retention: Value,
     pub created_at: String,
     pub updated_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral")]
     pub version: i64,
     /// A legal hold on everything of the account (the retention sweep deletes nothing).
     #[serde(default)]
@@ -253,6 +253,17 @@ impl RouteCache {
 
     pub fn forget(&self, account_id: Uuid) {
         self.routes.borrow_mut().remove(&account_id);
+    }
+}
+
+/// An integer that may have been stored as `2.0` (before numbers kept their type on the way to
+/// D1, see `ports::bind`).
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.fract() == 0.0 {
+        Ok(v as i64)
+    } else {
+        Err(serde::de::Error::custom(format!("{v} is not an integer")))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod http;
 pub mod seed;
 pub mod stack;
+pub mod tidy;
 pub mod toolchain;
 
 use std::path::{Path, PathBuf};

@@ -188,6 +188,57 @@ pub fn execute(persist: &Path, binding: &str, config: &str, sql: &str) -> Result
     res.map(|_| ())
 }
 
+/// Rows of one query against a local D1 of the stack under `persist` (tests read what D1 stored,
+/// for example `typeof()` of a JSON field).
+pub fn query(
+    persist: &Path,
+    binding: &str,
+    config: &str,
+    sql: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let mut attempt = 0;
+    let out = loop {
+        let o = node_command("wrangler")
+            .args([
+                "d1",
+                "execute",
+                binding,
+                "--local",
+                "--json",
+                "-c",
+                config,
+                "--command",
+            ])
+            .arg(sql)
+            .arg("--persist-to")
+            .arg(persist)
+            .env("CI", "true")
+            // The JSON is printed at log level (node_command quiets wrangler to warnings).
+            .env("WRANGLER_LOG", "log")
+            .output()
+            .map_err(|e| format!("wrangler d1 execute: {e}"))?;
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        if o.status.success() {
+            break stdout;
+        }
+        if (stdout.contains("SQLITE_BUSY") || stderr.contains("SQLITE_BUSY")) && attempt < 10 {
+            attempt += 1;
+            std::thread::sleep(std::time::Duration::from_millis(250 * attempt));
+            continue;
+        }
+        return Err(format!(
+            "wrangler d1 execute {binding} failed: {stdout}{stderr}"
+        ));
+    };
+    let start = out.find('[').ok_or_else(|| format!("no JSON in: {out}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&out[start..]).map_err(|e| format!("{e}: {out}"))?;
+    Ok(v[0]["results"].as_array().cloned().unwrap_or_default())
+}
+
 /// The oversized tenant: enough rows on shard-eu-02 that, with the shard's registered capacity
 /// lowered to [`OVERSIZED_CAPACITY`] (a stand-in for 10 GB: local shards are tiny), the shard
 /// is above its soft cap (70%) and the planner must propose moving this tenant off it.

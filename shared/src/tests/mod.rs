@@ -10,7 +10,9 @@ use crate::testkit::*;
 use serde_json::json;
 use uuid::Uuid;
 
-fn created_id(r: &crate::http::ApiResponse) -> String {
+mod writes;
+
+pub(crate) fn created_id(r: &crate::http::ApiResponse) -> String {
     assert_eq!(r.status, 201, "{:?}", r.body_json());
     r.body_json()
         .and_then(|v| v["id"].as_str())
@@ -18,7 +20,7 @@ fn created_id(r: &crate::http::ApiResponse) -> String {
         .to_string()
 }
 
-fn client_body() -> serde_json::Value {
+pub(crate) fn client_body() -> serde_json::Value {
     json!({"forenames": "Ada", "surname": "Lovelace", "status": "active"})
 }
 
@@ -491,121 +493,6 @@ fn patch_merges_validates_and_counts_versions() {
     assert_eq!(f.queue.sent.borrow().len(), before);
     let last = f.queue.sent.borrow().last().cloned().unwrap();
     assert_eq!(last["changed_fields"], json!(["address"]));
-}
-
-#[test]
-fn wrangler_configs_match_the_binding_consts() {
-    use crate::bindings as b;
-    // JSONC -> JSON: drop comment lines and trailing commas.
-    let strip = |s: &str| -> String {
-        let s: String = s
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let mut out = String::new();
-        for (i, c) in s.char_indices() {
-            if c == ',' && s[i + 1..].trim_start().starts_with(['}', ']']) {
-                continue;
-            }
-            out.push(c);
-        }
-        out
-    };
-    let read = |name: &str| -> serde_json::Value {
-        let path = format!("{}/../wrangler/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&strip(&std::fs::read_to_string(&path).unwrap())).unwrap()
-    };
-    let api = read("api.jsonc");
-    let d1: Vec<&str> = api["d1_databases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["binding"].as_str().unwrap())
-        .collect();
-    assert!(d1.contains(&b::ACCOUNTS_DB));
-    for s in api["vars"][b::SHARD_BINDINGS_VAR]
-        .as_str()
-        .unwrap()
-        .split(',')
-    {
-        assert!(
-            s.starts_with(b::SHARD_BINDING_PREFIX) && d1.contains(&s),
-            "{s} is bound"
-        );
-    }
-    assert_eq!(api["kv_namespaces"][0]["binding"], b::CACHE_KV);
-    assert_eq!(api["r2_buckets"][0]["binding"], b::DOCUMENTS_R2);
-    assert_eq!(
-        api["queues"]["producers"][0]["binding"],
-        b::CHANGE_EVENTS_QUEUE
-    );
-    assert_eq!(
-        api["queues"]["producers"][0]["queue"],
-        b::CHANGE_EVENTS_QUEUE_NAME
-    );
-    let consumer = read("consumer.jsonc");
-    assert_eq!(
-        consumer["queues"]["consumers"][0]["queue"],
-        b::CHANGE_EVENTS_QUEUE_NAME
-    );
-    assert_eq!(
-        consumer["queues"]["consumers"][0]["dead_letter_queue"],
-        b::CHANGE_EVENTS_DLQ_NAME
-    );
-    let consumes = |q: &str| {
-        consumer["queues"]["consumers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["queue"] == q)
-    };
-    assert!(consumes(b::PLATFORM_EVENTS_QUEUE_NAME));
-    assert!(consumes(b::INDEX_JOBS_QUEUE_NAME));
-    let sched = read("scheduler.jsonc");
-    assert!(sched["queues"]["producers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["binding"] == b::PLATFORM_EVENTS_QUEUE
-            && p["queue"] == b::PLATFORM_EVENTS_QUEUE_NAME));
-    let crons: Vec<&str> = sched["triggers"]["crons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
-    assert_eq!(crons, b::ALL_CRONS);
-    assert_eq!(
-        sched["env"]["production"]["triggers"]["crons"],
-        json!(b::ALL_CRONS)
-    );
-    // Every storage binding of EVERY config in wrangler/ (bench and local-only ones too, in
-    // every env block) states the EU jurisdiction where the config has a field for it.
-    let dir = format!("{}/../wrangler", env!("CARGO_MANIFEST_DIR"));
-    let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".jsonc") {
-            continue;
-        }
-        let cfg = read(&name);
-        let envs = cfg["env"].as_object().into_iter().flat_map(|e| e.values());
-        for env in std::iter::once(&cfg).chain(envs) {
-            for d in env["d1_databases"].as_array().into_iter().flatten() {
-                assert_eq!(d["jurisdiction"], "eu", "{name}: {d}");
-                checked += 1;
-            }
-            for r in env["r2_buckets"].as_array().into_iter().flatten() {
-                assert_eq!(r["jurisdiction"], "eu", "{name}: {r}");
-                checked += 1;
-            }
-        }
-    }
-    assert!(
-        checked > 20,
-        "only {checked} storage bindings found in {dir}"
-    );
 }
 
 #[test]
@@ -1253,19 +1140,17 @@ fn a_write_that_lost_its_race_emits_no_event_even_at_the_same_version() {
             changed_fields: vec![],
         },
     );
-    let res = block_on(crate::ports::Database::batch(
-        &*f.shard_db("SHARD_EU_01"),
-        vec![
-            crate::ports::Stmt::new(
-                "UPDATE clients SET body = json_set(body, '$.version', 2, '$.last_event_id', ?3) \
-                 WHERE account_id = ?1 AND id = ?2 AND body ->> '$.version' = 1",
-                vec![json!(acct), json!(id), json!(ev.id)],
-            ),
-            crate::api::outbox_insert_if_landed(&ev, "clients", uid),
-        ],
-    ))
-    .unwrap();
-    assert_eq!(res[0].meta.changes, 0);
+    let write = crate::changes::Write {
+        table: "clients",
+        id: uid,
+        edit: crate::changes::Edit::SoftDelete,
+        expect: crate::changes::Expect::Version(1),
+        live_only: true,
+        event: ev,
+        with: vec![],
+    };
+    let landed = block_on(crate::changes::commit(&*f.shard_db("SHARD_EU_01"), &write)).unwrap();
+    assert!(landed.is_none(), "the row is at version 2: nothing lands");
     assert_eq!(
         f.count("SHARD_EU_01", "SELECT count(*) FROM outbox"),
         outbox_before
