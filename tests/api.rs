@@ -1,7 +1,8 @@
 //! The API on the local runtime: routing, auth, tenant isolation, errors, concurrency control.
 
 use integration_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::time::Duration;
 
 pub const TESTS: &[NamedTest] = &[
     ("health_answers_without_auth", health),
@@ -60,6 +61,10 @@ pub const TESTS: &[NamedTest] = &[
     (
         "local_responses_report_their_d1_cost_and_a_write_is_one_batch_plus_one_follow_up",
         d1_cost_header,
+    ),
+    (
+        "a_request_is_logged_as_one_json_line_with_its_request_id",
+        request_logged,
     ),
 ];
 
@@ -682,4 +687,61 @@ fn d1_cost_header(env: &Env) -> TestResult {
     expect_status(&page, 200, "list")?;
     let l = d1_cost(&page)?;
     ensure(l["calls"] == 1, format!("a list page: {l:?}"))
+}
+
+/// The API's completion line reaches the console (wrangler dev writes it to the stack's log):
+/// one JSON object carrying the caller's `x-request-id`, the route without its query string,
+/// the status, the duration and the D1 cost.
+fn request_logged(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    let id = unique("log-req");
+    let r = env.call(
+        &t,
+        &t.member,
+        "GET",
+        "/v1/clients?limit=1",
+        None,
+        &[("x-request-id", &id)],
+    )?;
+    expect_status(&r, 200, "list")?;
+    let log = env.persist.join("wrangler.log");
+    let line = poll(
+        "the request's JSON log line",
+        Duration::from_secs(20),
+        || {
+            let text =
+                std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let line = json_lines(&text)
+                .find(|v| v["request_id"] == id.as_str() && v["message"] == "request done");
+            Ok(line)
+        },
+    )?;
+    ensure(line["route"] == "GET /v1/clients", format!("route: {line}"))?;
+    ensure(line["status"] == 200, format!("status: {line}"))?;
+    ensure(line["level"] == "INFO", format!("level: {line}"))?;
+    ensure(line["span"] == "request", format!("span: {line}"))?;
+    ensure(
+        line["deployment"] == "clientdocs-api",
+        format!("deployment: {line}"),
+    )?;
+    ensure(line["duration_ms"].is_u64(), format!("duration: {line}"))?;
+    ensure(
+        line["d1_calls"].as_u64().is_some_and(|n| n >= 1)
+            && line["d1_rows_read"].is_u64()
+            && line["d1_rows_written"] == 0,
+        format!("d1 cost: {line}"),
+    )?;
+    ensure(
+        line["time"].as_str().is_some_and(|s| s.ends_with('Z')),
+        format!("time: {line}"),
+    )
+}
+
+/// The JSON objects among wrangler dev's output lines (it prefixes each with the Worker's name
+/// and colours warnings).
+fn json_lines(text: &str) -> impl Iterator<Item = Value> + '_ {
+    text.lines().filter_map(|l| {
+        let json = l.get(l.find('{')?..=l.rfind('}')?)?;
+        serde_json::from_str(json).ok()
+    })
 }

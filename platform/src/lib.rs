@@ -2,6 +2,8 @@
 //! translation; behaviour lives in `shared` where it is tested natively.
 #![cfg(target_arch = "wasm32")]
 
+pub mod logging;
+
 use serde_json::{Map, Value};
 use shared::clock::Entropy;
 use shared::http::{ApiRequest, ApiResponse, Body, Method};

@@ -108,6 +108,10 @@ async fn route<P: Platform>(
         ["admin", "v1", rest @ ..] => crate::admin::handle(p, cfg, req, rest).await,
         ["v1", rest @ ..] => {
             let t = tenant(p, cfg, req).await?;
+            // The adapter's request span declares these; every line of this request carries them.
+            let span = tracing::Span::current();
+            span.record("account", tracing::field::display(t.account_id()));
+            span.record("shard", t.route.shard.id.as_str());
             let result = tenant_route(p, cfg, req, &t, rest).await;
             // Metered whatever the outcome: a refused write may still have read rows.
             let cost = t.db.cost();

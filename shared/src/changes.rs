@@ -266,7 +266,10 @@ pub enum AccountOutcome {
     /// The field already had that value: nothing written, no event.
     Unchanged,
     /// The change landed with its event stored in the row (forward it to the shard's outbox).
-    Landed { version: i64, event: ChangeEvent },
+    Landed {
+        version: i64,
+        event: Box<ChangeEvent>,
+    },
     /// No such account.
     Missing,
 }
@@ -320,7 +323,10 @@ pub async fn commit_account(
             .await?;
         if let Some(row) = r.first() {
             let version = col_i64(row, "v").unwrap_or(version + 1);
-            return Ok(AccountOutcome::Landed { version, event });
+            return Ok(AccountOutcome::Landed {
+                version,
+                event: Box::new(event),
+            });
         }
         // Another change of the account moved its version: read again.
     }

@@ -87,8 +87,10 @@ impl Stack {
             .args([
                 "--test-scheduled",
                 "--show-interactive-dev-session=false",
+                // `log`, not `warn`: wrangler prints the Workers' console.log lines (the JSON
+                // lines of platform::logging) only at this level or above.
                 "--log-level",
-                "warn",
+                "log",
             ]);
         for (k, v) in &opts.vars {
             cmd.args(["--var", &format!("{k}:{v}")]);

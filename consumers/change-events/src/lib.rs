@@ -4,3 +4,9 @@
 #![cfg(target_arch = "wasm32")]
 
 mod queue;
+
+/// Once per isolate: structured logs to the console (Workers Logs).
+#[worker::event(start)]
+fn start() {
+    platform::logging::init();
+}

@@ -1,9 +1,10 @@
 //! `queue` entrypoint: the change-event queue and its dead-letter queue.
 
-use platform::{CryptoEntropy, Queue, D1};
+use platform::{logging, CryptoEntropy, Queue, D1};
 use shared::bindings as b;
 use shared::consumer::{self, ConsumerPlatform, Decision};
 use shared::dead_letters;
+use tracing::Instrument;
 use worker::{
     event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result,
 };
@@ -45,13 +46,71 @@ impl ConsumerPlatform for WorkerPlatform {
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
+    let started = logging::now_ms();
     let messages = batch.raw_iter().collect::<Vec<_>>();
+    let span = tracing::info_span!(
+        "queue_batch",
+        queue = %batch.queue(),
+        messages = messages.len(),
+        account = tracing::field::Empty,
+        shard = tracing::field::Empty,
+    );
+    let tally = consume(&batch, &messages, env)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| tally.log(started));
+    Ok(())
+}
+
+/// What became of a batch's messages.
+#[derive(Default)]
+struct Tally {
+    acked: usize,
+    retried: usize,
+    dead_lettered: usize,
+}
+
+impl Tally {
+    fn all_retried(n: usize) -> Self {
+        Self {
+            retried: n,
+            ..Self::default()
+        }
+    }
+
+    /// The batch's completion line (inside its span).
+    fn log(&self, started: f64) {
+        let outcome = match (self.retried, self.dead_lettered) {
+            (0, 0) => "ok",
+            _ => "partial",
+        };
+        tracing::info!(
+            outcome,
+            acked = self.acked,
+            retried = self.retried,
+            dead_lettered = self.dead_lettered,
+            duration_ms = logging::elapsed_ms(started),
+            "queue batch done"
+        );
+    }
+}
+
+async fn consume(
+    batch: &MessageBatch<serde_json::Value>,
+    messages: &[RawMessage],
+    env: Env,
+) -> Tally {
     let Some(accounts) = D1::from_env(&env, b::ACCOUNTS_DB, Some("first-primary")) else {
+        tracing::error!(
+            binding = b::ACCOUNTS_DB,
+            "binding missing; the batch is retried"
+        );
         batch.retry_all();
-        return Ok(());
+        return Tally::all_retried(messages.len());
     };
     let bodies: Vec<serde_json::Value> = messages.iter().map(|m| json_of(&m.body())).collect();
-    if batch.queue() == b::CHANGE_EVENTS_DLQ_NAME {
+    let source = batch.queue();
+    if source == b::CHANGE_EVENTS_DLQ_NAME {
         let with_ids: Vec<(String, serde_json::Value)> =
             messages.iter().map(|m| m.id()).zip(bodies).collect();
         let decisions = dead_letters::record(
@@ -61,22 +120,23 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
             platform::now(),
         )
         .await;
-        apply(&messages, decisions, None).await;
-        return Ok(());
+        return apply(messages, decisions, None).await;
     }
     let dlq = env.queue(b::CHANGE_EVENTS_DLQ).ok().map(Queue::new);
-    if batch.queue() == b::PLATFORM_EVENTS_QUEUE_NAME {
+    let dlq = dlq
+        .as_ref()
+        .map(|q| (q, bodies.as_slice(), source.as_str()));
+    if source == b::PLATFORM_EVENTS_QUEUE_NAME {
         let decisions = shared::platform_events::record(&accounts, &bodies).await;
-        let source = batch.queue();
-        let dlq = dlq
-            .as_ref()
-            .map(|q| (q, bodies.as_slice(), source.as_str()));
-        apply(&messages, decisions, dlq).await;
-        return Ok(());
+        return apply(messages, decisions, dlq).await;
     }
     let Ok(index_jobs) = env.queue(b::INDEX_JOBS_QUEUE) else {
+        tracing::error!(
+            binding = b::INDEX_JOBS_QUEUE,
+            "binding missing; the batch is retried"
+        );
         batch.retry_all();
-        return Ok(());
+        return Tally::all_retried(messages.len());
     };
     let p = WorkerPlatform {
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
@@ -85,20 +145,12 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         accounts,
         index_jobs: Queue::new(index_jobs),
     };
-    let decisions = if batch.queue() == b::INDEX_JOBS_QUEUE_NAME {
+    let decisions = if source == b::INDEX_JOBS_QUEUE_NAME {
         consumer::process_index_jobs(&p, &bodies).await
     } else {
         consumer::process_batch(&p, &bodies).await
     };
-    let source = batch.queue();
-    apply(
-        &messages,
-        decisions,
-        dlq.as_ref()
-            .map(|q| (q, bodies.as_slice(), source.as_str())),
-    )
-    .await;
-    Ok(())
+    apply(messages, decisions, dlq).await
 }
 
 /// Carry out each message's decision. Dead letters are wrapped with their reason and sent to
@@ -107,18 +159,26 @@ async fn apply(
     messages: &[RawMessage],
     decisions: Vec<Decision>,
     dlq: Option<(&Queue, &[serde_json::Value], &str)>,
-) {
+) -> Tally {
     use shared::ports::EventQueue;
+    let mut tally = Tally::default();
     for (i, (m, d)) in messages.iter().zip(decisions).enumerate() {
         match d {
-            Decision::Ack => m.ack(),
-            Decision::Retry { delay_seconds } => m.retry_with_options(
-                &QueueRetryOptionsBuilder::new()
-                    .with_delay_seconds(delay_seconds)
-                    .build(),
-            ),
+            Decision::Ack => {
+                m.ack();
+                tally.acked += 1;
+            }
+            Decision::Retry { delay_seconds } => {
+                m.retry_with_options(
+                    &QueueRetryOptionsBuilder::new()
+                        .with_delay_seconds(delay_seconds)
+                        .build(),
+                );
+                tally.retried += 1;
+            }
             Decision::DeadLetter { reason } => {
-                worker::console_warn!("dead letter {}: {}", m.id(), reason);
+                tracing::warn!(message_id = %m.id(), %reason, "dead letter");
+                tally.dead_lettered += 1;
                 let sent = match dlq {
                     Some((q, bodies, source)) => {
                         let body = bodies.get(i).cloned().unwrap_or_default();
@@ -136,6 +196,7 @@ async fn apply(
             }
         }
     }
+    tally
 }
 
 /// JS value -> serde_json::Value through JSON.stringify (maps stay objects).

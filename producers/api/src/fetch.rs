@@ -1,14 +1,16 @@
 //! `fetch` entrypoint.
 
-use platform::{CryptoEntropy, Kv, Queue, D1, R2};
+use platform::{logging, CryptoEntropy, Kv, Queue, D1, R2};
 use shared::api::{self, ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
+use shared::http::{ApiRequest, ApiResponse};
 use shared::marks::{PendingMarks, FLUSH_AFTER};
 use shared::ports::Database;
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
 use std::cell::OnceCell;
+use tracing::Instrument;
 use worker::{event, Context, Env, Request, Response, Result};
 
 thread_local! {
@@ -121,9 +123,29 @@ impl Platform for WorkerPlatform {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let started = logging::now_ms();
     let settings: &'static Settings =
         SETTINGS.with(|c| *c.get_or_init(|| Box::leak(Box::new(settings(&env)))));
-    let cfg = &settings.api;
+    let req = match platform::to_api_request(req, settings.api.max_content_bytes).await {
+        Ok(r) => r,
+        Err(resp) => return platform::to_worker_response(resp),
+    };
+    let span = logging::request_span(&req, &settings.api.deployment);
+    let resp = serve(env, ctx, settings, req)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| logging::request_done(resp.status, started, resp.header(api::COST_HEADER)));
+    platform::to_worker_response(resp)
+}
+
+/// One request: the domain's answer, then the follow-ups it leaves for after the response
+/// (outbox marks, usage flush), which stay in the request's span.
+async fn serve(
+    env: Env,
+    ctx: Context,
+    settings: &'static Settings,
+    req: ApiRequest,
+) -> ApiResponse {
     let platform = WorkerPlatform {
         env,
         settings,
@@ -135,39 +157,41 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         usage: USAGE.with(|u| *u),
         marks: MARKS.with(|m| *m),
     };
-    let req = match platform::to_api_request(req, cfg.max_content_bytes).await {
-        Ok(r) => r,
-        Err(resp) => return platform::to_worker_response(resp),
-    };
-    let resp = api::handle(&platform, cfg, req).await;
+    let resp = api::handle(&platform, &settings.api, req).await;
     if platform.marks.needs_flush() {
         let (env, marks) = (platform.env.clone(), platform.marks);
-        ctx.wait_until(async move {
-            worker::Delay::from(std::time::Duration::from_millis(
-                FLUSH_AFTER.whole_milliseconds() as u64,
-            ))
-            .await;
-            for (binding, stmts) in marks.take(platform::now()) {
-                if let Some(db) = D1::from_env(&env, &binding, None) {
-                    if let Err(e) = db.batch(stmts).await {
-                        tracing::warn!(error = %e, %binding, "marking outbox rows published failed; the relay will resend");
+        ctx.wait_until(
+            async move {
+                worker::Delay::from(std::time::Duration::from_millis(
+                    FLUSH_AFTER.whole_milliseconds() as u64,
+                ))
+                .await;
+                for (binding, stmts) in marks.take(platform::now()) {
+                    if let Some(db) = D1::from_env(&env, &binding, None) {
+                        if let Err(e) = db.batch(stmts).await {
+                            tracing::warn!(error = %e, %binding, "marking outbox rows published failed; the relay will resend");
+                        }
                     }
                 }
             }
-        });
+            .in_current_span(),
+        );
     }
     let due = platform.usage.take_due(platform::now());
     if !due.is_empty() {
         let env = platform.env.clone();
-        ctx.wait_until(async move {
-            for (binding, stmts) in due {
-                if let Some(db) = D1::from_env(&env, &binding, None) {
-                    if let Err(e) = db.batch(stmts).await {
-                        tracing::warn!(error = %e, %binding, "usage flush failed");
+        ctx.wait_until(
+            async move {
+                for (binding, stmts) in due {
+                    if let Some(db) = D1::from_env(&env, &binding, None) {
+                        if let Err(e) = db.batch(stmts).await {
+                            tracing::warn!(error = %e, %binding, "usage flush failed");
+                        }
                     }
                 }
             }
-        });
+            .in_current_span(),
+        );
     }
-    platform::to_worker_response(resp)
+    resp
 }

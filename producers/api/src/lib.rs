@@ -3,3 +3,9 @@
 #![cfg(target_arch = "wasm32")]
 
 mod fetch;
+
+/// Once per isolate: structured logs to the console (Workers Logs).
+#[worker::event(start)]
+fn start() {
+    platform::logging::init();
+}

@@ -1,26 +1,37 @@
 //! `fetch` entrypoint: the operator API that runs a job on demand.
 
 use crate::WorkerPlatform;
+use platform::logging;
 use shared::bindings as b;
+use shared::http::{ApiRequest, ApiResponse, Problem};
+use tracing::Instrument;
 use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let secret = platform::secret(&env, b::ADMIN_SECRET).unwrap_or_default();
+    let started = logging::now_ms();
     let req = match platform::to_api_request(req, 64 * 1024).await {
         Ok(r) => r,
         Err(resp) => return platform::to_worker_response(resp),
     };
+    let deployment = platform::var(&env, b::DEPLOYMENT_VAR).unwrap_or_default();
+    let span = logging::request_span(&req, &deployment);
+    let resp = serve(env, req).instrument(span.clone()).await;
+    span.in_scope(|| logging::request_done(resp.status, started, None));
+    platform::to_worker_response(resp)
+}
+
+async fn serve(env: Env, req: ApiRequest) -> ApiResponse {
+    let secret = platform::secret(&env, b::ADMIN_SECRET).unwrap_or_default();
     let Some(p) = WorkerPlatform::new(env) else {
-        return platform::to_worker_response(
-            shared::http::Problem::new(
-                503,
-                "misconfigured",
-                "Service Unavailable",
-                "scheduler bindings missing",
-            )
-            .into_response(&req.request_id),
-        );
+        tracing::error!("scheduler bindings missing");
+        return Problem::new(
+            503,
+            "misconfigured",
+            "Service Unavailable",
+            "scheduler bindings missing",
+        )
+        .into_response(&req.request_id);
     };
-    platform::to_worker_response(shared::jobs::handle_operator(&p, &secret, &req).await)
+    shared::jobs::handle_operator(&p, &secret, &req).await
 }

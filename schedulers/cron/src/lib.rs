@@ -5,6 +5,12 @@
 mod fetch;
 mod scheduled;
 
+/// Once per isolate: structured logs to the console (Workers Logs).
+#[worker::event(start)]
+fn start() {
+    platform::logging::init();
+}
+
 use platform::{CryptoEntropy, Queue, D1, R2};
 use shared::bindings as b;
 use shared::jobs::{self, SchedulerPlatform};

@@ -10,6 +10,7 @@ use crate::testkit::*;
 use serde_json::json;
 use uuid::Uuid;
 
+mod model;
 mod writes;
 
 pub(crate) fn created_id(r: &crate::http::ApiResponse) -> String {
