@@ -17,3 +17,6 @@ UPDATE clients SET body = json_set(body, '$.index_rev', CAST(body ->> '$.index_r
   WHERE json_type(body, '$.index_rev') = 'real';
 UPDATE clients SET body = json_set(body, '$.document_count', CAST(body ->> '$.document_count' AS INTEGER))
   WHERE json_type(body, '$.document_count') = 'real';
+-- Outbox rows whose event copied such a version (`"entity_version": 2.0`).
+UPDATE outbox SET body = json_set(body, '$.entity_version', CAST(body ->> '$.entity_version' AS INTEGER))
+  WHERE json_type(body, '$.entity_version') = 'real';

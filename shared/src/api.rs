@@ -553,7 +553,7 @@ pub(crate) async fn change_account<P: Platform>(
     p.routes().forget(account);
     if matches!(outcome, AccountOutcome::Landed { .. }) {
         if let Some(shard) = p.shard(&route.shard.binding, None) {
-            match forward_account_events(p.accounts(), &shard, account).await {
+            match forward_account_events(p.accounts(), &shard, &route.shard.id, account).await {
                 Ok(events) => {
                     crate::changes::publish(
                         p.queue(),

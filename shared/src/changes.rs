@@ -104,7 +104,18 @@ impl Write {
                     // (An insert never reaches here; as an update it would be a replace.)
                     Edit::Replace(body) | Edit::Insert(body) => {
                         params.push(json!(body.to_string()));
-                        format!("?{}", params.len())
+                        let n = params.len();
+                        if self.table == "documents" {
+                            // The client's relationship end is the server's copy, kept from the
+                            // row as it is now (a concurrent change of the client may have
+                            // moved it), never from the body the caller read.
+                            format!(
+                                "json_patch(?{n}, json_object('client_ended_on', \
+                                 body ->> '$.client_ended_on'))"
+                            )
+                        } else {
+                            format!("?{n}")
+                        }
                     }
                     Edit::Set(fields) => {
                         let mut sets = String::new();
@@ -342,6 +353,7 @@ pub async fn commit_account(
 pub async fn forward_account_events(
     accounts: &impl Database,
     shard: &impl Database,
+    shard_id: &str,
     account: Uuid,
 ) -> Result<Vec<ChangeEvent>, StoreError> {
     let r = accounts
@@ -361,10 +373,19 @@ pub async fn forward_account_events(
         return Ok(vec![]);
     }
     // Only this account's own events (the row is the account's; never trust it further).
+    // They are recorded where they are forwarded to (the route the change was made through may
+    // have been stale).
     let events: Vec<ChangeEvent> = events
         .into_iter()
         .filter(|e| e.account_id == account)
+        .map(|mut e| {
+            e.shard_id = shard_id.to_string();
+            e
+        })
         .collect();
+    if events.is_empty() {
+        return Ok(vec![]);
+    }
     shard
         .batch(events.iter().map(outbox::insert_once).collect())
         .await?;

@@ -167,7 +167,8 @@ async fn forward_pending<P: SchedulerPlatform>(
         .await?;
     for r in &rows.rows {
         if let Some(id) = col_str(r, "id").and_then(|s| uuid::Uuid::parse_str(s).ok()) {
-            let moved = crate::changes::forward_account_events(p.accounts(), db, id).await?;
+            let moved =
+                crate::changes::forward_account_events(p.accounts(), db, shard_id, id).await?;
             add(counts, "account_events_forwarded", moved.len() as u64);
         }
     }

@@ -53,13 +53,14 @@ pub(crate) fn insert_if_landed(ev: &ChangeEvent, table: &str, id: Uuid) -> Stmt 
     )
 }
 
-/// The outbox row of a hard delete, kept only if the row is gone after the DELETE before it in
-/// the same batch.
+/// The outbox row of a hard delete, kept only if THE DELETE right before it in the same batch
+/// removed the row (`changes()`): a row already gone (another run removed it) emits nothing,
+/// so overlapping runs cannot dispose of one row twice.
 pub(crate) fn insert_if_gone(ev: &ChangeEvent, table: &str, id: &str) -> Stmt {
     Stmt::new(
         format!(
-            "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE NOT EXISTS \
-             (SELECT 1 FROM {table} WHERE account_id = ?1 AND id = ?4)"
+            "INSERT INTO outbox (account_id, id, body) SELECT ?1, ?2, ?3 WHERE changes() > 0 \
+             AND NOT EXISTS (SELECT 1 FROM {table} WHERE account_id = ?1 AND id = ?4)"
         ),
         vec![
             json!(ev.account_id),

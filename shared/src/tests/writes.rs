@@ -421,3 +421,97 @@ fn an_account_change_left_in_its_row_is_forwarded_by_the_relay_once() {
         "forwarded once, however often the relay runs"
     );
 }
+
+fn system_event(
+    acct: Uuid,
+    n: u128,
+    table: &str,
+    singular: &str,
+    id: Uuid,
+) -> crate::event::ChangeEvent {
+    crate::event::ChangeEvent::new(
+        Uuid::from_u128(n),
+        START,
+        &crate::event::Origin {
+            deployment: "d",
+            shard_id: "shard-eu-01",
+            account_id: acct,
+            actor: crate::event::Actor::System {
+                id: "retention".into(),
+            },
+            request_id: "r",
+        },
+        crate::event::Change {
+            entity_type: table,
+            entity_singular: singular,
+            entity_id: id,
+            action: crate::event::Action::Purged,
+            entity_version: 0,
+            changed_fields: vec![],
+        },
+    )
+}
+
+#[test]
+fn a_hard_delete_that_removed_nothing_writes_no_disposition_event() {
+    // Two overlapping runs disposing of one row: only the DELETE that removed it emits.
+    let db = SqliteDb::shard().unwrap();
+    let acct = Uuid::from_u128(1);
+    let id = Uuid::from_u128(2);
+    db.exec(&format!(
+        "INSERT INTO groups (account_id, id, body) VALUES ('{acct}', '{id}', '{{\"name\": \"g\"}}')"
+    ))
+    .unwrap();
+    for n in [10u128, 11] {
+        let ev = system_event(acct, n, "groups", "group", id);
+        block_on(db.batch(vec![
+            Stmt::new(
+                "DELETE FROM groups WHERE account_id = ?1 AND id = ?2",
+                vec![json!(acct), json!(id)],
+            ),
+            crate::changes::purge_event(&ev, "groups", &id.to_string()),
+        ]))
+        .unwrap();
+    }
+    let n = db.query_json("SELECT count(*) AS n FROM outbox")[0]["n"].clone();
+    assert_eq!(n, json!(1), "one disposition event");
+}
+
+#[test]
+fn a_document_edit_keeps_the_relationship_end_the_row_has_now() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let tok = f.token(acct, Role::Admin);
+    let client = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let doc = created_id(&f.as_user(
+        &tok,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": client, "kind": "identity", "title": "P"})),
+    ));
+    let db = f.shard_db("SHARD_EU_01");
+    // The client's relationship ended after the document was read by a concurrent editor
+    // (the propagation moves `client_ended_on` without moving the document's version).
+    db.exec(&format!(
+        "UPDATE documents SET body = json_set(body, '$.client_ended_on', '2026-01-31') WHERE id = '{doc}'"
+    ))
+    .unwrap();
+    // The editor's write carries the body it read before that (no relationship end).
+    let stale = json!({"client_id": client, "kind": "identity", "title": "Q", "version": 1});
+    let doc_id = Uuid::parse_str(&doc).unwrap();
+    let w = crate::changes::Write {
+        table: "documents",
+        id: doc_id,
+        edit: crate::changes::Edit::Replace(stale),
+        expect: crate::changes::Expect::Version(1),
+        live_only: true,
+        event: system_event(acct, 99, "documents", "document", doc_id),
+        with: vec![],
+    };
+    let landed = block_on(crate::changes::commit(&*db, &w)).unwrap();
+    assert_eq!(landed.map(|l| l.version), Some(2));
+    let row = db.query_json(&format!(
+        "SELECT body ->> '$.client_ended_on' AS e FROM documents WHERE id = '{doc}'"
+    ));
+    assert_eq!(row[0]["e"], json!("2026-01-31"));
+}
