@@ -1,10 +1,10 @@
 //! The operator API under `/admin/v1`, authenticated by its own secret (`ADMIN_SECRET`).
 
 use crate::api::{json_body, parse_id, ApiConfig, Platform};
-use crate::auth::{self, Claims, Role};
-use crate::clock::{rfc3339, uuid_v4};
+use crate::domain::auth::{self, Claims, Role};
+use crate::domain::clock::{rfc3339, uuid_v4};
 use crate::error::ApiError;
-use crate::event::Actor;
+use crate::domain::event::Actor;
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
 use crate::tenancy::{Account, AccountKind, Shard};
@@ -479,7 +479,7 @@ async fn place<P: Platform>(p: &P) -> Result<Shard, ApiError> {
     let sampled = loads.iter().any(|l| l.size_bytes > 0);
     let chosen_id = if sampled {
         Some(
-            crate::planner::place_new_account(&loads, &crate::planner::Policy::default())
+            crate::domain::planner::place_new_account(&loads, &crate::domain::planner::Policy::default())
                 .map(|s| s.id.clone())
                 .ok_or_else(|| {
                     ApiError::Unavailable("no active shared shard is below its soft cap".into())

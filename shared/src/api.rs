@@ -2,12 +2,12 @@
 //! validate, write entity + outbox row in one batch, publish, answer. The Worker only adapts.
 #![allow(async_fn_in_trait)]
 
-use crate::auth::{self, Claims, JwtConfig, Role};
+use crate::domain::auth::{self, Claims, JwtConfig, Role};
 use crate::changes::{commit, Edit, Expect, Write};
-use crate::clock::{uuid_v7, Entropy};
-use crate::entity::{self, EntitySpec, FilterOp};
+use crate::domain::clock::{uuid_v7, Entropy};
+use crate::domain::entity::{self, EntitySpec, FilterOp};
 use crate::error::ApiError;
-use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
+use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
 use crate::tenancy::{self, Route, RouteCache, ShardStatus};

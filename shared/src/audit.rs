@@ -2,8 +2,8 @@
 //! `hash = SHA-256(prev_hash || canonical entry)`. Canonical = the entry without `hash`,
 //! serialised as JSON with sorted keys (serde_json's default map is ordered).
 
-use crate::clock::rfc3339;
-use crate::event::{Actor, ChangeEvent};
+use crate::domain::clock::rfc3339;
+use crate::domain::event::{Actor, ChangeEvent};
 use crate::ports::{col_i64, col_str, Database, Rows, Stmt, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 
 use crate::api::{with_bookmark, Tenant};
 use crate::audit::{list_stmt, AuditQuery};
-use crate::auth::Role;
-use crate::entity::is_uuid;
+use crate::domain::auth::Role;
+use crate::domain::entity::is_uuid;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse, Body};
 use crate::ports::{col_i64, col_json, Database};
@@ -56,7 +56,7 @@ fn parse_query(req: &ApiRequest) -> Result<AuditQuery, ApiError> {
     }
     if let (Some(ty), Some(id)) = target.clone() {
         // Entities, and the account's own row and erasure requests (their changes are audited).
-        let known = crate::entity::ALL.iter().any(|e| e.table == ty)
+        let known = crate::domain::entity::ALL.iter().any(|e| e.table == ty)
             || ["accounts", "erasure_requests"].contains(&ty.as_str());
         if !known || !is_uuid(&id) {
             return Err(ApiError::bad_request(
@@ -84,8 +84,8 @@ fn parse_query(req: &ApiRequest) -> Result<AuditQuery, ApiError> {
     if modes[2] {
         let parse = |v: Option<String>, name: &str| -> Result<String, ApiError> {
             v.as_deref()
-                .and_then(crate::clock::parse_rfc3339)
-                .map(crate::clock::rfc3339)
+                .and_then(crate::domain::clock::parse_rfc3339)
+                .map(crate::domain::clock::rfc3339)
                 .ok_or_else(|| ApiError::bad_request(format!("{name} must be an RFC 3339 time")))
         };
         return Ok(AuditQuery::Time {

@@ -14,7 +14,7 @@
 //!
 //! No other module writes the outbox or moves a version.
 
-use crate::event::ChangeEvent;
+use crate::domain::event::ChangeEvent;
 use crate::outbox;
 use crate::ports::*;
 use serde_json::{json, Value};

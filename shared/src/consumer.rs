@@ -3,7 +3,7 @@
 #![allow(async_fn_in_trait)]
 
 use crate::audit::{self, Appended, ChainHead};
-use crate::event::{decode, ChangeEvent};
+use crate::domain::event::{decode, ChangeEvent};
 use crate::ports::{col_str, Database, Stmt, StoreError};
 use crate::tenancy::{chance, Faults};
 use serde_json::Value;
@@ -25,7 +25,7 @@ pub enum Decision {
 
 pub trait ConsumerPlatform {
     type Db: Database;
-    type Entropy: crate::clock::Entropy;
+    type Entropy: crate::domain::clock::Entropy;
     type Queue: crate::ports::EventQueue;
     /// Producer of the `index-jobs` queue (fan-out continuations).
     fn index_jobs(&self) -> &Self::Queue;

@@ -3,10 +3,10 @@
 
 use crate::api::{etag, new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
 use crate::changes::{commit, version_of, Edit, Expect, Write};
-use crate::clock::rfc3339;
-use crate::entity::DOCUMENTS;
+use crate::domain::clock::rfc3339;
+use crate::domain::entity::DOCUMENTS;
 use crate::error::ApiError;
-use crate::event::{Action, Change};
+use crate::domain::event::{Action, Change};
 use crate::http::{ApiRequest, ApiResponse, Body};
 use crate::ports::*;
 use serde_json::{json, Value};
@@ -57,7 +57,7 @@ pub async fn put<P: Platform>(
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    crate::api::require_write(t, &crate::entity::DOCUMENTS)?;
+    crate::api::require_write(t, &crate::domain::entity::DOCUMENTS)?;
     let content_type = req
         .header("content-type")
         .and_then(|c| c.split(';').next())

@@ -3,7 +3,7 @@
 //! reason and sends them to the dead-letter queue; the dead-letter queue's consumer records
 //! every message in `dead_letters` (account D1); operators list and replay them.
 
-use crate::clock::rfc3339;
+use crate::domain::clock::rfc3339;
 use crate::consumer::Decision;
 use crate::ports::{col_json, Database, Stmt};
 use serde_json::{json, Value};

@@ -6,12 +6,12 @@
 //! trail holds only pseudonymous ids, so its hash chain is untouched.
 
 use crate::api::{new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
-use crate::auth::Role;
+use crate::domain::auth::Role;
 use crate::changes::{commit, Edit, Expect, Write};
-use crate::clock::{rfc3339, uuid_v7};
-use crate::entity::is_uuid;
+use crate::domain::clock::{rfc3339, uuid_v7};
+use crate::domain::entity::is_uuid;
 use crate::error::ApiError;
-use crate::event::{Action, Change};
+use crate::domain::event::{Action, Change};
 use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::*;
 use serde::Deserialize;
@@ -36,7 +36,7 @@ pub async fn create<P: Platform>(
             "only admins record erasure requests".into(),
         ));
     }
-    crate::api::require_write(t, &crate::entity::CLIENTS)?;
+    crate::api::require_write(t, &crate::domain::entity::CLIENTS)?;
     let r: NewRequest = crate::api::typed_body(req)?;
     let table = match r.subject_type.as_str() {
         "client" => "clients",
@@ -63,7 +63,7 @@ pub async fn create<P: Platform>(
     let body = json!({
         "id": id, "subject_type": r.subject_type, "subject_id": r.subject_id,
         "requested_by": t.claims.sub, "received_at": rfc3339(now),
-        "due_by": rfc3339(crate::retention::erasure_deadline(now)),
+        "due_by": rfc3339(crate::domain::retention::erasure_deadline(now)),
         "status": "pending", "completed_at": null, "outcome": null,
     });
     let ev = new_event(

@@ -1,7 +1,7 @@
 //! The API layer's error type; mapped to problem+json only at the edge (`into_problem`).
 
-use crate::auth::AuthError;
-use crate::entity::FieldError;
+use crate::domain::auth::AuthError;
+use crate::domain::entity::FieldError;
 use crate::http::Problem;
 use crate::ports::{BlobError, StoreError};
 use crate::tenancy::TenancyError;

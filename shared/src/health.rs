@@ -3,9 +3,9 @@
 //! outbox backlog and its oldest unpublished age, and a probe query's latency. The planner
 //! (`planner.rs`) then turns the latest samples of every shard into proposals.
 
-use crate::clock::{parse_rfc3339, rfc3339, uuid_v7};
+use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::jobs::SchedulerPlatform;
-use crate::planner::{self, AccountLoad, Policy, Proposal, ShardLoad};
+use crate::domain::planner::{self, AccountLoad, Policy, Proposal, ShardLoad};
 use crate::ports::*;
 use crate::tenancy::Shard;
 use serde::{Deserialize, Serialize};

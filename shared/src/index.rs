@@ -5,7 +5,7 @@
 //! many clients are done in chunks; what does not fit in one chunk continues as follow-up
 //! messages on the `index-jobs` queue.
 
-use crate::event::ChangeEvent;
+use crate::domain::event::ChangeEvent;
 use crate::ports::{col_str, Database, Stmt, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

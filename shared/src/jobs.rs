@@ -3,7 +3,7 @@
 #![allow(async_fn_in_trait)]
 
 use crate::bindings;
-use crate::clock::{rfc3339, uuid_v7, Entropy};
+use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
 use crate::migrations::{self, Migration};
 use crate::ports::*;
 use serde::Serialize;
@@ -331,7 +331,7 @@ async fn retention<P: SchedulerPlatform>(
     }
     // Dead letters (account D1): after the preset's days, once a night.
     if !resume_only {
-        let days = crate::retention::Policy::uk_preset().dead_letter_days;
+        let days = crate::domain::retention::Policy::uk_preset().dead_letter_days;
         let cutoff = rfc3339(p.now() - time::Duration::days(i64::from(days)));
         match p
             .accounts()

@@ -4,20 +4,17 @@
 //! implemented over D1/Queues/KV/R2 by the Workers and by [`fakes`] in native tests.
 
 pub mod admin;
+pub mod domain;
 pub mod api;
 pub mod audit;
 pub mod audit_api;
-pub mod auth;
 pub mod bindings;
 pub mod changes;
-pub mod clock;
 pub mod consumer;
 pub mod content;
 pub mod dead_letters;
-pub mod entity;
 pub mod erasure;
 pub mod error;
-pub mod event;
 pub mod health;
 pub mod http;
 pub mod index;
@@ -26,10 +23,8 @@ pub mod marks;
 pub mod migrations;
 pub mod openapi;
 pub mod outbox;
-pub mod planner;
 pub mod platform_events;
 pub mod ports;
-pub mod retention;
 pub mod schema;
 pub mod settings;
 pub mod sweep;
@@ -43,3 +38,6 @@ pub mod fakes;
 mod testkit;
 #[cfg(test)]
 mod tests;
+
+// Paths the Worker crates use.
+pub use domain::{auth, clock};

@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: OpenAPI 3.1, generated from the entity specs that validation uses, so
 //! the document and the API cannot drift apart.
 
-use crate::entity::{self, EntitySpec, Field, FilterOp, Kind};
+use crate::domain::entity::{self, EntitySpec, Field, FilterOp, Kind};
 use serde_json::{json, Map, Value};
 
 /// Strings may not hold control characters other than tab and newline.
@@ -563,9 +563,9 @@ pub fn document(server: Option<&str>) -> Value {
         "required": ["client_years_after_end", "aml_years_after_end", "document_years_after_end", "soft_delete_grace_days",
                      "audit_years", "outbox_days", "idempotency_days", "dead_letter_days"],
         "properties": {
-            "client_years_after_end": years_min(crate::retention::MIN_CLIENT_YEARS, "Client records after the relationship ends (HMRC: at least 6)"),
-            "aml_years_after_end": years_min(crate::retention::MIN_AML_YEARS, "AML evidence after the relationship ends (MLR 2017 reg 40: at least 5)"),
-            "document_years_after_end": years_min(crate::retention::MIN_DOCUMENT_YEARS, "Other documents after the relationship ends (FCA SYSC 9: at least 5)"),
+            "client_years_after_end": years_min(crate::domain::retention::MIN_CLIENT_YEARS, "Client records after the relationship ends (HMRC: at least 6)"),
+            "aml_years_after_end": years_min(crate::domain::retention::MIN_AML_YEARS, "AML evidence after the relationship ends (MLR 2017 reg 40: at least 5)"),
+            "document_years_after_end": years_min(crate::domain::retention::MIN_DOCUMENT_YEARS, "Other documents after the relationship ends (FCA SYSC 9: at least 5)"),
             "soft_delete_grace_days": days1("Soft-deleted rows are purged after this many days (at least 1)"),
             "audit_years": years("Audit trail"),
             "outbox_days": days("Published outbox rows"),

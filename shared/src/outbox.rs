@@ -1,8 +1,8 @@
 //! The `outbox` table's SQL, all of it. Inserts are only reachable through the write protocol
 //! (`changes`); the relay and the mark flusher read and mark rows here.
 
-use crate::clock::rfc3339;
-use crate::event::ChangeEvent;
+use crate::domain::clock::rfc3339;
+use crate::domain::event::ChangeEvent;
 use crate::ports::Stmt;
 use serde_json::{json, Value};
 use time::OffsetDateTime;

@@ -3,7 +3,7 @@
 //! each in the account D1's `platform_events`, once per event id. Operators read them at
 //! `GET /admin/v1/platform-events` or subscribe a consumer of their own (alerting, chat).
 
-use crate::clock::{rfc3339, uuid_v7, Entropy};
+use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
 use crate::consumer::Decision;
 use crate::ports::{Database, Stmt, StoreError};
 use serde_json::{json, Value};
@@ -21,7 +21,7 @@ pub fn event(
     entropy: &impl Entropy,
 ) -> Value {
     json!({
-        "specversion": crate::event::SPEC_VERSION,
+        "specversion": crate::domain::event::SPEC_VERSION,
         "id": uuid_v7(now, entropy).to_string(),
         "source": source,
         "type": event_type,
@@ -84,7 +84,7 @@ pub fn list_stmt(event_type: Option<&str>, limit: usize) -> Stmt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::CountingEntropy;
+    use crate::domain::clock::CountingEntropy;
     use crate::fakes::{block_on, SqliteDb};
     use time::macros::datetime;
 

@@ -2,13 +2,13 @@
 //! Everyone in the account may read it; only admins change it. Stored in the account D1.
 
 use crate::api::{json_body, ApiConfig, Platform, Tenant};
-use crate::auth::Role;
+use crate::domain::auth::Role;
 use crate::changes::AccountOutcome;
 use crate::error::ApiError;
-use crate::event::Actor;
+use crate::domain::event::Actor;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::Database;
-use crate::retention::Policy;
+use crate::domain::retention::Policy;
 use serde_json::json;
 
 /// The stored policy, or the UK preset when none (or an older shape) is stored.

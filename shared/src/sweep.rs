@@ -8,11 +8,11 @@
 //! the shard has been swept; its cursor is then deleted (`cycles_completed` in the run).
 
 use crate::changes::{self, Edit, Expect, Write};
-use crate::clock::{parse_rfc3339, rfc3339, uuid_v7};
-use crate::event::{Action, Actor, Change, ChangeEvent, Origin};
+use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
+use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
-use crate::retention::{self, Decision, Policy, Record, RecordType};
+use crate::domain::retention::{self, Decision, Policy, Record, RecordType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;

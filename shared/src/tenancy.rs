@@ -122,7 +122,7 @@ impl Faults {
 }
 
 /// True with probability `rate`, from the injected entropy.
-pub fn chance(entropy: &impl crate::clock::Entropy, rate: f64) -> bool {
+pub fn chance(entropy: &impl crate::domain::clock::Entropy, rate: f64) -> bool {
     if rate <= 0.0 {
         return false;
     }

@@ -2,8 +2,8 @@
 //! foreign keys on), memory queue and R2, a fixed clock. Used by the native tests.
 
 use crate::api::{self, ApiConfig, Platform};
-use crate::auth::{Claims, JwtConfig, Role};
-use crate::clock::{Clock, CountingEntropy, FixedClock};
+use crate::domain::auth::{Claims, JwtConfig, Role};
+use crate::domain::clock::{Clock, CountingEntropy, FixedClock};
 use crate::consumer::ConsumerPlatform;
 use crate::fakes::*;
 use crate::http::{ApiRequest, ApiResponse, Method};
@@ -266,7 +266,7 @@ impl Fake {
 
     pub fn token(&self, account: Uuid, role: Role) -> String {
         let now = self.clock.now().unix_timestamp();
-        crate::auth::mint(
+        crate::domain::auth::mint(
             &Claims {
                 sub: Uuid::from_u128(0xabc),
                 account_id: account,

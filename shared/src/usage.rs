@@ -4,7 +4,7 @@
 //! a D1 query to a request. What an isolate has not flushed when it is evicted is lost: the
 //! figures are for capacity planning, not billing.
 
-use crate::clock::rfc3339;
+use crate::domain::clock::rfc3339;
 use crate::ports::{col_i64, col_str, Cost, Database, Stmt, StoreError};
 use serde_json::json;
 use std::cell::{Cell, RefCell};

@@ -1,8 +1,8 @@
 //! Native tests of the whole request path over fakes (real migrations on SQLite).
 
-use crate::auth::Role;
+use crate::domain::auth::Role;
 use crate::consumer::Decision;
-use crate::entity::{self, FilterOp};
+use crate::domain::entity::{self, FilterOp};
 use crate::fakes::{block_on, query_plan, SqliteDb};
 use crate::http::Method::*;
 use crate::jobs::{self, Job, Outcome};
@@ -1121,21 +1121,21 @@ fn a_write_that_lost_its_race_emits_no_event_even_at_the_same_version() {
     );
     let outbox_before = f.count("SHARD_EU_01", "SELECT count(*) FROM outbox");
     // Our delete read version 1: its UPDATE matches nothing, so its event must not be written.
-    let ev = crate::event::ChangeEvent::new(
+    let ev = crate::domain::event::ChangeEvent::new(
         Uuid::from_u128(77),
         START,
-        &crate::event::Origin {
+        &crate::domain::event::Origin {
             deployment: "d",
             shard_id: "shard-eu-01",
             account_id: acct,
-            actor: crate::event::Actor::System { id: "t".into() },
+            actor: crate::domain::event::Actor::System { id: "t".into() },
             request_id: "r",
         },
-        crate::event::Change {
+        crate::domain::event::Change {
             entity_type: "clients",
             entity_singular: "client",
             entity_id: uid,
-            action: crate::event::Action::Deleted,
+            action: crate::domain::event::Action::Deleted,
             entity_version: 2,
             changed_fields: vec![],
         },
@@ -1284,7 +1284,7 @@ fn api_meters_d1_usage_per_account_and_health_reports_the_previous_period() {
     assert!(missing.header(crate::api::COST_HEADER).is_some());
     // Flush as the Worker does after the interval, then sample in the next period.
     f.clock.advance(crate::usage::FLUSH_EVERY);
-    for (binding, stmts) in f.usage.take_due(crate::clock::Clock::now(&f.clock)) {
+    for (binding, stmts) in f.usage.take_due(crate::domain::clock::Clock::now(&f.clock)) {
         block_on(crate::ports::Database::batch(&*f.shard_db(&binding), stmts)).unwrap();
     }
     f.clock.advance(crate::usage::PERIOD);
@@ -1679,7 +1679,7 @@ fn a_request_whose_route_is_cached_makes_no_account_d1_query() {
 }
 
 fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {
-    let id = crate::clock::uuid_v4(&f.entropy).to_string();
+    let id = crate::domain::clock::uuid_v4(&f.entropy).to_string();
     let accounts: Vec<_> = accounts
         .iter()
         .map(|(a, b)| json!({"account_id": a, "rows": 1, "bytes": b}))
@@ -1746,18 +1746,18 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
             .all(|d| *d == Decision::Ack)
     );
     let r = f.admin(Get, "/admin/v1/rebalance-proposals", None);
-    let proposals: Vec<crate::planner::Proposal> = r.body_json().unwrap()["items"]
+    let proposals: Vec<crate::domain::planner::Proposal> = r.body_json().unwrap()["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| serde_json::from_value(i["proposal"].clone()).unwrap())
         .collect();
-    assert!(proposals.iter().any(|p| matches!(p, crate::planner::Proposal::Move { from_shard, .. } if from_shard == "shard-eu-01")), "{proposals:?}");
+    assert!(proposals.iter().any(|p| matches!(p, crate::domain::planner::Proposal::Move { from_shard, .. } if from_shard == "shard-eu-01")), "{proposals:?}");
     let (shards, accounts) = block_on(crate::health::loads(&*f.accounts)).unwrap();
-    let after = crate::planner::apply(&shards, &accounts, &proposals);
-    let policy = crate::planner::Policy::default();
+    let after = crate::domain::planner::apply(&shards, &accounts, &proposals);
+    let policy = crate::domain::planner::Policy::default();
     assert!(
-        crate::planner::over_soft_cap(&after, &policy).is_empty(),
+        crate::domain::planner::over_soft_cap(&after, &policy).is_empty(),
         "{after:?}"
     );
     assert!(r.body_json().unwrap()["items"]

@@ -2,7 +2,7 @@
 //! integer version that its ETag names, and settings and holds reach the audit trail.
 
 use super::{client_body, created_id};
-use crate::auth::Role;
+use crate::domain::auth::Role;
 use crate::fakes::{block_on, SqliteDb};
 use crate::http::{ApiRequest, Method::*};
 use crate::jobs::{self, Job};
@@ -370,23 +370,23 @@ fn an_account_change_left_in_its_row_is_forwarded_by_the_relay_once() {
     let f = Fake::new();
     let (acct, _) = f.account("acme", None);
     // The change lands in the account D1 and the isolate dies before forwarding it.
-    let ev = crate::event::ChangeEvent::new(
+    let ev = crate::domain::event::ChangeEvent::new(
         Uuid::from_u128(0x5e77),
         START,
-        &crate::event::Origin {
+        &crate::domain::event::Origin {
             deployment: "d",
             shard_id: "shard-eu-01",
             account_id: acct,
-            actor: crate::event::Actor::System {
+            actor: crate::domain::event::Actor::System {
                 id: "operator".into(),
             },
             request_id: "r",
         },
-        crate::event::Change {
+        crate::domain::event::Change {
             entity_type: "accounts",
             entity_singular: "account",
             entity_id: acct,
-            action: crate::event::Action::Updated,
+            action: crate::domain::event::Action::Updated,
             entity_version: 0,
             changed_fields: vec![],
         },

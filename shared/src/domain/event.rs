@@ -2,7 +2,7 @@
 //! context attributes `specversion`, `id`, `source`, `type`, plus `time` and `subject`; the
 //! product's attributes travel as extensions. `tests/golden/change_event.json` pins the format.
 
-use crate::clock::rfc3339;
+use crate::domain::clock::rfc3339;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn wire_format_matches_the_golden_file() {
         let golden: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/golden/change_event.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/golden/change_event.json")).unwrap();
         assert_eq!(serde_json::to_value(sample()).unwrap(), golden);
         assert_eq!(decode(&golden).unwrap(), sample());
     }
