@@ -3,28 +3,18 @@
 use crate::api::{json_body, parse_id, ApiConfig, Platform};
 use crate::domain::auth::{self, Claims, Role};
 use crate::domain::clock::{rfc3339, uuid_v4};
-use crate::error::ApiError;
 use crate::domain::event::Actor;
+use crate::domain::tenancy::{Account, AccountKind, Shard};
+use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
-use crate::tenancy::{Account, AccountKind, Shard};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The operator secret as a bearer token (constant-time comparison).
 pub(crate) fn authorize_secret(secret: &str, req: &ApiRequest) -> Result<(), ApiError> {
-    let token = auth::bearer(req.header("authorization"))?;
-    if secret.is_empty() || !constant_time_eq(token.as_bytes(), secret.as_bytes()) {
-        return Err(ApiError::Auth(auth::AuthError::Invalid(
-            "not an operator credential".into(),
-        )));
-    }
-    Ok(())
+    Ok(auth::authorize_secret(secret, req.header("authorization"))?)
 }
 
 pub async fn handle<P: Platform>(
@@ -173,7 +163,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
                 .and_then(|r| col_json(r, "body"))
                 .and_then(|b| serde_json::from_value(b).ok())
                 .ok_or_else(|| ApiError::Unprocessable(format!("no shard {id}")))?;
-            if s.status != crate::tenancy::ShardStatus::Active {
+            if s.status != crate::domain::tenancy::ShardStatus::Active {
                 return Err(ApiError::Unprocessable(format!("shard {id} is not active")));
             }
             s
@@ -356,7 +346,7 @@ async fn set_faults<P: Platform>(
             "fault injection exists only in the local environment".into(),
         ));
     }
-    let f: crate::tenancy::Faults = crate::api::typed_body(req)?;
+    let f: crate::domain::tenancy::Faults = crate::api::typed_body(req)?;
     if !f.valid() {
         return Err(ApiError::bad_request("rates are fractions from 0 to 1"));
     }
@@ -479,11 +469,14 @@ async fn place<P: Platform>(p: &P) -> Result<Shard, ApiError> {
     let sampled = loads.iter().any(|l| l.size_bytes > 0);
     let chosen_id = if sampled {
         Some(
-            crate::domain::planner::place_new_account(&loads, &crate::domain::planner::Policy::default())
-                .map(|s| s.id.clone())
-                .ok_or_else(|| {
-                    ApiError::Unavailable("no active shared shard is below its soft cap".into())
-                })?,
+            crate::domain::planner::place_new_account(
+                &loads,
+                &crate::domain::planner::Policy::default(),
+            )
+            .map(|s| s.id.clone())
+            .ok_or_else(|| {
+                ApiError::Unavailable("no active shared shard is below its soft cap".into())
+            })?,
         )
     } else {
         None

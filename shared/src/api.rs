@@ -2,15 +2,16 @@
 //! validate, write entity + outbox row in one batch, publish, answer. The Worker only adapts.
 #![allow(async_fn_in_trait)]
 
-use crate::domain::auth::{self, Claims, JwtConfig, Role};
 use crate::changes::{commit, Edit, Expect, Write};
+use crate::domain::auth::{self, Claims, JwtConfig, Role};
 use crate::domain::clock::{uuid_v7, Entropy};
 use crate::domain::entity::{self, EntitySpec, FilterOp};
-use crate::error::ApiError;
 use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
+use crate::domain::tenancy::{SchemaStatus, ShardStatus};
+use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
-use crate::tenancy::{self, Route, RouteCache, ShardStatus};
+use crate::tenancy::{self, Route, RouteCache};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -336,7 +337,7 @@ pub(crate) fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Res
         )));
     }
     if let Some(check) = &t.route.shard.schema {
-        if check.status != tenancy::SchemaStatus::Current {
+        if check.status != SchemaStatus::Current {
             return Err(ApiError::Unavailable(format!(
                 "shard {} schema is {:?} ({}); writes are paused until migrations are applied",
                 t.route.shard.id,

@@ -4,8 +4,9 @@
 
 use crate::audit::{self, Appended, ChainHead};
 use crate::domain::event::{decode, ChangeEvent};
+use crate::domain::tenancy::Faults;
 use crate::ports::{col_str, Database, Stmt, StoreError};
-use crate::tenancy::{chance, Faults};
+use crate::tenancy::chance;
 use serde_json::Value;
 use std::collections::HashMap;
 use time::OffsetDateTime;

@@ -4,42 +4,15 @@
 use crate::api::{etag, new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
 use crate::changes::{commit, version_of, Edit, Expect, Write};
 use crate::domain::clock::rfc3339;
+use crate::domain::content::{blob_key, ALLOWED_CONTENT_TYPES};
 use crate::domain::entity::DOCUMENTS;
-use crate::error::ApiError;
 use crate::domain::event::{Action, Change};
+use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse, Body};
 use crate::ports::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-/// Content types a document may have. Anything a browser would render actively (HTML, SVG,
-/// scripts) is refused, and downloads are attachments with `nosniff`.
-pub const ALLOWED_CONTENT_TYPES: &[&str] = &[
-    "application/pdf",
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "image/tiff",
-    "image/heic",
-    "text/plain",
-    "text/csv",
-    "message/rfc822",
-    "application/msword",
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.oasis.opendocument.text",
-    "application/vnd.oasis.opendocument.spreadsheet",
-    "application/octet-stream",
-];
-
-/// Objects are named by their content: concurrent uploads never overwrite each other, and the
-/// metadata row names exactly the object it describes.
-pub fn blob_key(account_id: Uuid, document_id: Uuid, sha256: &str) -> String {
-    format!("accounts/{account_id}/documents/{document_id}/{sha256}")
-}
 
 async fn load_document(t: &Tenant<impl Database>, id: Uuid) -> Result<Value, ApiError> {
     let rows =

@@ -3,8 +3,8 @@
 //! reason and sends them to the dead-letter queue; the dead-letter queue's consumer records
 //! every message in `dead_letters` (account D1); operators list and replay them.
 
-use crate::domain::clock::rfc3339;
 use crate::consumer::Decision;
+use crate::domain::clock::rfc3339;
 use crate::ports::{col_json, Database, Stmt};
 use serde_json::{json, Value};
 use time::OffsetDateTime;

@@ -6,12 +6,12 @@
 //! trail holds only pseudonymous ids, so its hash chain is untouched.
 
 use crate::api::{new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
-use crate::domain::auth::Role;
 use crate::changes::{commit, Edit, Expect, Write};
+use crate::domain::auth::Role;
 use crate::domain::clock::{rfc3339, uuid_v7};
 use crate::domain::entity::is_uuid;
-use crate::error::ApiError;
 use crate::domain::event::{Action, Change};
+use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::*;
 use serde::Deserialize;

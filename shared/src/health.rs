@@ -4,10 +4,10 @@
 //! (`planner.rs`) then turns the latest samples of every shard into proposals.
 
 use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
-use crate::jobs::SchedulerPlatform;
 use crate::domain::planner::{self, AccountLoad, Policy, Proposal, ShardLoad};
+use crate::domain::tenancy::Shard;
+use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
-use crate::tenancy::Shard;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -543,8 +543,8 @@ pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError
     }
     for body in unsent {
         let id = body["id"].as_str().unwrap_or_default().to_string();
-        let ev = crate::platform_events::event(
-            crate::platform_events::REBALANCE_PROPOSED,
+        let ev = crate::domain::platform_events::event(
+            crate::domain::platform_events::REBALANCE_PROPOSED,
             "/jobs/shard_health",
             &format!("rebalance_proposals/{id}"),
             body.clone(),

@@ -371,8 +371,8 @@ async fn schema_status(
     db: &impl Database,
     set: &[Migration],
     expected: &str,
-) -> Result<(crate::tenancy::SchemaStatus, Option<String>), StoreError> {
-    use crate::tenancy::SchemaStatus;
+) -> Result<(crate::domain::tenancy::SchemaStatus, Option<String>), StoreError> {
+    use crate::domain::tenancy::SchemaStatus;
     let applied = applied(db).await?;
     if let Some(d) = drift(&applied, set) {
         let status = if d.starts_with("behind") {
@@ -395,7 +395,7 @@ async fn schema_status(
     Ok((SchemaStatus::Current, None))
 }
 
-type Checked = Result<(crate::tenancy::SchemaStatus, Option<String>), StoreError>;
+type Checked = Result<(crate::domain::tenancy::SchemaStatus, Option<String>), StoreError>;
 
 fn tally(
     name: &str,
@@ -403,7 +403,7 @@ fn tally(
     counts: &mut Map<String, Value>,
     detail: &mut Vec<String>,
 ) -> bool {
-    use crate::tenancy::SchemaStatus;
+    use crate::domain::tenancy::SchemaStatus;
     match r {
         Ok((SchemaStatus::Current, _)) => {
             add(counts, "current", 1);
@@ -447,7 +447,7 @@ async fn migration_check<P: SchedulerPlatform>(
         let (Some(id), Ok((status, d))) = (ids.get(&binding), r) else {
             continue;
         };
-        let check = crate::tenancy::SchemaCheck {
+        let check = crate::domain::tenancy::SchemaCheck {
             status,
             detail: d,
             checked_at: now.clone(),

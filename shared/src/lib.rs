@@ -4,7 +4,6 @@
 //! implemented over D1/Queues/KV/R2 by the Workers and by [`fakes`] in native tests.
 
 pub mod admin;
-pub mod domain;
 pub mod api;
 pub mod audit;
 pub mod audit_api;
@@ -13,6 +12,7 @@ pub mod changes;
 pub mod consumer;
 pub mod content;
 pub mod dead_letters;
+pub mod domain;
 pub mod erasure;
 pub mod error;
 pub mod health;

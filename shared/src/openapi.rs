@@ -467,7 +467,7 @@ pub fn document(server: Option<&str>) -> Value {
     for spec in entity::ALL {
         entity_paths(spec, &mut paths);
     }
-    let binary_types: Map<String, Value> = crate::content::ALLOWED_CONTENT_TYPES
+    let binary_types: Map<String, Value> = crate::domain::content::ALLOWED_CONTENT_TYPES
         .iter()
         .map(|t| {
             (

@@ -3,34 +3,9 @@
 //! each in the account D1's `platform_events`, once per event id. Operators read them at
 //! `GET /admin/v1/platform-events` or subscribe a consumer of their own (alerting, chat).
 
-use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
 use crate::consumer::Decision;
 use crate::ports::{Database, Stmt, StoreError};
 use serde_json::{json, Value};
-use time::OffsetDateTime;
-
-pub const REBALANCE_PROPOSED: &str = "platform.rebalance_proposal.created";
-
-/// A platform event: `subject` names what it is about (`rebalance_proposals/{id}`).
-pub fn event(
-    event_type: &str,
-    source: &str,
-    subject: &str,
-    data: Value,
-    now: OffsetDateTime,
-    entropy: &impl Entropy,
-) -> Value {
-    json!({
-        "specversion": crate::domain::event::SPEC_VERSION,
-        "id": uuid_v7(now, entropy).to_string(),
-        "source": source,
-        "type": event_type,
-        "time": rfc3339(now),
-        "subject": subject,
-        "datacontenttype": "application/json",
-        "data": data,
-    })
-}
 
 fn valid(body: &Value) -> Result<&str, String> {
     let id = body["id"]
@@ -85,6 +60,7 @@ pub fn list_stmt(event_type: Option<&str>, limit: usize) -> Stmt {
 mod tests {
     use super::*;
     use crate::domain::clock::CountingEntropy;
+    use crate::domain::platform_events::{event, REBALANCE_PROPOSED};
     use crate::fakes::{block_on, SqliteDb};
     use time::macros::datetime;
 

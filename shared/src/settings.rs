@@ -2,22 +2,17 @@
 //! Everyone in the account may read it; only admins change it. Stored in the account D1.
 
 use crate::api::{json_body, ApiConfig, Platform, Tenant};
-use crate::domain::auth::Role;
 use crate::changes::AccountOutcome;
-use crate::error::ApiError;
+use crate::domain::auth::Role;
 use crate::domain::event::Actor;
+use crate::domain::retention::Policy;
+use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::Database;
-use crate::domain::retention::Policy;
 use serde_json::json;
 
-/// The stored policy, or the UK preset when none (or an older shape) is stored.
-pub fn policy_of(stored: &serde_json::Value) -> Policy {
-    serde_json::from_value(stored.clone()).unwrap_or_else(|_| Policy::uk_preset())
-}
-
 pub async fn get<D: Database>(t: &Tenant<D>) -> Result<ApiResponse, ApiError> {
-    let policy = policy_of(&t.route.account.retention);
+    let policy = Policy::from_stored(&t.route.account.retention);
     Ok(ApiResponse::json(
         200,
         serde_json::to_value(policy).unwrap_or_default(),

@@ -10,9 +10,9 @@
 use crate::changes::{self, Edit, Expect, Write};
 use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
+use crate::domain::retention::{self, Decision, Policy, Record, RecordType};
 use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
-use crate::domain::retention::{self, Decision, Policy, Record, RecordType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -243,7 +243,7 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         let body = col_json(row, "body").unwrap_or_default();
         let ctx = AccountCtx {
             id,
-            policy: crate::settings::policy_of(&body["retention"]),
+            policy: Policy::from_stored(&body["retention"]),
             hold: body["legal_hold"] == json!(true),
         };
         let (step, after) = if id.to_string() == cursor.account {
@@ -630,7 +630,7 @@ async fn dispose<P: SchedulerPlatform>(
                 match d
                     .p
                     .blobs()
-                    .delete(&crate::content::blob_key(acct.id, doc, sha))
+                    .delete(&crate::domain::content::blob_key(acct.id, doc, sha))
                     .await
                 {
                     Ok(()) => add(counts, "contents_deleted", 1),
@@ -738,7 +738,7 @@ async fn erase<P: SchedulerPlatform>(
                                 (dbody["content"]["sha256"].as_str(), Uuid::parse_str(&did))
                             {
                                 if p.blobs()
-                                    .delete(&crate::content::blob_key(acct.id, doc_id, sha))
+                                    .delete(&crate::domain::content::blob_key(acct.id, doc_id, sha))
                                     .await
                                     .is_ok()
                                 {

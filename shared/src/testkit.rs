@@ -2,9 +2,9 @@
 //! foreign keys on), memory queue and R2, a fixed clock. Used by the native tests.
 
 use crate::api::{self, ApiConfig, Platform};
+use crate::consumer::ConsumerPlatform;
 use crate::domain::auth::{Claims, JwtConfig, Role};
 use crate::domain::clock::{Clock, CountingEntropy, FixedClock};
-use crate::consumer::ConsumerPlatform;
 use crate::fakes::*;
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::jobs::SchedulerPlatform;

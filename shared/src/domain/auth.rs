@@ -112,6 +112,19 @@ pub fn mint(claims: &Claims, cfg: &JwtConfig) -> Result<String, AuthError> {
     .map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The operator secret as a bearer token in `authorization` (constant-time comparison).
+pub fn authorize_secret(secret: &str, authorization: Option<&str>) -> Result<(), AuthError> {
+    let token = bearer(authorization)?;
+    if secret.is_empty() || !constant_time_eq(token.as_bytes(), secret.as_bytes()) {
+        return Err(AuthError::Invalid("not an operator credential".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,10 @@
 
 pub mod auth;
 pub mod clock;
+pub mod content;
 pub mod entity;
 pub mod event;
 pub mod planner;
+pub mod platform_events;
 pub mod retention;
+pub mod tenancy;

@@ -1,7 +1,7 @@
 //! Native tests of the whole request path over fakes (real migrations on SQLite).
 
-use crate::domain::auth::Role;
 use crate::consumer::Decision;
+use crate::domain::auth::Role;
 use crate::domain::entity::{self, FilterOp};
 use crate::fakes::{block_on, query_plan, SqliteDb};
 use crate::http::Method::*;
@@ -1736,10 +1736,10 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
     // Every new proposal is emitted as a platform event, and marked so.
     let sent: Vec<serde_json::Value> = f.platform_events.sent.borrow().clone();
     assert_eq!(sent.len(), n);
-    assert!(sent
-        .iter()
-        .all(|e| e["type"] == crate::platform_events::REBALANCE_PROPOSED
-            && e["data"]["proposal"]["kind"].is_string()));
+    assert!(sent.iter().all(
+        |e| e["type"] == crate::domain::platform_events::REBALANCE_PROPOSED
+            && e["data"]["proposal"]["kind"].is_string()
+    ));
     assert!(
         block_on(crate::platform_events::record(&*f.accounts, &sent))
             .iter()
