@@ -383,7 +383,7 @@ async fn list_dead_letters<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRe
     };
     let rows = p
         .accounts()
-        .query(crate::dead_letters::list_stmt(
+        .query(crate::store::dead_letters::list_stmt(
             before.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
             limit,
         ))
@@ -417,7 +417,7 @@ async fn replay_dead_letter<P: Platform>(p: &P, id: &str) -> Result<ApiResponse,
     if id.is_empty() || id.len() > 128 {
         return Err(ApiError::bad_request("invalid dead-letter id"));
     }
-    let dl = crate::dead_letters::load(p.accounts(), id)
+    let dl = crate::store::dead_letters::load(p.accounts(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no dead letter {id}")))?;
     let queue = dl["queue"]
@@ -434,9 +434,9 @@ async fn replay_dead_letter<P: Platform>(p: &P, id: &str) -> Result<ApiResponse,
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     p.accounts()
-        .query(crate::dead_letters::mark_replayed(id, p.now()))
+        .query(crate::store::dead_letters::mark_replayed(id, p.now()))
         .await?;
-    let dl = crate::dead_letters::load(p.accounts(), id)
+    let dl = crate::store::dead_letters::load(p.accounts(), id)
         .await?
         .unwrap_or(dl);
     Ok(ApiResponse::json(200, dl))
@@ -465,7 +465,7 @@ async fn inject_message<P: Platform>(
 /// below its soft cap (never one above it); before any health sample exists, the active shared
 /// shard with the fewest accounts.
 async fn place<P: Platform>(p: &P) -> Result<Shard, ApiError> {
-    let (loads, _) = crate::health::loads(p.accounts()).await?;
+    let (loads, _) = crate::store::shard_health::loads(p.accounts()).await?;
     let sampled = loads.iter().any(|l| l.size_bytes > 0);
     let chosen_id = if sampled {
         Some(
@@ -557,7 +557,7 @@ async fn platform_events<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResp
     if ty.is_some_and(|t| t.len() > 200) {
         return Err(ApiError::bad_request("type is at most 200 characters"));
     }
-    body_items(p, crate::platform_events::list_stmt(ty, limit)).await
+    body_items(p, crate::store::platform_events::list_stmt(ty, limit)).await
 }
 
 /// `PUT /admin/v1/accounts/{id}/legal-hold`: a hold on everything of the account.

@@ -15,8 +15,8 @@
 //! No other module writes the outbox or moves a version.
 
 use crate::domain::event::ChangeEvent;
-use crate::outbox;
 use crate::ports::*;
+use crate::store::outbox;
 use serde_json::{json, Value};
 use uuid::Uuid;
 

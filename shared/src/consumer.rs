@@ -70,28 +70,8 @@ pub const CHAIN_RACE_ATTEMPTS: usize = 5;
 /// Delay before a retry after a storage failure.
 pub const STORAGE_RETRY_SECONDS: u32 = 10;
 
-/// Shard id -> binding, from the registry (one query per batch).
-pub async fn shard_bindings(db: &impl Database) -> Result<HashMap<String, String>, StoreError> {
-    let rows = db
-        .query(Stmt::new(
-            "SELECT id, body ->> '$.binding' AS binding FROM shards",
-            vec![],
-        ))
-        .await?;
-    Ok(rows
-        .rows
-        .iter()
-        .filter_map(|r| {
-            Some((
-                col_str(r, "id")?.to_string(),
-                col_str(r, "binding")?.to_string(),
-            ))
-        })
-        .collect())
-}
-
 pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<Decision> {
-    let bindings = match shard_bindings(p.accounts()).await {
+    let bindings = match crate::store::registry::shard_bindings(p.accounts()).await {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(error = %e, "registry unavailable; retrying the batch");
@@ -291,7 +271,7 @@ async fn send_jobs<P: ConsumerPlatform>(p: &P, jobs: Vec<crate::index::IndexJob>
 
 /// The `index-jobs` queue: one fan-out chunk per message, then the next chunk as a new message.
 pub async fn process_index_jobs<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<Decision> {
-    let bindings = match shard_bindings(p.accounts()).await {
+    let bindings = match crate::store::registry::shard_bindings(p.accounts()).await {
         Ok(b) => b,
         Err(_) => {
             return bodies

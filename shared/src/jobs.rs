@@ -184,7 +184,7 @@ async fn relay<P: SchedulerPlatform>(
     let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
     // Shard id by binding, to find the accounts whose own changes wait to be forwarded.
     let shard_ids: std::collections::HashMap<String, String> =
-        match crate::consumer::shard_bindings(p.accounts()).await {
+        match crate::store::registry::shard_bindings(p.accounts()).await {
             Ok(m) => m.into_iter().map(|(id, b)| (b, id)).collect(),
             Err(e) => {
                 detail.push(format!("registry: {e}"));
@@ -201,7 +201,7 @@ async fn relay<P: SchedulerPlatform>(
         }
         for _ in 0..RELAY_MAX_PAGES {
             let rows = match db
-                .query(crate::outbox::unpublished_page(cutoff, RELAY_PAGE))
+                .query(crate::store::outbox::unpublished_page(cutoff, RELAY_PAGE))
                 .await
             {
                 Ok(r) => r,
@@ -237,7 +237,7 @@ async fn relay<P: SchedulerPlatform>(
             let now = p.now();
             let stmts: Vec<Stmt> = keys
                 .iter()
-                .map(|(a, id)| crate::outbox::mark_published(a, id, now))
+                .map(|(a, id)| crate::store::outbox::mark_published(a, id, now))
                 .collect();
             if let Err(e) = db.batch(stmts).await {
                 // Sent but not marked: the next run sends again; consumers are idempotent.
@@ -251,7 +251,10 @@ async fn relay<P: SchedulerPlatform>(
         }
         let purge_before = p.now() - OUTBOX_KEEP_PUBLISHED;
         match db
-            .query(crate::outbox::purge_published(purge_before, PURGE_PAGE))
+            .query(crate::store::outbox::purge_published(
+                purge_before,
+                PURGE_PAGE,
+            ))
             .await
         {
             Ok(r) => add(counts, "purged", r.meta.changes),
@@ -357,7 +360,7 @@ async fn retention<P: SchedulerPlatform>(
 /// Binding -> shard id, from the registry (empty if it cannot be read; callers report the
 /// shards they could not place).
 async fn shard_ids_by_binding(db: &impl Database) -> std::collections::HashMap<String, String> {
-    crate::consumer::shard_bindings(db)
+    crate::store::registry::shard_bindings(db)
         .await
         .unwrap_or_default()
         .into_iter()
@@ -382,7 +385,7 @@ async fn schema_status(
         };
         return Ok((status, Some(d)));
     }
-    let got = crate::schema::fingerprint(db).await?;
+    let got = crate::store::schema::fingerprint(db).await?;
     if got != expected.trim() {
         return Ok((
             SchemaStatus::Drifted,
@@ -435,14 +438,14 @@ async fn migration_check<P: SchedulerPlatform>(
     let r = schema_status(
         p.accounts(),
         migrations::ACCOUNT,
-        crate::schema::EXPECTED_ACCOUNT,
+        crate::store::schema::EXPECTED_ACCOUNT,
     )
     .await;
     ok &= tally(bindings::ACCOUNTS_DB, &r, counts, detail);
     let ids = shard_ids_by_binding(p.accounts()).await;
     let now = rfc3339(p.now());
     for (binding, db) in p.shards() {
-        let r = schema_status(&db, migrations::SHARD, crate::schema::EXPECTED_SHARD).await;
+        let r = schema_status(&db, migrations::SHARD, crate::store::schema::EXPECTED_SHARD).await;
         ok &= tally(&binding, &r, counts, detail);
         let (Some(id), Ok((status, d))) = (ids.get(&binding), r) else {
             continue;

@@ -5,8 +5,8 @@
 //! rows stay unpublished and the relay resends them after its minimum age (consumers are
 //! idempotent), which is why the relay's minimum age must exceed the flush delay.
 
-use crate::outbox::mark_published_ids;
 use crate::ports::Stmt;
+use crate::store::outbox::mark_published_ids;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};

@@ -42,26 +42,13 @@ pub async fn record(db: &impl Database, bodies: &[Value]) -> Vec<Decision> {
     out
 }
 
-/// Newest first, optionally of one type.
-pub fn list_stmt(event_type: Option<&str>, limit: usize) -> Stmt {
-    match event_type {
-        Some(t) => Stmt::new(
-            "SELECT body FROM platform_events WHERE type = ?1 ORDER BY time DESC LIMIT ?2",
-            vec![json!(t), json!(limit)],
-        ),
-        None => Stmt::new(
-            "SELECT body FROM platform_events ORDER BY time DESC LIMIT ?1",
-            vec![json!(limit)],
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::clock::CountingEntropy;
     use crate::domain::platform_events::{event, REBALANCE_PROPOSED};
     use crate::fakes::{block_on, SqliteDb};
+    use crate::store::platform_events::list_stmt;
     use time::macros::datetime;
 
     #[test]

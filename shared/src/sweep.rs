@@ -649,7 +649,9 @@ async fn erase<P: SchedulerPlatform>(
     acct: &AccountCtx,
     counts: &mut Map<String, Value>,
 ) -> Result<(), StoreError> {
-    use crate::erasure::{complete_stmt, pending_stmt, CLIENT_PSEUDONYM, USER_PSEUDONYM};
+    use crate::store::erasure_requests::{
+        complete_stmt, pending_stmt, CLIENT_PSEUDONYM, USER_PSEUDONYM,
+    };
     let now = p.now();
     let requests = d.db.query(pending_stmt(acct.id)).await?;
     for r in &requests.rows {

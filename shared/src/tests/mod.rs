@@ -1753,7 +1753,7 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         .map(|i| serde_json::from_value(i["proposal"].clone()).unwrap())
         .collect();
     assert!(proposals.iter().any(|p| matches!(p, crate::domain::planner::Proposal::Move { from_shard, .. } if from_shard == "shard-eu-01")), "{proposals:?}");
-    let (shards, accounts) = block_on(crate::health::loads(&*f.accounts)).unwrap();
+    let (shards, accounts) = block_on(crate::store::shard_health::loads(&*f.accounts)).unwrap();
     let after = crate::domain::planner::apply(&shards, &accounts, &proposals);
     let policy = crate::domain::planner::Policy::default();
     assert!(

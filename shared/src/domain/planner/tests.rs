@@ -1,4 +1,3 @@
-
 use super::*;
 
 const GB: u64 = 1_000_000_000;

@@ -6,8 +6,8 @@
 use crate::ports::{col_str, Database, Stmt, StoreError};
 use sha2::{Digest, Sha256};
 
-pub const EXPECTED_ACCOUNT: &str = include_str!("../../migrations/account.schema.sha256");
-pub const EXPECTED_SHARD: &str = include_str!("../../migrations/shard.schema.sha256");
+pub const EXPECTED_ACCOUNT: &str = include_str!("../../../migrations/account.schema.sha256");
+pub const EXPECTED_SHARD: &str = include_str!("../../../migrations/shard.schema.sha256");
 
 pub fn master_stmt() -> Stmt {
     Stmt::new(
@@ -42,31 +42,4 @@ pub async fn fingerprint(db: &impl Database) -> Result<String, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fakes::{block_on, SqliteDb};
-
-    #[test]
-    fn committed_fingerprints_match_the_migrations() {
-        for (name, db, expected) in [
-            ("account", SqliteDb::accounts().unwrap(), EXPECTED_ACCOUNT),
-            ("shard", SqliteDb::shard().unwrap(), EXPECTED_SHARD),
-        ] {
-            let got = block_on(fingerprint(&db)).unwrap();
-            assert_eq!(
-                got,
-                expected.trim(),
-                "migrations/{name}.schema.sha256 is out of date: write {got} into it"
-            );
-        }
-    }
-
-    #[test]
-    fn an_extra_index_changes_the_fingerprint() {
-        let db = SqliteDb::shard().unwrap();
-        let before = block_on(fingerprint(&db)).unwrap();
-        db.exec("CREATE INDEX rogue ON clients (account_id, status)")
-            .unwrap();
-        assert_ne!(block_on(fingerprint(&db)).unwrap(), before);
-    }
-}
+mod tests;
