@@ -145,7 +145,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
         return Err(ApiError::bad_request("slug must be 3-63 of a-z, 0-9 and -"));
     }
     for c in input.cidr_allowlist.iter().flatten() {
-        if crate::tenancy::parse_cidr(c).is_none() {
+        if crate::services::tenancy::parse_cidr(c).is_none() {
             return Err(ApiError::bad_request(format!("`{c}` is not a CIDR block")));
         }
     }
@@ -588,7 +588,7 @@ async fn set_account_field<P: Platform>(
     };
     let outcome =
         crate::api::change_account(p, cfg, id, field, value, actor, &req.request_id).await?;
-    if outcome == crate::changes::AccountOutcome::Missing {
+    if outcome == crate::services::changes::AccountOutcome::Missing {
         return Err(ApiError::NotFound(format!("no account {id}")));
     }
     get_account(p, id).await

@@ -2,7 +2,6 @@
 //! validate, write entity + outbox row in one batch, publish, answer. The Worker only adapts.
 #![allow(async_fn_in_trait)]
 
-use crate::changes::{commit, Edit, Expect, Write};
 use crate::domain::auth::{self, Claims, JwtConfig, Role};
 use crate::domain::clock::{uuid_v7, Entropy};
 use crate::domain::entity::{self, EntitySpec, FilterOp};
@@ -11,7 +10,8 @@ use crate::domain::tenancy::{SchemaStatus, ShardStatus};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
-use crate::tenancy::{self, Route, RouteCache};
+use crate::services::changes::{commit, Edit, Expect, Write};
+use crate::services::tenancy::{self, Route, RouteCache};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -37,9 +37,9 @@ pub trait Platform {
     fn now(&self) -> OffsetDateTime;
     fn entropy(&self) -> &Self::Entropy;
     /// The isolate's usage meter (flushed to the shard by the Worker, see `usage`).
-    fn usage(&self) -> &crate::usage::UsageMeter;
+    fn usage(&self) -> &crate::services::usage::UsageMeter;
     /// Sent events whose outbox rows wait to be marked published (see `marks`).
-    fn marks(&self) -> &crate::marks::PendingMarks;
+    fn marks(&self) -> &crate::services::marks::PendingMarks;
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +116,7 @@ async fn route<P: Platform>(
                 &t.route.shard.binding,
                 t.account_id(),
                 p.now(),
-                crate::usage::Usage {
+                crate::services::usage::Usage {
                     requests: 1,
                     writes: u64::from(!matches!(req.method, Method::Get | Method::Head)),
                     cost,
@@ -252,7 +252,7 @@ async fn tenant_route<P: Platform>(
                         "only admins verify the audit trail".into(),
                     ));
                 }
-                let v = crate::audit::verify(&t.db, t.account_id()).await?;
+                let v = crate::services::audit::verify(&t.db, t.account_id()).await?;
                 Ok(with_bookmark(
                     ApiResponse::json(200, serde_json::to_value(v).unwrap_or_default()),
                     &t.db,
@@ -467,7 +467,7 @@ pub fn render(id: &str, body: &Value) -> Value {
     Value::Object(out)
 }
 
-use crate::changes::version_of;
+use crate::services::changes::version_of;
 
 fn actor(c: &Claims) -> Actor {
     Actor::User {
@@ -492,7 +492,7 @@ pub async fn publish<P: Platform>(
             }
         }
     }
-    crate::changes::publish(
+    crate::services::changes::publish(
         p.queue(),
         p.marks(),
         &t.route.shard.binding,
@@ -513,8 +513,10 @@ pub(crate) async fn change_account<P: Platform>(
     value: Value,
     actor: Actor,
     request_id: &str,
-) -> Result<crate::changes::AccountOutcome, ApiError> {
-    use crate::changes::{commit_account, forward_account_events, AccountOutcome, AccountWrite};
+) -> Result<crate::services::changes::AccountOutcome, ApiError> {
+    use crate::services::changes::{
+        commit_account, forward_account_events, AccountOutcome, AccountWrite,
+    };
     let now = p.now();
     let route = p
         .routes()
@@ -552,7 +554,7 @@ pub(crate) async fn change_account<P: Platform>(
         if let Some(shard) = p.shard(&route.shard.binding, None) {
             match forward_account_events(p.accounts(), &shard, account).await {
                 Ok(events) => {
-                    crate::changes::publish(
+                    crate::services::changes::publish(
                         p.queue(),
                         p.marks(),
                         &route.shard.binding,

@@ -2,11 +2,11 @@
 //! decision; the Worker acks, retries or dead-letters it and never returns `Err`.
 #![allow(async_fn_in_trait)]
 
-use crate::audit::{self, Appended, ChainHead};
 use crate::domain::event::{decode, ChangeEvent};
 use crate::domain::tenancy::Faults;
 use crate::ports::{col_str, Database, Stmt, StoreError};
-use crate::tenancy::chance;
+use crate::services::audit::{self, Appended, ChainHead};
+use crate::services::tenancy::chance;
 use serde_json::Value;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -143,7 +143,7 @@ async fn append_runs<P: ConsumerPlatform>(
         let Some(binding) = bindings.get(&ev.shard_id) else {
             continue;
         };
-        let Some(extra) = crate::index::statements(&ev) else {
+        let Some(extra) = crate::services::derived::statements(&ev) else {
             continue;
         };
         let account = ev.account_id;
@@ -238,7 +238,7 @@ async fn process_one<P: ConsumerPlatform>(
         }
     }
     // Index fields after the audit row: a retry finds the event recorded and redoes only this.
-    match crate::index::apply(&db, &ev).await {
+    match crate::services::derived::apply(&db, &ev).await {
         Ok(jobs) => send_jobs(p, jobs).await,
         Err(e) => {
             tracing::warn!(error = %e, event = %ev.id, "index update failed");
@@ -249,7 +249,10 @@ async fn process_one<P: ConsumerPlatform>(
     }
 }
 
-async fn send_jobs<P: ConsumerPlatform>(p: &P, jobs: Vec<crate::index::IndexJob>) -> Decision {
+async fn send_jobs<P: ConsumerPlatform>(
+    p: &P,
+    jobs: Vec<crate::services::derived::IndexJob>,
+) -> Decision {
     use crate::ports::EventQueue;
     if jobs.is_empty() {
         return Decision::Ack;
@@ -284,7 +287,7 @@ pub async fn process_index_jobs<P: ConsumerPlatform>(p: &P, bodies: &[Value]) ->
     };
     let mut out = Vec::with_capacity(bodies.len());
     for body in bodies {
-        let Some(job) = crate::index::decode_job(body) else {
+        let Some(job) = crate::services::derived::decode_job(body) else {
             out.push(Decision::DeadLetter {
                 reason: "not an index job".into(),
             });
@@ -296,7 +299,7 @@ pub async fn process_index_jobs<P: ConsumerPlatform>(p: &P, bodies: &[Value]) ->
             });
             continue;
         };
-        out.push(match crate::index::run_chunk(&db, &job).await {
+        out.push(match crate::services::derived::run_chunk(&db, &job).await {
             Ok(next) => send_jobs(p, next.into_iter().collect()).await,
             Err(_) => Decision::Retry {
                 delay_seconds: STORAGE_RETRY_SECONDS,

@@ -2,7 +2,6 @@
 //! the authenticated tenant, never from input, so another tenant's object cannot be named.
 
 use crate::api::{etag, new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
-use crate::changes::{commit, version_of, Edit, Expect, Write};
 use crate::domain::clock::rfc3339;
 use crate::domain::content::{blob_key, ALLOWED_CONTENT_TYPES};
 use crate::domain::entity::DOCUMENTS;
@@ -10,6 +9,7 @@ use crate::domain::event::{Action, Change};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse, Body};
 use crate::ports::*;
+use crate::services::changes::{commit, version_of, Edit, Expect, Write};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

@@ -6,7 +6,6 @@
 //! trail holds only pseudonymous ids, so its hash chain is untouched.
 
 use crate::api::{new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
-use crate::changes::{commit, Edit, Expect, Write};
 use crate::domain::auth::Role;
 use crate::domain::clock::{rfc3339, uuid_v7};
 use crate::domain::entity::is_uuid;
@@ -14,6 +13,7 @@ use crate::domain::event::{Action, Change};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::*;
+use crate::services::changes::{commit, Edit, Expect, Write};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;

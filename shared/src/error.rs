@@ -4,7 +4,7 @@ use crate::domain::auth::AuthError;
 use crate::domain::entity::FieldError;
 use crate::http::Problem;
 use crate::ports::{BlobError, StoreError};
-use crate::tenancy::TenancyError;
+use crate::services::tenancy::TenancyError;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]

@@ -187,8 +187,8 @@ pub async fn sample<P: SchedulerPlatform>(
         .and_then(parse_rfc3339)
         .map(|t| (started - t).whole_seconds());
     // The previous complete metering period: the one that ended when this run started.
-    let period = crate::usage::period_start(started) - crate::usage::PERIOD;
-    for (a, m) in crate::usage::read_period(db, period).await? {
+    let period = crate::services::usage::period_start(started) - crate::services::usage::PERIOD;
+    for (a, m) in crate::services::usage::read_period(db, period).await? {
         let u = usage.entry(a.clone()).or_insert_with(|| AccountUsage {
             account_id: a,
             ..Default::default()

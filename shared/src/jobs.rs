@@ -163,11 +163,14 @@ async fn forward_pending<P: SchedulerPlatform>(
 ) -> Result<(), StoreError> {
     let rows = p
         .accounts()
-        .query(crate::changes::accounts_with_pending_events(shard_id))
+        .query(crate::services::changes::accounts_with_pending_events(
+            shard_id,
+        ))
         .await?;
     for r in &rows.rows {
         if let Some(id) = col_str(r, "id").and_then(|s| uuid::Uuid::parse_str(s).ok()) {
-            let moved = crate::changes::forward_account_events(p.accounts(), db, id).await?;
+            let moved =
+                crate::services::changes::forward_account_events(p.accounts(), db, id).await?;
             add(counts, "account_events_forwarded", moved.len() as u64);
         }
     }

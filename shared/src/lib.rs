@@ -5,10 +5,8 @@
 
 pub mod admin;
 pub mod api;
-pub mod audit;
 pub mod audit_api;
 pub mod bindings;
-pub mod changes;
 pub mod consumer;
 pub mod content;
 pub mod dead_letters;
@@ -17,18 +15,15 @@ pub mod erasure;
 pub mod error;
 pub mod health;
 pub mod http;
-pub mod index;
 pub mod jobs;
-pub mod marks;
 pub mod migrations;
 pub mod openapi;
 pub mod platform_events;
 pub mod ports;
+pub mod services;
 pub mod settings;
 pub mod store;
 pub mod sweep;
-pub mod tenancy;
-pub mod usage;
 
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
@@ -40,3 +35,4 @@ mod tests;
 
 // Paths the Worker crates use.
 pub use domain::{auth, clock};
+pub use services::{marks, tenancy, usage};

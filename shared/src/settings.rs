@@ -2,13 +2,13 @@
 //! Everyone in the account may read it; only admins change it. Stored in the account D1.
 
 use crate::api::{json_body, ApiConfig, Platform, Tenant};
-use crate::changes::AccountOutcome;
 use crate::domain::auth::Role;
 use crate::domain::event::Actor;
 use crate::domain::retention::Policy;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::Database;
+use crate::services::changes::AccountOutcome;
 use serde_json::json;
 
 pub async fn get<D: Database>(t: &Tenant<D>) -> Result<ApiResponse, ApiError> {

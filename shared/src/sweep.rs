@@ -7,12 +7,12 @@
 //! there, so kept rows are not read again within a cycle. A cycle ends when every account of
 //! the shard has been swept; its cursor is then deleted (`cycles_completed` in the run).
 
-use crate::changes::{self, Edit, Expect, Write};
 use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::domain::retention::{self, Decision, Policy, Record, RecordType};
 use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
+use crate::services::changes::{self, Edit, Expect, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -285,7 +285,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         }
         None => {
             // Cycle complete: shard-level housekeeping, then forget the cursor.
-            let r = db.query(crate::usage::purge_stmt(p.now())).await?;
+            let r = db
+                .query(crate::services::usage::purge_stmt(p.now()))
+                .await?;
             add(counts, "usage_periods_purged", r.meta.changes);
             p.accounts()
                 .query(Stmt::new(

@@ -8,7 +8,7 @@ use crate::domain::clock::{Clock, CountingEntropy, FixedClock};
 use crate::fakes::*;
 use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::jobs::SchedulerPlatform;
-use crate::tenancy::RouteCache;
+use crate::services::tenancy::RouteCache;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -23,8 +23,8 @@ pub struct Fake {
     pub accounts: Rc<SqliteDb>,
     /// The API's view of the account D1 (a session, as in the Worker).
     pub api_accounts: Session,
-    pub usage: crate::usage::UsageMeter,
-    pub marks: crate::marks::PendingMarks,
+    pub usage: crate::services::usage::UsageMeter,
+    pub marks: crate::services::marks::PendingMarks,
     pub shards: BTreeMap<String, Rc<SqliteDb>>,
     pub served: Vec<String>,
     pub queue: MemQueue,
@@ -74,10 +74,10 @@ impl Platform for Fake {
     fn entropy(&self) -> &CountingEntropy {
         &self.entropy
     }
-    fn usage(&self) -> &crate::usage::UsageMeter {
+    fn usage(&self) -> &crate::services::usage::UsageMeter {
         &self.usage
     }
-    fn marks(&self) -> &crate::marks::PendingMarks {
+    fn marks(&self) -> &crate::services::marks::PendingMarks {
         &self.marks
     }
 }
@@ -177,7 +177,7 @@ impl Fake {
             measure_rows: std::cell::Cell::new(crate::health::MEASURE_ROWS_PER_RUN),
             blobs: MemBlobs::default(),
             cache: MemCache::default(),
-            routes: RouteCache::new(crate::tenancy::ROUTE_CACHE_TTL),
+            routes: RouteCache::new(crate::services::tenancy::ROUTE_CACHE_TTL),
             clock: FixedClock::new(START),
             entropy: CountingEntropy::default(),
             cfg: ApiConfig {

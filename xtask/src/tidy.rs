@@ -132,9 +132,7 @@ const TOP_FILES: &[&str] = &["lib", "bindings", "migrations"];
 const FLAT_MODULES_ALLOWED: &[&str] = &[
     "admin.rs",
     "api.rs",
-    "audit.rs",
     "audit_api.rs",
-    "changes.rs",
     "consumer.rs",
     "content.rs",
     "dead_letters.rs",
@@ -143,16 +141,12 @@ const FLAT_MODULES_ALLOWED: &[&str] = &[
     "fakes.rs",
     "health.rs",
     "http.rs",
-    "index.rs",
     "jobs.rs",
-    "marks.rs",
     "openapi.rs",
     "platform_events.rs",
     "settings.rs",
     "sweep.rs",
-    "tenancy.rs",
     "testkit.rs",
-    "usage.rs",
 ];
 
 /// Whether a file of layer `from` (at `rel`, relative to `shared/src`) may import `to`.

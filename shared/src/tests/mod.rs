@@ -633,7 +633,7 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
 
 #[test]
 fn audit_list_statements_search_an_index_led_by_account_id() {
-    use crate::audit::{list_stmt, AuditQuery};
+    use crate::services::audit::{list_stmt, AuditQuery};
     let db = SqliteDb::shard().unwrap();
     let acct = Uuid::from_u128(1);
     let queries = [
@@ -662,7 +662,11 @@ fn audit_list_statements_search_an_index_led_by_account_id() {
             );
         }
     }
-    let plan = query_plan(&db, &crate::audit::head_stmt(acct, Uuid::from_u128(2))).join(" | ");
+    let plan = query_plan(
+        &db,
+        &crate::services::audit::head_stmt(acct, Uuid::from_u128(2)),
+    )
+    .join(" | ");
     assert!(
         !plan.contains("SCAN audit_log"),
         "chain head lookup: {plan}"
@@ -819,7 +823,7 @@ fn renaming_a_group_reaches_every_client_in_chunks() {
     let (acct, _) = f.account("acme", None);
     let admin = f.token(acct, Role::Admin);
     let group = created_id(&f.as_user(&admin, Post, "/v1/groups", Some(json!({"name": "Leeds"}))));
-    let n = crate::index::CHUNK as usize * 2 + 7;
+    let n = crate::services::derived::CHUNK as usize * 2 + 7;
     for i in 0..n {
         let mut c = client_body();
         c["surname"] = json!(format!("S{i:05}"));
@@ -932,10 +936,14 @@ fn index_fields_follow_advisers_documents_and_search() {
 fn fan_out_chunks_search_the_group_and_adviser_indexes() {
     let db = SqliteDb::shard().unwrap();
     for kind in [
-        crate::index::FanOut::GroupName,
-        crate::index::FanOut::AdviserName,
+        crate::services::derived::FanOut::GroupName,
+        crate::services::derived::FanOut::AdviserName,
     ] {
-        let plan = query_plan(&db, &crate::index::fan_out_chunk(kind, "a", "g", "")).join(" | ");
+        let plan = query_plan(
+            &db,
+            &crate::services::derived::fan_out_chunk(kind, "a", "g", ""),
+        )
+        .join(" | ");
         assert!(plan.contains("USING INDEX clients_by_"), "{plan}");
         assert!(!plan.contains("SCAN clients"), "{plan}");
     }
@@ -1140,16 +1148,20 @@ fn a_write_that_lost_its_race_emits_no_event_even_at_the_same_version() {
             changed_fields: vec![],
         },
     );
-    let write = crate::changes::Write {
+    let write = crate::services::changes::Write {
         table: "clients",
         id: uid,
-        edit: crate::changes::Edit::SoftDelete,
-        expect: crate::changes::Expect::Version(1),
+        edit: crate::services::changes::Edit::SoftDelete,
+        expect: crate::services::changes::Expect::Version(1),
         live_only: true,
         event: ev,
         with: vec![],
     };
-    let landed = block_on(crate::changes::commit(&*f.shard_db("SHARD_EU_01"), &write)).unwrap();
+    let landed = block_on(crate::services::changes::commit(
+        &*f.shard_db("SHARD_EU_01"),
+        &write,
+    ))
+    .unwrap();
     assert!(landed.is_none(), "the row is at version 2: nothing lands");
     assert_eq!(
         f.count("SHARD_EU_01", "SELECT count(*) FROM outbox"),
@@ -1283,11 +1295,11 @@ fn api_meters_d1_usage_per_account_and_health_reports_the_previous_period() {
     assert_eq!(missing.status, 404);
     assert!(missing.header(crate::api::COST_HEADER).is_some());
     // Flush as the Worker does after the interval, then sample in the next period.
-    f.clock.advance(crate::usage::FLUSH_EVERY);
+    f.clock.advance(crate::services::usage::FLUSH_EVERY);
     for (binding, stmts) in f.usage.take_due(crate::domain::clock::Clock::now(&f.clock)) {
         block_on(crate::ports::Database::batch(&*f.shard_db(&binding), stmts)).unwrap();
     }
-    f.clock.advance(crate::usage::PERIOD);
+    f.clock.advance(crate::services::usage::PERIOD);
     let run = block_on(jobs::run(&f, Job::ShardHealth, None));
     assert_eq!(run.outcome, Outcome::Ok, "{:?}", run.detail);
     let h = f.admin(
@@ -1669,7 +1681,7 @@ fn a_request_whose_route_is_cached_makes_no_account_d1_query() {
     );
     // After the TTL the route is loaded again.
     f.clock
-        .advance(crate::tenancy::ROUTE_CACHE_TTL + time::Duration::seconds(1));
+        .advance(crate::services::tenancy::ROUTE_CACHE_TTL + time::Duration::seconds(1));
     assert_eq!(
         f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None)
             .status,

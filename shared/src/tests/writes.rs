@@ -391,17 +391,17 @@ fn an_account_change_left_in_its_row_is_forwarded_by_the_relay_once() {
             changed_fields: vec![],
         },
     );
-    let w = crate::changes::AccountWrite {
+    let w = crate::services::changes::AccountWrite {
         account: acct,
         field: "legal_hold",
         value: json!(true),
         event: ev,
     };
-    let out = block_on(crate::changes::commit_account(&*f.accounts, &w)).unwrap();
+    let out = block_on(crate::services::changes::commit_account(&*f.accounts, &w)).unwrap();
     assert!(
         matches!(
             out,
-            crate::changes::AccountOutcome::Landed { version: 2, .. }
+            crate::services::changes::AccountOutcome::Landed { version: 2, .. }
         ),
         "{out:?}"
     );

@@ -228,7 +228,7 @@ pub fn purge_event(ev: &ChangeEvent, table: &str, id: &str) -> Stmt {
 /// them for the relay. The write itself has already succeeded either way.
 pub async fn publish(
     queue: &impl EventQueue,
-    marks: &crate::marks::PendingMarks,
+    marks: &crate::services::marks::PendingMarks,
     binding: &str,
     mut events: Vec<ChangeEvent>,
     bookmark: Option<String>,
