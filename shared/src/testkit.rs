@@ -1,12 +1,12 @@
 //! A whole deployment over fakes: account D1 + three shards in SQLite (real migrations,
 //! foreign keys on), memory queue and R2, a fixed clock. Used by the native tests.
 
+use crate::api::http::{ApiRequest, ApiResponse, Method};
 use crate::api::{self, ApiConfig, Platform};
 use crate::consumer::ConsumerPlatform;
 use crate::domain::auth::{Claims, JwtConfig, Role};
 use crate::domain::clock::{Clock, CountingEntropy, FixedClock};
 use crate::fakes::*;
-use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::jobs::SchedulerPlatform;
 use crate::services::tenancy::RouteCache;
 use serde_json::{json, Value};

@@ -22,5 +22,5 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             .into_response(&req.request_id),
         );
     };
-    platform::to_worker_response(shared::jobs::handle_operator(&p, &secret, &req).await)
+    platform::to_worker_response(shared::api::admin::jobs::handle_operator(&p, &secret, &req).await)
 }

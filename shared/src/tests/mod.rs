@@ -1,10 +1,10 @@
 //! Native tests of the whole request path over fakes (real migrations on SQLite).
 
+use crate::api::http::Method::*;
 use crate::consumer::Decision;
 use crate::domain::auth::Role;
 use crate::domain::entity::{self, FilterOp};
 use crate::fakes::{block_on, query_plan, SqliteDb};
-use crate::http::Method::*;
 use crate::jobs::{self, Job, Outcome};
 use crate::testkit::*;
 use serde_json::json;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 mod writes;
 
-pub(crate) fn created_id(r: &crate::http::ApiResponse) -> String {
+pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
     assert_eq!(r.status, 201, "{:?}", r.body_json());
     r.body_json()
         .and_then(|v| v["id"].as_str())
@@ -408,7 +408,7 @@ fn limits_each_have_a_clear_error_and_write_nothing() {
         Some(json!({"client_id": doc_client, "kind": "identity", "title": "Passport"})),
     ));
     f.cfg.max_content_bytes = 10;
-    let mut req = crate::http::ApiRequest {
+    let mut req = crate::api::http::ApiRequest {
         method: Put,
         path: format!("/v1/documents/{doc}/content"),
         query: vec![],
@@ -771,7 +771,7 @@ fn document_content_refuses_active_types_and_downloads_as_an_attachment() {
         Some(json!({"client_id": client, "kind": "correspondence", "title": "Letter"})),
     ));
     let put = |ct: &str| {
-        f.raw(crate::http::ApiRequest {
+        f.raw(crate::api::http::ApiRequest {
             method: Put,
             path: format!("/v1/documents/{doc}/content"),
             query: vec![],
@@ -1034,7 +1034,7 @@ fn read_cache_serves_only_the_current_version_and_never_overrides_a_bookmark() {
 #[test]
 fn operators_run_any_job_on_demand_with_the_operator_secret() {
     let f = Fake::new();
-    let req = |path: &str, auth: &str| crate::http::ApiRequest {
+    let req = |path: &str, auth: &str| crate::api::http::ApiRequest {
         method: Post,
         path: path.into(),
         query: vec![],
@@ -1043,7 +1043,7 @@ fn operators_run_any_job_on_demand_with_the_operator_secret() {
         cf_country: None,
         request_id: "r".into(),
     };
-    let run = |r| block_on(jobs::handle_operator(&f, ADMIN, &r));
+    let run = |r| block_on(crate::api::admin::jobs::handle_operator(&f, ADMIN, &r));
     assert_eq!(
         run(req("/admin/v1/jobs/migration_check/run", "wrong")).status,
         401
@@ -1508,7 +1508,7 @@ fn writes_cost_one_d1_batch_and_outbox_marks_are_deferred_and_grouped() {
     let f = Fake::new();
     let (acct, _) = f.account("lean", Some("shard-eu-01"));
     let tok = f.token(acct, Role::Member);
-    let calls = |r: &crate::http::ApiResponse| -> u64 {
+    let calls = |r: &crate::api::http::ApiResponse| -> u64 {
         let h = r
             .header(crate::api::COST_HEADER)
             .unwrap_or_default()
@@ -1901,7 +1901,7 @@ fn retention_sweep_deletes_exactly_what_is_due_and_keeps_holds() {
     );
     // Content of a document that will be purged.
     let bearer = format!("Bearer {admin}");
-    let up = f.raw(crate::http::ApiRequest {
+    let up = f.raw(crate::api::http::ApiRequest {
         method: Put,
         path: format!("/v1/documents/{old_doc}/content"),
         query: vec![],

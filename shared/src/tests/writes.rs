@@ -2,9 +2,9 @@
 //! integer version that its ETag names, and settings and holds reach the audit trail.
 
 use super::{client_body, created_id};
+use crate::api::http::{ApiRequest, Method::*};
 use crate::domain::auth::Role;
 use crate::fakes::{block_on, SqliteDb};
-use crate::http::{ApiRequest, Method::*};
 use crate::jobs::{self, Job};
 use crate::ports::{bind, D1Param, Database, Stmt};
 use crate::testkit::*;
@@ -102,7 +102,7 @@ fn assert_integer_versions(f: &Fake, after: &str) {
     }
 }
 
-fn etag_of(r: &crate::http::ApiResponse) -> String {
+fn etag_of(r: &crate::api::http::ApiResponse) -> String {
     r.header("etag").unwrap_or_default().to_string()
 }
 

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::fakes::{block_on, SqliteDb};
 use time::macros::datetime;

@@ -1,8 +1,8 @@
 //! The API layer's error type; mapped to problem+json only at the edge (`into_problem`).
 
+use crate::api::http::Problem;
 use crate::domain::auth::AuthError;
 use crate::domain::entity::FieldError;
-use crate::http::Problem;
 use crate::ports::{BlobError, StoreError};
 use crate::services::tenancy::TenancyError;
 use serde_json::json;

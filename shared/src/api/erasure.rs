@@ -5,13 +5,13 @@
 //! (AML evidence, HMRC records) are kept, marked restricted until their retention ends. The audit
 //! trail holds only pseudonymous ids, so its hash chain is untouched.
 
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::{new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
 use crate::domain::auth::Role;
 use crate::domain::clock::{rfc3339, uuid_v7};
 use crate::domain::entity::is_uuid;
 use crate::domain::event::{Action, Change};
-use crate::error::ApiError;
-use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::*;
 use crate::services::changes::{commit, Edit, Expect, Write};
 use serde::Deserialize;

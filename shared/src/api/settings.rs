@@ -1,12 +1,12 @@
 //! `GET/PUT /v1/settings/retention`: the account's retention policy (UK presets by default).
 //! Everyone in the account may read it; only admins change it. Stored in the account D1.
 
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::{json_body, ApiConfig, Platform, Tenant};
 use crate::domain::auth::Role;
 use crate::domain::event::Actor;
 use crate::domain::retention::Policy;
-use crate::error::ApiError;
-use crate::http::{ApiRequest, ApiResponse};
 use crate::ports::Database;
 use crate::services::changes::AccountOutcome;
 use serde_json::json;

@@ -1,11 +1,11 @@
 //! `GET /v1/audit` (JSON pages) and `GET /v1/audit/export` (JSON Lines), admins only.
 //! One filter mode at a time, each served by its own index: target, actor, or time range.
 
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse, Body};
 use crate::api::{with_bookmark, Tenant};
 use crate::domain::auth::Role;
 use crate::domain::entity::is_uuid;
-use crate::error::ApiError;
-use crate::http::{ApiRequest, ApiResponse, Body};
 use crate::ports::{col_i64, col_json, Database};
 use crate::services::audit::{list_stmt, AuditQuery};
 use base64::Engine;

@@ -1,14 +1,26 @@
-//! The API Worker's behaviour, platform-free: authenticate, route the tenant to its shard,
-//! validate, write entity + outbox row in one batch, publish, answer. The Worker only adapts.
+//! Layer 3, the API (tenant `/v1` and operator `/admin/v1` over HTTP): the only layer that knows
+//! requests, responses and problem+json. The API Worker's behaviour, platform-free: authenticate,
+//! route the tenant to its shard, validate, write entity + outbox row in one batch, publish,
+//! answer. The Worker only adapts. It uses services, store, ports and domain; the jobs layer
+//! only from `admin/jobs.rs`.
 #![allow(async_fn_in_trait)]
 
+pub mod admin;
+pub mod audit_api;
+pub mod content;
+pub mod erasure;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod settings;
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse, Method};
 use crate::domain::auth::{self, Claims, JwtConfig, Role};
 use crate::domain::clock::{uuid_v7, Entropy};
 use crate::domain::entity::{self, EntitySpec, FilterOp};
 use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::domain::tenancy::{SchemaStatus, ShardStatus};
-use crate::error::ApiError;
-use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
 use crate::services::changes::{commit, Edit, Expect, Write};
 use crate::services::tenancy::{self, Route, RouteCache};
@@ -102,11 +114,11 @@ async fn route<P: Platform>(
         },
         ["openapi.json"] => match req.method {
             Method::Get | Method::Head => {
-                Ok(ApiResponse::json(200, crate::openapi::document(None)))
+                Ok(ApiResponse::json(200, crate::api::openapi::document(None)))
             }
             _ => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         },
-        ["admin", "v1", rest @ ..] => crate::admin::handle(p, cfg, req, rest).await,
+        ["admin", "v1", rest @ ..] => crate::api::admin::handle(p, cfg, req, rest).await,
         ["v1", rest @ ..] => {
             let t = tenant(p, cfg, req).await?;
             let result = tenant_route(p, cfg, req, &t, rest).await;
@@ -225,24 +237,24 @@ async fn tenant_route<P: Platform>(
 ) -> Result<ApiResponse, ApiError> {
     match segs {
         ["erasure-requests"] => match req.method {
-            Method::Post => crate::erasure::create(p, cfg, t, req).await,
+            Method::Post => crate::api::erasure::create(p, cfg, t, req).await,
             _ => Err(ApiError::MethodNotAllowed("POST")),
         },
         ["erasure-requests", id] => match req.method {
-            Method::Get => crate::erasure::get(t, parse_id(id)?).await,
+            Method::Get => crate::api::erasure::get(t, parse_id(id)?).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         ["settings", "retention"] => match req.method {
-            Method::Get => crate::settings::get(t).await,
-            Method::Put => crate::settings::put(p, cfg, t, req).await,
+            Method::Get => crate::api::settings::get(t).await,
+            Method::Put => crate::api::settings::put(p, cfg, t, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET, PUT")),
         },
         ["audit"] => match req.method {
-            Method::Get => crate::audit_api::list(t, req, false).await,
+            Method::Get => crate::api::audit_api::list(t, req, false).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         ["audit", "export"] => match req.method {
-            Method::Get => crate::audit_api::list(t, req, true).await,
+            Method::Get => crate::api::audit_api::list(t, req, true).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         ["audit", "verify"] => match req.method {
@@ -285,8 +297,8 @@ async fn tenant_route<P: Platform>(
         ["documents", id, "content"] => {
             let id = parse_id(id)?;
             match req.method {
-                Method::Put => crate::content::put(p, cfg, t, id, req).await,
-                Method::Get => crate::content::get(p, t, id).await,
+                Method::Put => crate::api::content::put(p, cfg, t, id, req).await,
+                Method::Get => crate::api::content::get(p, t, id).await,
                 _ => Err(ApiError::MethodNotAllowed("GET, PUT")),
             }
         }

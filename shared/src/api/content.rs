@@ -1,13 +1,13 @@
 //! Document contents in R2 under `accounts/{account_id}/documents/{id}`: the key is built from
 //! the authenticated tenant, never from input, so another tenant's object cannot be named.
 
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse, Body};
 use crate::api::{etag, new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
 use crate::domain::clock::rfc3339;
 use crate::domain::content::{blob_key, ALLOWED_CONTENT_TYPES};
 use crate::domain::entity::DOCUMENTS;
 use crate::domain::event::{Action, Change};
-use crate::error::ApiError;
-use crate::http::{ApiRequest, ApiResponse, Body};
 use crate::ports::*;
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
 use serde_json::{json, Value};

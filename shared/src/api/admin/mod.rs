@@ -1,12 +1,14 @@
 //! The operator API under `/admin/v1`, authenticated by its own secret (`ADMIN_SECRET`).
 
+pub mod jobs;
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse, Method};
 use crate::api::{json_body, parse_id, ApiConfig, Platform};
 use crate::domain::auth::{self, Claims, Role};
 use crate::domain::clock::{rfc3339, uuid_v4};
 use crate::domain::event::Actor;
 use crate::domain::tenancy::{Account, AccountKind, Shard};
-use crate::error::ApiError;
-use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::ports::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
