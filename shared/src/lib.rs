@@ -6,16 +6,12 @@
 pub mod api;
 pub mod bindings;
 pub mod consumer;
-pub mod dead_letters;
 pub mod domain;
-pub mod health;
 pub mod jobs;
 pub mod migrations;
-pub mod platform_events;
 pub mod ports;
 pub mod services;
 pub mod store;
-pub mod sweep;
 
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
@@ -27,5 +23,6 @@ mod tests;
 
 // Paths the Worker crates use.
 pub use api::http;
+pub use consumer::{dead_letters, platform_events};
 pub use domain::{auth, clock};
 pub use services::{marks, tenancy, usage};

@@ -174,7 +174,7 @@ impl Fake {
             queue: MemQueue::default(),
             index_jobs: MemQueue::default(),
             platform_events: MemQueue::default(),
-            measure_rows: std::cell::Cell::new(crate::health::MEASURE_ROWS_PER_RUN),
+            measure_rows: std::cell::Cell::new(crate::jobs::shard_health::MEASURE_ROWS_PER_RUN),
             blobs: MemBlobs::default(),
             cache: MemCache::default(),
             routes: RouteCache::new(crate::services::tenancy::ROUTE_CACHE_TTL),

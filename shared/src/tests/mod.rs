@@ -588,12 +588,12 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
     created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
     let good = f.queue.sent.borrow_mut().remove(0);
     let poison = json!({"not": "an event"});
-    let wrapped = crate::dead_letters::wrap("undecodable", "change-events", &poison);
+    let wrapped = crate::consumer::dead_letters::wrap("undecodable", "change-events", &poison);
     let batch = vec![
         ("m1".to_string(), wrapped.clone()),
         ("m2".to_string(), good.clone()),
     ];
-    let d = block_on(crate::dead_letters::record(
+    let d = block_on(crate::consumer::dead_letters::record(
         &*f.accounts,
         "change-events",
         &batch,
@@ -601,7 +601,7 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
     ));
     assert_eq!(d, vec![Decision::Ack, Decision::Ack]);
     // Redelivered from the DLQ: still one row each.
-    block_on(crate::dead_letters::record(
+    block_on(crate::consumer::dead_letters::record(
         &*f.accounts,
         "change-events",
         &batch,
@@ -1362,7 +1362,7 @@ fn former_clients(
 fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_completes() {
     let f = Fake::new();
     let (acct, _) = f.account("bulk", Some("shard-eu-01"));
-    let over = crate::sweep::MAX_EXAMINED_PER_SHARD as i64 + 5_000;
+    let over = crate::jobs::retention_sweep::MAX_EXAMINED_PER_SHARD as i64 + 5_000;
     // Clients under a client-level legal hold (kept, but read), ended 2010, ahead of
     // ten expired ones in the candidate order (ended 2012).
     former_clients(&f, acct, over, "8000", "Held", "2010-01-01", true);
@@ -1377,7 +1377,7 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
     );
     let cursor = f.accounts.query_json(&format!(
         "SELECT body FROM job_cursors WHERE id = '{}'",
-        crate::sweep::cursor_id("shard-eu-01")
+        crate::jobs::retention_sweep::cursor_id("shard-eu-01")
     ));
     assert_eq!(cursor.len(), 1, "a stored cursor between runs");
     let second = block_on(jobs::run(&f, Job::Retention, None));
@@ -1424,7 +1424,7 @@ fn the_hourly_retention_cron_only_carries_on_an_unfinished_cycle() {
     let f = Fake::new();
     let (acct, _) = f.account("bulk", Some("shard-eu-01"));
     // More expired clients (relationship ended 2010) than one run may delete.
-    let n = crate::sweep::MAX_DELETIONS_PER_SHARD as i64 + 10;
+    let n = crate::jobs::retention_sweep::MAX_DELETIONS_PER_SHARD as i64 + 10;
     former_clients(&f, acct, n, "8001", "Expired", "2010-01-01", false);
     let left = || {
         f.count(
@@ -1463,7 +1463,7 @@ fn health_measures_account_sizes_in_bounded_runs_resuming_from_a_stored_cursor()
     let cursor = || {
         f.accounts.query_json(&format!(
             "SELECT body FROM job_cursors WHERE id = '{}'",
-            crate::health::cursor_id(&shard)
+            crate::jobs::shard_health::cursor_id(&shard)
         ))
     };
     let latest = || {
@@ -1741,7 +1741,7 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         GB,
         &[("c1", GB)],
     );
-    let first = block_on(crate::health::rebalance(&f)).unwrap();
+    let first = block_on(crate::jobs::shard_health::rebalance(&f)).unwrap();
     let n = first.open;
     assert!(n > 0);
     assert_eq!(first.new, n);
@@ -1752,11 +1752,12 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         |e| e["type"] == crate::domain::platform_events::REBALANCE_PROPOSED
             && e["data"]["proposal"]["kind"].is_string()
     ));
-    assert!(
-        block_on(crate::platform_events::record(&*f.accounts, &sent))
-            .iter()
-            .all(|d| *d == Decision::Ack)
-    );
+    assert!(block_on(crate::consumer::platform_events::record(
+        &*f.accounts,
+        &sent
+    ))
+    .iter()
+    .all(|d| *d == Decision::Ack));
     let r = f.admin(Get, "/admin/v1/rebalance-proposals", None);
     let proposals: Vec<crate::domain::planner::Proposal> = r.body_json().unwrap()["items"]
         .as_array()
@@ -1778,7 +1779,7 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         .iter()
         .all(|i| i["emitted_at"].is_string()));
     // Re-planning the same plan keeps the open proposals: no pile-up, no repeated events.
-    let second = block_on(crate::health::rebalance(&f)).unwrap();
+    let second = block_on(crate::jobs::shard_health::rebalance(&f)).unwrap();
     assert_eq!((second.new, second.superseded), (0, 0));
     assert_eq!(f.platform_events.sent.borrow().len(), n);
     let listed = f.admin(Get, "/admin/v1/platform-events", None);

@@ -1,6 +1,11 @@
-//! The scheduler's jobs, platform-free. Every run is bounded, idempotent and recorded in
-//! `job_runs` (account D1) with its counts and outcome.
+//! Layer 3, the jobs (mirrors `schedulers/cron`): the scheduler's jobs, platform-free. Every run
+//! is bounded, idempotent and recorded in `job_runs` (account D1) with its counts and outcome.
+//! Jobs use services, store, ports and domain; never the API or the consumer (the operator's
+//! job-run endpoint is `api::admin::jobs`).
 #![allow(async_fn_in_trait)]
+
+pub mod retention_sweep;
+pub mod shard_health;
 
 use crate::bindings;
 use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
@@ -71,7 +76,7 @@ pub trait SchedulerPlatform {
     }
     /// Rows the health job may read per shard and run to measure account sizes.
     fn measure_rows_per_run(&self) -> u64 {
-        crate::health::MEASURE_ROWS_PER_RUN
+        crate::jobs::shard_health::MEASURE_ROWS_PER_RUN
     }
 }
 
@@ -113,7 +118,7 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
         Job::OutboxRelay => relay(p, &mut counts, &mut detail).await,
         Job::MigrationCheck => migration_check(p, &mut counts, &mut detail).await,
         Job::ShardHealth => {
-            if crate::health::run(p, &mut counts, &mut detail).await {
+            if crate::jobs::shard_health::run(p, &mut counts, &mut detail).await {
                 Outcome::Ok
             } else {
                 Outcome::Partial
@@ -320,7 +325,7 @@ async fn retention<P: SchedulerPlatform>(
             continue;
         };
         if resume_only {
-            match crate::sweep::cycle_in_progress(p.accounts(), shard_id).await {
+            match crate::jobs::retention_sweep::cycle_in_progress(p.accounts(), shard_id).await {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
@@ -330,7 +335,7 @@ async fn retention<P: SchedulerPlatform>(
                 }
             }
         }
-        if let Err(e) = crate::sweep::sweep_shard(p, shard_id, &db, counts).await {
+        if let Err(e) = crate::jobs::retention_sweep::sweep_shard(p, shard_id, &db, counts).await {
             detail.push(format!("{binding}: {e}"));
             outcome = Outcome::Partial;
         }

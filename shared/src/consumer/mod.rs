@@ -1,6 +1,11 @@
-//! The change-event consumer's decisions, platform-free. Each message gets exactly one
-//! decision; the Worker acks, retries or dead-letters it and never returns `Err`.
+//! Layer 3, the consumer (mirrors `consumers/change-events`): the queue consumers' decisions,
+//! platform-free. Each message gets exactly one decision; the Worker acks, retries or
+//! dead-letters it and never returns `Err`. The consumer uses services, store, ports and domain;
+//! never the API or the jobs.
 #![allow(async_fn_in_trait)]
+
+pub mod dead_letters;
+pub mod platform_events;
 
 use crate::domain::event::{decode, ChangeEvent};
 use crate::domain::tenancy::Faults;
