@@ -14,10 +14,8 @@ pub mod services;
 pub mod store;
 
 #[cfg(any(test, feature = "fakes"))]
-pub mod fakes;
+pub mod testing;
 
-#[cfg(test)]
-mod testkit;
 #[cfg(test)]
 mod tests;
 
@@ -26,3 +24,5 @@ pub use api::http;
 pub use consumer::{dead_letters, platform_events};
 pub use domain::{auth, clock};
 pub use services::{marks, tenancy, usage};
+#[cfg(any(test, feature = "fakes"))]
+pub use testing::fakes;

@@ -129,10 +129,7 @@ const TOP_FILES: &[&str] = &["lib", "bindings", "migrations"];
 /// the layering (as importers; imports of them are not checked either, except those named like
 /// a layer). This list only shrinks: it is empty once the restructure has landed, and an entry
 /// whose file is gone is reported, so that it is removed.
-const FLAT_MODULES_ALLOWED: &[&str] = &[
-    "fakes.rs",
-    "testkit.rs",
-];
+const FLAT_MODULES_ALLOWED: &[&str] = &[];
 
 /// Whether a file of layer `from` (at `rel`, relative to `shared/src`) may import `to`.
 fn allowed(from: &str, rel: &Path, to: &str) -> bool {

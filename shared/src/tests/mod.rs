@@ -4,9 +4,9 @@ use crate::api::http::Method::*;
 use crate::consumer::Decision;
 use crate::domain::auth::Role;
 use crate::domain::entity::{self, FilterOp};
-use crate::fakes::{block_on, query_plan, SqliteDb};
 use crate::jobs::{self, Job, Outcome};
-use crate::testkit::*;
+use crate::testing::fakes::{block_on, query_plan, SqliteDb};
+use crate::testing::harness::*;
 use serde_json::json;
 use uuid::Uuid;
 

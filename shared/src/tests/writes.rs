@@ -4,10 +4,10 @@
 use super::{client_body, created_id};
 use crate::api::http::{ApiRequest, Method::*};
 use crate::domain::auth::Role;
-use crate::fakes::{block_on, SqliteDb};
 use crate::jobs::{self, Job};
 use crate::ports::{bind, D1Param, Database, Stmt};
-use crate::testkit::*;
+use crate::testing::fakes::{block_on, SqliteDb};
+use crate::testing::harness::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 

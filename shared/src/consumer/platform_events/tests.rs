@@ -1,9 +1,8 @@
-
 use super::*;
 use crate::domain::clock::CountingEntropy;
 use crate::domain::platform_events::{event, REBALANCE_PROPOSED};
-use crate::fakes::{block_on, SqliteDb};
 use crate::store::platform_events::list_stmt;
+use crate::testing::fakes::{block_on, SqliteDb};
 use time::macros::datetime;
 
 #[test]

@@ -1,10 +1,9 @@
-
 use super::*;
-use crate::fakes::{query_plan, SqliteDb};
+use crate::testing::fakes::{query_plan, SqliteDb};
 
 #[test]
 fn a_guarded_purge_leaves_a_document_whose_client_was_put_on_hold_and_writes_no_event() {
-    use crate::fakes::block_on;
+    use crate::testing::fakes::block_on;
     let db = SqliteDb::shard().unwrap();
     let a = Uuid::nil();
     db.exec(&format!(

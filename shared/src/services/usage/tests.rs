@@ -1,5 +1,5 @@
 use super::*;
-use crate::fakes::{block_on, SqliteDb};
+use crate::testing::fakes::{block_on, SqliteDb};
 use time::macros::datetime;
 
 fn shard() -> SqliteDb {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::fakes::{block_on, SqliteDb};
+use crate::testing::fakes::{block_on, SqliteDb};
 
 #[test]
 fn committed_fingerprints_match_the_migrations() {

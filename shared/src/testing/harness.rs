@@ -6,9 +6,9 @@ use crate::api::{self, ApiConfig, Platform};
 use crate::consumer::ConsumerPlatform;
 use crate::domain::auth::{Claims, JwtConfig, Role};
 use crate::domain::clock::{Clock, CountingEntropy, FixedClock};
-use crate::fakes::*;
 use crate::jobs::SchedulerPlatform;
 use crate::services::tenancy::RouteCache;
+use crate::testing::fakes::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -153,7 +153,7 @@ impl Fake {
     pub fn new() -> Self {
         let accounts = Rc::new(SqliteDb::accounts().expect("account migrations apply"));
         accounts
-            .exec(include_str!("../../seed/local-shards.sql"))
+            .exec(include_str!("../../../seed/local-shards.sql"))
             .expect("seed shards");
         let shards = ["SHARD_EU_01", "SHARD_EU_02", "SHARD_DED_01"]
             .into_iter()
