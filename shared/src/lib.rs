@@ -1,7 +1,25 @@
-//! Platform-free core of the client-management backend: domain types, the change-event
-//! envelope, tenant routing, SQL and policies. It never depends on the `worker` crate: the
-//! platform is reached through the traits in [`ports`] (and the per-Worker `Platform` traits),
-//! implemented over D1/Queues/KV/R2 by the Workers and by [`fakes`] in native tests.
+//! Platform-free core of the client-management backend. It never depends on the `worker`
+//! crate: the platform is reached through the traits in [`ports`] (and the per-Worker platform
+//! traits), implemented over D1/Queues/KV/R2 by the Workers and by `testing::fakes` in native
+//! tests.
+//!
+//! The folders are layers; each imports only the layers below it (`cargo xtask tidy` checks):
+//!
+//! - [`domain`] (L0): pure and sans-IO (ids and time, tokens, the event envelope, entity
+//!   specs, retention decisions, the planner). Imports nothing of the crate but `bindings`.
+//! - [`ports`] (L0): the platform's traits (`Database`, `EventQueue`, `Cache`, `BlobStore`).
+//!   Imports `domain`.
+//! - [`store`] (L1): SQL, one file per table family. Imports `ports`, `domain`, `migrations`.
+//! - [`services`] (L2): rules that need storage but know nothing of HTTP, cron or queues (the
+//!   write protocol, tenancy, usage, audit chain, derived fields). Imports `store` and below.
+//! - [`api`], [`jobs`], [`consumer`] (L3): one per Worker (HTTP, cron, queues). Each imports
+//!   `services` and below, never a sibling; only `api/admin/jobs.rs` (the scheduler's job-run
+//!   endpoint) imports `jobs`.
+//! - `testing` (fakes, the test harness) and `tests` may import anything.
+//!
+//! [`bindings`] (binding, queue and cron names) and [`migrations`] sit at the top level, below
+//! every layer. Inside the crate, modules are imported by their layer path; the re-exports at
+//! the end of this file are the paths the Worker crates use.
 
 pub mod api;
 pub mod bindings;
@@ -19,7 +37,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-// Paths the Worker crates use.
+// Paths the Worker crates use (kept as they were before the layers).
 pub use api::http;
 pub use consumer::{dead_letters, platform_events};
 pub use domain::{auth, clock};

@@ -1,5 +1,6 @@
 //! Document contents in R2 under `accounts/{account_id}/documents/{id}`: the key is built from
-//! the authenticated tenant, never from input, so another tenant's object cannot be named.
+//! the authenticated tenant, never from input, so another tenant's object cannot be named
+//! (`domain::content::blob_key`).
 
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse, Body};

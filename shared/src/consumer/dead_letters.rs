@@ -1,7 +1,8 @@
 //! Dead letters: messages that will never succeed (undecodable, unknown schema, unroutable) or
 //! that failed past `max_retries`. The change-event consumer wraps the ones it refuses with a
 //! reason and sends them to the dead-letter queue; the dead-letter queue's consumer records
-//! every message in `dead_letters` (account D1); operators list and replay them.
+//! every message in `dead_letters` (account D1); operators list and replay them through
+//! `store::dead_letters`.
 
 use crate::consumer::Decision;
 use crate::domain::clock::rfc3339;

@@ -1,7 +1,8 @@
-//! Platform events: what system jobs tell operators (not tenant data, not in any tenant's audit
-//! trail). CloudEvents 1.0 structured JSON on the `platform-events` queue; the consumer records
-//! each in the account D1's `platform_events`, once per event id. Operators read them at
-//! `GET /admin/v1/platform-events` or subscribe a consumer of their own (alerting, chat).
+//! Recording platform events: what system jobs tell operators (not tenant data, not in any
+//! tenant's audit trail). CloudEvents 1.0 structured JSON (`domain::platform_events`) on the
+//! `platform-events` queue; the consumer records each in the account D1's `platform_events`,
+//! once per event id. Operators read them at `GET /admin/v1/platform-events`
+//! (`store::platform_events`) or subscribe a consumer of their own (alerting, chat).
 
 use crate::consumer::Decision;
 use crate::ports::{Database, Stmt, StoreError};

@@ -1,6 +1,7 @@
 //! Bearer JWTs: HS256 with a configured secret. Signature, `iss` and `aud` are checked by
 //! `jsonwebtoken` (pure-Rust backend, builds for wasm32); `exp`/`iat`/`nbf` against the
-//! injected clock with 60 s leeway, so the checks are deterministic in tests.
+//! injected clock with 60 s leeway, so the checks are deterministic in tests. Also the operator secret's
+//! constant-time check ([`authorize_secret`]).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! The nightly retention sweep, per bound shard and per account on it. Candidates come from
 //! indexes (soft-deleted rows by deletion time; clients by relationship end), each is judged by
-//! `retention::decide` (policy, legal holds, longest retention wins), and each deletion commits
+//! `domain::retention::decide` (policy, legal holds, longest retention wins), and each deletion commits
 //! with a `*.purged` change event in one batch, so the audit trail proves the disposition.
 //! Bounded per run (deletions and candidates examined); a run that runs out of budget stores
 //! its cursor (account, step, keyset position) in `job_cursors`, and the next run resumes

@@ -1,7 +1,7 @@
 //! Shard health (every 15 minutes) and the rebalancing proposals made from it. Each bound shard
 //! gets one sample: size against its capacity (D1's 10 GB cap), per-account rows and bytes,
 //! outbox backlog and its oldest unpublished age, and a probe query's latency. The planner
-//! (`planner.rs`) then turns the latest samples of every shard into proposals.
+//! (`domain::planner`) then turns the latest samples of every shard into proposals.
 
 use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::domain::planner::{self, Policy, Proposal};

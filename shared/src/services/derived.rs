@@ -1,5 +1,5 @@
-//! Denormalised index fields, maintained by the consumer after each change event:
-//! clients' `group_name`, `adviser_name`, `search_text` and `document_count`.
+//! Derived data (was `index.rs`): the denormalised fields the consumer maintains after each
+//! change event, clients' `group_name`, `adviser_name`, `search_text` and `document_count`.
 //! Every statement derives the value from the current rows (never from the event's payload),
 //! so replays, duplicates and out-of-order delivery all converge on the truth. Fan-outs over
 //! many clients are done in chunks; what does not fit in one chunk continues as follow-up

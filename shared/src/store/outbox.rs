@@ -1,5 +1,5 @@
 //! The `outbox` table's SQL, all of it. Inserts are only reachable through the write protocol
-//! (`changes`); the relay and the mark flusher read and mark rows here.
+//! (`services::changes`); the relay and the mark flusher read and mark rows here.
 
 use crate::domain::clock::rfc3339;
 use crate::domain::event::ChangeEvent;
