@@ -261,6 +261,9 @@ pub struct AccountWrite {
 }
 
 /// What [`commit_account`] did.
+// Returned once per account change and consumed at once, never stored: boxing the event
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountOutcome {
     /// The field already had that value: nothing written, no event.
