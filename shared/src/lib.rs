@@ -1,45 +1,46 @@
-//! Platform-free core of the client-management backend: domain types, the change-event
-//! envelope, tenant routing, SQL and policies. It never depends on the `worker` crate: the
-//! platform is reached through the traits in [`ports`] (and the per-Worker `Platform` traits),
-//! implemented over D1/Queues/KV/R2 by the Workers and by [`fakes`] in native tests.
+//! Platform-free core of the client-management backend. It never depends on the `worker`
+//! crate: the platform is reached through the traits in [`ports`] (and the per-Worker platform
+//! traits), implemented over D1/Queues/KV/R2 by the Workers and by `testing::fakes` in native
+//! tests.
+//!
+//! The folders are layers; each imports only the layers below it (`cargo xtask tidy` checks):
+//!
+//! - [`domain`] (L0): pure and sans-IO (ids and time, tokens, the event envelope, entity
+//!   specs, retention decisions, the planner). Imports nothing of the crate but `bindings`.
+//! - [`ports`] (L0): the platform's traits (`Database`, `EventQueue`, `Cache`, `BlobStore`).
+//!   Imports `domain`.
+//! - [`store`] (L1): SQL, one file per table family. Imports `ports`, `domain`, `migrations`.
+//! - [`services`] (L2): rules that need storage but know nothing of HTTP, cron or queues (the
+//!   write protocol, tenancy, usage, audit chain, derived fields). Imports `store` and below.
+//! - [`api`], [`jobs`], [`consumer`] (L3): one per Worker (HTTP, cron, queues). Each imports
+//!   `services` and below, never a sibling; only `api/admin/jobs.rs` (the scheduler's job-run
+//!   endpoint) imports `jobs`.
+//! - `testing` (fakes, the test harness) and `tests` may import anything.
+//!
+//! [`bindings`] (binding, queue and cron names) and [`migrations`] sit at the top level, below
+//! every layer. Inside the crate, modules are imported by their layer path; the re-exports at
+//! the end of this file are the paths the Worker crates use.
 
-pub mod admin;
 pub mod api;
-pub mod audit;
-pub mod audit_api;
-pub mod auth;
 pub mod bindings;
-pub mod changes;
-pub mod clock;
 pub mod consumer;
-pub mod content;
-pub mod dead_letters;
-pub mod entity;
-pub mod erasure;
-pub mod error;
-pub mod event;
-pub mod health;
-pub mod http;
-pub mod index;
+pub mod domain;
 pub mod jobs;
-pub mod marks;
 pub mod migrations;
-pub mod openapi;
-pub mod outbox;
-pub mod planner;
-pub mod platform_events;
 pub mod ports;
-pub mod retention;
-pub mod schema;
-pub mod settings;
-pub mod sweep;
-pub mod tenancy;
-pub mod usage;
+pub mod services;
+pub mod store;
 
 #[cfg(any(test, feature = "fakes"))]
-pub mod fakes;
+pub mod testing;
 
 #[cfg(test)]
-mod testkit;
-#[cfg(test)]
 mod tests;
+
+// Paths the Worker crates use (kept as they were before the layers).
+pub use api::http;
+pub use consumer::{dead_letters, platform_events};
+pub use domain::{auth, clock};
+pub use services::{marks, tenancy, usage};
+#[cfg(any(test, feature = "fakes"))]
+pub use testing::fakes;

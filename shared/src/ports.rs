@@ -1,5 +1,6 @@
-//! Ports: what the domain needs from the platform. The Workers implement them over
-//! D1 / Queues / KV / R2; `fakes` implements them over SQLite and memory for native tests.
+//! Layer 0, the ports: what the crate needs from the platform (it imports only the domain). The
+//! Workers implement them over D1 / Queues / KV / R2; `testing::fakes` implements them over
+//! SQLite and memory for native tests.
 #![allow(async_fn_in_trait)] // single-threaded wasm: the futures need not be Send.
 
 use serde_json::{Map, Value};

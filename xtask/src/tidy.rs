@@ -129,39 +129,7 @@ const TOP_FILES: &[&str] = &["lib", "bindings", "migrations"];
 /// the layering (as importers; imports of them are not checked either, except those named like
 /// a layer). This list only shrinks: it is empty once the restructure has landed, and an entry
 /// whose file is gone is reported, so that it is removed.
-const FLAT_MODULES_ALLOWED: &[&str] = &[
-    "admin.rs",
-    "api.rs",
-    "audit.rs",
-    "audit_api.rs",
-    "auth.rs",
-    "changes.rs",
-    "clock.rs",
-    "consumer.rs",
-    "content.rs",
-    "dead_letters.rs",
-    "entity.rs",
-    "erasure.rs",
-    "error.rs",
-    "event.rs",
-    "fakes.rs",
-    "health.rs",
-    "http.rs",
-    "index.rs",
-    "jobs.rs",
-    "marks.rs",
-    "openapi.rs",
-    "outbox.rs",
-    "planner.rs",
-    "platform_events.rs",
-    "retention.rs",
-    "schema.rs",
-    "settings.rs",
-    "sweep.rs",
-    "tenancy.rs",
-    "testkit.rs",
-    "usage.rs",
-];
+const FLAT_MODULES_ALLOWED: &[&str] = &[];
 
 /// Whether a file of layer `from` (at `rel`, relative to `shared/src`) may import `to`.
 fn allowed(from: &str, rel: &Path, to: &str) -> bool {

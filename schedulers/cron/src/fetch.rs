@@ -33,5 +33,5 @@ async fn serve(env: Env, req: ApiRequest) -> ApiResponse {
         )
         .into_response(&req.request_id);
     };
-    shared::jobs::handle_operator(&p, &secret, &req).await
+    shared::api::admin::jobs::handle_operator(&p, &secret, &req).await
 }

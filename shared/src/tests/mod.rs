@@ -1,19 +1,19 @@
 //! Native tests of the whole request path over fakes (real migrations on SQLite).
 
-use crate::auth::Role;
+use crate::api::http::Method::*;
 use crate::consumer::Decision;
-use crate::entity::{self, FilterOp};
-use crate::fakes::{block_on, query_plan, SqliteDb};
-use crate::http::Method::*;
+use crate::domain::auth::Role;
+use crate::domain::entity::{self, FilterOp};
 use crate::jobs::{self, Job, Outcome};
-use crate::testkit::*;
+use crate::testing::fakes::{block_on, query_plan, SqliteDb};
+use crate::testing::harness::*;
 use serde_json::json;
 use uuid::Uuid;
 
 mod model;
 mod writes;
 
-pub(crate) fn created_id(r: &crate::http::ApiResponse) -> String {
+pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
     assert_eq!(r.status, 201, "{:?}", r.body_json());
     r.body_json()
         .and_then(|v| v["id"].as_str())
@@ -409,7 +409,7 @@ fn limits_each_have_a_clear_error_and_write_nothing() {
         Some(json!({"client_id": doc_client, "kind": "identity", "title": "Passport"})),
     ));
     f.cfg.max_content_bytes = 10;
-    let mut req = crate::http::ApiRequest {
+    let mut req = crate::api::http::ApiRequest {
         method: Put,
         path: format!("/v1/documents/{doc}/content"),
         query: vec![],
@@ -589,12 +589,12 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
     created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
     let good = f.queue.sent.borrow_mut().remove(0);
     let poison = json!({"not": "an event"});
-    let wrapped = crate::dead_letters::wrap("undecodable", "change-events", &poison);
+    let wrapped = crate::consumer::dead_letters::wrap("undecodable", "change-events", &poison);
     let batch = vec![
         ("m1".to_string(), wrapped.clone()),
         ("m2".to_string(), good.clone()),
     ];
-    let d = block_on(crate::dead_letters::record(
+    let d = block_on(crate::consumer::dead_letters::record(
         &*f.accounts,
         "change-events",
         &batch,
@@ -602,7 +602,7 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
     ));
     assert_eq!(d, vec![Decision::Ack, Decision::Ack]);
     // Redelivered from the DLQ: still one row each.
-    block_on(crate::dead_letters::record(
+    block_on(crate::consumer::dead_letters::record(
         &*f.accounts,
         "change-events",
         &batch,
@@ -634,7 +634,7 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
 
 #[test]
 fn audit_list_statements_search_an_index_led_by_account_id() {
-    use crate::audit::{list_stmt, AuditQuery};
+    use crate::services::audit::{list_stmt, AuditQuery};
     let db = SqliteDb::shard().unwrap();
     let acct = Uuid::from_u128(1);
     let queries = [
@@ -663,7 +663,11 @@ fn audit_list_statements_search_an_index_led_by_account_id() {
             );
         }
     }
-    let plan = query_plan(&db, &crate::audit::head_stmt(acct, Uuid::from_u128(2))).join(" | ");
+    let plan = query_plan(
+        &db,
+        &crate::services::audit::head_stmt(acct, Uuid::from_u128(2)),
+    )
+    .join(" | ");
     assert!(
         !plan.contains("SCAN audit_log"),
         "chain head lookup: {plan}"
@@ -768,7 +772,7 @@ fn document_content_refuses_active_types_and_downloads_as_an_attachment() {
         Some(json!({"client_id": client, "kind": "correspondence", "title": "Letter"})),
     ));
     let put = |ct: &str| {
-        f.raw(crate::http::ApiRequest {
+        f.raw(crate::api::http::ApiRequest {
             method: Put,
             path: format!("/v1/documents/{doc}/content"),
             query: vec![],
@@ -820,7 +824,7 @@ fn renaming_a_group_reaches_every_client_in_chunks() {
     let (acct, _) = f.account("acme", None);
     let admin = f.token(acct, Role::Admin);
     let group = created_id(&f.as_user(&admin, Post, "/v1/groups", Some(json!({"name": "Leeds"}))));
-    let n = crate::index::CHUNK as usize * 2 + 7;
+    let n = crate::services::derived::CHUNK as usize * 2 + 7;
     for i in 0..n {
         let mut c = client_body();
         c["surname"] = json!(format!("S{i:05}"));
@@ -933,10 +937,14 @@ fn index_fields_follow_advisers_documents_and_search() {
 fn fan_out_chunks_search_the_group_and_adviser_indexes() {
     let db = SqliteDb::shard().unwrap();
     for kind in [
-        crate::index::FanOut::GroupName,
-        crate::index::FanOut::AdviserName,
+        crate::services::derived::FanOut::GroupName,
+        crate::services::derived::FanOut::AdviserName,
     ] {
-        let plan = query_plan(&db, &crate::index::fan_out_chunk(kind, "a", "g", "")).join(" | ");
+        let plan = query_plan(
+            &db,
+            &crate::services::derived::fan_out_chunk(kind, "a", "g", ""),
+        )
+        .join(" | ");
         assert!(plan.contains("USING INDEX clients_by_"), "{plan}");
         assert!(!plan.contains("SCAN clients"), "{plan}");
     }
@@ -1027,7 +1035,7 @@ fn read_cache_serves_only_the_current_version_and_never_overrides_a_bookmark() {
 #[test]
 fn operators_run_any_job_on_demand_with_the_operator_secret() {
     let f = Fake::new();
-    let req = |path: &str, auth: &str| crate::http::ApiRequest {
+    let req = |path: &str, auth: &str| crate::api::http::ApiRequest {
         method: Post,
         path: path.into(),
         query: vec![],
@@ -1036,7 +1044,7 @@ fn operators_run_any_job_on_demand_with_the_operator_secret() {
         cf_country: None,
         request_id: "r".into(),
     };
-    let run = |r| block_on(jobs::handle_operator(&f, ADMIN, &r));
+    let run = |r| block_on(crate::api::admin::jobs::handle_operator(&f, ADMIN, &r));
     assert_eq!(
         run(req("/admin/v1/jobs/migration_check/run", "wrong")).status,
         401
@@ -1122,35 +1130,39 @@ fn a_write_that_lost_its_race_emits_no_event_even_at_the_same_version() {
     );
     let outbox_before = f.count("SHARD_EU_01", "SELECT count(*) FROM outbox");
     // Our delete read version 1: its UPDATE matches nothing, so its event must not be written.
-    let ev = crate::event::ChangeEvent::new(
+    let ev = crate::domain::event::ChangeEvent::new(
         Uuid::from_u128(77),
         START,
-        &crate::event::Origin {
+        &crate::domain::event::Origin {
             deployment: "d",
             shard_id: "shard-eu-01",
             account_id: acct,
-            actor: crate::event::Actor::System { id: "t".into() },
+            actor: crate::domain::event::Actor::System { id: "t".into() },
             request_id: "r",
         },
-        crate::event::Change {
+        crate::domain::event::Change {
             entity_type: "clients",
             entity_singular: "client",
             entity_id: uid,
-            action: crate::event::Action::Deleted,
+            action: crate::domain::event::Action::Deleted,
             entity_version: 2,
             changed_fields: vec![],
         },
     );
-    let write = crate::changes::Write {
+    let write = crate::services::changes::Write {
         table: "clients",
         id: uid,
-        edit: crate::changes::Edit::SoftDelete,
-        expect: crate::changes::Expect::Version(1),
+        edit: crate::services::changes::Edit::SoftDelete,
+        expect: crate::services::changes::Expect::Version(1),
         live_only: true,
         event: ev,
         with: vec![],
     };
-    let landed = block_on(crate::changes::commit(&*f.shard_db("SHARD_EU_01"), &write)).unwrap();
+    let landed = block_on(crate::services::changes::commit(
+        &*f.shard_db("SHARD_EU_01"),
+        &write,
+    ))
+    .unwrap();
     assert!(landed.is_none(), "the row is at version 2: nothing lands");
     assert_eq!(
         f.count("SHARD_EU_01", "SELECT count(*) FROM outbox"),
@@ -1284,11 +1296,11 @@ fn api_meters_d1_usage_per_account_and_health_reports_the_previous_period() {
     assert_eq!(missing.status, 404);
     assert!(missing.header(crate::api::COST_HEADER).is_some());
     // Flush as the Worker does after the interval, then sample in the next period.
-    f.clock.advance(crate::usage::FLUSH_EVERY);
-    for (binding, stmts) in f.usage.take_due(crate::clock::Clock::now(&f.clock)) {
+    f.clock.advance(crate::services::usage::FLUSH_EVERY);
+    for (binding, stmts) in f.usage.take_due(crate::domain::clock::Clock::now(&f.clock)) {
         block_on(crate::ports::Database::batch(&*f.shard_db(&binding), stmts)).unwrap();
     }
-    f.clock.advance(crate::usage::PERIOD);
+    f.clock.advance(crate::services::usage::PERIOD);
     let run = block_on(jobs::run(&f, Job::ShardHealth, None));
     assert_eq!(run.outcome, Outcome::Ok, "{:?}", run.detail);
     let h = f.admin(
@@ -1351,7 +1363,7 @@ fn former_clients(
 fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_completes() {
     let f = Fake::new();
     let (acct, _) = f.account("bulk", Some("shard-eu-01"));
-    let over = crate::sweep::MAX_EXAMINED_PER_SHARD as i64 + 5_000;
+    let over = crate::jobs::retention_sweep::MAX_EXAMINED_PER_SHARD as i64 + 5_000;
     // Clients under a client-level legal hold (kept, but read), ended 2010, ahead of
     // ten expired ones in the candidate order (ended 2012).
     former_clients(&f, acct, over, "8000", "Held", "2010-01-01", true);
@@ -1366,7 +1378,7 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
     );
     let cursor = f.accounts.query_json(&format!(
         "SELECT body FROM job_cursors WHERE id = '{}'",
-        crate::sweep::cursor_id("shard-eu-01")
+        crate::jobs::retention_sweep::cursor_id("shard-eu-01")
     ));
     assert_eq!(cursor.len(), 1, "a stored cursor between runs");
     let second = block_on(jobs::run(&f, Job::Retention, None));
@@ -1413,7 +1425,7 @@ fn the_hourly_retention_cron_only_carries_on_an_unfinished_cycle() {
     let f = Fake::new();
     let (acct, _) = f.account("bulk", Some("shard-eu-01"));
     // More expired clients (relationship ended 2010) than one run may delete.
-    let n = crate::sweep::MAX_DELETIONS_PER_SHARD as i64 + 10;
+    let n = crate::jobs::retention_sweep::MAX_DELETIONS_PER_SHARD as i64 + 10;
     former_clients(&f, acct, n, "8001", "Expired", "2010-01-01", false);
     let left = || {
         f.count(
@@ -1452,7 +1464,7 @@ fn health_measures_account_sizes_in_bounded_runs_resuming_from_a_stored_cursor()
     let cursor = || {
         f.accounts.query_json(&format!(
             "SELECT body FROM job_cursors WHERE id = '{}'",
-            crate::health::cursor_id(&shard)
+            crate::jobs::shard_health::cursor_id(&shard)
         ))
     };
     let latest = || {
@@ -1497,7 +1509,7 @@ fn writes_cost_one_d1_batch_and_outbox_marks_are_deferred_and_grouped() {
     let f = Fake::new();
     let (acct, _) = f.account("lean", Some("shard-eu-01"));
     let tok = f.token(acct, Role::Member);
-    let calls = |r: &crate::http::ApiResponse| -> u64 {
+    let calls = |r: &crate::api::http::ApiResponse| -> u64 {
         let h = r
             .header(crate::api::COST_HEADER)
             .unwrap_or_default()
@@ -1670,7 +1682,7 @@ fn a_request_whose_route_is_cached_makes_no_account_d1_query() {
     );
     // After the TTL the route is loaded again.
     f.clock
-        .advance(crate::tenancy::ROUTE_CACHE_TTL + time::Duration::seconds(1));
+        .advance(crate::services::tenancy::ROUTE_CACHE_TTL + time::Duration::seconds(1));
     assert_eq!(
         f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None)
             .status,
@@ -1680,7 +1692,7 @@ fn a_request_whose_route_is_cached_makes_no_account_d1_query() {
 }
 
 fn synthetic_sample(f: &Fake, shard: &str, at: &str, size: u64, accounts: &[(&str, u64)]) {
-    let id = crate::clock::uuid_v4(&f.entropy).to_string();
+    let id = crate::domain::clock::uuid_v4(&f.entropy).to_string();
     let accounts: Vec<_> = accounts
         .iter()
         .map(|(a, b)| json!({"account_id": a, "rows": 1, "bytes": b}))
@@ -1730,35 +1742,36 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         GB,
         &[("c1", GB)],
     );
-    let first = block_on(crate::health::rebalance(&f)).unwrap();
+    let first = block_on(crate::jobs::shard_health::rebalance(&f)).unwrap();
     let n = first.open;
     assert!(n > 0);
     assert_eq!(first.new, n);
     // Every new proposal is emitted as a platform event, and marked so.
     let sent: Vec<serde_json::Value> = f.platform_events.sent.borrow().clone();
     assert_eq!(sent.len(), n);
-    assert!(sent
-        .iter()
-        .all(|e| e["type"] == crate::platform_events::REBALANCE_PROPOSED
-            && e["data"]["proposal"]["kind"].is_string()));
-    assert!(
-        block_on(crate::platform_events::record(&*f.accounts, &sent))
-            .iter()
-            .all(|d| *d == Decision::Ack)
-    );
+    assert!(sent.iter().all(
+        |e| e["type"] == crate::domain::platform_events::REBALANCE_PROPOSED
+            && e["data"]["proposal"]["kind"].is_string()
+    ));
+    assert!(block_on(crate::consumer::platform_events::record(
+        &*f.accounts,
+        &sent
+    ))
+    .iter()
+    .all(|d| *d == Decision::Ack));
     let r = f.admin(Get, "/admin/v1/rebalance-proposals", None);
-    let proposals: Vec<crate::planner::Proposal> = r.body_json().unwrap()["items"]
+    let proposals: Vec<crate::domain::planner::Proposal> = r.body_json().unwrap()["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| serde_json::from_value(i["proposal"].clone()).unwrap())
         .collect();
-    assert!(proposals.iter().any(|p| matches!(p, crate::planner::Proposal::Move { from_shard, .. } if from_shard == "shard-eu-01")), "{proposals:?}");
-    let (shards, accounts) = block_on(crate::health::loads(&*f.accounts)).unwrap();
-    let after = crate::planner::apply(&shards, &accounts, &proposals);
-    let policy = crate::planner::Policy::default();
+    assert!(proposals.iter().any(|p| matches!(p, crate::domain::planner::Proposal::Move { from_shard, .. } if from_shard == "shard-eu-01")), "{proposals:?}");
+    let (shards, accounts) = block_on(crate::store::shard_health::loads(&*f.accounts)).unwrap();
+    let after = crate::domain::planner::apply(&shards, &accounts, &proposals);
+    let policy = crate::domain::planner::Policy::default();
     assert!(
-        crate::planner::over_soft_cap(&after, &policy).is_empty(),
+        crate::domain::planner::over_soft_cap(&after, &policy).is_empty(),
         "{after:?}"
     );
     assert!(r.body_json().unwrap()["items"]
@@ -1767,7 +1780,7 @@ fn an_oversized_shard_gets_proposals_that_bring_every_shard_under_its_soft_cap()
         .iter()
         .all(|i| i["emitted_at"].is_string()));
     // Re-planning the same plan keeps the open proposals: no pile-up, no repeated events.
-    let second = block_on(crate::health::rebalance(&f)).unwrap();
+    let second = block_on(crate::jobs::shard_health::rebalance(&f)).unwrap();
     assert_eq!((second.new, second.superseded), (0, 0));
     assert_eq!(f.platform_events.sent.borrow().len(), n);
     let listed = f.admin(Get, "/admin/v1/platform-events", None);
@@ -1890,7 +1903,7 @@ fn retention_sweep_deletes_exactly_what_is_due_and_keeps_holds() {
     );
     // Content of a document that will be purged.
     let bearer = format!("Bearer {admin}");
-    let up = f.raw(crate::http::ApiRequest {
+    let up = f.raw(crate::api::http::ApiRequest {
         method: Put,
         path: format!("/v1/documents/{old_doc}/content"),
         query: vec![],

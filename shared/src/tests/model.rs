@@ -7,11 +7,11 @@
 //! run, the audit chain verifies and holds each event once. proptest prints the failing case
 //! and its seed, and shrinks it.
 
-use crate::auth::Role;
-use crate::fakes::block_on;
-use crate::http::{ApiRequest, ApiResponse, Method};
+use crate::api::http::{ApiRequest, ApiResponse, Method};
+use crate::domain::auth::Role;
 use crate::jobs::{self, Job};
-use crate::testkit::*;
+use crate::testing::fakes::block_on;
+use crate::testing::harness::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};

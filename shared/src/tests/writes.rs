@@ -2,12 +2,12 @@
 //! integer version that its ETag names, and settings and holds reach the audit trail.
 
 use super::{client_body, created_id};
-use crate::auth::Role;
-use crate::fakes::{block_on, SqliteDb};
-use crate::http::{ApiRequest, Method::*};
+use crate::api::http::{ApiRequest, Method::*};
+use crate::domain::auth::Role;
 use crate::jobs::{self, Job};
 use crate::ports::{bind, D1Param, Database, Stmt};
-use crate::testkit::*;
+use crate::testing::fakes::{block_on, SqliteDb};
+use crate::testing::harness::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -102,7 +102,7 @@ fn assert_integer_versions(f: &Fake, after: &str) {
     }
 }
 
-fn etag_of(r: &crate::http::ApiResponse) -> String {
+fn etag_of(r: &crate::api::http::ApiResponse) -> String {
     r.header("etag").unwrap_or_default().to_string()
 }
 
@@ -370,38 +370,38 @@ fn an_account_change_left_in_its_row_is_forwarded_by_the_relay_once() {
     let f = Fake::new();
     let (acct, _) = f.account("acme", None);
     // The change lands in the account D1 and the isolate dies before forwarding it.
-    let ev = crate::event::ChangeEvent::new(
+    let ev = crate::domain::event::ChangeEvent::new(
         Uuid::from_u128(0x5e77),
         START,
-        &crate::event::Origin {
+        &crate::domain::event::Origin {
             deployment: "d",
             shard_id: "shard-eu-01",
             account_id: acct,
-            actor: crate::event::Actor::System {
+            actor: crate::domain::event::Actor::System {
                 id: "operator".into(),
             },
             request_id: "r",
         },
-        crate::event::Change {
+        crate::domain::event::Change {
             entity_type: "accounts",
             entity_singular: "account",
             entity_id: acct,
-            action: crate::event::Action::Updated,
+            action: crate::domain::event::Action::Updated,
             entity_version: 0,
             changed_fields: vec![],
         },
     );
-    let w = crate::changes::AccountWrite {
+    let w = crate::services::changes::AccountWrite {
         account: acct,
         field: "legal_hold",
         value: json!(true),
         event: ev,
     };
-    let out = block_on(crate::changes::commit_account(&*f.accounts, &w)).unwrap();
+    let out = block_on(crate::services::changes::commit_account(&*f.accounts, &w)).unwrap();
     assert!(
         matches!(
             out,
-            crate::changes::AccountOutcome::Landed { version: 2, .. }
+            crate::services::changes::AccountOutcome::Landed { version: 2, .. }
         ),
         "{out:?}"
     );
@@ -428,24 +428,24 @@ fn system_event(
     table: &str,
     singular: &str,
     id: Uuid,
-) -> crate::event::ChangeEvent {
-    crate::event::ChangeEvent::new(
+) -> crate::domain::event::ChangeEvent {
+    crate::domain::event::ChangeEvent::new(
         Uuid::from_u128(n),
         START,
-        &crate::event::Origin {
+        &crate::domain::event::Origin {
             deployment: "d",
             shard_id: "shard-eu-01",
             account_id: acct,
-            actor: crate::event::Actor::System {
+            actor: crate::domain::event::Actor::System {
                 id: "retention".into(),
             },
             request_id: "r",
         },
-        crate::event::Change {
+        crate::domain::event::Change {
             entity_type: table,
             entity_singular: singular,
             entity_id: id,
-            action: crate::event::Action::Purged,
+            action: crate::domain::event::Action::Purged,
             entity_version: 0,
             changed_fields: vec![],
         },
@@ -469,7 +469,7 @@ fn a_hard_delete_that_removed_nothing_writes_no_disposition_event() {
                 "DELETE FROM groups WHERE account_id = ?1 AND id = ?2",
                 vec![json!(acct), json!(id)],
             ),
-            crate::changes::purge_event(&ev, "groups", &id.to_string()),
+            crate::services::changes::purge_event(&ev, "groups", &id.to_string()),
         ]))
         .unwrap();
     }
@@ -499,16 +499,16 @@ fn a_document_edit_keeps_the_relationship_end_the_row_has_now() {
     // The editor's write carries the body it read before that (no relationship end).
     let stale = json!({"client_id": client, "kind": "identity", "title": "Q", "version": 1});
     let doc_id = Uuid::parse_str(&doc).unwrap();
-    let w = crate::changes::Write {
+    let w = crate::services::changes::Write {
         table: "documents",
         id: doc_id,
-        edit: crate::changes::Edit::Replace(stale),
-        expect: crate::changes::Expect::Version(1),
+        edit: crate::services::changes::Edit::Replace(stale),
+        expect: crate::services::changes::Expect::Version(1),
         live_only: true,
         event: system_event(acct, 99, "documents", "document", doc_id),
         with: vec![],
     };
-    let landed = block_on(crate::changes::commit(&*db, &w)).unwrap();
+    let landed = block_on(crate::services::changes::commit(&*db, &w)).unwrap();
     assert_eq!(landed.map(|l| l.version), Some(2));
     let row = db.query_json(&format!(
         "SELECT body ->> '$.client_ended_on' AS e FROM documents WHERE id = '{doc}'"

@@ -1,0 +1,597 @@
+//! The operator API under `/admin/v1`, authenticated by its own secret (`ADMIN_SECRET`).
+
+pub mod jobs;
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse, Method};
+use crate::api::{json_body, parse_id, ApiConfig, Platform};
+use crate::domain::auth::{self, Claims, Role};
+use crate::domain::clock::{rfc3339, uuid_v4};
+use crate::domain::event::Actor;
+use crate::domain::tenancy::{Account, AccountKind, Shard};
+use crate::ports::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The operator secret as a bearer token (constant-time comparison).
+pub(crate) fn authorize_secret(secret: &str, req: &ApiRequest) -> Result<(), ApiError> {
+    Ok(auth::authorize_secret(secret, req.header("authorization"))?)
+}
+
+pub async fn handle<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+    segs: &[&str],
+) -> Result<ApiResponse, ApiError> {
+    authorize_secret(&cfg.admin_secret, req)?;
+    match (segs, &req.method) {
+        (["shards"], Method::Get) => list_shards(p).await,
+        (["shards", id, "health"], Method::Get) => shard_health(p, id, req).await,
+        (["rebalance-proposals"], Method::Get) => proposals(p).await,
+        (["platform-events"], Method::Get) => platform_events(p, req).await,
+        (["accounts"], Method::Post) => create_account(p, req).await,
+        (["accounts", id], Method::Get) => get_account(p, parse_id(id)?).await,
+        (["accounts", id, "deactivate"], Method::Post) => {
+            set_active(p, cfg, req, parse_id(id)?, false).await
+        }
+        (["accounts", id, "reactivate"], Method::Post) => {
+            set_active(p, cfg, req, parse_id(id)?, true).await
+        }
+        (["accounts", id, "tokens"], Method::Post) => mint_token(p, cfg, parse_id(id)?, req).await,
+        (["accounts", id, "domains"], Method::Post) => add_domain(p, parse_id(id)?, req).await,
+        (["job-runs"], Method::Get) => job_runs(p, req).await,
+        (["accounts", id, "faults"], Method::Put) => set_faults(p, cfg, parse_id(id)?, req).await,
+        (["accounts", id, "legal-hold"], Method::Put) => {
+            set_account_hold(p, cfg, parse_id(id)?, req).await
+        }
+        (["dead-letters"], Method::Get) => list_dead_letters(p, req).await,
+        (["change-events"], Method::Post) => inject_message(p, cfg, req).await,
+        (["dead-letters", id, "replay"], Method::Post) => replay_dead_letter(p, id).await,
+        (path, _) => match allowed(path) {
+            Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
+            None => Err(ApiError::NotFound(format!(
+                "no operator route for {}",
+                req.path
+            ))),
+        },
+    }
+}
+
+/// The methods an operator path supports (for 405's `Allow`).
+fn allowed(path: &[&str]) -> Option<&'static str> {
+    Some(match path {
+        ["shards"]
+        | ["shards", _, "health"]
+        | ["rebalance-proposals"]
+        | ["platform-events"]
+        | ["job-runs"]
+        | ["dead-letters"] => "GET",
+        ["accounts", _] => "GET",
+        ["accounts"] | ["change-events"] | ["dead-letters", _, "replay"] => "POST",
+        ["accounts", _, "deactivate" | "reactivate" | "tokens" | "domains"] => "POST",
+        ["accounts", _, "faults" | "legal-hold"] => "PUT",
+        _ => return None,
+    })
+}
+
+async fn list_shards<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
+    let rows = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT s.body, (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id) AS accounts, \
+             (SELECT h.body FROM shard_health h WHERE h.shard_id = s.id ORDER BY h.at DESC LIMIT 1) AS latest \
+             FROM shards s ORDER BY s.id",
+            vec![],
+        ))
+        .await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let mut b = col_json(r, "body")?;
+            b["account_count"] = json!(col_i64(r, "accounts").unwrap_or(0));
+            b["latest_health"] = col_json(r, "latest").unwrap_or(Value::Null);
+            Some(b)
+        })
+        .collect();
+    Ok(ApiResponse::json(200, json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    slug: String,
+    #[serde(default = "default_kind")]
+    kind: AccountKind,
+    /// Place on this dedicated shard; otherwise the least-full active shared shard.
+    #[serde(default)]
+    shard_id: Option<String>,
+    #[serde(default)]
+    uk_only: bool,
+    #[serde(default)]
+    cidr_allowlist: Option<Vec<String>>,
+    #[serde(default)]
+    id: Option<Uuid>,
+}
+
+fn default_kind() -> AccountKind {
+    AccountKind::Production
+}
+
+fn slug_ok(s: &str) -> bool {
+    (3..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Least-full active shared shard (fewest accounts; size-aware placement uses health data).
+pub fn placement_stmt() -> Stmt {
+    Stmt::new(
+        "SELECT s.body FROM shards s WHERE s.tier = 'shared' AND s.status = 'active' \
+         ORDER BY (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id), s.id LIMIT 1",
+        vec![],
+    )
+}
+
+async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let input: NewAccount = crate::api::typed_body(req)?;
+    if input.name.trim().is_empty() || input.name.len() > 200 {
+        return Err(ApiError::bad_request("name must be 1 to 200 characters"));
+    }
+    if !slug_ok(&input.slug) {
+        return Err(ApiError::bad_request("slug must be 3-63 of a-z, 0-9 and -"));
+    }
+    for c in input.cidr_allowlist.iter().flatten() {
+        if crate::services::tenancy::parse_cidr(c).is_none() {
+            return Err(ApiError::bad_request(format!("`{c}` is not a CIDR block")));
+        }
+    }
+    let shard: Shard = match &input.shard_id {
+        Some(id) => {
+            let rows = p
+                .accounts()
+                .query(Stmt::new(
+                    "SELECT body FROM shards WHERE id = ?1",
+                    vec![json!(id)],
+                ))
+                .await?;
+            let s: Shard = rows
+                .first()
+                .and_then(|r| col_json(r, "body"))
+                .and_then(|b| serde_json::from_value(b).ok())
+                .ok_or_else(|| ApiError::Unprocessable(format!("no shard {id}")))?;
+            if s.status != crate::domain::tenancy::ShardStatus::Active {
+                return Err(ApiError::Unprocessable(format!("shard {id} is not active")));
+            }
+            s
+        }
+        None => place(p).await?,
+    };
+    let now = rfc3339(p.now());
+    let account = Account {
+        id: input.id.unwrap_or_else(|| uuid_v4(p.entropy())),
+        name: input.name,
+        slug: input.slug,
+        db_shard_id: shard.id.clone(),
+        is_active: true,
+        tier: shard.tier,
+        kind: input.kind,
+        uk_only: input.uk_only,
+        cidr_allowlist: input.cidr_allowlist,
+        retention: json!({"preset": "uk-financial-advice"}),
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+        legal_hold: false,
+        faults: None,
+    };
+    let body = serde_json::to_string(&account).map_err(|e| ApiError::Internal(e.to_string()))?;
+    p.accounts()
+        .query(Stmt::new(
+            "INSERT INTO accounts (id, body) VALUES (?1, ?2)",
+            vec![json!(account.id), json!(body)],
+        ))
+        .await?;
+    Ok(
+        ApiResponse::json(201, serde_json::to_value(&account).unwrap_or_default())
+            .with_header("location", format!("/admin/v1/accounts/{}", account.id)),
+    )
+}
+
+async fn load_account<P: Platform>(p: &P, id: Uuid) -> Result<Account, ApiError> {
+    p.accounts()
+        .query(Stmt::new(
+            "SELECT body FROM accounts WHERE id = ?1",
+            vec![json!(id)],
+        ))
+        .await?
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .and_then(|b| serde_json::from_value(b).ok())
+        .ok_or_else(|| ApiError::NotFound(format!("no account {id}")))
+}
+
+async fn get_account<P: Platform>(p: &P, id: Uuid) -> Result<ApiResponse, ApiError> {
+    let a = load_account(p, id).await?;
+    Ok(ApiResponse::json(
+        200,
+        serde_json::to_value(a).unwrap_or_default(),
+    ))
+}
+
+async fn set_active<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+    id: Uuid,
+    active: bool,
+) -> Result<ApiResponse, ApiError> {
+    set_account_field(p, cfg, req, id, "is_active", json!(active)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    sub: Uuid,
+    role: Role,
+    #[serde(default = "default_ttl")]
+    ttl_seconds: i64,
+}
+
+fn default_ttl() -> i64 {
+    3600
+}
+
+async fn mint_token<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !cfg.local {
+        return Err(ApiError::NotFound(
+            "demo tokens exist only in the local environment".into(),
+        ));
+    }
+    let t: TokenRequest = crate::api::typed_body(req)?;
+    if !(60..=30 * 86_400).contains(&t.ttl_seconds) {
+        return Err(ApiError::bad_request("ttl_seconds must be 60 to 2592000"));
+    }
+    load_account(p, id).await?;
+    let now = p.now().unix_timestamp();
+    let claims = Claims {
+        sub: t.sub,
+        account_id: id,
+        role: t.role,
+        exp: now + t.ttl_seconds,
+        iat: now,
+        nbf: None,
+        iss: cfg.jwt.issuer.clone(),
+        aud: cfg.jwt.audience.clone(),
+    };
+    let token = auth::mint(&claims, &cfg.jwt)?;
+    Ok(ApiResponse::json(
+        201,
+        json!({"token": token, "claims": claims}),
+    ))
+}
+
+async fn job_runs<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let job = req.query_param("job");
+    let stmt = match job {
+        Some(j) => Stmt::new(
+            "SELECT body FROM job_runs WHERE job = ?1 ORDER BY started_at DESC LIMIT 100",
+            vec![json!(j)],
+        ),
+        None => Stmt::new(
+            "SELECT body FROM job_runs ORDER BY id DESC LIMIT 100",
+            vec![],
+        ),
+    };
+    body_items(p, stmt).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomain {
+    hostname: String,
+}
+
+fn hostname_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').count() >= 2
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+async fn add_domain<P: Platform>(
+    p: &P,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let d: NewDomain = crate::api::typed_body(req)?;
+    let host = d.hostname.trim().to_ascii_lowercase();
+    if !hostname_ok(&host) {
+        return Err(ApiError::bad_request(format!("`{host}` is not a hostname")));
+    }
+    load_account(p, id).await?;
+    let body = json!({"hostname": host, "account_id": id, "created_at": rfc3339(p.now())});
+    p.accounts()
+        .query(Stmt::new(
+            "INSERT INTO domains (hostname, body) VALUES (?1, ?2)",
+            vec![json!(host), json!(body.to_string())],
+        ))
+        .await?;
+    Ok(ApiResponse::json(201, body))
+}
+
+async fn set_faults<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !cfg.local {
+        return Err(ApiError::NotFound(
+            "fault injection exists only in the local environment".into(),
+        ));
+    }
+    let f: crate::domain::tenancy::Faults = crate::api::typed_body(req)?;
+    if !f.valid() {
+        return Err(ApiError::bad_request("rates are fractions from 0 to 1"));
+    }
+    // Local-only test configuration, not a change of the tenant's data: no event, no version.
+    let r = p
+        .accounts()
+        .query(Stmt::new(
+            "UPDATE accounts SET body = json_set(body, '$.faults', json(?2)) WHERE id = ?1",
+            vec![
+                json!(id),
+                json!(serde_json::to_string(&f).unwrap_or_default()),
+            ],
+        ))
+        .await?;
+    if r.meta.changes == 0 {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    p.routes().forget(id);
+    get_account(p, id).await
+}
+
+async fn list_dead_letters<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let limit = crate::api::query_limit(req, 50, 200)?;
+    let before: Option<(String, String)> = match req.query_param("cursor") {
+        Some(c) => Some(
+            b64.decode(c)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ApiError::bad_request("cursor is invalid"))?,
+        ),
+        None => None,
+    };
+    let rows = p
+        .accounts()
+        .query(crate::store::dead_letters::list_stmt(
+            before.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            limit,
+        ))
+        .await?;
+    let mut items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|l| {
+            b64.encode(
+                serde_json::to_vec(&(
+                    l["received_at"].as_str().unwrap_or(""),
+                    l["id"].as_str().unwrap_or(""),
+                ))
+                .unwrap_or_default(),
+            )
+        })
+    } else {
+        None
+    };
+    Ok(ApiResponse::json(
+        200,
+        json!({ "items": items, "next_cursor": next }),
+    ))
+}
+
+async fn replay_dead_letter<P: Platform>(p: &P, id: &str) -> Result<ApiResponse, ApiError> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiError::bad_request("invalid dead-letter id"));
+    }
+    let dl = crate::store::dead_letters::load(p.accounts(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no dead letter {id}")))?;
+    let queue = dl["queue"]
+        .as_str()
+        .unwrap_or(crate::bindings::CHANGE_EVENTS_QUEUE_NAME);
+    if queue != crate::bindings::CHANGE_EVENTS_QUEUE_NAME {
+        return Err(ApiError::Unprocessable(format!(
+            "dead letters from {queue} are not replayed here; the next change to the entity redoes its index work"
+        )));
+    }
+    let message = dl.get("message").cloned().unwrap_or(Value::Null);
+    p.queue()
+        .send_batch(vec![message])
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    p.accounts()
+        .query(crate::store::dead_letters::mark_replayed(id, p.now()))
+        .await?;
+    let dl = crate::store::dead_letters::load(p.accounts(), id)
+        .await?
+        .unwrap_or(dl);
+    Ok(ApiResponse::json(200, dl))
+}
+
+/// Local only: put a raw message on the change-event queue (tests use it for poison messages).
+async fn inject_message<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !cfg.local {
+        return Err(ApiError::NotFound(
+            "message injection exists only in the local environment".into(),
+        ));
+    }
+    let v = json_body(req, &["application/json"])?;
+    p.queue()
+        .send_batch(vec![v])
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(ApiResponse::empty(202))
+}
+
+/// Placement of a new account: with health data, the planner's least-full active shared shard
+/// below its soft cap (never one above it); before any health sample exists, the active shared
+/// shard with the fewest accounts.
+async fn place<P: Platform>(p: &P) -> Result<Shard, ApiError> {
+    let (loads, _) = crate::store::shard_health::loads(p.accounts()).await?;
+    let sampled = loads.iter().any(|l| l.size_bytes > 0);
+    let chosen_id = if sampled {
+        Some(
+            crate::domain::planner::place_new_account(
+                &loads,
+                &crate::domain::planner::Policy::default(),
+            )
+            .map(|s| s.id.clone())
+            .ok_or_else(|| {
+                ApiError::Unavailable("no active shared shard is below its soft cap".into())
+            })?,
+        )
+    } else {
+        None
+    };
+    let stmt = match &chosen_id {
+        Some(id) => Stmt::new("SELECT body FROM shards WHERE id = ?1", vec![json!(id)]),
+        None => placement_stmt(),
+    };
+    p.accounts()
+        .query(stmt)
+        .await?
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .and_then(|b| serde_json::from_value(b).ok())
+        .ok_or_else(|| ApiError::Unavailable("no active shared shard has room".into()))
+}
+
+async fn shard_health<P: Platform>(
+    p: &P,
+    id: &str,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let limit = crate::api::query_limit(req, 96, 500)? as i64;
+    let exists = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT id FROM shards WHERE id = ?1",
+            vec![json!(id)],
+        ))
+        .await?;
+    if exists.rows.is_empty() {
+        return Err(ApiError::NotFound(format!("no shard {id}")));
+    }
+    let rows = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT body FROM shard_health WHERE shard_id = ?1 ORDER BY at DESC LIMIT ?2",
+            vec![json!(id), json!(limit)],
+        ))
+        .await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    Ok(ApiResponse::json(
+        200,
+        json!({ "shard_id": id, "items": items }),
+    ))
+}
+
+/// `{"items": [...]}` of the `body` column of an account-D1 query.
+async fn body_items<P: Platform>(p: &P, stmt: Stmt) -> Result<ApiResponse, ApiError> {
+    let rows = p.accounts().query(stmt).await?;
+    let items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    Ok(ApiResponse::json(200, json!({ "items": items })))
+}
+
+async fn proposals<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
+    body_items(
+        p,
+        Stmt::new(
+            "SELECT body FROM rebalance_proposals WHERE status = 'open' ORDER BY created_at DESC LIMIT 200",
+            vec![],
+        ),
+    )
+    .await
+}
+
+/// `GET /admin/v1/platform-events?type=&limit=`: newest first.
+async fn platform_events<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let limit = crate::api::query_limit(req, 100, 500)?;
+    let ty = req.query_param("type").filter(|t| !t.is_empty());
+    if ty.is_some_and(|t| t.len() > 200) {
+        return Err(ApiError::bad_request("type is at most 200 characters"));
+    }
+    body_items(p, crate::store::platform_events::list_stmt(ty, limit)).await
+}
+
+/// `PUT /admin/v1/accounts/{id}/legal-hold`: a hold on everything of the account.
+async fn set_account_hold<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let h: crate::api::HoldRequest = crate::api::typed_body(req)?;
+    set_account_field(p, cfg, req, id, "legal_hold", json!(h.hold)).await
+}
+
+/// Set one field of an account's body through the write protocol (its version moves by one,
+/// and the change is an `account.updated` event in the tenant's audit trail, attributed to the
+/// operator), and drop the cached route so this isolate sees it at once (others within the
+/// route cache's TTL).
+async fn set_account_field<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+    id: Uuid,
+    field: &'static str,
+    value: Value,
+) -> Result<ApiResponse, ApiError> {
+    let actor = Actor::System {
+        id: "operator".into(),
+    };
+    let outcome =
+        crate::api::change_account(p, cfg, id, field, value, actor, &req.request_id).await?;
+    if outcome == crate::services::changes::AccountOutcome::Missing {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    get_account(p, id).await
+}

@@ -1,0 +1,176 @@
+//! `GET /v1/audit` (JSON pages) and `GET /v1/audit/export` (JSON Lines), admins only.
+//! One filter mode at a time, each served by its own index: target, actor, or time range.
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse, Body};
+use crate::api::{with_bookmark, Tenant};
+use crate::domain::auth::Role;
+use crate::domain::entity::is_uuid;
+use crate::ports::{col_i64, col_json, Database};
+use crate::services::audit::{list_stmt, AuditQuery};
+use base64::Engine;
+use serde_json::{json, Value};
+
+pub const MAX_PAGE: usize = 200;
+pub const MAX_EXPORT: usize = 1000;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    q: String,
+    seq: i64,
+    t: Option<String>,
+}
+
+fn parse_query(req: &ApiRequest) -> Result<AuditQuery, ApiError> {
+    let get = |k: &str| req.query_param(k).map(str::to_owned);
+    for (k, _) in &req.query {
+        if ![
+            "target_type",
+            "target_id",
+            "actor_id",
+            "from",
+            "to",
+            "limit",
+            "cursor",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(ApiError::BadRequest {
+                detail: format!("unknown parameter `{k}`; filter by target_type+target_id, actor_id, or from+to"),
+                extra: Some(json!({"allowed_filters": ["target_type", "target_id", "actor_id", "from", "to"]})),
+            });
+        }
+    }
+    let target = (get("target_type"), get("target_id"));
+    let actor = get("actor_id");
+    let time = (get("from"), get("to"));
+    let modes = [
+        target.0.is_some() || target.1.is_some(),
+        actor.is_some(),
+        time.0.is_some() || time.1.is_some(),
+    ];
+    if modes.iter().filter(|m| **m).count() > 1 {
+        return Err(ApiError::bad_request(
+            "filter by one of: target, actor, or time range",
+        ));
+    }
+    if let (Some(ty), Some(id)) = target.clone() {
+        // Entities, and the account's own row and erasure requests (their changes are audited).
+        let known = crate::domain::entity::ALL.iter().any(|e| e.table == ty)
+            || ["accounts", "erasure_requests"].contains(&ty.as_str());
+        if !known || !is_uuid(&id) {
+            return Err(ApiError::bad_request(
+                "target_type is a collection name and target_id a UUID",
+            ));
+        }
+        return Ok(AuditQuery::Target {
+            entity_type: ty,
+            id,
+        });
+    }
+    if modes[0] {
+        return Err(ApiError::bad_request(
+            "target_type and target_id go together",
+        ));
+    }
+    if let Some(a) = actor {
+        if a.is_empty() || a.len() > 100 {
+            return Err(ApiError::bad_request(
+                "actor_id is a user id or a system job name",
+            ));
+        }
+        return Ok(AuditQuery::Actor(a));
+    }
+    if modes[2] {
+        let parse = |v: Option<String>, name: &str| -> Result<String, ApiError> {
+            v.as_deref()
+                .and_then(crate::domain::clock::parse_rfc3339)
+                .map(crate::domain::clock::rfc3339)
+                .ok_or_else(|| ApiError::bad_request(format!("{name} must be an RFC 3339 time")))
+        };
+        return Ok(AuditQuery::Time {
+            from: parse(time.0, "from")?,
+            to: parse(time.1, "to")?,
+        });
+    }
+    Ok(AuditQuery::All)
+}
+
+pub async fn list(
+    t: &Tenant<impl Database>,
+    req: &ApiRequest,
+    export: bool,
+) -> Result<ApiResponse, ApiError> {
+    if t.claims.role != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only admins read the audit trail".into(),
+        ));
+    }
+    let q = parse_query(req)?;
+    let max = if export { MAX_EXPORT } else { MAX_PAGE };
+    let limit = crate::api::query_limit(req, if export { MAX_EXPORT } else { 50 }, max)?;
+    let qsig = format!("{q:?}");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let after = match req.query_param("cursor") {
+        Some(c) => Some(
+            b64.decode(c)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
+                .filter(|c| c.q == qsig)
+                .ok_or_else(|| {
+                    ApiError::bad_request("cursor is invalid or belongs to another filter")
+                })?,
+        ),
+        None => None,
+    };
+    let rows =
+        t.db.query(list_stmt(
+            t.account_id(),
+            &q,
+            after.as_ref().map(|c| (c.seq, c.t.as_deref())),
+            limit,
+        ))
+        .await?;
+    let mut items: Vec<Value> = rows
+        .rows
+        .iter()
+        .filter_map(|r| col_json(r, "body"))
+        .collect();
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        let last = rows.rows.get(limit - 1);
+        last.map(|r| {
+            let body = col_json(r, "body").unwrap_or_default();
+            b64.encode(
+                serde_json::to_vec(&Cursor {
+                    q: qsig.clone(),
+                    seq: col_i64(r, "seq").unwrap_or(0),
+                    t: body["event_time"].as_str().map(str::to_owned),
+                })
+                .unwrap_or_default(),
+            )
+        })
+    } else {
+        None
+    };
+    if export {
+        let mut out = Vec::new();
+        for it in &items {
+            out.extend(serde_json::to_vec(it).unwrap_or_default());
+            out.push(b'\n');
+        }
+        let mut r = ApiResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/x-ndjson".into())],
+            body: Body::Bytes(out),
+        };
+        if let Some(n) = next {
+            r = r.with_header("x-next-cursor", n);
+        }
+        return Ok(with_bookmark(r, &t.db));
+    }
+    Ok(with_bookmark(
+        ApiResponse::json(200, json!({"items": items, "next_cursor": next})),
+        &t.db,
+    ))
+}

@@ -1,0 +1,149 @@
+//! Document contents in R2 under `accounts/{account_id}/documents/{id}`: the key is built from
+//! the authenticated tenant, never from input, so another tenant's object cannot be named
+//! (`domain::content::blob_key`).
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse, Body};
+use crate::api::{etag, new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
+use crate::domain::clock::rfc3339;
+use crate::domain::content::{blob_key, ALLOWED_CONTENT_TYPES};
+use crate::domain::entity::DOCUMENTS;
+use crate::domain::event::{Action, Change};
+use crate::ports::*;
+use crate::services::changes::{commit, version_of, Edit, Expect, Write};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+async fn load_document(t: &Tenant<impl Database>, id: Uuid) -> Result<Value, ApiError> {
+    let rows =
+        t.db.query(crate::api::get_stmt(&DOCUMENTS, t.account_id(), id))
+            .await?;
+    rows.first()
+        .and_then(|r| col_json(r, "body"))
+        .ok_or_else(|| ApiError::NotFound(format!("no document with id {id}")))
+}
+
+pub async fn put<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    crate::api::require_write(t, &crate::domain::entity::DOCUMENTS)?;
+    let content_type = req
+        .header("content-type")
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| ALLOWED_CONTENT_TYPES.contains(&c.as_str()))
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(format!(
+                "Content-Type must be one of {}",
+                ALLOWED_CONTENT_TYPES.join(", ")
+            ))
+        })?;
+    if req.body.len() > cfg.max_content_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "document contents are limited to {} bytes",
+            cfg.max_content_bytes
+        )));
+    }
+    if req.body.is_empty() {
+        return Err(ApiError::bad_request("the content is empty"));
+    }
+    let current = load_document(t, id).await?;
+    let version = version_of(&current);
+    if let Some(h) = req.header("if-match") {
+        if h.trim() != "*" && h.trim() != etag(version) {
+            return Err(ApiError::PreconditionFailed(h.trim().into()));
+        }
+    }
+    let sha = hex::encode(Sha256::digest(&req.body));
+    let now = p.now();
+    // Content first, under its own key: if the metadata write fails or loses a race, the object is
+    // an unreferenced orphan; the metadata only ever names an object that exists.
+    p.blobs()
+        .put(
+            &blob_key(t.account_id(), id, &sha),
+            Blob {
+                bytes: req.body.clone(),
+                content_type: content_type.clone(),
+            },
+        )
+        .await?;
+    let content = json!({
+        "content_type": content_type,
+        "size": req.body.len(),
+        "sha256": sha,
+        "uploaded_at": rfc3339(now),
+    });
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
+        Change {
+            entity_type: "documents",
+            entity_singular: "document",
+            entity_id: id,
+            action: Action::Updated,
+            entity_version: version + 1,
+            changed_fields: vec!["content".into()],
+        },
+    );
+    let write = Write {
+        table: "documents",
+        id,
+        edit: Edit::Set(vec![("content", content.clone())]),
+        expect: Expect::Version(version),
+        live_only: true,
+        event: ev,
+        with: vec![],
+    };
+    let landed = commit(&t.db, &write).await?.ok_or_else(|| {
+        ApiError::Conflict("the document changed during the upload; retry".into())
+    })?;
+    publish(p, cfg, t, vec![landed.event]).await;
+    // The superseded object is no longer referenced (best effort; an orphan is harmless).
+    if let Some(old) = current["content"]["sha256"].as_str().filter(|o| *o != sha) {
+        if let Err(e) = p.blobs().delete(&blob_key(t.account_id(), id, old)).await {
+            tracing::warn!(error = %e, "deleting the superseded content failed");
+        }
+    }
+    Ok(with_bookmark(
+        ApiResponse::json(200, content).with_header("etag", etag(landed.version)),
+        &t.db,
+    ))
+}
+
+pub async fn get<P: Platform>(p: &P, t: &Tenant<P::Db>, id: Uuid) -> Result<ApiResponse, ApiError> {
+    let doc = load_document(t, id).await?;
+    let meta = doc
+        .get("content")
+        .filter(|c| c.is_object())
+        .ok_or_else(|| ApiError::NotFound(format!("document {id} has no content yet")))?;
+    let sha = meta
+        .get("sha256")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let blob = p
+        .blobs()
+        .get(&blob_key(t.account_id(), id, sha))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the content of document {id} is gone")))?;
+    Ok(ApiResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), blob.content_type),
+            ("etag".into(), format!("\"sha256-{sha}\"")),
+            ("x-content-sha256".into(), sha.into()),
+            (
+                "content-disposition".into(),
+                format!("attachment; filename=\"{id}\""),
+            ),
+            ("x-content-type-options".into(), "nosniff".into()),
+        ],
+        body: Body::Bytes(blob.bytes),
+    })
+}

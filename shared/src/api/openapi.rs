@@ -1,0 +1,717 @@
+//! `GET /openapi.json`: OpenAPI 3.1, generated from the entity specs that validation uses, so
+//! the document and the API cannot drift apart.
+
+use crate::domain::entity::{self, EntitySpec, Field, FilterOp, Kind};
+use serde_json::{json, Map, Value};
+
+/// Strings may not hold control characters other than tab and newline.
+const NO_CONTROL: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
+
+fn kind_schema(kind: &Kind, nullable: bool) -> Value {
+    let mut s = match kind {
+        Kind::Str { max } => json!({"type": "string", "maxLength": max, "pattern": NO_CONTROL}),
+        Kind::Email => json!({"type": "string", "format": "email", "maxLength": 254}),
+        Kind::Enum(values) => json!({"type": "string", "enum": values}),
+        Kind::Uuid => json!({"type": "string", "format": "uuid"}),
+        Kind::Date => json!({"type": "string", "format": "date"}),
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Object(fields) => object_schema(fields, true, &[], false),
+        Kind::Array { item, max_items } => {
+            json!({"type": "array", "maxItems": max_items, "items": kind_schema(&item.kind, false)})
+        }
+    };
+    if nullable {
+        if let Some(t) = s.get("type").cloned() {
+            s["type"] = json!([t, "null"]);
+        }
+        if let Some(Value::Array(e)) = s.get_mut("enum") {
+            e.push(Value::Null);
+        }
+    }
+    s
+}
+
+fn object_schema(
+    fields: &[Field],
+    with_required: bool,
+    extra: &[(&str, Value)],
+    nullable_optional: bool,
+) -> Value {
+    let mut props = Map::new();
+    for f in fields {
+        let mut s = kind_schema(&f.kind, nullable_optional && !f.required);
+        s["description"] = json!(f.description);
+        props.insert(f.name.into(), s);
+    }
+    for (k, v) in extra {
+        props.insert((*k).into(), v.clone());
+    }
+    let mut o = json!({"type": "object", "additionalProperties": false, "properties": props});
+    if with_required {
+        let req: Vec<&str> = fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name)
+            .collect();
+        if !req.is_empty() {
+            o["required"] = json!(req);
+        }
+    }
+    o
+}
+
+fn title(spec: &EntitySpec) -> String {
+    let mut c = spec.singular.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+fn read_only_props(spec: &EntitySpec) -> Vec<(&'static str, Value)> {
+    let ts = json!({"type": "string", "format": "date-time", "readOnly": true});
+    let mut v = vec![
+        (
+            "id",
+            json!({"type": "string", "format": "uuid", "readOnly": true}),
+        ),
+        (
+            "version",
+            json!({"type": "integer", "minimum": 1, "readOnly": true, "description": "Increments on every change; the ETag is \"v{version}\""}),
+        ),
+        ("created_at", ts.clone()),
+        ("updated_at", ts.clone()),
+        (
+            "deleted_at",
+            json!({"type": ["string", "null"], "format": "date-time", "readOnly": true}),
+        ),
+    ];
+    for name in spec.read_only {
+        let s = match *name {
+            "content" => json!({
+                "type": ["object", "null"], "readOnly": true, "additionalProperties": false,
+                "description": "Set by PUT /v1/documents/{id}/content",
+                "properties": {
+                    "content_type": {"type": "string"},
+                    "size": {"type": "integer", "minimum": 0},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "uploaded_at": {"type": "string", "format": "date-time"}
+                }
+            }),
+            "document_count" => json!({"type": "integer", "minimum": 0, "readOnly": true}),
+            "legal_hold" => {
+                json!({"type": "boolean", "readOnly": true, "description": "Set by PUT /v1/clients/{id}/legal-hold"})
+            }
+            _ => {
+                json!({"type": ["string", "null"], "readOnly": true, "description": "Denormalised by the change-event pipeline"})
+            }
+        };
+        v.push((name, s));
+    }
+    v
+}
+
+fn problem_ref() -> Value {
+    json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}})
+}
+
+fn err(desc: &str) -> Value {
+    json!({"description": desc, "content": problem_ref()})
+}
+
+/// Error responses every tenant operation may give.
+fn tenant_errors(extra: &[(&str, &str)]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for (code, desc) in [
+        ("400", "Bad request (invalid id, query, or body; `errors` lists fields)"),
+        ("401", "Missing, invalid or expired token"),
+        ("403", "Role may not do this, account deactivated, address not allowed, or token not valid on this domain"),
+        ("404", "Not found in this account"),
+        ("421", "The account is served by another deployment (named in `deployment`)"),
+        ("451", "The account may only be used from the United Kingdom"),
+        ("503", "Storage unavailable or the shard is read-only; retry later"),
+    ]
+    .iter()
+    .chain(extra)
+    {
+        m.insert((*code).into(), err(desc));
+    }
+    m
+}
+
+fn bookmark_header() -> Value {
+    json!({"description": "D1 Sessions bookmark; send it back in `x-d1-bookmark` to read your own writes", "schema": {"type": "string"}})
+}
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+}
+
+fn bookmark_param() -> Value {
+    json!({"name": "x-d1-bookmark", "in": "header", "required": false,
+           "description": "A bookmark from an earlier response: the read sees at least that write",
+           "schema": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[!-~]+$"}})
+}
+
+fn entity_paths(spec: &EntitySpec, paths: &mut Map<String, Value>) {
+    let t = title(spec);
+    let item = format!("#/components/schemas/{t}");
+    let ok_item = |code: &str, desc: &str| {
+        json!({code: {"description": desc,
+            "headers": {"ETag": {"schema": {"type": "string"}}, "x-d1-bookmark": bookmark_header()},
+            "content": {"application/json": {"schema": {"$ref": item}}}}})
+    };
+    let mut filters: Vec<Value> = vec![
+        json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}),
+        json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page (same filter)", "schema": {"type": "string"}}),
+        bookmark_param(),
+    ];
+    for f in spec.filters {
+        let desc = match f.op {
+            FilterOp::Eq => format!(
+                "Only rows whose `{}` equals this value (indexed). One filter at a time.",
+                f.param
+            ),
+            FilterOp::Prefix => {
+                "Case-insensitive prefix (indexed); results ordered by it. One filter at a time."
+                    .to_string()
+            }
+        };
+        filters.push(json!({"name": f.param, "in": "query", "description": desc, "schema": kind_schema(f.value, false)}));
+    }
+    let writes = if spec.admin_writes {
+        "Admins only."
+    } else {
+        "Admins and members."
+    };
+    let mut create_responses = ok_item("201", "Created");
+    create_responses["201"]["headers"]["Location"] = json!({"schema": {"type": "string"}});
+    create_responses["201"]["headers"]["Idempotent-Replayed"] =
+        json!({"schema": {"type": "string"}});
+    let mut cr = tenant_errors(&[
+        ("409", "Conflicts with existing data (for example a duplicate email)"),
+        ("413", "Body over 256 KB"),
+        ("415", "Content-Type must be application/json"),
+        ("422", "A referenced id does not exist in this account, or the Idempotency-Key was used with another body"),
+    ]);
+    for (k, v) in create_responses.as_object().cloned().unwrap_or_default() {
+        cr.insert(k, v);
+    }
+    let mut list_responses = tenant_errors(&[]);
+    list_responses.insert(
+        "200".into(),
+        json!({"description": "A page", "headers": {"x-d1-bookmark": bookmark_header()},
+               "content": {"application/json": {"schema": {
+                   "type": "object", "additionalProperties": false, "required": ["items", "next_cursor"],
+                   "properties": {"items": {"type": "array", "items": {"$ref": item}},
+                                  "next_cursor": {"type": ["string", "null"]}}}}}}),
+    );
+    paths.insert(
+        format!("/v1/{}", spec.table),
+        json!({
+            "get": {"operationId": format!("list_{}", spec.table), "tags": [spec.table],
+                    "summary": format!("List {} (keyset pages; filter only on indexed fields)", spec.table),
+                    "parameters": filters, "responses": list_responses},
+            "post": {"operationId": format!("create_{}", spec.singular), "tags": [spec.table],
+                     "summary": format!("Create a {}. {writes}", spec.singular),
+                     "parameters": [
+                         {"name": "Idempotency-Key", "in": "header", "required": false,
+                          "description": "Same key and body replays the first response; same key and another body is 422",
+                          "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"}}],
+                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("{item}Create")}}}},
+                     "responses": cr}
+        }),
+    );
+    let mut get_r = tenant_errors(&[]);
+    get_r.extend(
+        ok_item("200", "The current version")
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let mut patch_r = tenant_errors(&[
+        (
+            "409",
+            "Conflicts with existing data, or changed concurrently",
+        ),
+        ("412", "If-Match does not match the current version"),
+        ("413", "Body over 256 KB"),
+        (
+            "415",
+            "Content-Type must be application/merge-patch+json or application/json",
+        ),
+        ("422", "A referenced id does not exist in this account"),
+    ]);
+    patch_r.extend(
+        ok_item("200", "Updated")
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let mut del_r = tenant_errors(&[
+        ("409", "Changed concurrently"),
+        ("412", "If-Match does not match the current version"),
+    ]);
+    del_r.insert("204".into(), json!({"description": "Soft-deleted (kept for retention)", "headers": {"x-d1-bookmark": bookmark_header()}}));
+    let if_match = json!({"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"}});
+    paths.insert(
+        format!("/v1/{}/{{id}}", spec.table),
+        json!({
+            "parameters": [id_param()],
+            "get": {"operationId": format!("get_{}", spec.singular), "tags": [spec.table],
+                    "parameters": [bookmark_param()], "responses": get_r},
+            "patch": {"operationId": format!("update_{}", spec.singular), "tags": [spec.table],
+                      "summary": format!("JSON merge patch (RFC 7396). {writes}"),
+                      "parameters": [if_match.clone()],
+                      "requestBody": {"required": true, "content": {
+                          "application/merge-patch+json": {"schema": {"$ref": format!("{item}Patch")}},
+                          "application/json": {"schema": {"$ref": format!("{item}Patch")}}}},
+                      "responses": patch_r},
+            "delete": {"operationId": format!("delete_{}", spec.singular), "tags": [spec.table],
+                       "summary": format!("Soft delete. {writes}"),
+                       "parameters": [if_match], "responses": del_r}
+        }),
+    );
+}
+
+fn schemas() -> Map<String, Value> {
+    let mut s = Map::new();
+    for spec in entity::ALL {
+        let t = title(spec);
+        s.insert(
+            format!("{t}Create"),
+            object_schema(spec.fields, true, &[], true),
+        );
+        let mut patch = object_schema(spec.fields, false, &[], true);
+        // Immutable fields are set at creation only: a patch may not name them.
+        if let Some(props) = patch["properties"].as_object_mut() {
+            for f in spec.immutable {
+                props.remove(*f);
+            }
+        }
+        s.insert(format!("{t}Patch"), patch);
+        let mut full = object_schema(spec.fields, false, &read_only_props(spec), false);
+        full["required"] = json!(["id", "version", "created_at", "updated_at"]);
+        s.insert(t, full);
+    }
+    s.insert("Account".into(), account_schema());
+    s.insert(
+        "Problem".into(),
+        json!({"type": "object", "required": ["type", "title", "status", "detail", "request_id"],
+               "description": "RFC 9457 problem details",
+               "properties": {
+                   "type": {"type": "string", "description": "Stable: urn:clientdocs:problem:<kind>"},
+                   "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+                   "request_id": {"type": "string"},
+                   "errors": {"type": "array", "items": {"type": "object", "required": ["pointer", "message"],
+                              "properties": {"pointer": {"type": "string"}, "message": {"type": "string"}}}},
+                   "allowed_filters": {"type": "array", "items": {"type": "string"}},
+                   "deployment": {"type": "string"}}}),
+    );
+    s
+}
+
+fn admin_errors(extra: &[(&str, &str)]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for (code, desc) in [
+        ("400", "Bad request"),
+        ("401", "Not an operator credential"),
+        ("404", "Not found"),
+        ("503", "The registry is unavailable"),
+    ]
+    .iter()
+    .chain(extra)
+    {
+        m.insert((*code).into(), err(desc));
+    }
+    m
+}
+
+fn admin_op(
+    id: &str,
+    summary: &str,
+    body: Option<Value>,
+    ok: (&str, Value),
+    extra: &[(&str, &str)],
+) -> Value {
+    let mut r = admin_errors(extra);
+    r.insert(
+        ok.0.into(),
+        json!({"description": "OK", "content": {"application/json": {"schema": ok.1}}}),
+    );
+    let mut op = json!({"operationId": id, "tags": ["operator"], "summary": summary,
+                        "security": [{"adminAuth": []}], "responses": r});
+    if let Some(b) = body {
+        op["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": b}}});
+    }
+    op
+}
+
+fn admin_paths(paths: &mut Map<String, Value>) {
+    let account = json!({"$ref": "#/components/schemas/Account"});
+    let items = json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object"}}}});
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+    paths.insert("/admin/v1/shards".into(), json!({"get": admin_op("list_shards", "Shards with their account counts", None, ("200", items.clone()), &[])}));
+    paths.insert("/admin/v1/shards/{id}/health".into(), json!({
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 100}}],
+        "get": {"operationId": "shard_health", "tags": ["operator"], "security": [{"adminAuth": []}],
+            "summary": "Health samples of a shard, newest first (size, per-account usage, outbox backlog, probe latency)",
+            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+            "responses": admin_op("x", "", None, ("200", json!({"type": "object", "required": ["shard_id", "items"],
+                "properties": {"shard_id": {"type": "string"}, "items": {"type": "array", "items": {"type": "object"}}}})), &[])["responses"].clone()}}));
+    paths.insert(
+        "/admin/v1/rebalance-proposals".into(),
+        json!({"get": admin_op(
+        "list_rebalance_proposals", "Open rebalancing proposals from the latest health data",
+        None, ("200", items.clone()), &[])}),
+    );
+    paths.insert("/admin/v1/platform-events".into(), json!({"get": {
+        "operationId": "list_platform_events", "tags": ["operator"], "security": [{"adminAuth": []}],
+        "summary": "Platform events (CloudEvents), newest first: rebalancing proposals and other operator news",
+        "parameters": [{"name": "type", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+        "responses": admin_op("x", "", None, ("200", items.clone()), &[])["responses"].clone()}}));
+    paths.insert("/admin/v1/job-runs".into(), json!({"get": {
+        "operationId": "list_job_runs", "tags": ["operator"], "security": [{"adminAuth": []}],
+        "parameters": [{"name": "job", "in": "query", "schema": {"type": "string", "enum": ["outbox_relay", "shard_health", "migration_check", "retention"]}}],
+        "responses": admin_op("x", "", None, ("200", items), &[])["responses"].clone()}}));
+    paths.insert("/admin/v1/accounts".into(), json!({"post": admin_op(
+        "create_account",
+        "Create an account on the least-full active shared shard, or on the named dedicated shard",
+        Some(json!({"type": "object", "additionalProperties": false, "required": ["name", "slug"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"},
+                "kind": {"type": "string", "enum": ["production", "training", "test"]},
+                "shard_id": {"type": "string"},
+                "uk_only": {"type": "boolean"},
+                "cidr_allowlist": {"type": ["array", "null"], "items": {"type": "string"}}}})),
+        ("201", account.clone()),
+        &[("409", "Slug or id already used"), ("415", "Content-Type must be application/json"), ("422", "No such shard, or not active")],
+    )}));
+    paths.insert("/admin/v1/accounts/{id}".into(), json!({"parameters": id, "get": admin_op("get_account", "An account", None, ("200", account.clone()), &[])}));
+    for (action, summary) in [
+        (
+            "deactivate",
+            "Deactivate: every request of the account gets 403",
+        ),
+        ("reactivate", "Reactivate"),
+    ] {
+        paths.insert(format!("/admin/v1/accounts/{{id}}/{action}"), json!({"parameters": id, "post": admin_op(&format!("{action}_account"), summary, None, ("200", account.clone()), &[])}));
+    }
+    paths.insert("/admin/v1/accounts/{id}/domains".into(), json!({"parameters": id, "post": admin_op(
+        "add_domain", "Register a custom domain (its requests must carry this account's tokens)",
+        Some(json!({"type": "object", "additionalProperties": false, "required": ["hostname"], "properties": {"hostname": {"type": "string", "maxLength": 253}}})),
+        ("201", json!({"type": "object"})),
+        &[("409", "Hostname already registered"), ("415", "Content-Type must be application/json")],
+    )}));
+    let dl_items = json!({"type": "object", "required": ["items", "next_cursor"], "properties": {
+        "items": {"type": "array", "items": {"type": "object"}}, "next_cursor": {"type": ["string", "null"]}}});
+    paths.insert("/admin/v1/dead-letters".into(), json!({"get": {
+        "operationId": "list_dead_letters", "tags": ["operator"], "security": [{"adminAuth": []}],
+        "summary": "Messages the pipeline could not process, newest first, with the reason",
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                       {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+        "responses": admin_op("x", "", None, ("200", dl_items), &[])["responses"].clone()}}));
+    paths.insert("/admin/v1/dead-letters/{id}/replay".into(), json!({
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 128}}],
+        "post": admin_op("replay_dead_letter", "Send the original message to the change-event queue again", None, ("200", json!({"type": "object"})), &[])}));
+    paths.insert("/admin/v1/accounts/{id}/legal-hold".into(), json!({"parameters": id, "put": admin_op(
+        "set_account_legal_hold", "Place or lift a legal hold on everything of an account",
+        Some(json!({"type": "object", "additionalProperties": false, "required": ["hold"], "properties": {"hold": {"type": "boolean"}}})),
+        ("200", account.clone()), &[("415", "Content-Type must be application/json")])}));
+    paths.insert(
+        "/admin/v1/accounts/{id}/faults".into(),
+        json!({"parameters": id, "put": admin_op(
+        "set_faults", "Fault injection for this account (local environment only; 404 elsewhere)",
+        Some(json!({"type": "object", "additionalProperties": false, "properties": {
+            "queue_send_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "consumer_retry_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "duplicate_delivery": {"type": "boolean"}}})),
+        ("200", account.clone()), &[("415", "Content-Type must be application/json")])}),
+    );
+    let mut inject = admin_op(
+        "inject_change_event",
+        "Put a raw message on the change-event queue (local environment only; 404 elsewhere)",
+        Some(json!({})),
+        ("202", json!({})),
+        &[("415", "Content-Type must be application/json")],
+    );
+    inject["responses"]["202"] = json!({"description": "Queued"});
+    paths.insert("/admin/v1/change-events".into(), json!({"post": inject}));
+    paths.insert("/admin/v1/accounts/{id}/tokens".into(), json!({"parameters": id, "post": admin_op(
+        "mint_demo_token", "Mint a tenant token (local environment only; 404 elsewhere)",
+        Some(json!({"type": "object", "additionalProperties": false, "required": ["sub", "role"], "properties": {
+            "sub": {"type": "string", "format": "uuid"}, "role": {"type": "string", "enum": ["admin", "member", "readonly"]},
+            "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 2592000}}})),
+        ("201", json!({"type": "object", "required": ["token", "claims"], "properties": {"token": {"type": "string"}, "claims": {"type": "object"}}})),
+        &[("415", "Content-Type must be application/json")],
+    )}));
+}
+
+fn account_schema() -> Value {
+    json!({"type": "object", "required": ["id", "name", "slug", "db_shard_id", "is_active", "tier", "kind", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "slug": {"type": "string"},
+            "db_shard_id": {"type": "string"}, "is_active": {"type": "boolean"},
+            "tier": {"type": "string", "enum": ["shared", "dedicated"]},
+            "kind": {"type": "string", "enum": ["production", "training", "test"]},
+            "uk_only": {"type": "boolean"}, "cidr_allowlist": {"type": ["array", "null"], "items": {"type": "string"}},
+            "retention": {}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "version": {"type": "integer"},
+            "legal_hold": {"type": "boolean"}}})
+}
+
+pub fn document(server: Option<&str>) -> Value {
+    let mut paths = Map::new();
+    for spec in entity::ALL {
+        entity_paths(spec, &mut paths);
+    }
+    let binary_types: Map<String, Value> = crate::domain::content::ALLOWED_CONTENT_TYPES
+        .iter()
+        .map(|t| {
+            (
+                (*t).to_string(),
+                json!({"schema": {"type": "string", "format": "binary", "minLength": 1}}),
+            )
+        })
+        .collect();
+    let bin_ok = |desc: &str| json!({"description": desc, "content": binary_types.clone()});
+    let mut put_r = tenant_errors(&[
+        ("409", "The document changed during the upload"),
+        ("412", "If-Match does not match"),
+        ("413", "Over the configured content limit (25 MB)"),
+        ("415", "Content-Type is not an allowed document type"),
+    ]);
+    put_r.insert(
+        "200".into(),
+        json!({"description": "Stored", "content": {"application/json": {"schema": {
+            "type": "object", "additionalProperties": false,
+            "required": ["content_type", "size", "sha256", "uploaded_at"],
+            "properties": {"content_type": {"type": "string"}, "size": {"type": "integer"},
+                           "sha256": {"type": "string"}, "uploaded_at": {"type": "string", "format": "date-time"}}}}}}),
+    );
+    let mut get_c = tenant_errors(&[]);
+    get_c.insert(
+        "200".into(),
+        bin_ok("The stored bytes with their content type"),
+    );
+    paths.insert(
+        "/v1/documents/{id}/content".into(),
+        json!({
+            "parameters": [id_param()],
+            "put": {"operationId": "put_document_content", "tags": ["documents"],
+                    "summary": "Upload the document's content to R2 (records type, size, SHA-256)",
+                    "parameters": [{"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"}}],
+                    "requestBody": {"required": true, "content": binary_types},
+                    "responses": put_r},
+            "get": {"operationId": "get_document_content", "tags": ["documents"], "responses": get_c}
+        }),
+    );
+    let mut verify_r = tenant_errors(&[]);
+    verify_r.insert(
+        "200".into(),
+        json!({"description": "Result of recomputing the account's audit hash chain",
+               "content": {"application/json": {"schema": {"type": "object",
+                   "required": ["ok", "checked", "first_broken_seq", "reason", "head_seq", "head_hash"],
+                   "properties": {"ok": {"type": "boolean"}, "checked": {"type": "integer"},
+                       "first_broken_seq": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
+                       "head_seq": {"type": "integer"}, "head_hash": {"type": "string"}, "complete": {"type": "boolean"}}}}}}),
+    );
+    let audit_params = json!([
+        {"name": "target_type", "in": "query", "schema": {"type": "string", "enum": ["groups", "users", "clients", "documents"]}},
+        {"name": "target_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+        {"name": "actor_id", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        bookmark_param()
+    ]);
+    let entry = json!({"type": "object", "required": ["seq", "event_id", "actor", "action", "target", "event_time", "recorded_time", "request_id", "outcome", "prev_hash", "hash"],
+        "properties": {"seq": {"type": "integer"}, "event_id": {"type": "string", "format": "uuid"}, "account_id": {"type": "string", "format": "uuid"},
+            "actor": {"type": "object"}, "action": {"type": "string"}, "target": {"type": "object"},
+            "event_time": {"type": "string"}, "recorded_time": {"type": "string"}, "request_id": {"type": "string"},
+            "outcome": {"type": "string"}, "entity_version": {"type": "integer"}, "changed_fields": {"type": "array", "items": {"type": "string"}},
+            "prev_hash": {"type": "string"}, "hash": {"type": "string"}}});
+    let mut list_r = tenant_errors(&[]);
+    list_r.insert("200".into(), json!({"description": "A page of audit entries (admins only), oldest first",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["items", "next_cursor"],
+            "properties": {"items": {"type": "array", "items": entry}, "next_cursor": {"type": ["string", "null"]}}}}}}));
+    let mut lp = audit_params.as_array().cloned().unwrap_or_default();
+    lp.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}));
+    paths.insert("/v1/audit".into(), json!({"get": {"operationId": "list_audit", "tags": ["audit"],
+        "summary": "The audit trail; filter by one of: target_type+target_id, actor_id, from+to", "parameters": lp, "responses": list_r}}));
+    let mut ex_r = tenant_errors(&[]);
+    ex_r.insert(
+        "200".into(),
+        json!({"description": "JSON Lines, one entry per line; `x-next-cursor` when more remain",
+        "headers": {"x-next-cursor": {"schema": {"type": "string"}}},
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}),
+    );
+    let mut ep = audit_params.as_array().cloned().unwrap_or_default();
+    ep.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}));
+    paths.insert("/v1/audit/export".into(), json!({"get": {"operationId": "export_audit", "tags": ["audit"],
+        "summary": "Export the audit trail as JSON Lines (admins only)", "parameters": ep, "responses": ex_r}}));
+    let days =
+        |d: &str| json!({"type": "integer", "minimum": 0, "maximum": 36525, "description": d});
+    let years =
+        |d: &str| json!({"type": "integer", "minimum": 1, "maximum": 100, "description": d});
+    let years_min = |min: u32, d: &str| json!({"type": "integer", "minimum": min, "maximum": 100, "description": d});
+    let days1 =
+        |d: &str| json!({"type": "integer", "minimum": 1, "maximum": 36525, "description": d});
+    let policy = json!({"type": "object", "additionalProperties": false,
+        "required": ["client_years_after_end", "aml_years_after_end", "document_years_after_end", "soft_delete_grace_days",
+                     "audit_years", "outbox_days", "idempotency_days", "dead_letter_days"],
+        "properties": {
+            "client_years_after_end": years_min(crate::domain::retention::MIN_CLIENT_YEARS, "Client records after the relationship ends (HMRC: at least 6)"),
+            "aml_years_after_end": years_min(crate::domain::retention::MIN_AML_YEARS, "AML evidence after the relationship ends (MLR 2017 reg 40: at least 5)"),
+            "document_years_after_end": years_min(crate::domain::retention::MIN_DOCUMENT_YEARS, "Other documents after the relationship ends (FCA SYSC 9: at least 5)"),
+            "soft_delete_grace_days": days1("Soft-deleted rows are purged after this many days (at least 1)"),
+            "audit_years": years("Audit trail"),
+            "outbox_days": days("Published outbox rows"),
+            "idempotency_days": days1("Idempotency keys (at least 1)"),
+            "dead_letter_days": days1("Dead letters (at least 1)")}});
+    let mut rs_get = tenant_errors(&[]);
+    rs_get.insert(
+        "200".into(),
+        json!({"description": "The account's retention policy (UK presets unless changed)",
+        "content": {"application/json": {"schema": policy.clone()}}}),
+    );
+    let mut rs_put = tenant_errors(&[("415", "Content-Type must be application/json")]);
+    rs_put.insert("200".into(), json!({"description": "Saved", "content": {"application/json": {"schema": policy.clone()}}}));
+    let erasure = json!({"type": "object", "required": ["id", "subject_type", "subject_id", "received_at", "due_by", "status"],
+        "properties": {"id": {"type": "string", "format": "uuid"}, "subject_type": {"type": "string", "enum": ["client", "user"]},
+            "subject_id": {"type": "string", "format": "uuid"}, "requested_by": {"type": "string"},
+            "received_at": {"type": "string", "format": "date-time"}, "due_by": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": ["pending", "completed", "restricted"]},
+            "completed_at": {"type": ["string", "null"]}, "outcome": {}}});
+    let mut er_post = tenant_errors(&[
+        ("415", "Content-Type must be application/json"),
+        ("422", "No such client or user in this account"),
+    ]);
+    er_post.insert("202".into(), json!({"description": "Recorded; carried out by the retention sweep before `due_by` (one calendar month)",
+        "headers": {"Location": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": erasure.clone()}}}));
+    paths.insert("/v1/erasure-requests".into(), json!({"post": {"operationId": "create_erasure_request", "tags": ["gdpr"],
+        "summary": "Record a GDPR erasure request for a client or user (admins only)",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+            "required": ["subject_type", "subject_id"], "properties": {
+                "subject_type": {"type": "string", "enum": ["client", "user"]}, "subject_id": {"type": "string", "format": "uuid"}}}}}},
+        "responses": er_post}}));
+    let mut er_get = tenant_errors(&[]);
+    er_get.insert("200".into(), json!({"description": "The request and its outcome", "content": {"application/json": {"schema": erasure}}}));
+    paths.insert(
+        "/v1/erasure-requests/{id}".into(),
+        json!({"parameters": [id_param()],
+        "get": {"operationId": "get_erasure_request", "tags": ["gdpr"], "responses": er_get}}),
+    );
+    let hold_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+        "required": ["hold"], "properties": {"hold": {"type": "boolean"}}}}}});
+    let mut hold_r = tenant_errors(&[
+        ("409", "Changed concurrently"),
+        ("415", "Content-Type must be application/json"),
+    ]);
+    hold_r.insert("200".into(), json!({"description": "The client", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Client"}}}}));
+    paths.insert("/v1/clients/{id}/legal-hold".into(), json!({"parameters": [id_param()],
+        "put": {"operationId": "set_client_legal_hold", "tags": ["clients"],
+            "summary": "Place or lift a legal hold (admins only): the retention sweep deletes nothing of a held client",
+            "requestBody": hold_body, "responses": hold_r}}));
+    paths.insert("/v1/settings/retention".into(), json!({
+        "get": {"operationId": "get_retention_settings", "tags": ["settings"], "responses": rs_get},
+        "put": {"operationId": "put_retention_settings", "tags": ["settings"], "summary": "Admins only",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": policy}}},
+                "responses": rs_put}}));
+    paths.insert(
+        "/v1/audit/verify".into(),
+        json!({"get": {"operationId": "verify_audit_chain", "tags": ["audit"], "responses": verify_r}}),
+    );
+    paths.insert(
+        "/health".into(),
+        json!({"get": {"operationId": "health", "security": [], "responses": {"200": {"description": "Up",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["status", "deployment"],
+                "properties": {"status": {"type": "string"}, "deployment": {"type": "string"}}}}}}}}}),
+    );
+    paths.insert(
+        "/openapi.json".into(),
+        json!({"get": {"operationId": "openapi", "security": [], "responses": {"200": {"description": "This document",
+            "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
+    );
+    admin_paths(&mut paths);
+    let mut doc = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "clientdocs API",
+            "version": "1.0.0",
+            "description": "Multi-tenant client and document management. Every request is authenticated with a JWT \
+                bearer token whose `account_id` selects the tenant; a tenant only ever sees its own rows.\n\n\
+                **Read-after-write:** every response carries `x-d1-bookmark`. Send it back as the `x-d1-bookmark` \
+                request header and the read is served by a D1 session at least as fresh as that write. Without \
+                it, reads may be served by any replica (`first-unconstrained`).\n\n\
+                **Errors** are `application/problem+json` with a stable `type` and the `request_id`.\n\n\
+                **Lists** filter on one indexed field at a time; any other query parameter is a 400 that lists \
+                the allowed filters. Pages are keyset pages: pass `next_cursor` as `cursor`."
+        },
+        "servers": [{"url": server.unwrap_or("/")}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "HS256 JWT with claims sub, account_id, role (admin|member|readonly), exp, iat, iss, aud; 60 s clock skew"},
+                "adminAuth": {"type": "http", "scheme": "bearer",
+                    "description": "Operator API: the deployment's ADMIN_SECRET as a bearer token"}
+            },
+            "schemas": schemas()
+        }
+    });
+    if server.is_none() {
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("servers");
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_every_entity_operation_and_error_schema() {
+        let d = document(None);
+        assert_eq!(d["openapi"], "3.1.0");
+        for spec in entity::ALL {
+            let p = &d["paths"][format!("/v1/{}", spec.table)];
+            assert!(p["get"].is_object() && p["post"].is_object());
+            let item = &d["paths"][format!("/v1/{}/{{id}}", spec.table)];
+            for m in ["get", "patch", "delete"] {
+                assert!(
+                    item[m]["responses"]["401"].is_object(),
+                    "{} {m}",
+                    spec.table
+                );
+            }
+            for f in spec.filters {
+                assert!(p["get"]["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["name"] == f.param));
+            }
+        }
+        assert!(d["components"]["schemas"]["Problem"].is_object());
+    }
+
+    #[test]
+    fn create_schema_rejects_unknown_fields_like_the_api() {
+        let d = document(None);
+        let c = &d["components"]["schemas"]["ClientCreate"];
+        assert_eq!(c["additionalProperties"], false);
+        assert_eq!(c["required"], json!(["forenames", "surname", "status"]));
+        assert_eq!(c["properties"]["surname"]["maxLength"], 200);
+        let dp = &d["components"]["schemas"]["DocumentPatch"]["properties"];
+        assert!(
+            dp.get("client_id").is_none() && dp.get("title").is_some(),
+            "immutable fields are not patchable"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! Layer 0, the domain: pure and sans-IO. No SQL, no ports, nothing of the crate above it
+//! (only `bindings`). Identities and tokens, time and ids, the change-event envelope, the entity
+//! specs, retention decisions and the rebalancing planner.
+
+pub mod auth;
+pub mod clock;
+pub mod content;
+pub mod entity;
+pub mod event;
+pub mod planner;
+pub mod platform_events;
+pub mod retention;
+pub mod tenancy;

@@ -1,0 +1,511 @@
+//! Layer 3, the jobs (mirrors `schedulers/cron`): the scheduler's jobs, platform-free. Every run
+//! is bounded, idempotent and recorded in `job_runs` (account D1) with its counts and outcome.
+//! Jobs use services, store, ports and domain; never the API or the consumer (the operator's
+//! job-run endpoint is `api::admin::jobs`).
+#![allow(async_fn_in_trait)]
+
+pub mod retention_sweep;
+pub mod shard_health;
+
+use crate::bindings;
+use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
+use crate::migrations::{self, Migration};
+use crate::ports::*;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    OutboxRelay,
+    ShardHealth,
+    MigrationCheck,
+    Retention,
+}
+
+impl Job {
+    pub fn for_cron(cron: &str) -> Option<Job> {
+        match cron {
+            bindings::CRON_OUTBOX_RELAY => Some(Job::OutboxRelay),
+            bindings::CRON_SHARD_HEALTH => Some(Job::ShardHealth),
+            bindings::CRON_MIGRATION_CHECK => Some(Job::MigrationCheck),
+            bindings::CRON_RETENTION | bindings::CRON_RETENTION_RESUME => Some(Job::Retention),
+            _ => None,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        match name {
+            "outbox_relay" => Some(Job::OutboxRelay),
+            "shard_health" => Some(Job::ShardHealth),
+            "migration_check" => Some(Job::MigrationCheck),
+            "retention" => Some(Job::Retention),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::OutboxRelay => "outbox_relay",
+            Job::ShardHealth => "shard_health",
+            Job::MigrationCheck => "migration_check",
+            Job::Retention => "retention",
+        }
+    }
+}
+
+pub trait SchedulerPlatform {
+    type Db: Database;
+    type Queue: EventQueue;
+    type Entropy: Entropy;
+    type Blobs: BlobStore;
+    /// Document contents (the retention sweep deletes them with their rows).
+    fn blobs(&self) -> &Self::Blobs;
+    fn accounts(&self) -> &Self::Db;
+    /// The shard bindings this deployment serves, with a session on each.
+    fn shards(&self) -> Vec<(String, Self::Db)>;
+    fn queue(&self) -> &Self::Queue;
+    /// The platform-events queue (rebalancing proposals and other operator news).
+    fn platform_events(&self) -> &Self::Queue;
+    fn now(&self) -> OffsetDateTime;
+    fn entropy(&self) -> &Self::Entropy;
+    /// Unpublished outbox rows younger than this belong to the request that wrote them.
+    fn relay_min_age(&self) -> time::Duration {
+        RELAY_MIN_AGE
+    }
+    /// Rows the health job may read per shard and run to measure account sizes.
+    fn measure_rows_per_run(&self) -> u64 {
+        crate::jobs::shard_health::MEASURE_ROWS_PER_RUN
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    /// Some work failed or was left for the next run.
+    Partial,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRun {
+    pub id: String,
+    pub job: Job,
+    pub cron: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub outcome: Outcome,
+    pub counts: Map<String, Value>,
+    pub detail: Vec<String>,
+}
+
+/// Unpublished outbox rows older than this are the relay's (younger ones are still being
+/// published by the API request that wrote them).
+pub const RELAY_MIN_AGE: time::Duration = time::Duration::seconds(30);
+pub const RELAY_PAGE: i64 = 100;
+/// Pages per shard per run: bounded work per invocation; the rest waits for the next minute.
+pub const RELAY_MAX_PAGES: usize = 20;
+pub const OUTBOX_KEEP_PUBLISHED: time::Duration = time::Duration::days(7);
+pub const PURGE_PAGE: i64 = 500;
+
+pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> JobRun {
+    let started = p.now();
+    let mut counts = Map::new();
+    let mut detail = Vec::new();
+    let outcome = match job {
+        Job::OutboxRelay => relay(p, &mut counts, &mut detail).await,
+        Job::MigrationCheck => migration_check(p, &mut counts, &mut detail).await,
+        Job::ShardHealth => {
+            if crate::jobs::shard_health::run(p, &mut counts, &mut detail).await {
+                Outcome::Ok
+            } else {
+                Outcome::Partial
+            }
+        }
+        Job::Retention => {
+            let resume_only = cron == Some(bindings::CRON_RETENTION_RESUME);
+            retention(p, &mut counts, &mut detail, resume_only).await
+        }
+    };
+    let run = JobRun {
+        id: uuid_v7(started, p.entropy()).to_string(),
+        job,
+        cron: cron.map(str::to_owned),
+        started_at: rfc3339(started),
+        finished_at: rfc3339(p.now()),
+        outcome,
+        counts,
+        detail,
+    };
+    let body = serde_json::to_string(&run).unwrap_or_default();
+    if let Err(e) = p
+        .accounts()
+        .query(Stmt::new(
+            "INSERT INTO job_runs (id, body) VALUES (?1, ?2)",
+            vec![json!(run.id), json!(body)],
+        ))
+        .await
+    {
+        tracing::error!(error = %e, job = job.name(), "recording the job run failed");
+    }
+    run
+}
+
+fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
+    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
+    counts.insert(key.into(), json!(cur + n));
+}
+
+/// Account changes whose events are still in the account row (the API isolate that made them
+/// did not forward them, or does not bind the shard): into the shard's outbox, for the relay.
+async fn forward_pending<P: SchedulerPlatform>(
+    p: &P,
+    shard_id: &str,
+    db: &P::Db,
+    counts: &mut Map<String, Value>,
+) -> Result<(), StoreError> {
+    let rows = p
+        .accounts()
+        .query(crate::services::changes::accounts_with_pending_events(
+            shard_id,
+        ))
+        .await?;
+    for r in &rows.rows {
+        if let Some(id) = col_str(r, "id").and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+            let moved =
+                crate::services::changes::forward_account_events(p.accounts(), db, shard_id, id)
+                    .await?;
+            add(counts, "account_events_forwarded", moved.len() as u64);
+        }
+    }
+    Ok(())
+}
+
+async fn relay<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> Outcome {
+    let mut outcome = Outcome::Ok;
+    let now = p.now();
+    let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
+    // Shard id by binding, to find the accounts whose own changes wait to be forwarded.
+    let shard_ids: std::collections::HashMap<String, String> =
+        match crate::store::registry::shard_bindings(p.accounts()).await {
+            Ok(m) => m.into_iter().map(|(id, b)| (b, id)).collect(),
+            Err(e) => {
+                detail.push(format!("registry: {e}"));
+                outcome = Outcome::Partial;
+                Default::default()
+            }
+        };
+    for (binding, db) in p.shards() {
+        if let Some(shard_id) = shard_ids.get(&binding) {
+            if let Err(e) = forward_pending(p, shard_id, &db, counts).await {
+                detail.push(format!("{binding}: forwarding account events: {e}"));
+                outcome = Outcome::Partial;
+            }
+        }
+        for _ in 0..RELAY_MAX_PAGES {
+            let rows = match db
+                .query(crate::store::outbox::unpublished_page(cutoff, RELAY_PAGE))
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    detail.push(format!("{binding}: {e}"));
+                    outcome = Outcome::Partial;
+                    break;
+                }
+            };
+            if rows.rows.is_empty() {
+                break;
+            }
+            let mut msgs = Vec::new();
+            let mut keys = Vec::new();
+            for r in &rows.rows {
+                if let Some(mut b) = col_json(r, "body") {
+                    if let Some(o) = b.as_object_mut() {
+                        o.remove("published_at");
+                    }
+                    msgs.push(b);
+                    keys.push((
+                        col_str(r, "account_id").unwrap_or_default().to_string(),
+                        col_str(r, "id").unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+            if let Err(e) = p.queue().send_batch(msgs).await {
+                detail.push(format!("{binding}: {e}"));
+                outcome = Outcome::Partial;
+                break;
+            }
+            add(counts, "republished", keys.len() as u64);
+            let now = p.now();
+            let stmts: Vec<Stmt> = keys
+                .iter()
+                .map(|(a, id)| crate::store::outbox::mark_published(a, id, now))
+                .collect();
+            if let Err(e) = db.batch(stmts).await {
+                // Sent but not marked: the next run sends again; consumers are idempotent.
+                detail.push(format!("{binding}: {e}"));
+                outcome = Outcome::Partial;
+                break;
+            }
+            if (rows.rows.len() as i64) < RELAY_PAGE {
+                break;
+            }
+        }
+        let purge_before = p.now() - OUTBOX_KEEP_PUBLISHED;
+        match db
+            .query(crate::store::outbox::purge_published(
+                purge_before,
+                PURGE_PAGE,
+            ))
+            .await
+        {
+            Ok(r) => add(counts, "purged", r.meta.changes),
+            Err(e) => {
+                detail.push(format!("{binding}: purge: {e}"));
+                outcome = Outcome::Partial;
+            }
+        }
+    }
+    outcome
+}
+
+/// Compare applied migrations (wrangler's `d1_migrations`) with those embedded in the build.
+pub fn drift(applied: &[String], embedded: &[Migration]) -> Option<String> {
+    let want: Vec<&str> = embedded.iter().map(|m| m.name).collect();
+    if applied.iter().map(String::as_str).eq(want.iter().copied()) {
+        return None;
+    }
+    if applied.len() < want.len() && applied.iter().zip(&want).all(|(a, w)| a == w) {
+        return Some(format!(
+            "behind: missing {}",
+            want[applied.len()..].join(", ")
+        ));
+    }
+    Some(format!(
+        "drifted: applied [{}], build has [{}]",
+        applied.join(", "),
+        want.join(", ")
+    ))
+}
+
+async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
+    let r = db
+        .query(Stmt::new(
+            "SELECT name FROM d1_migrations ORDER BY id",
+            vec![],
+        ))
+        .await?;
+    Ok(r.rows
+        .iter()
+        .filter_map(|r| col_str(r, "name").map(str::to_owned))
+        .collect())
+}
+
+/// The nightly sweep of every shard, or (`resume_only`, the hourly cron) only the shards whose
+/// last run stopped at its budget: a backlog larger than one run clears within hours, not
+/// one budget per night.
+async fn retention<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+    resume_only: bool,
+) -> Outcome {
+    let mut outcome = Outcome::Ok;
+    let ids = shard_ids_by_binding(p.accounts()).await;
+    for (binding, db) in p.shards() {
+        let Some(shard_id) = ids.get(&binding) else {
+            detail.push(format!("{binding}: not in the shard registry"));
+            outcome = Outcome::Partial;
+            continue;
+        };
+        if resume_only {
+            match crate::jobs::retention_sweep::cycle_in_progress(p.accounts(), shard_id).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    detail.push(format!("{binding}: {e}"));
+                    outcome = Outcome::Partial;
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = crate::jobs::retention_sweep::sweep_shard(p, shard_id, &db, counts).await {
+            detail.push(format!("{binding}: {e}"));
+            outcome = Outcome::Partial;
+        }
+    }
+    // Dead letters (account D1): after the preset's days, once a night.
+    if !resume_only {
+        let days = crate::domain::retention::Policy::uk_preset().dead_letter_days;
+        let cutoff = rfc3339(p.now() - time::Duration::days(i64::from(days)));
+        match p
+            .accounts()
+            .query(Stmt::new(
+                "DELETE FROM dead_letters WHERE received_at < ?1",
+                vec![json!(cutoff)],
+            ))
+            .await
+        {
+            Ok(r) => add(counts, "dead_letters_purged", r.meta.changes),
+            Err(e) => {
+                detail.push(format!("dead letters: {e}"));
+                outcome = Outcome::Partial;
+            }
+        }
+    }
+    if counts.get("left_for_next_run").is_some() {
+        outcome = Outcome::Partial;
+    }
+    outcome
+}
+
+/// Binding -> shard id, from the registry (empty if it cannot be read; callers report the
+/// shards they could not place).
+async fn shard_ids_by_binding(db: &impl Database) -> std::collections::HashMap<String, String> {
+    crate::store::registry::shard_bindings(db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, binding)| (binding, id))
+        .collect()
+}
+
+/// The schema status of one database: applied migrations and the `sqlite_master` fingerprint
+/// against this build's.
+async fn schema_status(
+    db: &impl Database,
+    set: &[Migration],
+    expected: &str,
+) -> Result<(crate::domain::tenancy::SchemaStatus, Option<String>), StoreError> {
+    use crate::domain::tenancy::SchemaStatus;
+    let applied = applied(db).await?;
+    if let Some(d) = drift(&applied, set) {
+        let status = if d.starts_with("behind") {
+            SchemaStatus::Behind
+        } else {
+            SchemaStatus::Drifted
+        };
+        return Ok((status, Some(d)));
+    }
+    let got = crate::store::schema::fingerprint(db).await?;
+    if got != expected.trim() {
+        return Ok((
+            SchemaStatus::Drifted,
+            Some(format!(
+                "schema fingerprint {got} differs from this build's {}",
+                expected.trim()
+            )),
+        ));
+    }
+    Ok((SchemaStatus::Current, None))
+}
+
+type Checked = Result<(crate::domain::tenancy::SchemaStatus, Option<String>), StoreError>;
+
+fn tally(
+    name: &str,
+    r: &Checked,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> bool {
+    use crate::domain::tenancy::SchemaStatus;
+    match r {
+        Ok((SchemaStatus::Current, _)) => {
+            add(counts, "current", 1);
+            true
+        }
+        Ok((status, d)) => {
+            let key = if *status == SchemaStatus::Behind {
+                "behind"
+            } else {
+                "drifted"
+            };
+            add(counts, key, 1);
+            detail.push(format!("{name}: {}", d.as_deref().unwrap_or("")));
+            false
+        }
+        Err(e) => {
+            detail.push(format!("{name}: {e}"));
+            false
+        }
+    }
+}
+
+async fn migration_check<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> Outcome {
+    let mut ok = true;
+    let r = schema_status(
+        p.accounts(),
+        migrations::ACCOUNT,
+        crate::store::schema::EXPECTED_ACCOUNT,
+    )
+    .await;
+    ok &= tally(bindings::ACCOUNTS_DB, &r, counts, detail);
+    let ids = shard_ids_by_binding(p.accounts()).await;
+    let now = rfc3339(p.now());
+    for (binding, db) in p.shards() {
+        let r = schema_status(&db, migrations::SHARD, crate::store::schema::EXPECTED_SHARD).await;
+        ok &= tally(&binding, &r, counts, detail);
+        let (Some(id), Ok((status, d))) = (ids.get(&binding), r) else {
+            continue;
+        };
+        let check = crate::domain::tenancy::SchemaCheck {
+            status,
+            detail: d,
+            checked_at: now.clone(),
+        };
+        if let Err(e) = p
+            .accounts()
+            .query(Stmt::new(
+                "UPDATE shards SET body = json_set(body, '$.schema', json(?2)) WHERE id = ?1",
+                vec![
+                    json!(id),
+                    json!(serde_json::to_string(&check).unwrap_or_default()),
+                ],
+            ))
+            .await
+        {
+            detail.push(format!("{binding}: recording the status failed: {e}"));
+            ok = false;
+        }
+    }
+    if ok {
+        Outcome::Ok
+    } else {
+        Outcome::Partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cron_maps_to_a_job() {
+        for c in bindings::ALL_CRONS {
+            assert!(Job::for_cron(c).is_some(), "{c}");
+        }
+        assert_eq!(Job::for_cron("5 4 * * *"), None);
+    }
+
+    #[test]
+    fn drift_says_behind_or_drifted() {
+        let set = migrations::SHARD;
+        let names: Vec<String> = set.iter().map(|m| m.name.to_string()).collect();
+        assert_eq!(drift(&names, set), None);
+        assert!(drift(&names[..1], set).unwrap().starts_with("behind"));
+        let mut other = names.clone();
+        other[0] = "0001_other.sql".into();
+        assert!(drift(&other, set).unwrap().starts_with("drifted"));
+    }
+}

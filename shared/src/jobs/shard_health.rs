@@ -1,0 +1,418 @@
+//! Shard health (every 15 minutes) and the rebalancing proposals made from it. Each bound shard
+//! gets one sample: size against its capacity (D1's 10 GB cap), per-account rows and bytes,
+//! outbox backlog and its oldest unpublished age, and a probe query's latency. The planner
+//! (`domain::planner`) then turns the latest samples of every shard into proposals.
+
+use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
+use crate::domain::planner::{self, Policy, Proposal};
+use crate::domain::tenancy::Shard;
+use crate::jobs::SchedulerPlatform;
+use crate::ports::*;
+use crate::store::registry;
+use crate::store::shard_health::{latest_samples, loads, AccountUsage, Sample};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Tables whose rows count toward a tenant's size, with the key that orders an account's rows.
+const TENANT_TABLES: &[(&str, &str)] = &[
+    ("groups", "id"),
+    ("users", "id"),
+    ("clients", "id"),
+    ("documents", "id"),
+    ("audit_log", "seq"),
+    ("outbox", "id"),
+    ("idempotency_keys", "id"),
+    ("erasure_requests", "id"),
+];
+
+/// Rows one measuring query reads (one account, one table, in key order).
+pub const MEASURE_CHUNK: u64 = 50_000;
+/// Rows a health run reads to measure account sizes, per shard; the rest waits for the next run.
+pub const MEASURE_ROWS_PER_RUN: u64 = 500_000;
+
+/// Where the size measurement of a shard stopped (stored in `job_cursors` as `health:{shard}`):
+/// the account, table and key being measured, and that account's sums so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SizeCursor {
+    pub account: String,
+    pub table: usize,
+    pub after: Value,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+pub fn cursor_id(shard_id: &str) -> String {
+    format!("health:{shard_id}")
+}
+
+/// Measure account sizes, bounded: resume at the stored cursor, read at most
+/// [`MEASURE_ROWS_PER_RUN`] rows in chunks of [`MEASURE_CHUNK`] (each an index range of one
+/// account and table, never a scan of the shard), and carry the other accounts' figures over
+/// from the previous sample. A full cycle measures every account of the shard once.
+async fn measure<P: SchedulerPlatform>(
+    p: &P,
+    shard: &Shard,
+    db: &impl Database,
+) -> Result<BTreeMap<String, AccountUsage>, StoreError> {
+    let budget = p.measure_rows_per_run().max(1);
+    let (previous, _) = latest_samples(p.accounts(), &shard.id).await?;
+    let ids = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT id FROM accounts WHERE db_shard_id = ?1 ORDER BY id",
+            vec![json!(shard.id)],
+        ))
+        .await?;
+    let ids: Vec<String> = ids
+        .rows
+        .iter()
+        .filter_map(|r| col_str(r, "id").map(str::to_owned))
+        .collect();
+    // Accounts still on the shard keep their last measurement until they are measured again.
+    let mut out: BTreeMap<String, AccountUsage> = previous
+        .map(|s| s.accounts)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| ids.contains(&a.account_id))
+        .map(|a| {
+            let carried = AccountUsage {
+                // Raw bodies again: `sample` scales them to the database size each time.
+                bytes: if a.body_bytes > 0 {
+                    a.body_bytes
+                } else {
+                    a.bytes
+                },
+                requests: 0,
+                rows_read: 0,
+                rows_written: 0,
+                ..a
+            };
+            (carried.account_id.clone(), carried)
+        })
+        .collect();
+    let stored = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT body FROM job_cursors WHERE id = ?1",
+            vec![json!(cursor_id(&shard.id))],
+        ))
+        .await?;
+    let mut c: SizeCursor = stored
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .and_then(|b| serde_json::from_value(b["cursor"].clone()).ok())
+        .unwrap_or_default();
+    let mut spent = 0u64;
+    let mut stopped = false;
+    let start = c.account.clone();
+    'accounts: for id in ids.iter().filter(|id| **id >= start) {
+        if *id != c.account {
+            c = SizeCursor {
+                account: id.clone(),
+                ..Default::default()
+            };
+        }
+        while let Some((table, key)) = TENANT_TABLES.get(c.table) {
+            if spent >= budget {
+                stopped = true;
+                break 'accounts;
+            }
+            if c.after.is_null() {
+                c.after = if *key == "seq" { json!(-1) } else { json!("") };
+            }
+            let r = db
+                .query(Stmt::new(
+                    format!(
+                        "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b, max({key}) AS last FROM \
+                         (SELECT {key}, body FROM {table} WHERE account_id = ?1 AND {key} > ?2 ORDER BY {key} LIMIT ?3)"
+                    ),
+                    vec![json!(id), c.after.clone(), json!(MEASURE_CHUNK)],
+                ))
+                .await?;
+            let row = r.first();
+            let n = row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64;
+            spent += n.max(1);
+            c.rows += n;
+            c.bytes += row.and_then(|r| col_i64(r, "b")).unwrap_or(0).max(0) as u64;
+            if n < MEASURE_CHUNK {
+                c.table += 1;
+                c.after = Value::Null;
+            } else {
+                c.after = row
+                    .and_then(|r| r.get("last").cloned())
+                    .unwrap_or(Value::Null);
+            }
+        }
+        let u = out.entry(id.clone()).or_insert_with(|| AccountUsage {
+            account_id: id.clone(),
+            ..Default::default()
+        });
+        u.rows = c.rows;
+        u.bytes = c.bytes;
+        u.body_bytes = c.bytes;
+        u.measured_at = rfc3339(p.now());
+    }
+    let stmt = if stopped {
+        let body = json!({"id": cursor_id(&shard.id), "job": "shard_health", "shard_id": shard.id,
+            "cursor": c, "updated_at": rfc3339(p.now())});
+        Stmt::new(
+            "INSERT INTO job_cursors (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            vec![json!(cursor_id(&shard.id)), json!(body.to_string())],
+        )
+    } else {
+        Stmt::new(
+            "DELETE FROM job_cursors WHERE id = ?1",
+            vec![json!(cursor_id(&shard.id))],
+        )
+    };
+    p.accounts().query(stmt).await?;
+    Ok(out)
+}
+
+/// One shard's sample (its only write is the measuring cursor).
+pub async fn sample<P: SchedulerPlatform>(
+    p: &P,
+    shard: &Shard,
+    db: &impl Database,
+) -> Result<Sample, StoreError> {
+    let started = p.now();
+    let probe = db.query(Stmt::new("SELECT 1 AS ok", vec![])).await?;
+    let probe_ms = (p.now() - started).whole_milliseconds() as i64;
+    let mut usage = measure(p, shard, db).await?;
+    let backlog = db.query(crate::store::outbox::backlog()).await?;
+    let row = backlog.first();
+    let oldest = row
+        .and_then(|r| col_str(r, "oldest"))
+        .and_then(parse_rfc3339)
+        .map(|t| (started - t).whole_seconds());
+    // The previous complete metering period: the one that ended when this run started.
+    let period = crate::services::usage::period_start(started) - crate::services::usage::PERIOD;
+    for (a, m) in crate::services::usage::read_period(db, period).await? {
+        let u = usage.entry(a.clone()).or_insert_with(|| AccountUsage {
+            account_id: a,
+            ..Default::default()
+        });
+        u.requests = m.requests;
+        u.rows_read = m.cost.rows_read;
+        u.rows_written = m.cost.rows_written;
+    }
+    let estimated: u64 = usage.values().map(|u| u.bytes).sum();
+    let size_bytes = probe.meta.size_after.unwrap_or(estimated);
+    for u in usage.values_mut() {
+        u.body_bytes = u.bytes;
+        if estimated > 0 && size_bytes > estimated {
+            u.bytes = (u128::from(u.bytes) * u128::from(size_bytes) / u128::from(estimated)) as u64;
+        }
+    }
+    Ok(Sample {
+        id: uuid_v7(started, p.entropy()).to_string(),
+        shard_id: shard.id.clone(),
+        at: rfc3339(started),
+        size_bytes,
+        capacity_bytes: shard.capacity_bytes,
+        accounts: usage.into_values().collect(),
+        outbox_backlog: row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
+        oldest_unpublished_seconds: oldest,
+        probe_ms,
+        usage_period: rfc3339(period),
+        dead_letters_open: p
+            .accounts()
+            .query(Stmt::new(
+                "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL \
+                 AND body ->> '$.message.shard_id' = ?1",
+                vec![json!(shard.id)],
+            ))
+            .await?
+            .first()
+            .and_then(|r| col_i64(r, "n"))
+            .unwrap_or(0)
+            .max(0) as u64,
+    })
+}
+
+fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
+    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
+    counts.insert(key.into(), json!(cur + n));
+}
+
+/// The health job: sample every bound shard, store the samples, then re-plan.
+pub async fn run<P: SchedulerPlatform>(
+    p: &P,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> bool {
+    let mut ok = true;
+    let shards = match registry::shards(p.accounts()).await {
+        Ok(s) => s,
+        Err(e) => {
+            detail.push(format!("registry: {e}"));
+            return false;
+        }
+    };
+    for (binding, db) in p.shards() {
+        let Some(shard) = shards.iter().find(|s| s.binding == binding) else {
+            detail.push(format!("{binding}: not in the shard registry"));
+            ok = false;
+            continue;
+        };
+        match sample(p, shard, &db).await {
+            Ok(s) => {
+                let body = serde_json::to_string(&s).unwrap_or_default();
+                match p
+                    .accounts()
+                    .query(Stmt::new(
+                        "INSERT INTO shard_health (id, body) VALUES (?1, ?2)",
+                        vec![json!(s.id), json!(body)],
+                    ))
+                    .await
+                {
+                    Ok(_) => {
+                        add(counts, "sampled", 1);
+                        let pct = (s.size_bytes * 100)
+                            .checked_div(s.capacity_bytes)
+                            .unwrap_or(0);
+                        detail.push(format!(
+                            "{}: {} bytes ({pct}% of capacity), {} accounts, outbox backlog {}",
+                            s.shard_id,
+                            s.size_bytes,
+                            s.accounts.len(),
+                            s.outbox_backlog
+                        ));
+                    }
+                    Err(e) => {
+                        detail.push(format!("{binding}: storing the sample failed: {e}"));
+                        ok = false;
+                    }
+                }
+            }
+            Err(e) => {
+                detail.push(format!("{binding}: {e}"));
+                ok = false;
+            }
+        }
+    }
+    if let Ok(r) = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL",
+            vec![],
+        ))
+        .await
+    {
+        add(
+            counts,
+            "dead_letters_open",
+            r.first().and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
+        );
+    }
+    match rebalance(p).await {
+        Ok(r) => {
+            add(counts, "proposals", r.open as u64);
+            add(counts, "proposals_new", r.new as u64);
+            add(counts, "proposals_superseded", r.superseded as u64);
+            if r.emit_failed > 0 {
+                add(counts, "proposal_events_failed", r.emit_failed as u64);
+                detail.push(format!(
+                    "{} proposal events not sent; the next run sends them",
+                    r.emit_failed
+                ));
+                ok = false;
+            }
+        }
+        Err(e) => {
+            detail.push(format!("rebalance: {e}"));
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// What a re-plan did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replan {
+    /// Open proposals after the re-plan.
+    pub open: usize,
+    /// New ones (each emitted as a platform event).
+    pub new: usize,
+    pub superseded: usize,
+    /// New proposals whose event could not be sent (the next run's re-plan sends it again).
+    pub emit_failed: usize,
+}
+
+/// Re-plan from the latest samples. A proposal the new plan repeats stays open as it was (no
+/// new event every 15 minutes); open ones the plan no longer makes are superseded; new ones
+/// are stored, then emitted on the platform-events queue and marked `emitted_at`.
+pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError> {
+    let (shards, accounts) = loads(p.accounts()).await?;
+    let planned: Vec<Value> = planner::plan(&shards, &accounts, &Policy::default())
+        .iter()
+        .filter_map(|pr: &Proposal| serde_json::to_value(pr).ok())
+        .collect();
+    let now = p.now();
+    let open = p
+        .accounts()
+        .query(Stmt::new(
+            "SELECT id, body FROM rebalance_proposals WHERE status = 'open'",
+            vec![],
+        ))
+        .await?;
+    let mut stmts = Vec::new();
+    let mut kept: Vec<Value> = Vec::new();
+    let mut unsent: Vec<Value> = Vec::new();
+    let mut out = Replan::default();
+    for row in &open.rows {
+        let (Some(id), Some(body)) = (col_str(row, "id"), col_json(row, "body")) else {
+            continue;
+        };
+        if planned.contains(&body["proposal"]) && !kept.contains(&body["proposal"]) {
+            kept.push(body["proposal"].clone());
+            if body["emitted_at"].is_null() {
+                unsent.push(body);
+            }
+        } else {
+            out.superseded += 1;
+            stmts.push(Stmt::new(
+                "UPDATE rebalance_proposals SET body = json_set(body, '$.status', 'superseded', '$.superseded_at', ?2) WHERE id = ?1",
+                vec![json!(id), json!(rfc3339(now))],
+            ));
+        }
+    }
+    for pr in planned.iter().filter(|pr| !kept.contains(pr)) {
+        let id = uuid_v7(now, p.entropy()).to_string();
+        let body = json!({"id": id, "created_at": rfc3339(now), "status": "open", "proposal": pr, "emitted_at": null});
+        stmts.push(Stmt::new(
+            "INSERT INTO rebalance_proposals (id, body) VALUES (?1, ?2)",
+            vec![json!(id), json!(body.to_string())],
+        ));
+        out.new += 1;
+        unsent.push(body);
+    }
+    out.open = planned.len();
+    if !stmts.is_empty() {
+        p.accounts().batch(stmts).await?;
+    }
+    for body in unsent {
+        let id = body["id"].as_str().unwrap_or_default().to_string();
+        let ev = crate::domain::platform_events::event(
+            crate::domain::platform_events::REBALANCE_PROPOSED,
+            "/jobs/shard_health",
+            &format!("rebalance_proposals/{id}"),
+            body.clone(),
+            now,
+            p.entropy(),
+        );
+        match p.platform_events().send_batch(vec![ev]).await {
+            Ok(()) => {
+                p.accounts()
+                    .query(Stmt::new(
+                        "UPDATE rebalance_proposals SET body = json_set(body, '$.emitted_at', ?2) WHERE id = ?1",
+                        vec![json!(id), json!(rfc3339(now))],
+                    ))
+                    .await?;
+            }
+            Err(_) => out.emit_failed += 1,
+        }
+    }
+    Ok(out)
+}

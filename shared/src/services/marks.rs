@@ -1,0 +1,81 @@
+//! Outbox rows whose events the API has sent, waiting to be marked published. Marking them
+//! one write at a time would add a D1 query to every write; instead the isolate collects them
+//! and marks each account's batch with ONE statement a moment later (the Worker flushes from
+//! `ctx.wait_until` after [`FLUSH_AFTER`], off the request path). If the isolate dies first the
+//! rows stay unpublished and the relay resends them after its minimum age (consumers are
+//! idempotent), which is why the relay's minimum age must exceed the flush delay.
+
+use crate::ports::Stmt;
+use crate::store::outbox::mark_published_ids;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+pub const FLUSH_AFTER: Duration = Duration::seconds(2);
+
+#[derive(Debug, Default)]
+pub struct PendingMarks {
+    pending: RefCell<BTreeMap<(String, Uuid), Vec<Uuid>>>,
+    scheduled: Cell<bool>,
+}
+
+impl PendingMarks {
+    pub fn add(&self, binding: &str, account: Uuid, events: impl IntoIterator<Item = Uuid>) {
+        self.pending
+            .borrow_mut()
+            .entry((binding.to_string(), account))
+            .or_default()
+            .extend(events);
+    }
+
+    /// True once per batch: the caller must schedule a flush (none is scheduled yet).
+    pub fn needs_flush(&self) -> bool {
+        if self.scheduled.get() || self.pending.borrow().is_empty() {
+            return false;
+        }
+        self.scheduled.set(true);
+        true
+    }
+
+    /// Everything pending, as one mark statement per account (at most 90 ids each: D1 allows
+    /// 100 bound parameters), grouped by shard binding.
+    pub fn take(&self, now: OffsetDateTime) -> Vec<(String, Vec<Stmt>)> {
+        self.scheduled.set(false);
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let mut out: BTreeMap<String, Vec<Stmt>> = BTreeMap::new();
+        for ((binding, account), ids) in pending {
+            for chunk in ids.chunks(90) {
+                out.entry(binding.clone())
+                    .or_default()
+                    .push(mark_published_ids(account, chunk, now));
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn one_statement_per_account_and_one_flush_scheduled_at_a_time() {
+        let m = PendingMarks::default();
+        assert!(!m.needs_flush(), "nothing pending");
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        m.add("S1", a, [Uuid::from_u128(10)]);
+        assert!(m.needs_flush());
+        m.add("S1", a, (11..200).map(Uuid::from_u128));
+        m.add("S1", b, [Uuid::from_u128(20)]);
+        assert!(!m.needs_flush(), "already scheduled");
+        let due = m.take(datetime!(2026-11-26 09:00 UTC));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].1.len(), 4, "190 ids of a in 3 chunks, 1 of b");
+        assert!(due[0].1.iter().all(|s| s.params.len() <= 100));
+        assert!(m.take(datetime!(2026-11-26 09:00 UTC)).is_empty());
+        m.add("S1", a, [Uuid::from_u128(30)]);
+        assert!(m.needs_flush(), "a new batch schedules again");
+    }
+}

@@ -1,0 +1,9 @@
+//! Layer 2, services: the rules that need storage but know nothing of HTTP, cron or queues.
+//! They use the store, the ports and the domain only.
+
+pub mod audit;
+pub mod changes;
+pub mod derived;
+pub mod marks;
+pub mod tenancy;
+pub mod usage;

@@ -1,0 +1,223 @@
+//! Tenant routing: token -> account -> shard. The account D1 holds the registry; a deployment
+//! serves only the shard bindings it has; results are cached in-isolate for a short TTL so a
+//! cached request costs no registry query.
+
+use crate::domain::tenancy::{Account, Shard};
+use crate::ports::{col_json, col_str, Database, Stmt, StoreError};
+use serde_json::json;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// True with probability `rate`, from the injected entropy.
+pub fn chance(entropy: &impl crate::domain::clock::Entropy, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    let mut b = [0u8; 8];
+    entropy.fill(&mut b);
+    (u64::from_le_bytes(b) as f64 / u64::MAX as f64) < rate
+}
+
+/// An account with the shard it lives on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub account: Account,
+    pub shard: Shard,
+}
+
+pub fn route_stmt(account_id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT a.body AS account, s.body AS shard FROM accounts a \
+         JOIN shards s ON s.id = a.db_shard_id WHERE a.id = ?1",
+        vec![json!(account_id)],
+    )
+}
+
+pub fn domain_stmt(hostname: &str) -> Stmt {
+    Stmt::new(
+        "SELECT body ->> '$.account_id' AS account_id FROM domains WHERE hostname = ?1",
+        vec![json!(hostname.to_ascii_lowercase())],
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenancyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("registry row is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub async fn load_route(
+    db: &impl Database,
+    account_id: Uuid,
+) -> Result<Option<Route>, TenancyError> {
+    let rows = db.query(route_stmt(account_id)).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let account = col_json(row, "account")
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| TenancyError::Corrupt(format!("account {account_id}")))?;
+    let shard = col_json(row, "shard")
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| TenancyError::Corrupt(format!("shard of account {account_id}")))?;
+    Ok(Some(Route { account, shard }))
+}
+
+pub async fn load_domain(db: &impl Database, hostname: &str) -> Result<Option<Uuid>, TenancyError> {
+    let rows = db.query(domain_stmt(hostname)).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| col_str(r, "account_id"))
+        .and_then(|s| Uuid::parse_str(s).ok()))
+}
+
+/// In-isolate cache of routes and custom domains (negative answers too), with a TTL.
+/// A deactivation takes effect within `ttl` everywhere, immediately in the isolate that made it.
+pub struct RouteCache {
+    ttl: time::Duration,
+    routes: RefCell<HashMap<Uuid, (OffsetDateTime, Option<Route>)>>,
+    domains: RefCell<HashMap<String, (OffsetDateTime, Option<Uuid>)>>,
+}
+
+pub const ROUTE_CACHE_TTL: time::Duration = time::Duration::seconds(30);
+const MAX_ENTRIES: usize = 10_000;
+
+impl RouteCache {
+    pub fn new(ttl: time::Duration) -> Self {
+        Self {
+            ttl,
+            routes: RefCell::default(),
+            domains: RefCell::default(),
+        }
+    }
+
+    /// `db` is only called on a cache miss (a Worker opens its account-D1 session lazily).
+    pub async fn route<'a, D: Database + 'a>(
+        &self,
+        db: impl FnOnce() -> &'a D,
+        account_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<Route>, TenancyError> {
+        if let Some((at, r)) = self.routes.borrow().get(&account_id) {
+            if now - *at < self.ttl {
+                return Ok(r.clone());
+            }
+        }
+        let r = load_route(db(), account_id).await?;
+        // Unknown accounts are not cached: one created a moment ago must work at once.
+        if r.is_some() {
+            let mut m = self.routes.borrow_mut();
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
+            }
+            m.insert(account_id, (now, r.clone()));
+        }
+        Ok(r)
+    }
+
+    pub async fn domain<'a, D: Database + 'a>(
+        &self,
+        db: impl FnOnce() -> &'a D,
+        hostname: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, TenancyError> {
+        let key = hostname.to_ascii_lowercase();
+        if let Some((at, r)) = self.domains.borrow().get(&key) {
+            if now - *at < self.ttl {
+                return Ok(*r);
+            }
+        }
+        let r = load_domain(db(), &key).await?;
+        let mut m = self.domains.borrow_mut();
+        if m.len() >= MAX_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, (now, r));
+        Ok(r)
+    }
+
+    pub fn forget(&self, account_id: Uuid) {
+        self.routes.borrow_mut().remove(&account_id);
+    }
+}
+
+/// Strip the port from a Host header value.
+pub fn hostname(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| &h[1..]).unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+/// Is `ip` inside one of the CIDR blocks (IPv4 and IPv6)?
+pub fn ip_allowed(ip: &str, allowlist: &[String]) -> bool {
+    let Ok(addr) = ip.trim().parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    allowlist.iter().any(|cidr| cidr_contains(cidr, addr))
+}
+
+pub fn parse_cidr(cidr: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (net, len) = match cidr.split_once('/') {
+        Some((n, l)) => (n, l.parse::<u8>().ok()?),
+        None => (cidr, if cidr.contains(':') { 128 } else { 32 }),
+    };
+    let net: std::net::IpAddr = net.parse().ok()?;
+    let max = if net.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((net, len))
+}
+
+fn cidr_contains(cidr: &str, addr: std::net::IpAddr) -> bool {
+    use std::net::IpAddr::*;
+    let Some((net, len)) = parse_cidr(cidr) else {
+        return false;
+    };
+    match (net, addr) {
+        (V4(n), V4(a)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (V6(n), V6(a)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_allowlist_matches_v4_and_v6() {
+        let list = vec![
+            "10.1.0.0/16".to_string(),
+            "2001:db8::/32".to_string(),
+            "192.0.2.7".into(),
+        ];
+        assert!(ip_allowed("10.1.200.3", &list));
+        assert!(!ip_allowed("10.2.0.1", &list));
+        assert!(ip_allowed("2001:db8:1::5", &list));
+        assert!(!ip_allowed("2001:db9::1", &list));
+        assert!(ip_allowed("192.0.2.7", &list));
+        assert!(!ip_allowed("192.0.2.8", &list));
+        assert!(!ip_allowed("not-an-ip", &list));
+        assert!(parse_cidr("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn hostname_strips_port() {
+        assert_eq!(hostname("acme.localhost:8787"), "acme.localhost");
+        assert_eq!(hostname("example.com"), "example.com");
+        assert_eq!(hostname("[::1]:8787"), "::1");
+    }
+}

@@ -1,0 +1,38 @@
+//! The tenancy registry's tables in the account D1 (`shards`, `accounts`, `domains`): the
+//! lookups shared by the jobs, the consumer and the operator API.
+
+use crate::domain::tenancy::Shard;
+use crate::ports::*;
+use std::collections::HashMap;
+
+/// Shard id -> binding, from the registry (one query per batch).
+pub async fn shard_bindings(db: &impl Database) -> Result<HashMap<String, String>, StoreError> {
+    let rows = db
+        .query(Stmt::new(
+            "SELECT id, body ->> '$.binding' AS binding FROM shards",
+            vec![],
+        ))
+        .await?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                col_str(r, "id")?.to_string(),
+                col_str(r, "binding")?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// Every registered shard, in id order.
+pub async fn shards(db: &impl Database) -> Result<Vec<Shard>, StoreError> {
+    let r = db
+        .query(Stmt::new("SELECT body FROM shards ORDER BY id", vec![]))
+        .await?;
+    Ok(r.rows
+        .iter()
+        .filter_map(|row| col_json(row, "body"))
+        .filter_map(|b| serde_json::from_value(b).ok())
+        .collect())
+}

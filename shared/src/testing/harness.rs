@@ -1,0 +1,321 @@
+//! A whole deployment over fakes: account D1 + three shards in SQLite (real migrations,
+//! foreign keys on), memory queue and R2, a fixed clock. Used by the native tests.
+
+use crate::api::http::{ApiRequest, ApiResponse, Method};
+use crate::api::{self, ApiConfig, Platform};
+use crate::consumer::ConsumerPlatform;
+use crate::domain::auth::{Claims, JwtConfig, Role};
+use crate::domain::clock::{Clock, CountingEntropy, FixedClock};
+use crate::jobs::SchedulerPlatform;
+use crate::services::tenancy::RouteCache;
+use crate::testing::fakes::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use time::macros::datetime;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub const ADMIN: &str = "admin-secret";
+pub const START: OffsetDateTime = datetime!(2026-11-26 09:00 UTC);
+
+pub struct Fake {
+    pub accounts: Rc<SqliteDb>,
+    /// The API's view of the account D1 (a session, as in the Worker).
+    pub api_accounts: Session,
+    pub usage: crate::services::usage::UsageMeter,
+    pub marks: crate::services::marks::PendingMarks,
+    pub shards: BTreeMap<String, Rc<SqliteDb>>,
+    pub served: Vec<String>,
+    pub queue: MemQueue,
+    pub index_jobs: MemQueue,
+    pub platform_events: MemQueue,
+    /// The health job's measuring budget (tests lower it to see a cycle span runs).
+    pub measure_rows: std::cell::Cell<u64>,
+    pub blobs: MemBlobs,
+    pub cache: MemCache,
+    pub routes: RouteCache,
+    pub clock: FixedClock,
+    pub entropy: CountingEntropy,
+    pub cfg: ApiConfig,
+}
+
+impl Platform for Fake {
+    type Db = Session;
+    type Queue = MemQueue;
+    type Blobs = MemBlobs;
+    type Entropy = CountingEntropy;
+    type Cache = MemCache;
+    fn cache(&self) -> Option<&MemCache> {
+        Some(&self.cache)
+    }
+    fn accounts(&self) -> &Session {
+        &self.api_accounts
+    }
+    fn shard(&self, binding: &str, _bookmark: Option<&str>) -> Option<Session> {
+        self.served
+            .iter()
+            .any(|s| s == binding)
+            .then(|| self.shards.get(binding).cloned().map(Session::new))
+            .flatten()
+    }
+    fn queue(&self) -> &MemQueue {
+        &self.queue
+    }
+    fn blobs(&self) -> &MemBlobs {
+        &self.blobs
+    }
+    fn routes(&self) -> &RouteCache {
+        &self.routes
+    }
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+    fn entropy(&self) -> &CountingEntropy {
+        &self.entropy
+    }
+    fn usage(&self) -> &crate::services::usage::UsageMeter {
+        &self.usage
+    }
+    fn marks(&self) -> &crate::services::marks::PendingMarks {
+        &self.marks
+    }
+}
+
+impl ConsumerPlatform for Fake {
+    type Db = Rc<SqliteDb>;
+    type Entropy = CountingEntropy;
+    type Queue = MemQueue;
+    fn index_jobs(&self) -> &MemQueue {
+        &self.index_jobs
+    }
+    fn entropy(&self) -> &CountingEntropy {
+        &self.entropy
+    }
+    fn local(&self) -> bool {
+        self.cfg.local
+    }
+    fn accounts(&self) -> &Rc<SqliteDb> {
+        &self.accounts
+    }
+    fn shard(&self, binding: &str) -> Option<Rc<SqliteDb>> {
+        self.shards.get(binding).cloned()
+    }
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+impl SchedulerPlatform for Fake {
+    type Db = Rc<SqliteDb>;
+    type Queue = MemQueue;
+    type Entropy = CountingEntropy;
+    type Blobs = MemBlobs;
+    fn blobs(&self) -> &MemBlobs {
+        &self.blobs
+    }
+    fn accounts(&self) -> &Rc<SqliteDb> {
+        &self.accounts
+    }
+    fn shards(&self) -> Vec<(String, Rc<SqliteDb>)> {
+        self.shards
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+    fn queue(&self) -> &MemQueue {
+        &self.queue
+    }
+    fn platform_events(&self) -> &MemQueue {
+        &self.platform_events
+    }
+    fn measure_rows_per_run(&self) -> u64 {
+        self.measure_rows.get()
+    }
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+    fn entropy(&self) -> &CountingEntropy {
+        &self.entropy
+    }
+}
+
+pub fn jwt() -> JwtConfig {
+    JwtConfig {
+        secret: "test-secret".into(),
+        issuer: "https://issuer.test".into(),
+        audience: "clientdocs-api".into(),
+    }
+}
+
+impl Fake {
+    /// The shared-tier deployment (binds SHARD_EU_01 and SHARD_EU_02), registry seeded.
+    pub fn new() -> Self {
+        let accounts = Rc::new(SqliteDb::accounts().expect("account migrations apply"));
+        accounts
+            .exec(include_str!("../../../seed/local-shards.sql"))
+            .expect("seed shards");
+        let shards = ["SHARD_EU_01", "SHARD_EU_02", "SHARD_DED_01"]
+            .into_iter()
+            .map(|b| {
+                (
+                    b.to_string(),
+                    Rc::new(SqliteDb::shard().expect("shard migrations apply")),
+                )
+            })
+            .collect();
+        Fake {
+            api_accounts: Session::new(accounts.clone()),
+            usage: Default::default(),
+            marks: Default::default(),
+            accounts,
+            shards,
+            served: vec!["SHARD_EU_01".into(), "SHARD_EU_02".into()],
+            queue: MemQueue::default(),
+            index_jobs: MemQueue::default(),
+            platform_events: MemQueue::default(),
+            measure_rows: std::cell::Cell::new(crate::jobs::shard_health::MEASURE_ROWS_PER_RUN),
+            blobs: MemBlobs::default(),
+            cache: MemCache::default(),
+            routes: RouteCache::new(crate::services::tenancy::ROUTE_CACHE_TTL),
+            clock: FixedClock::new(START),
+            entropy: CountingEntropy::default(),
+            cfg: ApiConfig {
+                deployment: "clientdocs-api".into(),
+                local: true,
+                jwt: jwt(),
+                admin_secret: ADMIN.into(),
+                api_hosts: vec!["api.test".into()],
+                max_content_bytes: 1024,
+            },
+        }
+    }
+
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> ApiResponse {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut h: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        if body.is_some() && !h.iter().any(|(k, _)| k == "content-type") {
+            h.push(("content-type".into(), "application/json".into()));
+        }
+        if !h.iter().any(|(k, _)| k == "host") {
+            h.push(("host".into(), "api.test".into()));
+        }
+        let req = ApiRequest {
+            method,
+            path: path.into(),
+            query: ApiRequest::parse_query(query),
+            headers: h,
+            body: body
+                .map(|b| serde_json::to_vec(&b).unwrap_or_default())
+                .unwrap_or_default(),
+            cf_country: None,
+            request_id: "req-test".into(),
+        };
+        self.raw(req)
+    }
+
+    /// One request, then what the Worker does after it: flush the deferred outbox marks.
+    pub fn raw(&self, req: ApiRequest) -> ApiResponse {
+        let r = block_on(api::handle(self, &self.cfg, req));
+        self.flush_marks();
+        r
+    }
+
+    pub fn flush_marks(&self) {
+        for (binding, stmts) in self.marks.take(self.clock.now()) {
+            block_on(crate::ports::Database::batch(
+                &*self.shards[&binding],
+                stmts,
+            ))
+            .expect("marking outbox rows published");
+        }
+    }
+
+    pub fn admin(&self, method: Method, path: &str, body: Option<Value>) -> ApiResponse {
+        self.call(
+            method,
+            path,
+            &[("authorization", &format!("Bearer {ADMIN}"))],
+            body,
+        )
+    }
+
+    /// Create an account (placement by the operator API) and return (id, shard id).
+    pub fn account(&self, slug: &str, shard: Option<&str>) -> (Uuid, String) {
+        let mut body = json!({"name": slug, "slug": slug, "kind": "test"});
+        if let Some(s) = shard {
+            body["shard_id"] = json!(s);
+        }
+        let r = self.admin(Method::Post, "/admin/v1/accounts", Some(body));
+        assert_eq!(r.status, 201, "{:?}", r.body_json());
+        let v = r.body_json().cloned().unwrap_or_default();
+        (
+            Uuid::parse_str(v["id"].as_str().unwrap_or_default()).unwrap_or_default(),
+            v["db_shard_id"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    pub fn token(&self, account: Uuid, role: Role) -> String {
+        let now = self.clock.now().unix_timestamp();
+        crate::domain::auth::mint(
+            &Claims {
+                sub: Uuid::from_u128(0xabc),
+                account_id: account,
+                role,
+                exp: now + 3600,
+                iat: now,
+                nbf: None,
+                iss: jwt().issuer,
+                aud: jwt().audience,
+            },
+            &jwt(),
+        )
+        .unwrap_or_default()
+    }
+
+    pub fn as_user(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> ApiResponse {
+        self.call(
+            method,
+            path,
+            &[("authorization", &format!("Bearer {token}"))],
+            body,
+        )
+    }
+
+    /// Deliver everything the API sent to the queue through the consumer.
+    pub fn drain_queue(&self) -> Vec<crate::consumer::Decision> {
+        let msgs: Vec<Value> = self.queue.sent.borrow_mut().drain(..).collect();
+        block_on(crate::consumer::process_batch(self, &msgs))
+    }
+
+    pub fn shard_db(&self, binding: &str) -> Rc<SqliteDb> {
+        self.shards[binding].clone()
+    }
+
+    pub fn count(&self, binding: &str, sql: &str) -> i64 {
+        let r = block_on(crate::ports::Database::query(
+            &*self.shards[binding],
+            crate::ports::Stmt::new(sql.to_string(), vec![]),
+        ))
+        .expect("count query");
+        r.rows
+            .first()
+            .and_then(|row| row.values().next().and_then(Value::as_i64))
+            .unwrap_or(-1)
+    }
+}
