@@ -66,7 +66,7 @@ impl D1 {
         let bound = bind(stmt);
         let params: Vec<JsValue> = bound.params.iter().map(to_js).collect();
         self.session()?
-            .prepare(&bound.sql)
+            .prepare(bound.sql.as_ref())
             .bind(&params)
             .map_err(|e| StoreError::from_message(e.to_string()))
     }

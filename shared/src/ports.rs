@@ -27,17 +27,19 @@ impl Stmt {
 /// refuses `BigInt`, and turns booleans into `1.0`/`0.0` (measured on workerd: `SELECT
 /// typeof(?1)` with `2` is `real`). So there are only three kinds of value on the wire.
 #[derive(Debug, Clone, PartialEq)]
-pub enum D1Param {
+pub enum D1Param<'a> {
     Null,
     Real(f64),
-    Text(String),
+    /// Borrowed from the statement where it can be: the read path binds ids without copying.
+    Text(Cow<'a, str>),
 }
 
 /// A statement as it goes to D1: what [`bind`] makes of a [`Stmt`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bound {
-    pub sql: String,
-    pub params: Vec<D1Param>,
+pub struct Bound<'a> {
+    /// The statement's own text unless an integer parameter needed its placeholder cast.
+    pub sql: Cow<'a, str>,
+    pub params: Vec<D1Param<'a>>,
 }
 
 /// The one conversion from a [`Stmt`] to what D1 binds, used by the D1 adapter and by the
@@ -47,7 +49,7 @@ pub struct Bound {
 /// every use of its placeholder is wrapped in `CAST(?n AS INTEGER)`: stored, compared and
 /// computed as INTEGER, exactly for the whole `i64` range (a JS number is exact only to 2^53).
 /// Non-integral numbers stay REAL; strings stay TEXT; arrays and objects go as JSON text.
-pub fn bind(stmt: &Stmt) -> Bound {
+pub fn bind(stmt: &Stmt) -> Bound<'_> {
     let mut ints = vec![false; stmt.params.len()];
     let params = stmt
         .params
@@ -57,21 +59,22 @@ pub fn bind(stmt: &Stmt) -> Bound {
             Value::Null => D1Param::Null,
             Value::Bool(b) => {
                 ints[i] = true;
-                D1Param::Text(if *b { "1" } else { "0" }.into())
+                D1Param::Text(Cow::Borrowed(if *b { "1" } else { "0" }))
             }
-            Value::Number(n) if n.is_i64() || n.is_u64() => {
+            // Above i64::MAX a CAST would clamp: such a number stays REAL, as D1 would have it.
+            Value::Number(n) if n.is_i64() => {
                 ints[i] = true;
-                D1Param::Text(n.to_string())
+                D1Param::Text(Cow::Owned(n.to_string()))
             }
             Value::Number(n) => D1Param::Real(n.as_f64().unwrap_or(0.0)),
-            Value::String(s) => D1Param::Text(s.clone()),
-            other => D1Param::Text(other.to_string()),
+            Value::String(s) => D1Param::Text(Cow::Borrowed(s)),
+            other => D1Param::Text(Cow::Owned(other.to_string())),
         })
         .collect();
     let sql = if ints.iter().any(|b| *b) {
-        cast_integer_placeholders(&stmt.sql, &ints)
+        Cow::Owned(cast_integer_placeholders(&stmt.sql, &ints))
     } else {
-        stmt.sql.to_string()
+        Cow::Borrowed(stmt.sql.as_ref())
     };
     Bound { sql, params }
 }
@@ -121,7 +124,8 @@ fn cast_integer_placeholders(sql: &str, ints: &[bool]) -> String {
                 } else {
                     next_anon
                 };
-                next_anon = n + 1;
+                // SQLite numbers a bare `?` one past the largest index so far.
+                next_anon = next_anon.max(n + 1);
                 if n >= 1 && ints.get(n - 1).copied().unwrap_or(false) {
                     out.push_str(&sql[start..i]);
                     out.push_str("CAST(");

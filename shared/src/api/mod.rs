@@ -566,9 +566,17 @@ pub(crate) async fn change_account<P: Platform>(
     };
     let outcome = commit_account(p.accounts(), &w).await?;
     p.routes().forget(account);
-    if matches!(outcome, AccountOutcome::Landed { .. }) {
+    if let AccountOutcome::Landed { pending, .. } = &outcome {
         if let Some(shard) = p.shard(&route.shard.binding, None) {
-            match forward_account_events(p.accounts(), &shard, &route.shard.id, account).await {
+            let forwarded = forward_account_events(
+                p.accounts(),
+                &shard,
+                &route.shard.id,
+                account,
+                pending.clone(),
+            )
+            .await;
+            match forwarded {
                 Ok(events) => {
                     crate::services::changes::publish(
                         p.queue(),

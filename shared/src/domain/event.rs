@@ -67,7 +67,7 @@ pub struct ChangeEvent {
     pub actor: Actor,
     pub request_id: String,
     /// An integer; outbox rows written before numbers kept their type may say `2.0`.
-    #[serde(deserialize_with = "integral")]
+    #[serde(deserialize_with = "crate::domain::integers::deserialize")]
     pub entity_version: i64,
     pub changed_fields: Vec<String>,
     /// Before and after of each changed field, for changes whose values are not personal data
@@ -77,15 +77,6 @@ pub struct ChangeEvent {
     /// D1 bookmark of the write (null when the event was written by a system job's batch).
     pub bookmark: Option<String>,
     pub schema_version: u32,
-}
-
-fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let v = f64::deserialize(d)?;
-    if v.fract() == 0.0 {
-        Ok(v as i64)
-    } else {
-        Err(serde::de::Error::custom(format!("{v} is not an integer")))
-    }
 }
 
 /// What a write tells the event builder.

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod content;
 pub mod entity;
 pub mod event;
+pub mod integers;
 pub mod planner;
 pub mod platform_events;
 pub mod retention;

@@ -85,7 +85,7 @@ pub struct Account {
     pub retention: Value,
     pub created_at: String,
     pub updated_at: String,
-    #[serde(default, deserialize_with = "integral")]
+    #[serde(default, deserialize_with = "crate::domain::integers::deserialize")]
     pub version: i64,
     /// A legal hold on everything of the account (the retention sweep deletes nothing).
     #[serde(default)]
@@ -114,16 +114,5 @@ impl Faults {
     pub fn valid(&self) -> bool {
         (0.0..=1.0).contains(&self.queue_send_rate)
             && (0.0..=1.0).contains(&self.consumer_retry_rate)
-    }
-}
-
-/// An integer that may have been stored as `2.0` (before numbers kept their type on the way to
-/// D1, see `ports::bind`).
-fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let v = f64::deserialize(d)?;
-    if v.fract() == 0.0 {
-        Ok(v as i64)
-    } else {
-        Err(serde::de::Error::custom(format!("{v} is not an integer")))
     }
 }

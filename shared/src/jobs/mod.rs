@@ -174,9 +174,11 @@ async fn forward_pending<P: SchedulerPlatform>(
         .await?;
     for r in &rows.rows {
         if let Some(id) = col_str(r, "id").and_then(|s| uuid::Uuid::parse_str(s).ok()) {
-            let moved =
-                crate::services::changes::forward_account_events(p.accounts(), db, shard_id, id)
-                    .await?;
+            let moved = {
+                use crate::services::changes::{forward_account_events, pending_account_events};
+                let pending = pending_account_events(p.accounts(), id).await?;
+                forward_account_events(p.accounts(), db, shard_id, id, pending).await?
+            };
             add(counts, "account_events_forwarded", moved.len() as u64);
         }
     }

@@ -72,12 +72,11 @@ pub struct Landed {
 
 /// The version in a stored body. Versions written before the integer fix may be `2.0`.
 pub fn version_of(body: &Value) -> i64 {
-    let v = &body["version"];
-    v.as_i64()
-        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-        .unwrap_or(0)
+    crate::domain::integers::integral(&body["version"]).unwrap_or(0)
 }
 
+/// The row's version as an integer (a version stored as `2.0` reads as 2), and the next one.
+const CURRENT_VERSION: &str = "coalesce(CAST(body ->> '$.version' AS INTEGER), 0)";
 const NEXT_VERSION: &str = "coalesce(CAST(body ->> '$.version' AS INTEGER), 0) + 1";
 const RETURNING: &str = " RETURNING body, CAST(body ->> '$.version' AS INTEGER) AS v";
 
@@ -132,7 +131,7 @@ impl Write {
                 if self.live_only {
                     filter += " AND deleted_at IS NULL";
                 }
-                let current = "coalesce(CAST(body ->> '$.version' AS INTEGER), 0)";
+                let current = CURRENT_VERSION;
                 match &self.expect {
                     Expect::Any => {}
                     Expect::Version(v) => {
@@ -272,20 +271,32 @@ pub struct AccountWrite {
 }
 
 /// What [`commit_account`] did.
-// Returned once per account change and consumed at once, never stored: boxing the event
-// would buy nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountOutcome {
     /// The field already had that value: nothing written, no event.
     Unchanged,
-    /// The change landed with its event stored in the row (forward it to the shard's outbox).
-    Landed {
-        version: i64,
-        event: Box<ChangeEvent>,
-    },
+    /// The change landed with its event stored in the row: `pending` is every event the row
+    /// now holds (this one, and any an earlier crash left), to forward to the shard's outbox.
+    Landed { version: i64, pending: Pending },
     /// No such account.
     Missing,
+}
+
+/// The events an account row holds until they are in its shard's outbox, and the row's
+/// `last_event_id` when they were read (they are cleared only if no change came since).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pending {
+    pub events: Vec<ChangeEvent>,
+    pub last_event_id: Option<String>,
+}
+
+impl Pending {
+    fn of(body: &Value) -> Self {
+        Pending {
+            events: serde_json::from_value(body["pending_events"].clone()).unwrap_or_default(),
+            last_event_id: body["last_event_id"].as_str().map(str::to_owned),
+        }
+    }
 }
 
 const ACCOUNT_ATTEMPTS: usize = 5;
@@ -322,7 +333,7 @@ pub async fn commit_account(
                     "UPDATE accounts SET body = json_set(body, '$.{}', json(?2), '$.updated_at', ?3, \
                      '$.version', {NEXT_VERSION}, '$.last_event_id', ?4, '$.pending_events', \
                      json_insert(coalesce(body -> '$.pending_events', json('[]')), '$[#]', json(?5))) \
-                     WHERE id = ?1 AND coalesce(CAST(body ->> '$.version' AS INTEGER), 0) = ?6{RETURNING}",
+                     WHERE id = ?1 AND {CURRENT_VERSION} = ?6{RETURNING}",
                     w.field
                 ),
                 vec![
@@ -337,10 +348,10 @@ pub async fn commit_account(
             .await?;
         if let Some(row) = r.first() {
             let version = col_i64(row, "v").unwrap_or(version + 1);
-            return Ok(AccountOutcome::Landed {
-                version,
-                event: Box::new(event),
-            });
+            let pending = col_json(row, "body")
+                .map(|b| Pending::of(&b))
+                .unwrap_or_default();
+            return Ok(AccountOutcome::Landed { version, pending });
         }
         // Another change of the account moved its version: read again.
     }
@@ -348,6 +359,23 @@ pub async fn commit_account(
         "account {} kept changing; gave up after {ACCOUNT_ATTEMPTS} attempts",
         w.account
     )))
+}
+
+/// The events waiting in an account row (the relay's read; the API has them from the change).
+pub async fn pending_account_events(
+    accounts: &impl Database,
+    account: Uuid,
+) -> Result<Pending, StoreError> {
+    let r = accounts
+        .query(Stmt::new(
+            "SELECT body FROM accounts WHERE id = ?1",
+            vec![json!(account)],
+        ))
+        .await?;
+    Ok(r.first()
+        .and_then(|row| col_json(row, "body"))
+        .map(|b| Pending::of(&b))
+        .unwrap_or_default())
 }
 
 /// Move an account's pending events (changes of its own row) into its shard's outbox, then
@@ -358,27 +386,13 @@ pub async fn forward_account_events(
     shard: &impl Database,
     shard_id: &str,
     account: Uuid,
+    pending: Pending,
 ) -> Result<Vec<ChangeEvent>, StoreError> {
-    let r = accounts
-        .query(Stmt::new(
-            "SELECT body -> '$.pending_events' AS pending, body ->> '$.last_event_id' AS last \
-             FROM accounts WHERE id = ?1",
-            vec![json!(account)],
-        ))
-        .await?;
-    let Some(row) = r.first() else {
-        return Ok(vec![]);
-    };
-    let events: Vec<ChangeEvent> = col_json(row, "pending")
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
-    if events.is_empty() {
-        return Ok(vec![]);
-    }
-    // Only this account's own events (the row is the account's; never trust it further).
-    // They are recorded where they are forwarded to (the route the change was made through may
-    // have been stale).
-    let events: Vec<ChangeEvent> = events
+    // Only this account's own events (the row is the account's; never trust it further),
+    // recorded where they are forwarded to (the route the change was made through may have
+    // been stale).
+    let events: Vec<ChangeEvent> = pending
+        .events
         .into_iter()
         .filter(|e| e.account_id == account)
         .map(|mut e| {
@@ -398,7 +412,7 @@ pub async fn forward_account_events(
              WHERE id = ?1 AND body ->> '$.last_event_id' IS ?2",
             vec![
                 json!(account),
-                col_str(row, "last").map_or(Value::Null, |s| json!(s)),
+                pending.last_event_id.map_or(Value::Null, Value::String),
             ],
         ))
         .await?;

@@ -140,7 +140,7 @@ fn to_sql(v: &D1Param) -> rusqlite::types::Value {
     match v {
         D1Param::Null => S::Null,
         D1Param::Real(f) => S::Real(*f),
-        D1Param::Text(t) => S::Text(t.clone()),
+        D1Param::Text(t) => S::Text(t.to_string()),
     }
 }
 

@@ -23,10 +23,11 @@ fn one(db: &SqliteDb, stmt: Stmt) -> serde_json::Map<String, Value> {
 #[test]
 fn d1_binds_numbers_as_real_so_integers_travel_as_text_cast_to_integer() {
     // What D1 receives: a JS number is a REAL; an integer goes as text under CAST.
-    let b = bind(&Stmt::new(
+    let stmt = Stmt::new(
         "SELECT typeof(?1) AS a, typeof(?2) AS b, json_set('{}', '$.v', ?1) AS j, '?1' AS lit",
         vec![json!(2), json!(2.5)],
-    ));
+    );
+    let b = bind(&stmt);
     assert_eq!(
         b.params,
         vec![D1Param::Text("2".into()), D1Param::Real(2.5)]
@@ -58,6 +59,29 @@ fn d1_binds_numbers_as_real_so_integers_travel_as_text_cast_to_integer() {
     )))
     .unwrap();
     assert_eq!(raw.rows[0]["j"], json!("{\"v\":2.0}"));
+}
+
+#[test]
+fn bind_casts_exactly_the_placeholders_of_integer_parameters() {
+    let mut params = vec![json!(7)];
+    params.extend((2..=9).map(|i| json!(format!("s{i}"))));
+    params.push(json!("ten")); // ?10 is text: not cast, though it starts like ?1
+    params.push(json!(true)); // the bare `?` after ?10 is ?11
+    params.push(json!(u64::MAX)); // too large for INTEGER: stays REAL, as D1 has it
+    let stmt = Stmt::new(
+        "SELECT ?1, ?10 -- ?1 in a comment\n, '?1', \"?1\", /* ?1 */ ?, ?12",
+        params,
+    );
+    let b = bind(&stmt);
+    assert_eq!(
+        b.sql,
+        "SELECT CAST(?1 AS INTEGER), ?10 -- ?1 in a comment\n, '?1', \"?1\", /* ?1 */ CAST(? AS INTEGER), ?12"
+    );
+    assert_eq!(b.params[10], D1Param::Text("1".into()));
+    assert_eq!(b.params[11], D1Param::Real(u64::MAX as f64));
+    // A statement without integers is passed through as it is.
+    let plain = Stmt::new("SELECT ?1", vec![json!("a")]);
+    assert!(matches!(bind(&plain).sql, std::borrow::Cow::Borrowed(_)));
 }
 
 #[test]
@@ -329,10 +353,9 @@ fn retention_settings_and_account_holds_reach_the_audit_trail_with_actor_and_bef
         settings[0]["changes"]["retention"]["after"]["soft_delete_grace_days"],
         json!(45)
     );
-    assert!(
-        settings[0]["changes"]["retention"]["before"].is_object()
-            || settings[0]["changes"]["retention"]["before"].is_null()
-    );
+    // Before: the policy as it was (not yet the 45 days it became).
+    let before = &settings[0]["changes"]["retention"]["before"];
+    assert_ne!(before["soft_delete_grace_days"], json!(45), "{before}");
     let holds = of("legal_hold");
     assert_eq!(holds.len(), 1, "{items:#?}");
     assert_eq!(
@@ -370,26 +393,12 @@ fn an_account_change_left_in_its_row_is_forwarded_by_the_relay_once() {
     let f = Fake::new();
     let (acct, _) = f.account("acme", None);
     // The change lands in the account D1 and the isolate dies before forwarding it.
-    let ev = crate::domain::event::ChangeEvent::new(
-        Uuid::from_u128(0x5e77),
-        START,
-        &crate::domain::event::Origin {
-            deployment: "d",
-            shard_id: "shard-eu-01",
-            account_id: acct,
-            actor: crate::domain::event::Actor::System {
-                id: "operator".into(),
-            },
-            request_id: "r",
-        },
-        crate::domain::event::Change {
-            entity_type: "accounts",
-            entity_singular: "account",
-            entity_id: acct,
-            action: crate::domain::event::Action::Updated,
-            entity_version: 0,
-            changed_fields: vec![],
-        },
+    let ev = system_event(
+        acct,
+        0x5e77,
+        ("accounts", "account", acct),
+        crate::domain::event::Action::Updated,
+        "operator",
     );
     let w = crate::services::changes::AccountWrite {
         account: acct,
@@ -422,12 +431,13 @@ fn an_account_change_left_in_its_row_is_forwarded_by_the_relay_once() {
     );
 }
 
+/// An event by a system actor (`actor`), for driving the protocol directly.
 fn system_event(
     acct: Uuid,
     n: u128,
-    table: &str,
-    singular: &str,
-    id: Uuid,
+    (table, singular, id): (&str, &str, Uuid),
+    action: crate::domain::event::Action,
+    actor: &str,
 ) -> crate::domain::event::ChangeEvent {
     crate::domain::event::ChangeEvent::new(
         Uuid::from_u128(n),
@@ -436,16 +446,14 @@ fn system_event(
             deployment: "d",
             shard_id: "shard-eu-01",
             account_id: acct,
-            actor: crate::domain::event::Actor::System {
-                id: "retention".into(),
-            },
+            actor: crate::domain::event::Actor::System { id: actor.into() },
             request_id: "r",
         },
         crate::domain::event::Change {
             entity_type: table,
             entity_singular: singular,
             entity_id: id,
-            action: crate::domain::event::Action::Purged,
+            action,
             entity_version: 0,
             changed_fields: vec![],
         },
@@ -463,7 +471,13 @@ fn a_hard_delete_that_removed_nothing_writes_no_disposition_event() {
     ))
     .unwrap();
     for n in [10u128, 11] {
-        let ev = system_event(acct, n, "groups", "group", id);
+        let ev = system_event(
+            acct,
+            n,
+            ("groups", "group", id),
+            crate::domain::event::Action::Purged,
+            "retention",
+        );
         block_on(db.batch(vec![
             Stmt::new(
                 "DELETE FROM groups WHERE account_id = ?1 AND id = ?2",
@@ -505,7 +519,13 @@ fn a_document_edit_keeps_the_relationship_end_the_row_has_now() {
         edit: crate::services::changes::Edit::Replace(stale),
         expect: crate::services::changes::Expect::Version(1),
         live_only: true,
-        event: system_event(acct, 99, "documents", "document", doc_id),
+        event: system_event(
+            acct,
+            99,
+            ("documents", "document", doc_id),
+            crate::domain::event::Action::Updated,
+            "editor",
+        ),
         with: vec![],
     };
     let landed = block_on(crate::services::changes::commit(&*db, &w)).unwrap();
@@ -514,4 +534,12 @@ fn a_document_edit_keeps_the_relationship_end_the_row_has_now() {
         "SELECT body ->> '$.client_ended_on' AS e FROM documents WHERE id = '{doc}'"
     ));
     assert_eq!(row[0]["e"], json!("2026-01-31"));
+}
+
+#[test]
+fn the_relays_look_for_waiting_account_events_reads_only_the_partial_index() {
+    let db = SqliteDb::accounts().unwrap();
+    let stmt = crate::services::changes::accounts_with_pending_events("shard-eu-01");
+    let plan = crate::testing::fakes::query_plan(&db, &stmt).join(" | ");
+    assert!(plan.contains("accounts_pending_events"), "{plan}");
 }
