@@ -9,7 +9,8 @@
 //!   specs, retention decisions, the planner). Imports nothing of the crate but `bindings`.
 //! - [`ports`] (L0): the platform's traits (`Database`, `EventQueue`, `Cache`, `BlobStore`).
 //!   Imports `domain`.
-//! - [`store`] (L1): SQL, one file per table family. Imports `ports`, `domain`, `migrations`.
+//! - [`store`] (L1): SQL, one file per table family (the families moved so far; see
+//!   ARCHITECTURE.md). Imports `ports`, `domain`.
 //! - [`services`] (L2): rules that need storage but know nothing of HTTP, cron or queues (the
 //!   write protocol, tenancy, usage, audit chain, derived fields). Imports `store` and below.
 //! - [`api`], [`jobs`], [`consumer`] (L3): one per Worker (HTTP, cron, queues). Each imports
@@ -31,8 +32,8 @@ pub mod ports;
 pub mod services;
 pub mod store;
 
-#[cfg(any(test, feature = "fakes"))]
-pub mod testing;
+#[cfg(test)]
+mod testing;
 
 #[cfg(test)]
 mod tests;
@@ -42,5 +43,3 @@ pub use api::http;
 pub use consumer::{dead_letters, platform_events};
 pub use domain::{auth, clock};
 pub use services::{marks, tenancy, usage};
-#[cfg(any(test, feature = "fakes"))]
-pub use testing::fakes;

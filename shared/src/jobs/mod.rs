@@ -153,7 +153,8 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
     run
 }
 
-fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
+/// Add `n` to a run's count `key` (every job reports its counts this way).
+pub(crate) fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
     let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
     counts.insert(key.into(), json!(cur + n));
 }
@@ -194,19 +195,19 @@ async fn relay<P: SchedulerPlatform>(
     let now = p.now();
     let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
     // Shard id by binding, to find the accounts whose own changes wait to be forwarded.
-    let shard_ids: std::collections::HashMap<String, String> =
-        match crate::store::registry::shard_bindings(p.accounts()).await {
-            Ok(m) => m.into_iter().map(|(id, b)| (b, id)).collect(),
-            Err(e) => {
-                detail.push(format!("registry: {e}"));
-                outcome = Outcome::Partial;
-                Default::default()
-            }
-        };
+    let shard_ids = shard_ids_by_binding(p.accounts()).await;
     for (binding, db) in p.shards() {
-        if let Some(shard_id) = shard_ids.get(&binding) {
-            if let Err(e) = forward_pending(p, shard_id, &db, counts).await {
-                detail.push(format!("{binding}: forwarding account events: {e}"));
+        match shard_ids.get(&binding) {
+            Some(shard_id) => {
+                if let Err(e) = forward_pending(p, shard_id, &db, counts).await {
+                    detail.push(format!("{binding}: forwarding account events: {e}"));
+                    outcome = Outcome::Partial;
+                }
+            }
+            None => {
+                detail.push(format!(
+                    "{binding}: not in the shard registry; account events wait"
+                ));
                 outcome = Outcome::Partial;
             }
         }

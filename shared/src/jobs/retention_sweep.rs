@@ -24,10 +24,7 @@ pub const MAX_DELETIONS_PER_SHARD: u64 = 5_000;
 /// Candidate rows examined per shard per run (kept rows cost reads too).
 pub const MAX_EXAMINED_PER_SHARD: u64 = 20_000;
 
-fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
-    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
-    counts.insert(key.into(), json!(cur + n));
-}
+use crate::jobs::add;
 
 fn date_of(v: Option<&str>) -> Option<time::Date> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");

@@ -231,10 +231,7 @@ pub async fn sample<P: SchedulerPlatform>(
     })
 }
 
-fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
-    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
-    counts.insert(key.into(), json!(cur + n));
-}
+use crate::jobs::add;
 
 /// The health job: sample every bound shard, store the samples, then re-plan.
 pub async fn run<P: SchedulerPlatform>(

@@ -1,9 +1,18 @@
-//! The tenancy registry's tables in the account D1 (`shards`, `accounts`, `domains`): the
-//! lookups shared by the jobs, the consumer and the operator API.
+//! The shard registry in the account D1 (`shards`): the lookups shared by the jobs, the
+//! consumer and the operator API. (Account and domain lookups are still in
+//! `services::tenancy`.)
 
 use crate::domain::tenancy::Shard;
 use crate::ports::*;
 use std::collections::HashMap;
+
+/// One shard's row by id.
+pub fn shard_stmt(id: &str) -> Stmt {
+    Stmt::new(
+        "SELECT body FROM shards WHERE id = ?1",
+        vec![serde_json::json!(id)],
+    )
+}
 
 /// Shard id -> binding, from the registry (one query per batch).
 pub async fn shard_bindings(db: &impl Database) -> Result<HashMap<String, String>, StoreError> {

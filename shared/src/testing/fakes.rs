@@ -1,5 +1,5 @@
 //! Native fakes of the ports: SQLite for `Database` (the real migrations apply to it),
-//! memory for the queue, cache and blob store. Used by unit tests, the bench floors and seeding.
+//! memory for the queue, cache and blob store. Used by the native tests.
 
 use crate::ports::*;
 use rusqlite::{types::ValueRef, Connection};

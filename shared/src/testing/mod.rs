@@ -1,7 +1,5 @@
-//! Test support, above every layer (it may use anything): native fakes of the ports (also built
-//! for benches and seeding with the `fakes` feature) and, in tests, the whole deployment over
-//! them.
+//! Test support, above every layer (it may use anything): native fakes of the ports and the
+//! whole deployment over them, for the native tests.
 
 pub mod fakes;
-#[cfg(test)]
 pub(crate) mod harness;

@@ -155,10 +155,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
         Some(id) => {
             let rows = p
                 .accounts()
-                .query(Stmt::new(
-                    "SELECT body FROM shards WHERE id = ?1",
-                    vec![json!(id)],
-                ))
+                .query(crate::store::registry::shard_stmt(id))
                 .await?;
             let s: Shard = rows
                 .first()
@@ -484,7 +481,7 @@ async fn place<P: Platform>(p: &P) -> Result<Shard, ApiError> {
         None
     };
     let stmt = match &chosen_id {
-        Some(id) => Stmt::new("SELECT body FROM shards WHERE id = ?1", vec![json!(id)]),
+        Some(id) => crate::store::registry::shard_stmt(id),
         None => placement_stmt(),
     };
     p.accounts()
