@@ -43,6 +43,7 @@ fn main() {
     };
     let env = Arc::new(Env {
         client: Client::new(&s.url()),
+        log: s.log.clone().unwrap_or_default(),
         persist,
     });
     let trials = tests

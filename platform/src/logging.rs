@@ -1,23 +1,27 @@
 //! Structured logs for Workers Logs: a `tracing` subscriber that writes every event (INFO and
 //! above) as one JSON object on one line to the console, `console.error` for ERROR,
 //! `console.warn` for WARN and `console.log` otherwise. Workers Logs indexes the fields of a
-//! JSON line; locally `wrangler dev` prints the line as it is.
+//! JSON line and timestamps it; locally `wrangler dev` prints the line as it is, after its own
+//! time. So a line has no time field of its own.
 //!
-//! A line carries `time`, `level`, `message`, the fields of every span the event is in (root
-//! first, so `request_id`, `route`, `account`, ... of the request span), the event's own fields
-//! (they win over a span field of the same name), `span` (the innermost span's name) and
-//! `target`. Fields declared `tracing::field::Empty` appear once recorded
-//! (`tracing::Span::current().record("account", ..)`).
+//! A line carries `level`, `message`, the event's own fields, the fields of every span the event
+//! is in (innermost first; an inner span's field, or the event's, wins over an outer one of the
+//! same name), then `span` (the innermost span's name) and `target`. Fields declared
+//! `tracing::field::Empty` appear once recorded (`tracing::Span::current().record("account",
+//! ..)`); a field named `level`, `span` or `target` is left out.
+//!
+//! A line is written straight into one buffer: each span keeps its fields already rendered as
+//! JSON (they are rendered when recorded, not per line), names are the fields' `&'static str`.
 //!
 //! Time comes from `Date` (`std::time` panics on wasm32-unknown-unknown). In a Worker, `Date`
 //! advances only across I/O, so `duration_ms` is wall time spent waiting, not CPU time.
 
-use serde_json::Value;
-use shared::http::{ApiRequest, Method};
-use std::fmt::Debug;
+use shared::http::{ApiRequest, ApiResponse};
+use std::fmt::{Debug, Write};
+use std::future::Future;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Instrument, Level, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
@@ -26,16 +30,33 @@ use worker::js_sys;
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys::console;
 
-/// Install the subscriber (once per isolate; later calls do nothing). Call it from
-/// `#[event(start)]`.
+#[doc(hidden)]
+pub use tracing as __tracing;
+
+/// `tracing::event!` at a level chosen at run time (`event!` needs a constant one):
+/// `logging::event_at!(level, outcome, duration_ms, "run done")`. DEBUG and TRACE write nothing
+/// (the subscriber keeps INFO and above).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __logging_event_at {
+    ($level:expr, $($arg:tt)+) => {{
+        use $crate::logging::__tracing as t;
+        match $level {
+            t::Level::ERROR => t::event!(t::Level::ERROR, $($arg)+),
+            t::Level::WARN => t::event!(t::Level::WARN, $($arg)+),
+            t::Level::INFO => t::event!(t::Level::INFO, $($arg)+),
+            _ => {}
+        }
+    }};
+}
+pub use crate::__logging_event_at as event_at;
+
+/// Install the subscriber. Call it from `#[event(start)]`; a later call does nothing.
 pub fn init() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing_subscriber::registry()
-            .with(LevelFilter::INFO)
-            .with(ConsoleJson)
-            .try_init();
-    });
+    let _ = tracing_subscriber::registry()
+        .with(LevelFilter::INFO)
+        .with(ConsoleJson)
+        .try_init();
 }
 
 /// Milliseconds since the epoch (`Date.now()`), for durations.
@@ -48,121 +69,220 @@ pub fn elapsed_ms(started: f64) -> u64 {
     (now_ms() - started).max(0.0) as u64
 }
 
-/// The span of one HTTP request: its id, route (method and path, never the query string) and
-/// deployment; `account` and `shard` are recorded by the domain once it knows them.
-pub fn request_span(req: &ApiRequest, deployment: &str) -> tracing::Span {
+/// Longest path a request span's `route` carries, in characters.
+pub const MAX_ROUTE_PATH: usize = 200;
+
+/// One HTTP request of a `fetch` entrypoint: converts it (`to_api_request`, body up to
+/// `max_body` bytes), runs `serve` in the request's span and ends with its "request done" line.
+/// A request refused before routing gets its line too (in a span with `deployment` only).
+pub async fn in_request_span<F, Fut>(
+    req: worker::Request,
+    max_body: usize,
+    deployment: &str,
+    serve: F,
+) -> ApiResponse
+where
+    F: FnOnce(ApiRequest) -> Fut,
+    Fut: Future<Output = ApiResponse>,
+{
+    let started = now_ms();
+    let (span, resp) = match crate::to_api_request(req, max_body).await {
+        Ok(req) => {
+            let span = request_span(&req, deployment);
+            let resp = serve(req).instrument(span.clone()).await;
+            (span, resp)
+        }
+        Err(resp) => (tracing::info_span!("request", deployment), resp),
+    };
+    span.in_scope(|| request_done(resp.status, started));
+    resp
+}
+
+/// The span of one HTTP request: its id, route (method and path, never the query string; the
+/// path cut at `MAX_ROUTE_PATH` characters) and deployment. The domain records `account` and
+/// `shard` once it knows them, and the request's D1 cost (`d1_calls`, `d1_statements`,
+/// `d1_rows_read`, `d1_rows_written`) when the request touched a shard.
+fn request_span(req: &ApiRequest, deployment: &str) -> tracing::Span {
+    let path = truncate(&req.path, MAX_ROUTE_PATH);
     tracing::info_span!(
         "request",
         request_id = %req.request_id,
-        route = %format_args!("{} {}", method_name(&req.method), req.path),
+        route = %format_args!("{} {path}", req.method.as_str()),
         deployment,
         account = tracing::field::Empty,
         shard = tracing::field::Empty,
+        d1_calls = tracing::field::Empty,
+        d1_statements = tracing::field::Empty,
+        d1_rows_read = tracing::field::Empty,
+        d1_rows_written = tracing::field::Empty,
     )
 }
 
-/// The request's completion line (inside its span): status, duration and, when the response
-/// reports it (`x-d1-cost`, local only), its D1 cost. 5xx is an ERROR, anything else INFO.
-pub fn request_done(status: u16, started: f64, d1_cost: Option<&str>) {
+/// The request's completion line (inside its span): status and duration. INFO below 400, WARN
+/// for 4xx and 5xx (a 5xx's cause is the request's ERROR line, logged where it was answered).
+fn request_done(status: u16, started: f64) {
     let duration_ms = elapsed_ms(started);
-    let cost = |name: &str| {
-        d1_cost?
-            .split(';')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse::<u64>().ok())
-    };
-    let (calls, statements) = (cost("calls"), cost("statements"));
-    let (rows_read, rows_written) = (cost("rows_read"), cost("rows_written"));
-    macro_rules! done {
-        ($level:expr) => {
-            tracing::event!(
-                $level,
-                status,
-                duration_ms,
-                d1_calls = calls,
-                d1_statements = statements,
-                d1_rows_read = rows_read,
-                d1_rows_written = rows_written,
-                "request done"
-            )
-        };
-    }
-    if status >= 500 {
-        done!(Level::ERROR)
+    let level = if status >= 400 {
+        Level::WARN
     } else {
-        done!(Level::INFO)
-    }
+        Level::INFO
+    };
+    event_at!(level, status, duration_ms, "request done");
 }
 
-fn method_name(m: &Method) -> &str {
-    match m {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-        Method::Other(s) => s,
-    }
+/// `s` cut to its first `max` characters.
+fn truncate(s: &str, max: usize) -> &str {
+    s.char_indices().nth(max).map_or(s, |(i, _)| &s[..i])
 }
 
-/// Ordered fields (a JSON object in declaration order; a repeated name replaces the value).
-#[derive(Default)]
-struct Fields(Vec<(String, Value)>);
+/// A field's value as `tracing` hands it over.
+enum Val<'a> {
+    F64(f64),
+    I64(i64),
+    U64(u64),
+    Bool(bool),
+    Str(&'a str),
+    Debug(&'a dyn Debug),
+    Error(&'a (dyn std::error::Error + 'static)),
+}
 
-impl Fields {
-    fn set(&mut self, name: &str, value: Value) {
-        match self.0.iter_mut().find(|(k, _)| k == name) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((name.to_string(), value)),
+/// Append `v` as JSON (NaN and infinities become null).
+fn write_val(out: &mut String, v: Val<'_>) {
+    match v {
+        Val::F64(v) if v.is_finite() => {
+            let _ = write!(out, "{v}");
+        }
+        Val::F64(_) => out.push_str("null"),
+        Val::I64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Val::U64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Val::Bool(v) => out.push_str(if v { "true" } else { "false" }),
+        Val::Str(v) => write_str(out, v),
+        Val::Debug(v) => {
+            // `%x` fields and the message arrive here too, already in their Display form.
+            out.push('"');
+            let _ = write!(Escaped(out), "{v:?}");
+            out.push('"');
+        }
+        Val::Error(v) => {
+            out.push('"');
+            let _ = write!(Escaped(out), "{v}");
+            out.push('"');
         }
     }
+}
 
-    fn take(&mut self, name: &str) -> Option<Value> {
-        let i = self.0.iter().position(|(k, _)| k == name)?;
-        Some(self.0.remove(i).1)
-    }
+/// Append `s` as a JSON string.
+fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let _ = Escaped(out).write_str(s);
+    out.push('"');
+}
 
-    fn to_json(&self) -> String {
-        let mut out = String::with_capacity(256);
-        out.push('{');
-        for (i, (k, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+/// Writes into a JSON string's contents, escaping as it goes (no intermediate `String`).
+struct Escaped<'a>(&'a mut String);
+
+impl Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut start = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let esc = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            self.0.push_str(&s[start..i]);
+            if esc.is_empty() {
+                write!(self.0, "\\u{b:04x}")?;
+            } else {
+                self.0.push_str(esc);
             }
-            out.push_str(&Value::from(k.as_str()).to_string());
-            out.push(':');
-            out.push_str(&v.to_string());
+            start = i + 1;
         }
-        out.push('}');
-        out
+        self.0.push_str(&s[start..]);
+        Ok(())
     }
 }
 
-impl Visit for Fields {
+/// Where a visited field goes.
+trait Put {
+    fn put(&mut self, name: &'static str, v: Val<'_>);
+}
+
+/// A `Visit` that hands every field to its `Put` (one `Visit` for both, through `dyn`).
+struct Visitor<'a>(&'a mut dyn Put);
+
+impl Visit for Visitor<'_> {
     fn record_f64(&mut self, f: &Field, v: f64) {
-        self.set(f.name(), Value::from(v)); // NaN and infinities become null
+        self.0.put(f.name(), Val::F64(v));
     }
     fn record_i64(&mut self, f: &Field, v: i64) {
-        self.set(f.name(), Value::from(v));
+        self.0.put(f.name(), Val::I64(v));
     }
     fn record_u64(&mut self, f: &Field, v: u64) {
-        self.set(f.name(), Value::from(v));
+        self.0.put(f.name(), Val::U64(v));
     }
     fn record_bool(&mut self, f: &Field, v: bool) {
-        self.set(f.name(), Value::from(v));
+        self.0.put(f.name(), Val::Bool(v));
     }
     fn record_str(&mut self, f: &Field, v: &str) {
-        self.set(f.name(), Value::from(v));
+        self.0.put(f.name(), Val::Str(v));
     }
     fn record_error(&mut self, f: &Field, v: &(dyn std::error::Error + 'static)) {
-        self.set(f.name(), Value::from(v.to_string()));
+        self.0.put(f.name(), Val::Error(v));
     }
     fn record_debug(&mut self, f: &Field, v: &dyn Debug) {
-        // `%x` fields and the message arrive here too, already in their Display form.
-        self.set(f.name(), Value::from(format!("{v:?}")));
+        self.0.put(f.name(), Val::Debug(v));
+    }
+}
+
+/// A span's fields in declaration (then recording) order, each value rendered as JSON; a
+/// recorded field replaces its earlier value.
+#[derive(Default)]
+struct SpanFields(Vec<(&'static str, String)>);
+
+impl Put for SpanFields {
+    fn put(&mut self, name: &'static str, v: Val<'_>) {
+        let mut json = String::new();
+        write_val(&mut json, v);
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = json,
+            None => self.0.push((name, json)),
+        }
+    }
+}
+
+/// The line being written, and the names it already has (the first of a name wins).
+struct Line {
+    out: String,
+    seen: Vec<&'static str>,
+}
+
+impl Line {
+    fn field(&mut self, name: &'static str) -> bool {
+        if self.seen.contains(&name) {
+            return false;
+        }
+        self.seen.push(name);
+        self.out.push(',');
+        write_str(&mut self.out, name);
+        self.out.push(':');
+        true
+    }
+}
+
+impl Put for Line {
+    fn put(&mut self, name: &'static str, v: Val<'_>) {
+        if self.field(name) {
+            write_val(&mut self.out, v);
+        }
     }
 }
 
@@ -172,50 +292,52 @@ struct ConsoleJson;
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for ConsoleJson {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            let mut fields = Fields::default();
-            attrs.record(&mut fields);
+            let mut fields = SpanFields::default();
+            attrs.record(&mut Visitor(&mut fields));
             span.extensions_mut().insert(fields);
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
-            if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
-                values.record(fields);
+            if let Some(fields) = span.extensions_mut().get_mut::<SpanFields>() {
+                values.record(&mut Visitor(fields));
             }
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let mut own = Fields::default();
-        event.record(&mut own);
-        let mut line = Fields::default();
-        let time: String = js_sys::Date::new_0().to_iso_string().into();
-        line.set("time", Value::from(time));
-        line.set("level", Value::from(meta.level().as_str()));
-        if let Some(message) = own.take("message") {
-            line.set("message", message);
-        }
+        let mut line = Line {
+            out: String::with_capacity(384),
+            seen: Vec::with_capacity(24),
+        };
+        line.seen.extend(["level", "span", "target"]);
+        line.out.push_str("{\"level\":");
+        write_str(&mut line.out, meta.level().as_str());
+        // The event's own fields: the message first (tracing puts it first), then the rest.
+        event.record(&mut Visitor(&mut line));
         let mut innermost = None;
         if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                if let Some(fields) = span.extensions().get::<Fields>() {
-                    for (k, v) in &fields.0 {
-                        line.set(k, v.clone());
+            for span in scope {
+                innermost.get_or_insert(span.name());
+                if let Some(fields) = span.extensions().get::<SpanFields>() {
+                    for (name, json) in &fields.0 {
+                        if line.field(name) {
+                            line.out.push_str(json);
+                        }
                     }
                 }
-                innermost = Some(span.name());
             }
         }
-        for (k, v) in own.0 {
-            line.set(&k, v);
-        }
         if let Some(name) = innermost {
-            line.set("span", Value::from(name));
+            line.out.push_str(",\"span\":");
+            write_str(&mut line.out, name);
         }
-        line.set("target", Value::from(meta.target()));
-        let text = JsValue::from_str(&line.to_json());
+        line.out.push_str(",\"target\":");
+        write_str(&mut line.out, meta.target());
+        line.out.push('}');
+        let text = JsValue::from_str(&line.out);
         match *meta.level() {
             Level::ERROR => console::error_1(&text),
             Level::WARN => console::warn_1(&text),

@@ -13,6 +13,8 @@ pub struct Env {
     pub client: Client,
     /// The stack's persist directory (seeding writes into its D1s).
     pub persist: std::path::PathBuf,
+    /// Where the stack's `wrangler dev` writes its output (the Workers' console lines).
+    pub log: std::path::PathBuf,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);

@@ -28,7 +28,7 @@ fn main() {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  setup    install the pinned toolchain"
+                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity, README commands (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  setup    install the pinned toolchain"
             );
             std::process::exit(2);
         }
@@ -71,7 +71,7 @@ fn test() -> Result<()> {
     toolchain::ensure()?;
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
-    step("tidy: layering, doc references, wrangler/binding parity");
+    step("tidy: layering, doc references, wrangler/binding parity, README commands");
     xtask::tidy::run()?;
     step("cargo tree -p shared: no `worker` dependency");
     let tree = xtask::run_quiet(Command::new("cargo").args([

@@ -1,12 +1,12 @@
 //! `cargo xtask tidy`: cheap source checks, in the style of rust-analyzer's `xtask/src/tidy.rs`.
-//! They run right after `cargo fmt --check` in `cargo xtask test`, and `#[test] fn tidy` below
-//! runs them under `cargo test --workspace` too. Every problem is reported as `file:line: what`.
+//! They run right after `cargo fmt --check` in `cargo xtask test` (its unit tests below run
+//! under `cargo test`). Every problem is reported as `file:line: what`.
 //!
 //! 1. Layering: each file under a layer of `shared/src` imports only the layers below it (the
-//!    design's "Allowed dependencies" table, restated in `ALLOWED`), and nothing lives outside
+//!    design's "Allowed dependencies" table, restated in `DIRECT`), and nothing lives outside
 //!    the layers.
 //! 2. Doc references: a test named in a comment or in the README (`tests::<name>`, or a
-//!    backticked snake_case name with four or more underscores) exists.
+//!    backticked snake_case name of five or more words) exists.
 //! 3. Wrangler parity: `wrangler/*.jsonc` agree with the consts of `shared::bindings`.
 //! 4. The README's "Two commands" block holds exactly `cargo xtask run` and `cargo xtask test`.
 
@@ -47,11 +47,15 @@ struct Tidy {
     problems: Vec<String>,
 }
 
+/// `file:line: what`, the form of every problem.
+fn located(file: &Path, line: usize, what: impl Display) -> String {
+    format!("{}:{line}: {what}", file.display())
+}
+
 impl Tidy {
     fn report(&mut self, path: &Path, line: usize, what: impl Display) {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
-        self.problems
-            .push(format!("{}:{line}: {what}", rel.display()));
+        self.problems.push(located(rel, line, what));
     }
 
     fn read(&mut self, path: &Path) -> Option<String> {
@@ -74,62 +78,40 @@ const LAYERS: &[&str] = &[
     "domain", "ports", "store", "services", "api", "jobs", "consumer", "testing", "tests",
 ];
 
-/// What each layer (and each top-level file) may import besides itself. `testing`, `tests`
+/// What each layer imports directly (besides itself); it may import the transitive closure
+/// (`may_import`). Layers and top-level files not listed import nothing. `testing`, `tests`
 /// and `lib.rs` may import anything; `api` may also import `jobs`, but only from a file named
 /// `jobs.rs` under `api/admin/` (the scheduler's job-run endpoint, see `allowed`).
-const ALLOWED: &[(&str, &[&str])] = &[
+const DIRECT: &[(&str, &[&str])] = &[
     ("domain", &["bindings"]),
-    ("ports", &["domain", "bindings"]),
-    ("store", &["ports", "domain", "bindings", "migrations"]),
-    (
-        "services",
-        &["store", "ports", "domain", "bindings", "migrations"],
-    ),
-    (
-        "jobs",
-        &[
-            "services",
-            "store",
-            "ports",
-            "domain",
-            "bindings",
-            "migrations",
-        ],
-    ),
-    (
-        "consumer",
-        &[
-            "services",
-            "store",
-            "ports",
-            "domain",
-            "bindings",
-            "migrations",
-        ],
-    ),
-    (
-        "api",
-        &[
-            "services",
-            "store",
-            "ports",
-            "domain",
-            "bindings",
-            "migrations",
-        ],
-    ),
-    ("bindings", &[]),
-    ("migrations", &[]),
+    ("ports", &["domain"]),
+    ("store", &["ports", "migrations"]),
+    ("services", &["store"]),
+    ("api", &["services"]),
+    ("jobs", &["services"]),
+    ("consumer", &["services"]),
 ];
 const ANYTHING: &[&str] = &["testing", "tests", "lib"];
 /// Files directly in `shared/src/` that are not layers.
 const TOP_FILES: &[&str] = &["lib", "bindings", "migrations"];
 
-/// The flat modules of `shared/src` from before the restructure into layer folders: exempt from
-/// the layering (as importers; imports of them are not checked either, except those named like
-/// a layer). This list only shrinks: it is empty once the restructure has landed, and an entry
-/// whose file is gone is reported, so that it is removed.
-const FLAT_MODULES_ALLOWED: &[&str] = &[];
+/// Everything `layer` may import besides itself: the transitive closure of `DIRECT`, nearest
+/// first.
+fn may_import(layer: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    let mut todo = vec![layer];
+    while let Some(l) = todo.pop() {
+        for (_, to) in DIRECT.iter().filter(|(from, _)| *from == l) {
+            for t in *to {
+                if !out.contains(t) {
+                    out.push(t);
+                    todo.push(t);
+                }
+            }
+        }
+    }
+    out
+}
 
 /// Whether a file of layer `from` (at `rel`, relative to `shared/src`) may import `to`.
 fn allowed(from: &str, rel: &Path, to: &str) -> bool {
@@ -139,12 +121,12 @@ fn allowed(from: &str, rel: &Path, to: &str) -> bool {
     if from == "api" && to == "jobs" {
         return rel.starts_with("api/admin") && rel.file_name() == Some("jobs.rs".as_ref());
     }
-    ALLOWED
-        .iter()
-        .any(|(layer, may)| *layer == from && may.contains(&to))
+    may_import(from).contains(&to)
 }
 
-/// `tests.rs` anywhere, or anything under a `tests/` folder, is test code.
+/// Test code may import anything. Test code is a file named `tests.rs` (anywhere) or a file
+/// under a `tests/` folder; nothing else: an inline `#[cfg(test)] mod` block is NOT exempt, its
+/// imports are checked like the rest of its file (shared keeps its tests in files).
 fn is_test_file(rel: &Path) -> bool {
     rel.file_name() == Some("tests.rs".as_ref())
         || rel
@@ -155,46 +137,21 @@ fn is_test_file(rel: &Path) -> bool {
 impl Tidy {
     fn layering(&mut self) {
         let src = self.root.join("shared/src");
-        let this_file = self.root.join("xtask/src/tidy.rs");
-        let this_text = std::fs::read_to_string(&this_file).unwrap_or_default();
-        for f in FLAT_MODULES_ALLOWED {
-            if !src.join(f).exists() {
-                let line = line_of(&this_text, &format!("\"{f}\","));
-                self.report(
-                    &this_file,
-                    line,
-                    format!("FLAT_MODULES_ALLOWED lists shared/src/{f}, which is gone: remove it"),
-                );
-            }
-        }
         let mut top: Vec<PathBuf> = match std::fs::read_dir(&src) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => return self.report(&src, 1, format!("cannot list: {e}")),
         };
         top.sort();
-        // Names of the modules on disk, so that an import of a flat module is told apart from
-        // an import of an item of the crate root (lib.rs).
-        let on_disk: BTreeSet<String> = top
-            .iter()
-            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .collect();
         for path in top {
             let name = path
                 .file_name()
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            let stem = name.trim_end_matches(".rs");
-            let layer = if path.is_dir() {
-                stem
-            } else if name.ends_with(".rs") {
-                if FLAT_MODULES_ALLOWED.contains(&name.as_str()) {
-                    continue;
-                }
-                stem
-            } else {
+            let layer = name.trim_end_matches(".rs");
+            if !path.is_dir() && !name.ends_with(".rs") {
                 continue;
-            };
+            }
             if !LAYERS.contains(&layer) && !TOP_FILES.contains(&layer) {
                 self.report(
                     &path,
@@ -211,7 +168,7 @@ impl Tidy {
                     continue;
                 };
                 let rel = file.strip_prefix(&src).unwrap_or(&file).to_path_buf();
-                for v in layering_violations(layer, &rel, &text, &on_disk) {
+                for v in layering_violations(layer, &rel, &text) {
                     self.report(&file, v.0, v.1);
                 }
             }
@@ -220,25 +177,22 @@ impl Tidy {
 }
 
 /// The forbidden imports of one file of `layer`: (line, message).
-fn layering_violations(
-    layer: &str,
-    rel: &Path,
-    text: &str,
-    on_disk: &BTreeSet<String>,
-) -> Vec<(usize, String)> {
+/// An alias of the crate root (`crate as x`, `crate::{self as x}`) is reported as the head
+/// `self`, which like any head that is not a layer stands for lib.rs.
+fn layering_violations(layer: &str, rel: &Path, text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (line, head) in crate_imports(text, &module_path(rel)) {
         let to = if LAYERS.contains(&head.as_str()) || TOP_FILES.contains(&head.as_str()) {
             head.as_str()
-        } else if on_disk.contains(&head) {
-            continue; // a flat module, exempt until the restructure (or reported itself)
         } else {
             "lib"
         };
         if allowed(layer, rel, to) {
             continue;
         }
-        let msg = if to == "lib" {
+        let msg = if head == "self" {
+            "alias of the crate root: import by layer path".to_string()
+        } else if to == "lib" {
             format!(
                 "`crate::{head}` is not a layer module: `{layer}` imports it from the layer that \
                  defines it (lib.rs is the facade for the Workers)"
@@ -246,11 +200,7 @@ fn layering_violations(
         } else if to == "jobs" && layer == "api" {
             format!("`api` imports `crate::{head}` only from api/admin/jobs.rs")
         } else {
-            let may = ALLOWED
-                .iter()
-                .find(|(l, _)| *l == layer)
-                .map(|(_, may)| may.join(", "))
-                .unwrap_or_default();
+            let may = may_import(layer).join(", ");
             format!(
                 "`{layer}` must not import `crate::{head}` (it may import: {})",
                 if may.is_empty() { "nothing" } else { &may }
@@ -277,8 +227,9 @@ fn module_path(rel: &Path) -> Vec<String> {
 
 /// The first segment of every path that leaves the file's layer, with its line:
 /// `crate::<name>` (also in groups: `use crate::{a, b::c}` gives `a` and `b`), and `super::`
-/// chains that climb to the crate root. Comments and string literals are skipped; so are
-/// `$crate`, `pub(in crate::x)` and macros (`crate::m!`).
+/// chains that climb to the crate root. An alias of the crate root (`use crate as x`,
+/// `crate::{self as x}`, `crate::self`, `extern crate self as x`) gives `self`. Comments and
+/// string literals are skipped; so are `$crate`, `pub(in crate::x)` and macros (`crate::m!`).
 fn crate_imports(text: &str, file_module: &[String]) -> Vec<(usize, String)> {
     let toks: Vec<Token> = lex(text)
         .into_iter()
@@ -317,6 +268,15 @@ fn crate_imports(text: &str, file_module: &[String]) -> Vec<(usize, String)> {
                     continue;
                 }
             }
+            Tok::Ident("crate")
+                if prev(1) != Some(&Tok::Punct('$'))
+                    && matches!(
+                        toks.get(i + 1).map(|t| &t.tok),
+                        Some(Tok::Ident("as" | "self"))
+                    ) =>
+            {
+                out.push((toks[i].line, "self".to_string()));
+            }
             Tok::Ident("super")
                 if toks.get(i + 1).map(|t| &t.tok) == Some(&Tok::PathSep)
                     && prev(1) != Some(&Tok::PathSep) =>
@@ -345,7 +305,8 @@ fn crate_imports(text: &str, file_module: &[String]) -> Vec<(usize, String)> {
 }
 
 /// The heads of the use tree at `toks[i]` (an identifier, `*` or a `{...}` group); returns the
-/// index just past the tree.
+/// index just past the tree. A `self` here is the crate root itself (rustc accepts it only
+/// renamed, `{self as x}`), and is returned as the head `self`.
 fn use_tree_heads(toks: &[Token], i: usize, out: &mut Vec<(usize, String)>) -> usize {
     let Some(t) = toks.get(i) else {
         return i;
@@ -353,7 +314,7 @@ fn use_tree_heads(toks: &[Token], i: usize, out: &mut Vec<(usize, String)>) -> u
     match &t.tok {
         Tok::Ident(name) => {
             let is_macro = toks.get(i + 1).map(|t| &t.tok) == Some(&Tok::Punct('!'));
-            if !is_macro && *name != "self" {
+            if !is_macro {
                 out.push((t.line, name.to_string()));
             }
             skip_path(toks, i + 1)
@@ -435,8 +396,8 @@ struct Defined {
 }
 
 impl Defined {
-    fn visit(&mut self, text: &str, integration: bool) {
-        let toks = lex(text);
+    /// Gathers the names defined by one file's tokens (comments included, as `lex` gives them).
+    fn visit(&mut self, toks: &[Token], integration: bool) {
         for (i, t) in toks.iter().enumerate() {
             let next = toks.get(i + 1).map(|t| &t.tok);
             match (&t.tok, next) {
@@ -489,11 +450,12 @@ impl Tidy {
                     continue;
                 };
                 let integration = file.parent() == Some(self.root.join("tests").as_path());
-                defined.visit(&text, integration);
+                let toks = lex(&text);
+                defined.visit(&toks, integration);
                 if *dir == "bench" {
                     continue;
                 }
-                for t in lex(&text) {
+                for t in toks {
                     if let Tok::Comment(c) = t.tok {
                         for (k, l) in c.lines().enumerate() {
                             comments.push((file.clone(), t.line + k, l.to_string()));
@@ -557,14 +519,13 @@ fn unresolved_references(text: &str, defined: &Defined) -> Vec<String> {
     out
 }
 
-/// snake_case with at least four underscores, like
+/// snake_case of at least five words (so at least four underscores), like
 /// `a_write_that_lost_its_race_emits_no_event_even_at_the_same_version`.
 fn looks_like_a_test_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && s.split('_').filter(|w| !w.is_empty()).count() >= 5
-        && s.matches('_').count() >= 4
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,10 +543,7 @@ struct Bindings {
 impl Bindings {
     fn read(root: &Path) -> Result<Bindings> {
         let src = root.join("shared/src");
-        let path = [src.join("bindings.rs"), src.join("domain/bindings.rs")]
-            .into_iter()
-            .find(|p| p.exists())
-            .ok_or("shared/src: no bindings.rs (nor domain/bindings.rs)")?;
+        let path = src.join("bindings.rs");
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut b = Bindings {
@@ -669,25 +627,27 @@ impl Config {
         })
     }
 
-    /// The line of a JSON pointer's last key (keys looked up in order; a guide, not a parser).
-    fn line(&self, pointer: &str) -> usize {
-        let keys: Vec<String> = pointer
-            .split('/')
-            .filter(|s| !s.is_empty() && s.parse::<usize>().is_err())
-            .map(|s| format!("\"{s}\""))
-            .collect();
-        self.line_of(&keys)
-    }
-
-    /// The line of the last of `needles`, each looked up after the one before.
-    fn line_of(&self, needles: &[String]) -> usize {
+    /// A problem on the line of the last of `needles`, each looked up after the one before (a
+    /// guide, not a parser).
+    fn problem_at(&self, needles: &[String], what: impl Display) -> String {
         let mut at = 0;
         for n in needles {
             if let Some(k) = self.text[at..].find(n.as_str()) {
                 at += k;
             }
         }
-        self.text[..at].matches('\n').count() + 1
+        let line = self.text[..at].matches('\n').count() + 1;
+        located(&Path::new("wrangler").join(&self.name), line, what)
+    }
+
+    /// A problem on the line of a JSON pointer's last key (its keys looked up in order).
+    fn problem(&self, pointer: &str, what: impl Display) -> String {
+        let keys: Vec<String> = pointer
+            .split('/')
+            .filter(|s| !s.is_empty() && s.parse::<usize>().is_err())
+            .map(|s| format!("\"{s}\""))
+            .collect();
+        self.problem_at(&keys, what)
     }
 
     fn at(&self, pointer: &str) -> &Value {
@@ -695,17 +655,9 @@ impl Config {
     }
 
     fn array(&self, pointer: &str) -> Result<&Vec<Value>> {
-        self.at(pointer).as_array().ok_or_else(|| {
-            format!(
-                "wrangler/{}:{}: {pointer} is not an array",
-                self.name,
-                self.line(pointer)
-            )
-        })
-    }
-
-    fn problem(&self, pointer: &str, what: impl Display) -> String {
-        format!("wrangler/{}:{}: {what}", self.name, self.line(pointer))
+        self.at(pointer)
+            .as_array()
+            .ok_or_else(|| self.problem(pointer, format!("{pointer} is not an array")))
     }
 
     /// The value at `pointer` is the const `name` of `shared::bindings`.
@@ -894,10 +846,9 @@ fn wrangler_parity(root: &Path, out: &mut Vec<String>) -> Result<()> {
                             env.split('/').skip(1).map(|k| format!("\"{k}\"")).collect();
                         at.push(format!("\"{kind}\""));
                         at.push(d["binding"].to_string());
-                        out.push(format!(
-                            "wrangler/{}:{}: {env}/{kind}: {d} has no \"jurisdiction\": \"eu\"",
-                            cfg.name,
-                            cfg.line_of(&at)
+                        out.push(cfg.problem_at(
+                            &at,
+                            format!("{env}/{kind}: {d} has no \"jurisdiction\": \"eu\""),
                         ));
                     }
                 }
@@ -972,12 +923,6 @@ fn rs_files(path: &Path) -> Vec<PathBuf> {
         out.extend(rs_files(&p));
     }
     out
-}
-
-fn line_of(text: &str, needle: &str) -> usize {
-    text.find(needle)
-        .map(|at| text[..at].matches('\n').count() + 1)
-        .unwrap_or(1)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1169,8 +1114,7 @@ mod tests {
     }
 
     fn violations(layer: &str, rel: &str, src: &str) -> Vec<(usize, String)> {
-        let on_disk = ["entity", "health"].iter().map(|s| s.to_string()).collect();
-        layering_violations(layer, Path::new(rel), src, &on_disk)
+        layering_violations(layer, Path::new(rel), src)
     }
 
     #[test]
@@ -1180,7 +1124,7 @@ mod tests {
                    fn f() { crate::services::changes::commit(); }\n";
         assert_eq!(
             heads(src, &["api"]),
-            ["domain", "ports", "store", "services"]
+            ["domain", "ports", "self", "store", "services"]
         );
         assert_eq!(heads("use crate::*;", &["api"]), ["*"]);
     }
@@ -1263,9 +1207,9 @@ mod tests {
             violations("ports", "ports.rs", "use crate::store::x;").len(),
             1
         );
-        // Downward and same-layer imports are fine, and so are flat modules (exempt for now).
+        // Downward and same-layer imports are fine.
         let down = "use crate::{services::changes, store::outbox, ports::Stmt, domain::clock, \
-                    bindings, migrations, api::error::Problem, entity, health::loads};";
+                    bindings, migrations, api::error::Problem};";
         assert!(violations("api", "api/v1/entities.rs", down).is_empty());
         // The facade's items are not a way around the layers.
         let v = violations("services", "services/changes.rs", "use crate::handle;");
@@ -1274,6 +1218,90 @@ mod tests {
         assert!(violations("store", "store/tests.rs", "use crate::api::x;").is_empty());
         assert!(violations("jobs", "jobs/tests/relay.rs", "use crate::api::x;").is_empty());
         assert!(violations("testing", "testing/harness.rs", "use crate::api::x;").is_empty());
+        // An inline `#[cfg(test)] mod` is not test code: its imports are checked.
+        let v = violations(
+            "domain",
+            "domain/auth.rs",
+            "#[cfg(test)]\nmod t {\n    use crate::api::x;\n}\n",
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].0, 3);
+        assert!(
+            v[0].1.contains("`domain` must not import `crate::api`"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn an_alias_of_the_crate_root_is_a_violation() {
+        for src in [
+            "use crate as root;\nfn f() { root::api::x(); }",
+            "use crate::{self as c2};\nfn f() { c2::jobs::x(); }",
+            "use crate::{domain::clock, self as c2};",
+            "use crate::self;",
+            "extern crate self as shared;",
+        ] {
+            let v = violations("services", "services/changes.rs", src);
+            assert_eq!(v.len(), 1, "{src}: {v:?}");
+            assert_eq!(v[0].0, 1);
+            assert_eq!(v[0].1, "alias of the crate root: import by layer path");
+        }
+        // An alias through `super` chains that reach the root, too; not one of a layer.
+        assert_eq!(
+            violations("api", "api/router.rs", "use super::super::{self as root};").len(),
+            1
+        );
+        assert!(violations("api", "api/v1/x.rs", "use super::{self as v1};").is_empty());
+        assert!(violations(
+            "store",
+            "store/outbox.rs",
+            "use crate::domain::{self as d};"
+        )
+        .is_empty());
+        // Not in code that may import anything, nor in `$crate` or `pub(crate)`.
+        assert!(violations("testing", "testing/harness.rs", "use crate as root;").is_empty());
+        assert!(violations("api", "api/tests.rs", "use crate::{self as c};").is_empty());
+        let src = "macro_rules! m { () => { use $crate as r; } }\npub(crate) use x as y;";
+        assert!(violations("api", "api/mod.rs", src).is_empty());
+    }
+
+    #[test]
+    fn the_closure_of_the_direct_edges_is_the_allowed_dependencies_table() {
+        // The table as it was written out before `DIRECT`.
+        let l3: &[&str] = &[
+            "services",
+            "store",
+            "ports",
+            "domain",
+            "bindings",
+            "migrations",
+        ];
+        let old: &[(&str, &[&str])] = &[
+            ("domain", &["bindings"]),
+            ("ports", &["domain", "bindings"]),
+            ("store", &["ports", "domain", "bindings", "migrations"]),
+            (
+                "services",
+                &["store", "ports", "domain", "bindings", "migrations"],
+            ),
+            ("jobs", l3),
+            ("consumer", l3),
+            ("api", l3),
+            ("bindings", &[]),
+            ("migrations", &[]),
+        ];
+        for (layer, may) in old {
+            let got: BTreeSet<&str> = may_import(layer).into_iter().collect();
+            let want: BTreeSet<&str> = may.iter().copied().collect();
+            assert_eq!(got, want, "{layer}");
+        }
+        // Every layer and top-level file is in the table, or may import anything.
+        for l in LAYERS.iter().chain(TOP_FILES) {
+            assert!(
+                ANYTHING.contains(l) || old.iter().any(|(k, _)| k == l),
+                "{l}"
+            );
+        }
     }
 
     #[test]
@@ -1291,13 +1319,15 @@ mod tests {
     fn doc_references_resolve_to_fns_fields_strings_and_integration_tests() {
         let mut d = Defined::default();
         d.visit(
-            "#[test] fn a_write_that_lost_its_race_emits_no_event() {}\n\
+            &lex(
+                "#[test] fn a_write_that_lost_its_race_emits_no_event() {}\n\
              struct S { some_long_field_name_here: u8 }\n\
              // fn not_a_real_definition_in_a_comment() {}\n",
+            ),
             false,
         );
         d.visit(
-            "pub const TESTS: &[T] = &[(\"integration_test_name_in_a_table\", f)];",
+            &lex("pub const TESTS: &[T] = &[(\"integration_test_name_in_a_table\", f)];"),
             true,
         );
         let ok = "see `a_write_that_lost_its_race_emits_no_event` and tests::a_write_that_lost_its_race_emits_no_event, \
@@ -1345,16 +1375,11 @@ mod tests {
             json: serde_json::from_str(&strip_jsonc(text)).unwrap(),
         };
         assert_eq!(cfg.at("/a/0/b"), 1);
-        assert_eq!(cfg.line("/a/0/b"), 4);
-        assert_eq!(cfg.line("/env/p/b"), 6);
-        assert_eq!(cfg.line_of(&["\"env\"".into(), "2".into()]), 6);
-    }
-
-    /// Every check on this repository, as rust-analyzer's `fn test` in its tidy.rs.
-    #[test]
-    fn tidy() {
-        if let Err(e) = run() {
-            panic!("{e}");
-        }
+        assert_eq!(cfg.problem("/a/0/b", "x"), "wrangler/x.jsonc:4: x");
+        assert_eq!(cfg.problem("/env/p/b", "x"), "wrangler/x.jsonc:6: x");
+        assert_eq!(
+            cfg.problem_at(&["\"env\"".into(), "2".into()], "x"),
+            "wrangler/x.jsonc:6: x"
+        );
     }
 }

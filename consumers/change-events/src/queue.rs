@@ -52,8 +52,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
         "queue_batch",
         queue = %batch.queue(),
         messages = messages.len(),
-        account = tracing::field::Empty,
-        shard = tracing::field::Empty,
+        deployment = platform::var(&env, b::DEPLOYMENT_VAR),
     );
     let tally = consume(&batch, &messages, env)
         .instrument(span.clone())
@@ -78,13 +77,15 @@ impl Tally {
         }
     }
 
-    /// The batch's completion line (inside its span).
+    /// The batch's completion line (inside its span): INFO when every message was acked, WARN
+    /// when any was retried or dead-lettered.
     fn log(&self, started: f64) {
-        let outcome = match (self.retried, self.dead_lettered) {
-            (0, 0) => "ok",
-            _ => "partial",
+        let (level, outcome) = match (self.retried, self.dead_lettered) {
+            (0, 0) => (tracing::Level::INFO, "ok"),
+            _ => (tracing::Level::WARN, "partial"),
         };
-        tracing::info!(
+        logging::event_at!(
+            level,
             outcome,
             acked = self.acked,
             retried = self.retried,
@@ -177,7 +178,8 @@ async fn apply(
                 tally.retried += 1;
             }
             Decision::DeadLetter { reason } => {
-                tracing::warn!(message_id = %m.id(), %reason, "dead letter");
+                // The reason's kind only: its full text (serde's, D1's) may quote the message.
+                tracing::warn!(message_id = %m.id(), reason = reason_kind(&reason), "dead letter");
                 tally.dead_lettered += 1;
                 let sent = match dlq {
                     Some((q, bodies, source)) => {
@@ -197,6 +199,35 @@ async fn apply(
         }
     }
     tally
+}
+
+/// A dead-letter reason fit for a log line, value-free: its leading words made only of letters
+/// and `_` (up to a `:` or `,` ending one, at most 64 bytes), so it stops where serde, SQLite or
+/// the domain start quoting the message ("not a change event", "invalid type", "missing field",
+/// "UNIQUE constraint failed", "unsupported specversion").
+fn reason_kind(reason: &str) -> &str {
+    let mut end = 0;
+    let mut start = 0;
+    for word in reason.split(' ') {
+        let (body, last) = match word.strip_suffix([':', ',']) {
+            Some(body) => (body, true),
+            None => (word, false),
+        };
+        let plain = !body.is_empty() && body.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_');
+        if !plain || start + body.len() > 64 {
+            break;
+        }
+        end = start + body.len();
+        if last {
+            break;
+        }
+        start += word.len() + 1;
+    }
+    if end == 0 {
+        "unrecognised"
+    } else {
+        &reason[..end]
+    }
 }
 
 /// JS value -> serde_json::Value through JSON.stringify (maps stay objects).

@@ -123,18 +123,15 @@ impl Platform for WorkerPlatform {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let started = logging::now_ms();
     let settings: &'static Settings =
         SETTINGS.with(|c| *c.get_or_init(|| Box::leak(Box::new(settings(&env)))));
-    let req = match platform::to_api_request(req, settings.api.max_content_bytes).await {
-        Ok(r) => r,
-        Err(resp) => return platform::to_worker_response(resp),
-    };
-    let span = logging::request_span(&req, &settings.api.deployment);
-    let resp = serve(env, ctx, settings, req)
-        .instrument(span.clone())
-        .await;
-    span.in_scope(|| logging::request_done(resp.status, started, resp.header(api::COST_HEADER)));
+    let resp = logging::in_request_span(
+        req,
+        settings.api.max_content_bytes,
+        &settings.api.deployment,
+        |req| serve(env, ctx, settings, req),
+    )
+    .await;
     platform::to_worker_response(resp)
 }
 

@@ -4,20 +4,12 @@ use crate::WorkerPlatform;
 use platform::logging;
 use shared::bindings as b;
 use shared::http::{ApiRequest, ApiResponse, Problem};
-use tracing::Instrument;
 use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let started = logging::now_ms();
-    let req = match platform::to_api_request(req, 64 * 1024).await {
-        Ok(r) => r,
-        Err(resp) => return platform::to_worker_response(resp),
-    };
     let deployment = platform::var(&env, b::DEPLOYMENT_VAR).unwrap_or_default();
-    let span = logging::request_span(&req, &deployment);
-    let resp = serve(env, req).instrument(span.clone()).await;
-    span.in_scope(|| logging::request_done(resp.status, started, None));
+    let resp = logging::in_request_span(req, 64 * 1024, &deployment, |req| serve(env, req)).await;
     platform::to_worker_response(resp)
 }
 

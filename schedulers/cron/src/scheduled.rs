@@ -17,8 +17,6 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         cron = %cron,
         job = job.map(Job::name),
         deployment = platform::var(&env, b::DEPLOYMENT_VAR),
-        account = tracing::field::Empty,
-        shard = tracing::field::Empty,
     );
     run(job, &cron, env, started).instrument(span).await;
 }
@@ -37,22 +35,18 @@ async fn run(job: Option<Job>, cron: &str, env: Env, started: f64) {
     let counts = serde_json::Value::Object(run.counts);
     let detail = (!run.detail.is_empty()).then(|| run.detail.join("; "));
     let duration_ms = logging::elapsed_ms(started);
-    macro_rules! done {
-        ($level:expr, $outcome:expr) => {
-            tracing::event!(
-                $level,
-                outcome = $outcome,
-                run_id = %run.id,
-                counts = %counts,
-                detail,
-                duration_ms,
-                "cron run done"
-            )
-        };
-    }
-    match run.outcome {
-        Outcome::Ok => done!(tracing::Level::INFO, "ok"),
-        Outcome::Partial => done!(tracing::Level::WARN, "partial"),
-        Outcome::Failed => done!(tracing::Level::ERROR, "failed"),
-    }
+    let (level, outcome) = match run.outcome {
+        Outcome::Ok => (tracing::Level::INFO, "ok"),
+        Outcome::Partial => (tracing::Level::WARN, "partial"),
+        Outcome::Failed => (tracing::Level::ERROR, "failed"),
+    };
+    logging::event_at!(
+        level,
+        outcome,
+        run_id = %run.id,
+        counts = %counts,
+        detail,
+        duration_ms,
+        "cron run done"
+    );
 }

@@ -28,6 +28,20 @@ impl Method {
             other => Self::Other(other.into()),
         }
     }
+
+    /// The method's name as sent (upper case; `Other` as parsed).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Options => "OPTIONS",
+            Self::Other(s) => s,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -128,6 +128,11 @@ async fn route<P: Platform>(
             let result = tenant_route(p, cfg, req, &t, rest).await;
             // Metered whatever the outcome: a refused write may still have read rows.
             let cost = t.db.cost();
+            // The request span declares these too: its "request done" line carries the cost.
+            span.record("d1_calls", cost.calls);
+            span.record("d1_statements", cost.statements);
+            span.record("d1_rows_read", cost.rows_read);
+            span.record("d1_rows_written", cost.rows_written);
             p.usage().record(
                 &t.route.shard.binding,
                 t.account_id(),
