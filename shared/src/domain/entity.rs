@@ -236,6 +236,8 @@ pub static CLIENTS: EntitySpec = EntitySpec {
         "search_text",
         "document_count",
         "legal_hold",
+        // {reason, until, since}: processing restricted (see domain::personal_data)
+        "restricted",
     ],
     filters: &[
         Filter {
@@ -289,7 +291,7 @@ pub static DOCUMENTS: EntitySpec = EntitySpec {
         f("description", TEXT, false, "Free text"),
     ],
     // client_ended_on: the client's relationship end, kept by the API (retention sweep).
-    read_only: &["content", "client_ended_on"],
+    read_only: &["content", "client_ended_on", "restricted"],
     filters: &[
         Filter {
             param: "client_id",

@@ -35,6 +35,10 @@ pub enum Action {
     Deleted,
     Purged,
     Erased,
+    /// Processing restricted (UK GDPR art. 18, or kept because a law requires it).
+    Restricted,
+    /// A restriction ended (lifted, or its `until` passed and the record was disposed of).
+    Unrestricted,
 }
 
 impl Action {
@@ -45,8 +49,65 @@ impl Action {
             Action::Deleted => "deleted",
             Action::Purged => "purged",
             Action::Erased => "erased",
+            Action::Restricted => "restricted",
+            Action::Unrestricted => "unrestricted",
         }
     }
+}
+
+/// The closed set of change-event types: `(entity_singular, subject collection, actions)`.
+/// The consumer refuses (dead-letters) anything else; producers only emit these.
+pub const EVENT_TYPES: &[(&str, &str, &[Action])] = {
+    use Action::*;
+    &[
+        ("group", "groups", &[Created, Updated, Deleted, Purged]),
+        (
+            "user",
+            "users",
+            &[Created, Updated, Deleted, Purged, Erased],
+        ),
+        (
+            "client",
+            "clients",
+            &[
+                Created,
+                Updated,
+                Deleted,
+                Purged,
+                Erased,
+                Restricted,
+                Unrestricted,
+            ],
+        ),
+        (
+            "document",
+            "documents",
+            &[
+                Created,
+                Updated,
+                Deleted,
+                Purged,
+                Erased,
+                Restricted,
+                Unrestricted,
+            ],
+        ),
+        ("account", "accounts", &[Updated]),
+        ("erasure_request", "erasure_requests", &[Created, Updated]),
+    ]
+};
+
+/// Whether `event_type` (`{entity}.{action}`) is one this build emits, and `subject_type` (the
+/// collection in `subject`) the one that goes with it.
+pub fn is_known_type(event_type: &str, subject_type: &str) -> bool {
+    let Some((entity, action)) = event_type.rsplit_once('.') else {
+        return false;
+    };
+    EVENT_TYPES.iter().any(|(singular, collection, actions)| {
+        *singular == entity
+            && *collection == subject_type
+            && actions.iter().any(|a| a.as_str() == action)
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +262,17 @@ mod tests {
             serde_json::from_str(include_str!("../../tests/golden/change_event.json")).unwrap();
         assert_eq!(serde_json::to_value(sample()).unwrap(), golden);
         assert_eq!(decode(&golden).unwrap(), sample());
+    }
+
+    #[test]
+    fn only_the_closed_set_of_event_types_is_known() {
+        assert!(is_known_type("client.updated", "clients"));
+        assert!(is_known_type("client.restricted", "clients"));
+        assert!(is_known_type("account.updated", "accounts"));
+        assert!(!is_known_type("client.teleported", "clients"));
+        assert!(!is_known_type("client.updated", "documents"));
+        assert!(!is_known_type("group.erased", "groups"));
+        assert!(!is_known_type("clientupdated", "clients"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod content;
 pub mod entity;
 pub mod event;
 pub mod integers;
+pub mod personal_data;
 pub mod planner;
 pub mod platform_events;
 pub mod retention;
