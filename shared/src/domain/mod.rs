@@ -3,6 +3,7 @@
 //! specs, retention decisions and the rebalancing planner.
 
 pub mod auth;
+pub mod checkpoint;
 pub mod clock;
 pub mod content;
 pub mod entity;
