@@ -260,9 +260,7 @@ pub fn verify(
             push(&mut findings, c, p);
             continue;
         }
-        let expected_previous = previous
-            .map(digest)
-            .unwrap_or_else(|| GENESIS.into());
+        let expected_previous = previous.map(digest).unwrap_or_else(|| GENESIS.into());
         if c.previous != expected_previous {
             push(&mut findings, c, Problem::ChainBroken);
         }
