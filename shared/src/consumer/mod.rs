@@ -197,10 +197,22 @@ async fn check_batch<P: ConsumerPlatform>(
                         learned.recorded_first.insert(account);
                     }
                 }
-                let evidence = results
+                let mut evidence = results
                     .get(1)
                     .map(|r| read_evidence(r, probes.len()))
                     .unwrap_or_default();
+                // An event the outbox vouches for proves its target existed, for the other
+                // events of that target in the batch too (a late create of a row disposed of
+                // after its outbox row was purged arrives with the disposition's event).
+                let vouched: HashSet<(&str, &str)> = probes
+                    .iter()
+                    .zip(&evidence)
+                    .filter(|(_, e)| e.in_outbox)
+                    .map(|(pr, _)| (pr.target_type, pr.target_id))
+                    .collect();
+                for (pr, e) in probes.iter().zip(evidence.iter_mut()) {
+                    e.audited |= vouched.contains(&(pr.target_type, pr.target_id));
+                }
                 probed
                     .iter()
                     .zip(evidence)

@@ -29,7 +29,8 @@ pub struct Evidence {
     pub in_outbox: bool,
     /// The target row exists (with this version).
     pub version: Option<i64>,
-    /// The target has at least one audit row (it existed, whatever became of it).
+    /// The target has at least one audit row (it existed, whatever became of it); the
+    /// consumer also sets it when another event of the target in the batch is in the outbox.
     pub audited: bool,
 }
 

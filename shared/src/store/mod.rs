@@ -11,3 +11,4 @@ pub mod platform_events;
 pub mod registry;
 pub mod schema;
 pub mod shard_health;
+pub mod usage;

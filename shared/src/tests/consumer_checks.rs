@@ -126,7 +126,22 @@ fn a_late_event_of_a_target_that_is_gone_is_recorded_when_its_history_or_outbox_
     .unwrap();
     assert_eq!(f.drain_queue(), vec![Decision::Ack, Decision::Ack]);
     assert_eq!(audit_rows(&f, "SHARD_EU_01"), 3);
-    // Without either, the same kind of event is a forgery.
+    // A create whose outbox row is gone, delivered with a later event of its target that the
+    // outbox still holds: that event vouches for the target.
+    let d = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    assert_eq!(
+        f.as_user(&tok, Delete, &format!("/v1/clients/{d}"), None)
+            .status,
+        204
+    );
+    db.exec(&format!(
+        "DELETE FROM outbox WHERE body ->> '$.type' = 'client.created' \
+         AND body ->> '$.subject' = 'clients/{d}'; DELETE FROM clients WHERE id = '{d}';"
+    ))
+    .unwrap();
+    assert_eq!(f.drain_queue(), vec![Decision::Ack, Decision::Ack]);
+    assert_eq!(audit_rows(&f, "SHARD_EU_01"), 5);
+    // Without any of these, the same kind of event is a forgery.
     let genuine = f.queue.sent.borrow().first().cloned();
     assert!(genuine.is_none(), "queue drained");
     let c = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
@@ -136,9 +151,12 @@ fn a_late_event_of_a_target_that_is_gone_is_recorded_when_its_history_or_outbox_
          DELETE FROM clients WHERE id = '{c}';"
     ))
     .unwrap();
-    let d = block_on(process_batch(&f, &[ev]));
-    assert_eq!(d.iter().map(kind).collect::<Vec<_>>(), ["no_such_target"]);
-    assert_eq!(audit_rows(&f, "SHARD_EU_01"), 3);
+    let refused = block_on(process_batch(&f, &[ev]));
+    assert_eq!(
+        refused.iter().map(kind).collect::<Vec<_>>(),
+        ["no_such_target"]
+    );
+    assert_eq!(audit_rows(&f, "SHARD_EU_01"), 5);
 }
 
 #[test]
