@@ -1,8 +1,12 @@
 //! Layer 1, the store: SQL, one file per table family. Each returns `Stmt`s or typed rows over
 //! the [`crate::ports::Database`] port; it knows the domain's records and nothing above them.
 
+pub mod accounts;
 pub mod dead_letters;
+pub mod entities;
 pub mod erasure_requests;
+pub mod idempotency;
+pub mod operations;
 pub mod outbox;
 pub mod platform_events;
 pub mod registry;

@@ -1,0 +1,136 @@
+//! `PATCH /v1/{collection}/{id}`: a JSON merge patch (RFC 7396), optionally under `If-Match`.
+
+use crate::api::crud::load;
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse};
+use crate::api::preconditions::{etag, if_match, matches_etag};
+use crate::api::{
+    json_body, new_event, publish, render, require_write, with_bookmark, ApiConfig, Platform,
+    Tenant,
+};
+use crate::domain::entity::{self, EntitySpec};
+use crate::domain::event::{Action, Change};
+use crate::services::changes::{commit, version_of, Edit, Expect, Write};
+use crate::store::entities::client_end_propagation;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Fields a client may not set, kept across a merge patch.
+pub(crate) fn split_server_fields(spec: &EntitySpec, body: &Value) -> (Value, Map<String, Value>) {
+    let mut user = body.clone();
+    let mut server = Map::new();
+    if let Some(o) = user.as_object_mut() {
+        let keys: Vec<String> = o.keys().cloned().collect();
+        for k in keys {
+            if entity::COMMON_READ_ONLY.contains(&k.as_str())
+                || spec.read_only.contains(&k.as_str())
+            {
+                if let Some(v) = o.remove(&k) {
+                    server.insert(k, v);
+                }
+            }
+        }
+    }
+    (user, server)
+}
+
+const MAX_WRITE_ATTEMPTS: usize = 3;
+
+pub(crate) async fn update<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    spec: &'static EntitySpec,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    require_write(t, spec)?;
+    let patch = json_body(req, &["application/merge-patch+json", "application/json"])?;
+    entity::validate_patch(spec, &patch).map_err(ApiError::Validation)?;
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let current = load(t, spec, id).await?;
+        let old_version = version_of(&current);
+        if let Some(h) = if_match(req) {
+            if !matches_etag(h, old_version) {
+                return Err(ApiError::PreconditionFailed(h.into()));
+            }
+        }
+        let (user, server) = split_server_fields(spec, &current);
+        let mut merged = user.clone();
+        entity::merge_patch(&mut merged, &patch);
+        entity::validate(spec, &merged).map_err(ApiError::Validation)?;
+        let changed = entity::changed_fields(&user, &merged);
+        if let Some(f) = changed
+            .iter()
+            .find(|f| spec.immutable.contains(&f.as_str()))
+        {
+            return Err(ApiError::Validation(vec![entity::FieldError {
+                pointer: format!("/{f}"),
+                message: "cannot change after creation".into(),
+            }]));
+        }
+        if changed.is_empty() {
+            return Ok(with_bookmark(
+                ApiResponse::json(200, render(&id.to_string(), &current))
+                    .with_header("etag", etag(old_version)),
+                &t.db,
+            ));
+        }
+        let ev = new_event(
+            p,
+            cfg,
+            t,
+            req,
+            Change {
+                entity_type: spec.table,
+                entity_singular: spec.singular,
+                entity_id: id,
+                action: Action::Updated,
+                entity_version: old_version + 1,
+                changed_fields: changed,
+            },
+        );
+        let mut body = merged;
+        if let Some(o) = body.as_object_mut() {
+            o.extend(server);
+        }
+        let mut with = vec![];
+        if spec.table == "clients"
+            && ev
+                .changed_fields
+                .iter()
+                .any(|f| f == "relationship_ended_on")
+        {
+            with.push(client_end_propagation(
+                t.account_id(),
+                id,
+                body.get("relationship_ended_on"),
+                ev.id,
+            ));
+        }
+        let write = Write {
+            table: spec.table,
+            id,
+            edit: Edit::Replace(body),
+            expect: Expect::Version(old_version),
+            live_only: true,
+            event: ev,
+            with,
+        };
+        let Some(landed) = commit(&t.db, &write).await? else {
+            if let Some(h) = if_match(req) {
+                return Err(ApiError::PreconditionFailed(h.into()));
+            }
+            continue; // a concurrent write moved the version: merge again onto the new one
+        };
+        publish(p, cfg, t, vec![landed.event]).await;
+        return Ok(with_bookmark(
+            ApiResponse::json(200, render(&id.to_string(), &landed.body))
+                .with_header("etag", etag(landed.version)),
+            &t.db,
+        ));
+    }
+    Err(ApiError::Conflict(
+        "the resource is being changed concurrently; retry".into(),
+    ))
+}
