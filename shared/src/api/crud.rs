@@ -2,11 +2,11 @@
 
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
-use crate::api::idempotency::{idempotency_key, replay, request_hash};
+use crate::api::idempotency::{idempotency_key, outcome, replay};
 use crate::api::preconditions::{etag, if_match, if_match_versions};
 use crate::api::{
-    json_body, new_event, publish, render, require_write, with_bookmark, ApiConfig, Platform,
-    Tenant, BOOKMARK_HEADER,
+    json_body, new_event, present, publish, render, require_write, with_bookmark, ApiConfig,
+    Platform, Tenant, BOOKMARK_HEADER,
 };
 use crate::domain::clock::uuid_v7;
 use crate::domain::entity::{self, EntitySpec};
@@ -14,7 +14,7 @@ use crate::domain::event::{Action, Change};
 use crate::ports::*;
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
 use crate::store::entities::{get_stmt, version_probe_stmt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 pub(crate) async fn create<P: Platform>(
@@ -65,20 +65,12 @@ pub(crate) async fn create<P: Platform>(
         with: vec![],
     };
     if let Some(key) = &idem {
-        // The key's row keeps the response to replay; it is written in the same batch, so it
-        // exists exactly when the row does.
-        let stored = write.insert_body().unwrap_or_default();
+        // The key's row names the outcome (never its body); it is written in the same batch,
+        // so it exists exactly when the row does.
         write.with.push(crate::store::idempotency::insert(
             t.account_id(),
             key,
-            &json!({
-                "request_hash": request_hash(req),
-                "status": 201,
-                "location": location,
-                "etag": etag(1),
-                "response": render(&id.to_string(), &stored),
-                "created_at": write.event.time,
-            }),
+            &outcome(req, spec, id, &write.event.time),
         ));
     }
     let landed = match commit(&t.db, &write).await {
@@ -99,9 +91,12 @@ pub(crate) async fn create<P: Platform>(
     let landed = landed.ok_or_else(|| ApiError::Internal("the insert returned no row".into()))?;
     publish(p, cfg, t, vec![landed.event]).await;
     Ok(with_bookmark(
-        ApiResponse::json(201, render(&id.to_string(), &landed.body))
-            .with_header("location", location)
-            .with_header("etag", etag(landed.version)),
+        ApiResponse::json(
+            201,
+            present(t.claims.role, spec, &id.to_string(), &landed.body),
+        )
+        .with_header("location", location)
+        .with_header("etag", etag(landed.version)),
         &t.db,
     ))
 }
@@ -142,7 +137,10 @@ pub(crate) async fn get<P: Platform>(
     let cache = p.cache().filter(|_| req.header(BOOKMARK_HEADER).is_none());
     let Some(cache) = cache else {
         let body = load(t, spec, id).await?;
-        return Ok(respond(render(&id.to_string(), &body), version_of(&body)));
+        return Ok(respond(
+            present(t.claims.role, spec, &id.to_string(), &body),
+            version_of(&body),
+        ));
     };
     let probe =
         t.db.query(version_probe_stmt(spec, t.account_id(), id))
@@ -157,7 +155,8 @@ pub(crate) async fn get<P: Platform>(
     let key = cache_key(t.account_id(), spec.table, id, v, r);
     if let Ok(Some(hit)) = cache.get(&key).await {
         if let Ok(body) = serde_json::from_str::<Value>(&hit) {
-            return Ok(respond(body, v).with_header("x-cache", "hit"));
+            let shown = present(t.claims.role, spec, &id.to_string(), &body);
+            return Ok(respond(shown, v).with_header("x-cache", "hit"));
         }
     }
     let body = load(t, spec, id).await?;
@@ -165,6 +164,7 @@ pub(crate) async fn get<P: Platform>(
         version_of(&body),
         body.get("index_rev").and_then(Value::as_i64).unwrap_or(0),
     );
+    // The cache holds the full rendering; what a caller may see is decided on the way out.
     let rendered = render(&id.to_string(), &body);
     let key = cache_key(t.account_id(), spec.table, id, v2, r2);
     if let Err(e) = cache
@@ -173,7 +173,8 @@ pub(crate) async fn get<P: Platform>(
     {
         tracing::warn!(error = %e, "read cache put failed");
     }
-    Ok(respond(rendered, v2).with_header("x-cache", "miss"))
+    let shown = present(t.claims.role, spec, &id.to_string(), &rendered);
+    Ok(respond(shown, v2).with_header("x-cache", "miss"))
 }
 
 pub(crate) async fn delete<P: Platform>(

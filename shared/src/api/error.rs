@@ -29,6 +29,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
+    /// What the request refers to existed and has since been deleted or erased.
+    #[error("{0}")]
+    Gone(String),
     #[error("the resource changed: If-Match {0} does not match")]
     PreconditionFailed(String),
     #[error("{0}")]
@@ -84,6 +87,7 @@ impl ApiError {
                 .with_extra(json!({ "errors": errors })),
             Unprocessable(d) => Problem::new(422, "unprocessable", "Unprocessable Content", d),
             Conflict(d) => Problem::new(409, "conflict", "Conflict", d),
+            Gone(d) => Problem::new(410, "resource-gone", "Gone", d),
             PreconditionFailed(d) => Problem::new(412, "precondition-failed", "Precondition Failed", format!("If-Match {d} does not match the current version")),
             PayloadTooLarge(d) => Problem::new(413, "payload-too-large", "Payload Too Large", d),
             UnsupportedMediaType(d) => Problem::new(415, "unsupported-media-type", "Unsupported Media Type", d),

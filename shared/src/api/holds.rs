@@ -5,7 +5,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::etag;
 use crate::api::{
-    new_event, publish, render, require_write, with_bookmark, ApiConfig, Platform, Tenant,
+    new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform, Tenant,
 };
 use crate::domain::auth::Role;
 use crate::domain::entity;
@@ -45,8 +45,11 @@ pub(crate) async fn set_client_hold<P: Platform>(
         == h.hold
     {
         return Ok(with_bookmark(
-            ApiResponse::json(200, render(&id.to_string(), &current))
-                .with_header("etag", etag(version)),
+            ApiResponse::json(
+                200,
+                present(t.claims.role, &entity::CLIENTS, &id.to_string(), &current),
+            )
+            .with_header("etag", etag(version)),
             &t.db,
         ));
     }
@@ -79,8 +82,16 @@ pub(crate) async fn set_client_hold<P: Platform>(
         .ok_or_else(|| ApiError::Conflict("the client changed concurrently; retry".into()))?;
     publish(p, cfg, t, vec![landed.event]).await;
     Ok(with_bookmark(
-        ApiResponse::json(200, render(&id.to_string(), &landed.body))
-            .with_header("etag", etag(landed.version)),
+        ApiResponse::json(
+            200,
+            present(
+                t.claims.role,
+                &entity::CLIENTS,
+                &id.to_string(),
+                &landed.body,
+            ),
+        )
+        .with_header("etag", etag(landed.version)),
         &t.db,
     ))
 }

@@ -5,7 +5,8 @@
 use crate::api::error::ApiError;
 use crate::api::http::ApiRequest;
 use crate::api::http::ApiResponse;
-use crate::api::{query_limit, render, with_bookmark, Tenant, DEFAULT_PAGE, MAX_PAGE};
+use crate::api::render::present;
+use crate::api::{query_limit, with_bookmark, Tenant, DEFAULT_PAGE, MAX_PAGE};
 use crate::domain::entity::{self, EntitySpec};
 use crate::ports::*;
 use crate::store::entities::list_stmt;
@@ -110,7 +111,12 @@ pub(crate) async fn list(
             }));
             break;
         }
-        items.push(render(id, &col_json(r, "body").unwrap_or(Value::Null)));
+        items.push(present(
+            t.claims.role,
+            spec,
+            id,
+            &col_json(r, "body").unwrap_or(Value::Null),
+        ));
     }
     Ok(with_bookmark(
         ApiResponse::json(200, json!({"items": items, "next_cursor": next})),

@@ -40,7 +40,7 @@ pub(crate) use crate::api::events::{change_account, new_event};
 pub use crate::api::extract::{json_body, parse_id, query_limit, typed_body, with_bookmark};
 pub(crate) use crate::api::holds::HoldRequest;
 pub use crate::api::preconditions::etag;
-pub use crate::api::render::{render, HIDDEN_FIELDS};
+pub use crate::api::render::{present, render, HIDDEN_FIELDS};
 pub(crate) use crate::api::tenant::require_write;
 pub use crate::api::tenant::Tenant;
 pub use crate::store::entities::{get_stmt, list_stmt};

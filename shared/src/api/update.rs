@@ -5,7 +5,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::{etag, if_match, matches_etag};
 use crate::api::{
-    json_body, new_event, publish, render, require_write, with_bookmark, ApiConfig, Platform,
+    json_body, new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform,
     Tenant,
 };
 use crate::domain::entity::{self, EntitySpec};
@@ -71,7 +71,7 @@ pub(crate) async fn update<P: Platform>(
         }
         if changed.is_empty() {
             return Ok(with_bookmark(
-                ApiResponse::json(200, render(&id.to_string(), &current))
+                ApiResponse::json(200, present(t.claims.role, spec, &id.to_string(), &current))
                     .with_header("etag", etag(old_version)),
                 &t.db,
             ));
@@ -125,8 +125,11 @@ pub(crate) async fn update<P: Platform>(
         };
         publish(p, cfg, t, vec![landed.event]).await;
         return Ok(with_bookmark(
-            ApiResponse::json(200, render(&id.to_string(), &landed.body))
-                .with_header("etag", etag(landed.version)),
+            ApiResponse::json(
+                200,
+                present(t.claims.role, spec, &id.to_string(), &landed.body),
+            )
+            .with_header("etag", etag(landed.version)),
             &t.db,
         ));
     }

@@ -21,3 +21,13 @@ pub fn find(account_id: Uuid, key: &str) -> Stmt {
         vec![json!(account_id), json!(key)],
     )
 }
+
+/// Delete every idempotency row whose outcome is row `entity_id` of `table` in the account
+/// (for erasure: a subject's keys go with the subject). Served by `idempotency_by_entity`.
+pub fn delete_for_entity(account_id: Uuid, table: &str, entity_id: Uuid) -> Stmt {
+    Stmt::new(
+        "DELETE FROM idempotency_keys WHERE account_id = ?1 AND entity_id = ?3 \
+         AND body ->> '$.table' = ?2",
+        vec![json!(account_id), json!(table), json!(entity_id)],
+    )
+}

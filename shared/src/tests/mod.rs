@@ -10,6 +10,7 @@ use crate::testing::harness::*;
 use serde_json::json;
 use uuid::Uuid;
 
+mod idempotency;
 mod model;
 mod writes;
 
@@ -737,7 +738,10 @@ fn unsupported_method_is_405_with_an_allow_header() {
     let (acct, _) = f.account("acme", None);
     let tok = f.token(acct, Role::Member);
     let r = f.as_user(&tok, Put, "/v1/clients", None);
-    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD, POST")));
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (405, Some("GET, HEAD, POST"))
+    );
     let r = f.call(Post, "/health", &[], None);
     assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
 }
