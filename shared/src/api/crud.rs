@@ -4,6 +4,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::idempotency::{idempotency_key, outcome, replay};
 use crate::api::preconditions::{etag, if_match, if_match_versions};
+use crate::api::render::refuse_if_restricted;
 use crate::api::{
     json_body, new_event, present, publish, render, require_write, with_bookmark, ApiConfig,
     Platform, Tenant, BOOKMARK_HEADER,
@@ -13,7 +14,7 @@ use crate::domain::entity::{self, EntitySpec};
 use crate::domain::event::{Action, Change};
 use crate::ports::*;
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
-use crate::store::entities::{get_stmt, version_probe_stmt};
+use crate::store::entities::{get_any_stmt, get_stmt, version_probe_stmt};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -107,6 +108,18 @@ pub(crate) async fn load(
     id: Uuid,
 ) -> Result<Value, ApiError> {
     let rows = t.db.query(get_stmt(spec, t.account_id(), id)).await?;
+    rows.first()
+        .and_then(|r| col_json(r, "body"))
+        .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))
+}
+
+/// The row, soft-deleted or not (404 only once it is purged).
+pub(crate) async fn load_any(
+    t: &Tenant<impl Database>,
+    spec: &EntitySpec,
+    id: Uuid,
+) -> Result<Value, ApiError> {
+    let rows = t.db.query(get_any_stmt(spec, t.account_id(), id)).await?;
     rows.first()
         .and_then(|r| col_json(r, "body"))
         .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))
@@ -211,15 +224,16 @@ pub(crate) async fn delete<P: Platform>(
     let write = Write {
         table: spec.table,
         id,
-        edit: Edit::SoftDelete,
+        edit: Edit::SoftDeleteUnrestricted,
         expect: versions.map_or(Expect::Any, Expect::OneOf),
         live_only: true,
         event: ev,
         with: vec![],
     };
     let Some(landed) = commit(&t.db, &write).await? else {
-        // Nothing changed: gone (404), or there but at another version (412).
-        load(t, spec, id).await?;
+        // Nothing changed: gone (404), restricted (409), or at another version (412).
+        let current = load(t, spec, id).await?;
+        refuse_if_restricted(spec, &id.to_string(), &current)?;
         return Err(ApiError::PreconditionFailed(
             if_match(req).unwrap_or("*").into(),
         ));

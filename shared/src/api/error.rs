@@ -29,6 +29,14 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
+    /// The record is restricted (UK GDPR art. 18, or kept because a law requires it): it is not
+    /// changed until the restriction is lifted. Carries the stored `restricted` object.
+    #[error("{singular} {id} is restricted")]
+    Restricted {
+        singular: &'static str,
+        id: String,
+        restriction: serde_json::Value,
+    },
     /// What the request refers to existed and has since been deleted or erased.
     #[error("{0}")]
     Gone(String),
@@ -87,6 +95,12 @@ impl ApiError {
                 .with_extra(json!({ "errors": errors })),
             Unprocessable(d) => Problem::new(422, "unprocessable", "Unprocessable Content", d),
             Conflict(d) => Problem::new(409, "conflict", "Conflict", d),
+            Restricted { singular, id, restriction } => {
+                let reason = restriction["reason"].as_str().unwrap_or("no reason recorded");
+                let until = restriction["until"].as_str().map_or("until it is lifted".to_string(), |u| format!("until {u}"));
+                Problem::new(409, "restricted", "Restricted", format!("{singular} {id} is restricted ({reason}) {until}; it cannot be changed meanwhile"))
+                    .with_extra(json!({ "restricted": {"reason": restriction["reason"], "until": restriction["until"]} }))
+            }
             Gone(d) => Problem::new(410, "resource-gone", "Gone", d),
             PreconditionFailed(d) => Problem::new(412, "precondition-failed", "Precondition Failed", format!("If-Match {d} does not match the current version")),
             PayloadTooLarge(d) => Problem::new(413, "payload-too-large", "Payload Too Large", d),

@@ -1,9 +1,11 @@
-//! `PUT /v1/clients/{id}/legal-hold`: a client's legal hold, set and lifted by admins.
+//! `PUT /v1/clients/{id}/legal-hold`: a client's legal hold, set and lifted by admins, also on
+//! a soft-deleted client that is not purged yet (the hold stops the purge).
 
-use crate::api::crud::load;
+use crate::api::crud::load_any;
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::etag;
+use crate::api::render::refuse_if_restricted;
 use crate::api::{
     new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform, Tenant,
 };
@@ -36,8 +38,11 @@ pub(crate) async fn set_client_hold<P: Platform>(
     }
     require_write(t, &entity::CLIENTS)?;
     let h: HoldRequest = crate::api::typed_body(req)?;
-    let current = load(t, &entity::CLIENTS, id).await?;
+    // A soft-deleted client still inside its grace period takes a hold too: that is where a
+    // hold matters, since it stops the purge (the sweep's purge statement re-checks it).
+    let current = load_any(t, &entity::CLIENTS, id).await?;
     let version = version_of(&current);
+    refuse_if_restricted(&entity::CLIENTS, &id.to_string(), &current)?;
     if current
         .get("legal_hold")
         .and_then(Value::as_bool)
@@ -73,7 +78,7 @@ pub(crate) async fn set_client_hold<P: Platform>(
         id,
         edit: Edit::Set(vec![("legal_hold", json!(h.hold))]),
         expect: Expect::Version(version),
-        live_only: true,
+        live_only: false,
         event: ev,
         with: vec![],
     };

@@ -20,6 +20,7 @@ mod lists;
 pub mod openapi;
 mod preconditions;
 mod render;
+pub mod restriction;
 pub mod routes;
 pub mod settings;
 mod tenant;
@@ -200,6 +201,8 @@ async fn tenant_route<P: Platform>(
         H::Update(spec) => update::update(p, cfg, t, spec, id()?, req).await,
         H::Delete(spec) => crud::delete(p, cfg, t, spec, id()?, req).await,
         H::ClientHold => holds::set_client_hold(p, cfg, t, id()?, req).await,
+        H::Restrict => restriction::put(p, cfg, t, id()?, req).await,
+        H::Unrestrict => restriction::lift(p, cfg, t, id()?, req).await,
         H::PutContent => crate::api::content::put(p, cfg, t, id()?, req).await,
         H::GetContent => crate::api::content::get(p, t, id()?).await,
         H::CreateErasure => crate::api::erasure::create(p, cfg, t, req).await,

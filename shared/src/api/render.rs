@@ -47,3 +47,19 @@ pub fn present(role: Role, spec: &EntitySpec, id: &str, body: &Value) -> Value {
     }
     out
 }
+
+/// Refuse a change of a restricted record (409 `restricted`, naming reason and until).
+pub fn refuse_if_restricted(
+    spec: &EntitySpec,
+    id: &str,
+    body: &Value,
+) -> Result<(), crate::api::error::ApiError> {
+    if is_restricted(body) {
+        return Err(crate::api::error::ApiError::Restricted {
+            singular: spec.singular,
+            id: id.to_string(),
+            restriction: body["restricted"].clone(),
+        });
+    }
+    Ok(())
+}

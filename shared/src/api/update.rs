@@ -4,6 +4,7 @@ use crate::api::crud::load;
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::{etag, if_match, matches_etag};
+use crate::api::render::refuse_if_restricted;
 use crate::api::{
     json_body, new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform,
     Tenant,
@@ -50,6 +51,7 @@ pub(crate) async fn update<P: Platform>(
     for _ in 0..MAX_WRITE_ATTEMPTS {
         let current = load(t, spec, id).await?;
         let old_version = version_of(&current);
+        refuse_if_restricted(spec, &id.to_string(), &current)?;
         if let Some(h) = if_match(req) {
             if !matches_etag(h, old_version) {
                 return Err(ApiError::PreconditionFailed(h.into()));

@@ -32,6 +32,9 @@ pub enum Edit {
     Set(Vec<(&'static str, Value)>),
     /// Soft delete: `deleted_at` = the event's time.
     SoftDelete,
+    /// Soft delete of a row that is not restricted (`restricted` absent or null): the API's
+    /// delete, refused by the statement itself if a restriction landed first.
+    SoftDeleteUnrestricted,
     /// The body rewritten by an SQL expression over `body` (`?3` is the event's time), for
     /// example pseudonymisation.
     Rewrite(&'static str),
@@ -124,12 +127,17 @@ impl Write {
                         }
                         format!("json_set(body{sets})")
                     }
-                    Edit::SoftDelete => "json_set(body, '$.deleted_at', ?3)".to_string(),
+                    Edit::SoftDelete | Edit::SoftDeleteUnrestricted => {
+                        "json_set(body, '$.deleted_at', ?3)".to_string()
+                    }
                     Edit::Rewrite(expr) => (*expr).to_string(),
                 };
                 let mut filter = String::from("account_id = ?1 AND id = ?2");
                 if self.live_only {
                     filter += " AND deleted_at IS NULL";
+                }
+                if matches!(edit, Edit::SoftDeleteUnrestricted) {
+                    filter += " AND body ->> '$.restricted' IS NULL";
                 }
                 let current = CURRENT_VERSION;
                 match &self.expect {

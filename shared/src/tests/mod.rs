@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 mod idempotency;
 mod model;
+mod restriction;
 mod writes;
 
 pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
