@@ -28,6 +28,11 @@ pub enum Edit {
     Insert(Value),
     /// The body replaced (a merge patch applied to the current one, server fields kept).
     Replace(Value),
+    /// A JSON merge patch (RFC 7396) applied by the statement to the row as it is then
+    /// (`json_patch`), so concurrent patches of other fields all land; refused (nothing
+    /// written) if the row is restricted by then. The caller validated the patch and the
+    /// merge; server fields cannot be in a validated patch.
+    MergePatch(Value),
     /// Top-level fields set to JSON values.
     Set(Vec<(&'static str, Value)>),
     /// Soft delete: `deleted_at` = the event's time.
@@ -119,6 +124,10 @@ impl Write {
                             format!("?{n}")
                         }
                     }
+                    Edit::MergePatch(patch) => {
+                        params.push(json!(patch.to_string()));
+                        format!("json_patch(body, ?{})", params.len())
+                    }
                     Edit::Set(fields) => {
                         let mut sets = String::new();
                         for (field, value) in fields {
@@ -136,7 +145,7 @@ impl Write {
                 if self.live_only {
                     filter += " AND deleted_at IS NULL";
                 }
-                if matches!(edit, Edit::SoftDeleteUnrestricted) {
+                if matches!(edit, Edit::SoftDeleteUnrestricted | Edit::MergePatch(_)) {
                     filter += " AND body ->> '$.restricted' IS NULL";
                 }
                 let current = CURRENT_VERSION;
