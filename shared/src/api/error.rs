@@ -23,6 +23,9 @@ pub enum ApiError {
         detail: String,
         extra: Option<serde_json::Value>,
     },
+    /// `x-d1-bookmark` that cannot be a D1 bookmark.
+    #[error("{0}")]
+    InvalidBookmark(String),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -91,6 +94,7 @@ impl ApiError {
                     None => p,
                 }
             }
+            InvalidBookmark(d) => Problem::new(400, "invalid-bookmark", "Invalid Bookmark", d),
             Validation(errors) => Problem::new(400, "validation", "Validation Failed", "the request body is not valid; see `errors`")
                 .with_extra(json!({ "errors": errors })),
             Unprocessable(d) => Problem::new(422, "unprocessable", "Unprocessable Content", d),

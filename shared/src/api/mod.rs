@@ -23,7 +23,7 @@ mod render;
 pub mod restriction;
 pub mod routes;
 pub mod settings;
-mod tenant;
+pub(crate) mod tenant;
 mod update;
 
 use crate::api::error::ApiError;

@@ -78,11 +78,12 @@ pub(crate) async fn tenant<P: Platform>(
         }
     }
     let bookmark = req.header(BOOKMARK_HEADER);
-    if bookmark.is_some_and(|b| {
-        b.is_empty() || b.len() > MAX_BOOKMARK || !b.bytes().all(|c| c.is_ascii_graphic())
-    }) {
-        return Err(ApiError::bad_request(format!(
-            "{BOOKMARK_HEADER} must be a bookmark from an earlier response (1 to {MAX_BOOKMARK} printable characters)"
+    if let Some(b) = bookmark.filter(|b| !is_bookmark(b)) {
+        return Err(ApiError::InvalidBookmark(format!(
+            "{BOOKMARK_HEADER} `{}` cannot be a D1 bookmark: send back the {BOOKMARK_HEADER} of an \
+             earlier response (four hyphen-separated hex groups of 8, 8, 8 and 32 digits), or \
+             first-primary / first-unconstrained",
+            b.chars().take(MAX_BOOKMARK).collect::<String>()
         )));
     }
     let db = p
@@ -125,4 +126,21 @@ pub(crate) fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Res
         )));
     }
     Ok(())
+}
+
+/// Whether `b` can be what `withSession` takes: a session constraint, or a D1 bookmark as D1
+/// and the local runtime emit it (`00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683`:
+/// hex groups of 8, 8, 8 and 32 digits, lower case). D1 does not say what it does with a
+/// well-formed bookmark it never issued (see ARCHITECTURE.md, Consistency), so only the shape
+/// can be checked here.
+pub fn is_bookmark(b: &str) -> bool {
+    if b == "first-primary" || b == "first-unconstrained" {
+        return true;
+    }
+    let groups: Vec<&str> = b.split('-').collect();
+    groups.len() == 4
+        && groups
+            .iter()
+            .zip([8, 8, 8, 32])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
 }

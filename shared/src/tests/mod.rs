@@ -10,6 +10,7 @@ use crate::testing::harness::*;
 use serde_json::json;
 use uuid::Uuid;
 
+mod bookmarks;
 mod contention;
 mod idempotency;
 mod model;
@@ -986,7 +987,10 @@ fn read_cache_serves_only_the_current_version_and_never_overrides_a_bookmark() {
         &path,
         &[
             ("authorization", &format!("Bearer {admin}")),
-            ("x-d1-bookmark", "0000000000000001"),
+            (
+                "x-d1-bookmark",
+                "00000000-00000001-00000000-00000000000000000000000000000000",
+            ),
         ],
         None,
     );
