@@ -4,8 +4,11 @@
 pub mod accounts;
 pub mod audit;
 pub mod dead_letters;
+pub mod entities;
 pub mod erasure_requests;
 pub mod event_evidence;
+pub mod idempotency;
+pub mod operations;
 pub mod outbox;
 pub mod platform_events;
 pub mod registry;
