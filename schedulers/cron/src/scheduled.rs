@@ -39,6 +39,8 @@ async fn run(job: Option<Job>, cron: &str, env: Env, started: f64) {
         Outcome::Ok => (tracing::Level::INFO, "ok"),
         Outcome::Partial => (tracing::Level::WARN, "partial"),
         Outcome::Failed => (tracing::Level::ERROR, "failed"),
+        // Another run of the job holds every shard's lease: nothing to do, nothing wrong.
+        Outcome::Skipped => (tracing::Level::INFO, "skipped"),
     };
     logging::event_at!(
         level,

@@ -4,6 +4,7 @@
 //! job-run endpoint is `api::admin::jobs`).
 #![allow(async_fn_in_trait)]
 
+pub mod lease;
 pub mod retention_sweep;
 pub mod shard_health;
 
@@ -11,6 +12,7 @@ use crate::bindings;
 use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
 use crate::migrations::{self, Migration};
 use crate::ports::*;
+use lease::{Leases, Skipped};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -87,6 +89,8 @@ pub enum Outcome {
     /// Some work failed or was left for the next run.
     Partial,
     Failed,
+    /// Another run of the job held the lease of every shard: this one did nothing.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +102,8 @@ pub struct JobRun {
     pub finished_at: String,
     pub outcome: Outcome,
     pub counts: Map<String, Value>,
+    /// Shards left alone because another run of the job held their lease.
+    pub skipped: Vec<Skipped>,
     pub detail: Vec<String>,
 }
 
@@ -112,13 +118,16 @@ pub const PURGE_PAGE: i64 = 500;
 
 pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> JobRun {
     let started = p.now();
+    let id = uuid_v7(started, p.entropy()).to_string();
+    let mut leases = Leases::new(job, id.clone());
     let mut counts = Map::new();
     let mut detail = Vec::new();
-    let outcome = match job {
-        Job::OutboxRelay => relay(p, &mut counts, &mut detail).await,
-        Job::MigrationCheck => migration_check(p, &mut counts, &mut detail).await,
+    let l = &mut leases;
+    let mut outcome = match job {
+        Job::OutboxRelay => relay(p, l, &mut counts, &mut detail).await,
+        Job::MigrationCheck => migration_check(p, l, &mut counts, &mut detail).await,
         Job::ShardHealth => {
-            if crate::jobs::shard_health::run(p, &mut counts, &mut detail).await {
+            if crate::jobs::shard_health::run(p, l, &mut counts, &mut detail).await {
                 Outcome::Ok
             } else {
                 Outcome::Partial
@@ -126,26 +135,30 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
         }
         Job::Retention => {
             let resume_only = cron == Some(bindings::CRON_RETENTION_RESUME);
-            retention(p, &mut counts, &mut detail, resume_only).await
+            retention(p, l, &mut counts, &mut detail, resume_only).await
         }
     };
+    for s in &leases.skipped {
+        detail.push(format!("{}: skipped: lease held", s.shard));
+    }
+    if leases.taken == 0 && !leases.skipped.is_empty() && outcome == Outcome::Ok {
+        outcome = Outcome::Skipped;
+    }
     let run = JobRun {
-        id: uuid_v7(started, p.entropy()).to_string(),
+        id,
         job,
         cron: cron.map(str::to_owned),
         started_at: rfc3339(started),
         finished_at: rfc3339(p.now()),
         outcome,
         counts,
+        skipped: leases.skipped,
         detail,
     };
     let body = serde_json::to_string(&run).unwrap_or_default();
     if let Err(e) = p
         .accounts()
-        .query(Stmt::new(
-            "INSERT INTO job_runs (id, body) VALUES (?1, ?2)",
-            vec![json!(run.id), json!(body)],
-        ))
+        .query(crate::store::job_state::insert_run_stmt(&run.id, &body))
         .await
     {
         tracing::error!(error = %e, job = job.name(), "recording the job run failed");
@@ -188,18 +201,49 @@ async fn forward_pending<P: SchedulerPlatform>(
 
 async fn relay<P: SchedulerPlatform>(
     p: &P,
+    leases: &mut Leases,
     counts: &mut Map<String, Value>,
     detail: &mut Vec<String>,
 ) -> Outcome {
     let mut outcome = Outcome::Ok;
-    let now = p.now();
-    let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
     // Shard id by binding, to find the accounts whose own changes wait to be forwarded.
     let shard_ids = shard_ids_by_binding(p.accounts()).await;
     for (binding, db) in p.shards() {
-        match shard_ids.get(&binding) {
+        let key = shard_ids.get(&binding).unwrap_or(&binding).clone();
+        let fence = match leases.take(p, &key).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                outcome = Outcome::Partial;
+                continue;
+            }
+        };
+        if !relay_shard(p, &binding, shard_ids.get(&binding), &db, counts, detail).await {
+            outcome = Outcome::Partial;
+        }
+        leases.release(p, &fence).await;
+    }
+    outcome
+}
+
+/// Relay one shard: forward waiting account events, republish old unpublished rows, purge
+/// published ones. False if anything failed.
+async fn relay_shard<P: SchedulerPlatform>(
+    p: &P,
+    binding: &str,
+    shard_id: Option<&String>,
+    db: &P::Db,
+    counts: &mut Map<String, Value>,
+    detail: &mut Vec<String>,
+) -> bool {
+    let mut outcome = Outcome::Ok;
+    let now = p.now();
+    let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
+    {
+        match shard_id {
             Some(shard_id) => {
-                if let Err(e) = forward_pending(p, shard_id, &db, counts).await {
+                if let Err(e) = forward_pending(p, shard_id, db, counts).await {
                     detail.push(format!("{binding}: forwarding account events: {e}"));
                     outcome = Outcome::Partial;
                 }
@@ -276,7 +320,7 @@ async fn relay<P: SchedulerPlatform>(
             }
         }
     }
-    outcome
+    outcome == Outcome::Ok
 }
 
 /// Compare applied migrations (wrangler's `d1_migrations`) with those embedded in the build.
@@ -316,6 +360,7 @@ async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
 /// one budget per night.
 async fn retention<P: SchedulerPlatform>(
     p: &P,
+    leases: &mut Leases,
     counts: &mut Map<String, Value>,
     detail: &mut Vec<String>,
     resume_only: bool,
@@ -339,10 +384,22 @@ async fn retention<P: SchedulerPlatform>(
                 }
             }
         }
-        if let Err(e) = crate::jobs::retention_sweep::sweep_shard(p, shard_id, &db, counts).await {
+        let fence = match leases.take(p, shard_id).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                outcome = Outcome::Partial;
+                continue;
+            }
+        };
+        if let Err(e) =
+            crate::jobs::retention_sweep::sweep_shard(p, shard_id, &db, &fence, counts).await
+        {
             detail.push(format!("{binding}: {e}"));
             outcome = Outcome::Partial;
         }
+        leases.release(p, &fence).await;
     }
     // Dead letters (account D1): after the preset's days, once a night.
     if !resume_only {
@@ -443,6 +500,7 @@ fn tally(
 
 async fn migration_check<P: SchedulerPlatform>(
     p: &P,
+    leases: &mut Leases,
     counts: &mut Map<String, Value>,
     detail: &mut Vec<String>,
 ) -> Outcome {
@@ -457,7 +515,18 @@ async fn migration_check<P: SchedulerPlatform>(
     let ids = shard_ids_by_binding(p.accounts()).await;
     let now = rfc3339(p.now());
     for (binding, db) in p.shards() {
+        let key = ids.get(&binding).unwrap_or(&binding).clone();
+        let fence = match leases.take(p, &key).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                ok = false;
+                continue;
+            }
+        };
         let r = schema_status(&db, migrations::SHARD, crate::store::schema::EXPECTED_SHARD).await;
+        leases.release(p, &fence).await;
         ok &= tally(&binding, &r, counts, detail);
         let (Some(id), Ok((status, d))) = (ids.get(&binding), r) else {
             continue;

@@ -10,9 +10,11 @@
 use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::domain::retention::{self, Decision, Policy, Record, RecordType};
+use crate::jobs::lease::{write_cursor, JobError};
 use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
 use crate::services::changes::{self, Edit, Expect, Write};
+use crate::store::job_state::Fence;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -187,13 +189,7 @@ pub fn cursor_id(shard_id: &str) -> String {
 }
 
 async fn load_cursor(db: &impl Database, shard_id: &str) -> Result<Option<Value>, StoreError> {
-    let r = db
-        .query(Stmt::new(
-            "SELECT body FROM job_cursors WHERE id = ?1",
-            vec![json!(cursor_id(shard_id))],
-        ))
-        .await?;
-    Ok(r.first().and_then(|row| col_json(row, "body")))
+    crate::store::job_state::cursor(db, &cursor_id(shard_id)).await
 }
 
 /// Whether a bounded run left this shard's cycle unfinished (a stored cursor).
@@ -207,8 +203,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
     p: &P,
     shard_id: &str,
     db: &P::Db,
+    fence: &Fence,
     counts: &mut Map<String, Value>,
-) -> Result<(), StoreError> {
+) -> Result<(), JobError> {
     let before = db.cost();
     let stored = load_cursor(p.accounts(), shard_id).await?;
     let cursor: Cursor = stored
@@ -272,13 +269,7 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
                 + 1;
             let body = json!({"id": cursor_id(shard_id), "job": "retention", "shard_id": shard_id,
                 "cursor": c, "cycle_started_at": started, "updated_at": now, "invocations": invocations});
-            p.accounts()
-                .query(Stmt::new(
-                    "INSERT INTO job_cursors (id, body) VALUES (?1, ?2) \
-                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                    vec![json!(cursor_id(shard_id)), json!(body.to_string())],
-                ))
-                .await?;
+            write_cursor(p, &cursor_id(shard_id), Some(&body), fence).await?;
         }
         None => {
             // Cycle complete: shard-level housekeeping, then forget the cursor.
@@ -286,12 +277,7 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
                 .query(crate::services::usage::purge_stmt(p.now()))
                 .await?;
             add(counts, "usage_periods_purged", r.meta.changes);
-            p.accounts()
-                .query(Stmt::new(
-                    "DELETE FROM job_cursors WHERE id = ?1",
-                    vec![json!(cursor_id(shard_id))],
-                ))
-                .await?;
+            write_cursor(p, &cursor_id(shard_id), None, fence).await?;
             add(counts, "cycles_completed", 1);
         }
     }

@@ -54,7 +54,8 @@ async fn measure<P: SchedulerPlatform>(
     p: &P,
     shard: &Shard,
     db: &impl Database,
-) -> Result<BTreeMap<String, AccountUsage>, StoreError> {
+    fence: &Fence,
+) -> Result<BTreeMap<String, AccountUsage>, JobError> {
     let budget = p.measure_rows_per_run().max(1);
     let (previous, _) = latest_samples(p.accounts(), &shard.id).await?;
     let ids = p
@@ -91,16 +92,8 @@ async fn measure<P: SchedulerPlatform>(
             (carried.account_id.clone(), carried)
         })
         .collect();
-    let stored = p
-        .accounts()
-        .query(Stmt::new(
-            "SELECT body FROM job_cursors WHERE id = ?1",
-            vec![json!(cursor_id(&shard.id))],
-        ))
-        .await?;
+    let stored = crate::store::job_state::cursor(p.accounts(), &cursor_id(&shard.id)).await?;
     let mut c: SizeCursor = stored
-        .first()
-        .and_then(|r| col_json(r, "body"))
         .and_then(|b| serde_json::from_value(b["cursor"].clone()).ok())
         .unwrap_or_default();
     let mut spent = 0u64;
@@ -153,20 +146,11 @@ async fn measure<P: SchedulerPlatform>(
         u.body_bytes = c.bytes;
         u.measured_at = rfc3339(p.now());
     }
-    let stmt = if stopped {
-        let body = json!({"id": cursor_id(&shard.id), "job": "shard_health", "shard_id": shard.id,
-            "cursor": c, "updated_at": rfc3339(p.now())});
-        Stmt::new(
-            "INSERT INTO job_cursors (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-            vec![json!(cursor_id(&shard.id)), json!(body.to_string())],
-        )
-    } else {
-        Stmt::new(
-            "DELETE FROM job_cursors WHERE id = ?1",
-            vec![json!(cursor_id(&shard.id))],
-        )
-    };
-    p.accounts().query(stmt).await?;
+    let body = stopped.then(|| {
+        json!({"id": cursor_id(&shard.id), "job": "shard_health", "shard_id": shard.id,
+            "cursor": c, "updated_at": rfc3339(p.now())})
+    });
+    write_cursor(p, &cursor_id(&shard.id), body.as_ref(), fence).await?;
     Ok(out)
 }
 
@@ -175,11 +159,12 @@ pub async fn sample<P: SchedulerPlatform>(
     p: &P,
     shard: &Shard,
     db: &impl Database,
-) -> Result<Sample, StoreError> {
+    fence: &Fence,
+) -> Result<Sample, JobError> {
     let started = p.now();
     let probe = db.query(Stmt::new("SELECT 1 AS ok", vec![])).await?;
     let probe_ms = (p.now() - started).whole_milliseconds() as i64;
-    let mut usage = measure(p, shard, db).await?;
+    let mut usage = measure(p, shard, db, fence).await?;
     let backlog = db.query(crate::store::outbox::backlog()).await?;
     let row = backlog.first();
     let oldest = row
@@ -232,10 +217,13 @@ pub async fn sample<P: SchedulerPlatform>(
 }
 
 use crate::jobs::add;
+use crate::jobs::lease::{write_cursor, JobError, Leases};
+use crate::store::job_state::Fence;
 
 /// The health job: sample every bound shard, store the samples, then re-plan.
 pub async fn run<P: SchedulerPlatform>(
     p: &P,
+    leases: &mut Leases,
     counts: &mut Map<String, Value>,
     detail: &mut Vec<String>,
 ) -> bool {
@@ -253,7 +241,18 @@ pub async fn run<P: SchedulerPlatform>(
             ok = false;
             continue;
         };
-        match sample(p, shard, &db).await {
+        let fence = match leases.take(p, &shard.id).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                ok = false;
+                continue;
+            }
+        };
+        let sampled = sample(p, shard, &db, &fence).await;
+        leases.release(p, &fence).await;
+        match sampled {
             Ok(s) => {
                 let body = serde_json::to_string(&s).unwrap_or_default();
                 match p

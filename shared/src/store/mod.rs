@@ -3,6 +3,7 @@
 
 pub mod dead_letters;
 pub mod erasure_requests;
+pub mod job_state;
 pub mod outbox;
 pub mod platform_events;
 pub mod registry;

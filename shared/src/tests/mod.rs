@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod model;
+mod overlap;
 mod writes;
 
 pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
