@@ -120,6 +120,19 @@ pub fn recount_documents(account_id: &str, document_id: &str) -> Stmt {
     )
 }
 
+/// Recompute one client's `document_count` from its current documents (the retention sweep,
+/// in the batch that hard-deletes one of them: the document is gone, so its event can no
+/// longer name the client).
+pub fn refresh_document_count(account_id: &str, client_id: &str) -> Stmt {
+    Stmt::new(
+        format!(
+            "UPDATE clients SET body = json_set(body, '$.document_count', {DOCUMENT_COUNT}, {BUMP}) \
+             WHERE account_id = ?1 AND id = ?2"
+        ),
+        vec![json!(account_id), json!(client_id)],
+    )
+}
+
 /// One chunk of a fan-out; returns the ids it updated.
 pub fn fan_out_chunk(kind: FanOut, account_id: &str, target_id: &str, after: &str) -> Stmt {
     let (field, value, column) = match kind {

@@ -7,5 +7,6 @@ pub mod job_state;
 pub mod outbox;
 pub mod platform_events;
 pub mod registry;
+pub mod retention;
 pub mod schema;
 pub mod shard_health;

@@ -223,3 +223,209 @@ fn a_run_whose_every_shard_is_leased_elsewhere_is_skipped_and_does_nothing() {
         3
     );
 }
+
+/// Every change event in the shard's outbox: (type, subject) -> how many.
+fn events(f: &Fake) -> std::collections::BTreeMap<(String, String), i64> {
+    f.shard_db("SHARD_EU_01")
+        .query_json(
+            "SELECT body ->> '$.type' AS t, body ->> '$.subject' AS s, count(*) AS n \
+             FROM outbox GROUP BY 1, 2",
+        )
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["t"].as_str().unwrap_or_default().to_string(),
+                    r["s"].as_str().unwrap_or_default().to_string(),
+                ),
+                r["n"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn of_type(all: &std::collections::BTreeMap<(String, String), i64>, ty: &str) -> Vec<i64> {
+    all.iter()
+        .filter(|((t, _), _)| t == ty)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+fn doc(f: &Fake, tok: &str, client: &str, kind: &str) -> String {
+    created_id(&f.as_user(
+        tok,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": client, "kind": kind, "title": kind})),
+    ))
+}
+
+fn client_ended(f: &Fake, tok: &str, ended: Option<&str>) -> String {
+    let mut c = client_body();
+    if let Some(e) = ended {
+        c["relationship_ended_on"] = json!(e);
+    }
+    created_id(&f.as_user(tok, Post, "/v1/clients", Some(c)))
+}
+
+fn erasure_request(f: &Fake, tok: &str, kind: &str, id: &str) -> String {
+    let r = f.as_user(
+        tok,
+        Post,
+        "/v1/erasure-requests",
+        Some(json!({"subject_type": kind, "subject_id": id})),
+    );
+    assert_eq!(r.status, 202, "{:?}", r.body_json());
+    r.body_json().unwrap()["id"].as_str().unwrap().to_string()
+}
+
+fn leased(f: &Fake) -> crate::store::job_state::Fence {
+    use crate::store::job_state::{acquire, Acquired};
+    let now = crate::domain::clock::Clock::now(&f.clock);
+    match block_on(acquire(
+        &*f.accounts,
+        "retention",
+        "shard-eu-01",
+        "test",
+        now,
+        Job::Retention.lease_ttl(),
+    ))
+    .unwrap()
+    {
+        Acquired::Granted { fence, .. } => fence,
+        held => panic!("{held:?}"),
+    }
+}
+
+#[test]
+fn two_overlapping_sweeps_emit_one_disposition_event_per_disposed_row() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", Some("shard-eu-01"));
+    let admin = f.token(acct, Role::Admin);
+    former_clients(&f, acct, 7, "8001", "Expired", "2010-01-01", false);
+    let adviser = created_id(&f.as_user(
+        &admin,
+        Post,
+        "/v1/users",
+        Some(json!({"email": "ann@acme.example", "display_name": "Ann Adviser", "role": "member"})),
+    ));
+    let active = client_ended(&f, &admin, None);
+    doc(&f, &admin, &active, "fact_find");
+    doc(&f, &admin, &active, "aml_evidence");
+    let old = client_ended(&f, &admin, Some("2015-01-31"));
+    doc(&f, &admin, &old, "aml_evidence");
+    let recent = client_ended(&f, &admin, Some("2022-06-01"));
+    doc(&f, &admin, &recent, "aml_evidence");
+    let requests = [
+        erasure_request(&f, &admin, "client", &active),
+        erasure_request(&f, &admin, "client", &old),
+        erasure_request(&f, &admin, "client", &recent),
+        erasure_request(&f, &admin, "user", &adviser),
+    ];
+    let before = events(&f);
+    // Two runs on one shard at once, the lease bypassed (both hold the same fence).
+    let p = Overlap::new(&f);
+    let fence = leased(&f);
+    let db = p.shard("SHARD_EU_01");
+    let (mut ca, mut cb) = (serde_json::Map::new(), serde_json::Map::new());
+    let (ra, rb) = join2(
+        crate::jobs::retention_sweep::sweep_shard(&p, "shard-eu-01", &db, &fence, &mut ca),
+        crate::jobs::retention_sweep::sweep_shard(&p, "shard-eu-01", &db, &fence, &mut cb),
+    );
+    ra.unwrap();
+    rb.unwrap();
+    let mut after = events(&f);
+    after.retain(|k, _| !before.contains_key(k));
+    for (ty, rows) in [
+        ("client.purged", 7),
+        ("document.erased", 2), // the fact find, the old AML evidence
+        ("client.erased", 2),   // active (pseudonymised), old (deleted)
+        ("user.erased", 1),
+        ("document.restricted", 2), // AML evidence still within MLR's 5 years
+        ("client.restricted", 1),   // recent: HMRC's 6 years run until 2028
+        ("erasure_request.updated", 4),
+    ] {
+        let per_row = of_type(&after, ty);
+        assert_eq!(per_row.len(), rows, "{ty}: {after:?}");
+        assert!(per_row.iter().all(|n| *n == 1), "{ty} twice: {after:?}");
+    }
+    let deleted = |c: &serde_json::Map<String, serde_json::Value>| c["deleted"].as_u64().unwrap();
+    assert_eq!(deleted(&ca) + deleted(&cb), 7 + 3, "{ca:?} {cb:?}");
+    let status = |id: &str| {
+        f.as_user(&admin, Get, &format!("/v1/erasure-requests/{id}"), None)
+            .body_json()
+            .unwrap()["status"]
+            .clone()
+    };
+    let statuses: Vec<_> = requests.iter().map(|r| status(r)).collect();
+    assert_eq!(
+        statuses,
+        [
+            json!("restricted"),
+            json!("completed"),
+            json!("restricted"),
+            json!("completed")
+        ]
+    );
+}
+
+#[test]
+fn a_legal_hold_placed_after_the_sweep_read_a_row_still_wins() {
+    for erasure in [false, true] {
+        let f = Fake::new();
+        let (acct, _) = f.account("acme", Some("shard-eu-01"));
+        let admin = f.token(acct, Role::Admin);
+        let client = client_ended(&f, &admin, Some("2010-01-01"));
+        let doc = doc(&f, &admin, &client, "fact_find");
+        if erasure {
+            erasure_request(&f, &admin, "client", &client);
+        }
+        let p = Overlap::new(&f);
+        // The sweep has read and judged the rows; just before its first disposition statement
+        // an admin puts the client on hold (which moves the client's version).
+        let shard = f.shard_db("SHARD_EU_01");
+        let placed = Rc::new(std::cell::Cell::new(false));
+        let seen = placed.clone();
+        let target = client.clone();
+        *p.hook.borrow_mut() = Some(Box::new(move |s: &Stmt| {
+            let disposes = s.sql.starts_with("DELETE FROM documents")
+                || s.sql.starts_with("DELETE FROM clients")
+                || s.sql.starts_with("UPDATE clients");
+            if disposes && !seen.get() {
+                seen.set(true);
+                shard
+                    .exec(&format!(
+                        "UPDATE clients SET body = json_set(body, '$.legal_hold', json('true'), \
+                         '$.version', CAST(body ->> '$.version' AS INTEGER) + 1) WHERE id = '{target}'"
+                    ))
+                    .unwrap();
+            }
+        }));
+        let before = events(&f);
+        let run = block_on(jobs::run(&p, Job::Retention, None));
+        assert!(placed.get(), "the hold went in mid-run");
+        assert_eq!(run.outcome, Outcome::Ok, "{run:?}");
+        let exists = |t: &str, id: &str| {
+            f.count(
+                "SHARD_EU_01",
+                &format!("SELECT count(*) FROM {t} WHERE id = '{id}'"),
+            ) == 1
+        };
+        assert!(
+            exists("clients", &client) && exists("documents", &doc),
+            "erasure {erasure}"
+        );
+        let client_row = f.shard_db("SHARD_EU_01").query_json(&format!(
+            "SELECT body ->> '$.surname' AS s FROM clients WHERE id = '{client}'"
+        ));
+        assert_eq!(client_row[0]["s"], "Lovelace", "not pseudonymised either");
+        let mut after = events(&f);
+        after.retain(|k, _| !before.contains_key(k));
+        assert!(
+            after
+                .keys()
+                .all(|(t, _)| !t.ends_with(".purged") && !t.ends_with(".erased")),
+            "no disposition event: {after:?}"
+        );
+    }
+}

@@ -1,8 +1,8 @@
 use super::*;
+use crate::domain::clock::Clock;
 use crate::store::job_state::{acquire, cursor};
 use crate::testing::fakes::block_on;
 use crate::testing::harness::Fake;
-use crate::domain::clock::Clock;
 use serde_json::json;
 
 fn take(f: &Fake, holder: &str) -> Acquired {

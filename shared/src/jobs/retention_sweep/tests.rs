@@ -18,6 +18,7 @@ fn a_guarded_purge_leaves_a_document_whose_client_was_put_on_hold_and_writes_no_
         singular: "document",
         id: id.into(),
         client: Some(client.into()),
+        version: 0,
         body: json!({}),
         reason: "test".into(),
     };
@@ -29,10 +30,10 @@ fn a_guarded_purge_leaves_a_document_whose_client_was_put_on_hold_and_writes_no_
         e
     };
     // The candidate was judged deletable, then its client was put on hold.
-    let held = block_on(db.batch(purge_stmts(a, &due("d", "c"), &ev(1)).to_vec())).unwrap();
+    let held = block_on(db.batch(purge_stmts(a, &due("d", "c"), &ev(1)))).unwrap();
     assert_eq!(held[0].meta.changes, 0, "held: not deleted");
     assert_eq!(held[1].meta.changes, 0, "held: no purged event");
-    let free = block_on(db.batch(purge_stmts(a, &due("d2", "c2"), &ev(2)).to_vec())).unwrap();
+    let free = block_on(db.batch(purge_stmts(a, &due("d2", "c2"), &ev(2)))).unwrap();
     assert_eq!((free[0].meta.changes, free[1].meta.changes), (1, 1));
 }
 
