@@ -403,14 +403,12 @@ async fn retention<P: SchedulerPlatform>(
     }
     // Dead letters (account D1): after the preset's days, once a night.
     if !resume_only {
-        let days = crate::domain::retention::Policy::uk_preset().dead_letter_days;
-        let cutoff = rfc3339(p.now() - time::Duration::days(i64::from(days)));
+        use crate::domain::retention::{latest_due_start, Policy};
+        let days = Policy::uk_preset().dead_letter_days;
+        let cutoff = rfc3339(latest_due_start(days, p.now()));
         match p
             .accounts()
-            .query(Stmt::new(
-                "DELETE FROM dead_letters WHERE received_at < ?1",
-                vec![json!(cutoff)],
-            ))
+            .query(crate::store::retention::purge_dead_letters(&cutoff))
             .await
         {
             Ok(r) => add(counts, "dead_letters_purged", r.meta.changes),

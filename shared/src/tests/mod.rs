@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 mod model;
 mod overlap;
+mod retention_boundaries;
 mod writes;
 
 pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
