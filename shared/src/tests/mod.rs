@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 mod model;
 mod overlap;
+mod restriction;
 mod retention_boundaries;
 mod writes;
 
