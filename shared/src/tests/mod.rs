@@ -10,6 +10,7 @@ use crate::testing::harness::*;
 use serde_json::json;
 use uuid::Uuid;
 
+mod derived_after_disposal;
 mod model;
 mod overlap;
 mod restriction;
