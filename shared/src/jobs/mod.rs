@@ -62,8 +62,11 @@ pub trait SchedulerPlatform {
     type Queue: EventQueue;
     type Entropy: Entropy;
     type Blobs: BlobStore;
+    type Cache: Cache;
     /// Document contents (the retention sweep deletes them with their rows).
     fn blobs(&self) -> &Self::Blobs;
+    /// The API's read cache (KV): erasure deletes the subject's rendered rows from it.
+    fn cache(&self) -> &Self::Cache;
     fn accounts(&self) -> &Self::Db;
     /// The shard bindings this deployment serves, with a session on each.
     fn shards(&self) -> Vec<(String, Self::Db)>;

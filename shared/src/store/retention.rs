@@ -156,3 +156,19 @@ pub fn purge_dead_letters(cutoff: &str) -> Stmt {
         vec![json!(cutoff)],
     )
 }
+
+/// The idempotency rows holding a copy of subject `table/id` (its own create's stored
+/// response, and the creates of documents of a client).
+// merge: the api engineer's `store::idempotency` brings the statement that deletes a subject's
+// idempotency rows (with the stored-outcome shape of shard migration 0011); use it then.
+pub fn delete_subject_idempotency(account: Uuid, table: &str, id: &str) -> Stmt {
+    Stmt::new(
+        "DELETE FROM idempotency_keys WHERE account_id = ?1 AND (body ->> '$.location' = ?2 \
+         OR body ->> '$.response.client_id' = ?3)",
+        vec![
+            json!(account),
+            json!(format!("/v1/{table}/{id}")),
+            json!(id),
+        ],
+    )
+}

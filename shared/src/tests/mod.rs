@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod derived_after_disposal;
+mod erasure_data_map;
 mod model;
 mod overlap;
 mod restriction;

@@ -99,8 +99,12 @@ impl SchedulerPlatform for Overlap<'_> {
     type Queue = MemQueue;
     type Entropy = crate::domain::clock::CountingEntropy;
     type Blobs = MemBlobs;
+    type Cache = crate::testing::fakes::MemCache;
     fn blobs(&self) -> &MemBlobs {
         &self.f.blobs
+    }
+    fn cache(&self) -> &crate::testing::fakes::MemCache {
+        &self.f.cache
     }
     fn accounts(&self) -> &Yielding {
         &self.accounts

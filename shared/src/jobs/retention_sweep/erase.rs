@@ -38,6 +38,17 @@ struct Progress {
     /// request is left for the run that made the change, or the next night.
     deferred: bool,
     note: Option<&'static str>,
+    /// Rows of the subject erased: (table, id, version and derived revision as read), whose
+    /// cached renderings go too.
+    touched: Vec<(&'static str, String, i64, i64)>,
+}
+
+impl Progress {
+    fn touch(&mut self, table: &'static str, id: &str, body: &Value) {
+        let rev = body["index_rev"].as_i64().unwrap_or(0);
+        self.touched
+            .push((table, id.to_string(), version_of(body), rev));
+    }
 }
 
 /// Carry out the account's pending erasure requests and review the restricted ones now due.
@@ -74,9 +85,18 @@ pub(super) async fn erase<P: SchedulerPlatform>(
         }
         if run.held {
             add(counts, "erasures_held", 1);
+            continue;
         } else if run.deferred {
             add(counts, "erasures_deferred", 1);
-        } else if finish(d, acct, req_id, &body, run, now).await? {
+            continue;
+        }
+        let table = if body["subject_type"] == "user" {
+            "users"
+        } else {
+            "clients"
+        };
+        erase_elsewhere(d, acct, table, subject, &run, counts).await?;
+        if finish(d, acct, req_id, &body, run, now).await? {
             add(counts, "erasures_completed", 1);
         }
     }
@@ -95,6 +115,7 @@ async fn erase_user<P: SchedulerPlatform>(
         run.note = Some("the subject no longer exists");
         return Ok(());
     };
+    run.touch("users", subject, &body);
     if !body["erased_at"].is_null() {
         run.erased += 1; // an overlapping run erased it
         return Ok(());
@@ -162,6 +183,7 @@ async fn erase_client<P: SchedulerPlatform>(
                     return Ok(());
                 }
                 run.erased += 1;
+                run.touch("documents", &due.id, &due.body);
                 d.delete_content(acct.id, &due, counts).await;
             }
             Decision::KeepRestricted { until, reason } => {
@@ -215,6 +237,7 @@ async fn erase_client<P: SchedulerPlatform>(
             };
             if erased {
                 run.erased += 1;
+                run.touch("clients", subject, &cbody);
             } else {
                 run.deferred = true;
             }
@@ -319,4 +342,69 @@ async fn finish<P: SchedulerPlatform>(
         ("status", Action::Updated),
     )
     .await
+}
+
+/// Most cached renderings deleted per erased row (versions x derived revisions); older ones
+/// are unreachable anyway (keys carry the version) and expire with the cache's TTL.
+const MAX_CACHE_KEYS_PER_ROW: usize = 2_000;
+
+/// Walk the data map for everything besides the subject's own rows: stored responses are
+/// deleted, cached renderings of the erased rows deleted at every version; derived copies are
+/// recomputed by the consumer from the `*.erased` events; places holding ids only stay.
+async fn erase_elsewhere<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    table: &str,
+    subject: &str,
+    run: &Progress,
+    counts: &mut Map<String, Value>,
+) -> Result<(), StoreError> {
+    use crate::domain::personal_data::{read_cache_key, Erasure, Store, DATA_MAP};
+    for place in DATA_MAP {
+        match (place.erasure, place.store) {
+            // Done above, row by row (contents go with their documents).
+            (Erasure::SubjectRows | Erasure::DeletedWithRow, _) => {}
+            // The consumer re-derives them from current rows on the erased/purged events.
+            (Erasure::DerivedCopies, _) => {}
+            (Erasure::IdsOnly | Erasure::Nothing, _) => {}
+            (Erasure::DeletedWithSubject, Store::ShardTable) => {
+                if place.name == "idempotency_keys" {
+                    let stmt = sql::delete_subject_idempotency(acct.id, table, subject);
+                    let r = d.db.query(stmt).await?;
+                    add(counts, "idempotency_keys_erased", r.meta.changes);
+                } else {
+                    tracing::error!(place = place.name, "no erasure for this data-map place");
+                    add(counts, "erasure_places_unhandled", 1);
+                }
+            }
+            (Erasure::CacheEntries, Store::Kv) => {
+                let mut deleted = 0;
+                for (t, id, version, rev) in &run.touched {
+                    let Ok(id) = Uuid::parse_str(id) else {
+                        continue;
+                    };
+                    let keys = (1..=*version)
+                        .flat_map(|v| (0..=*rev).map(move |r| (v, r)))
+                        .take(MAX_CACHE_KEYS_PER_ROW);
+                    for (v, r) in keys {
+                        let key = read_cache_key(acct.id, t, id, v, r);
+                        if d.p.cache().delete(&key).await.is_ok() {
+                            deleted += 1;
+                        }
+                    }
+                }
+                add(counts, "cache_keys_deleted", deleted);
+            }
+            (erasure, store) => {
+                tracing::error!(
+                    place = place.name,
+                    ?erasure,
+                    ?store,
+                    "no erasure for this data-map place"
+                );
+                add(counts, "erasure_places_unhandled", 1);
+            }
+        }
+    }
+    Ok(())
 }
