@@ -5,6 +5,7 @@
 #![allow(async_fn_in_trait)]
 
 pub mod lease;
+pub mod report;
 pub mod retention_sweep;
 pub mod shard_health;
 
@@ -13,8 +14,9 @@ use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
 use crate::migrations::{self, Migration};
 use crate::ports::*;
 use lease::{Leases, Skipped};
+use report::*;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,7 +106,8 @@ pub struct JobRun {
     pub started_at: String,
     pub finished_at: String,
     pub outcome: Outcome,
-    pub counts: Map<String, Value>,
+    /// What the run did, in the job's own named counters (serialised as `counts`).
+    pub counts: RunReport,
     /// Shards left alone because another run of the job held their lease.
     pub skipped: Vec<Skipped>,
     pub detail: Vec<String>,
@@ -123,22 +126,33 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
     let started = p.now();
     let id = uuid_v7(started, p.entropy()).to_string();
     let mut leases = Leases::new(job, id.clone());
-    let mut counts = Map::new();
     let mut detail = Vec::new();
     let l = &mut leases;
-    let mut outcome = match job {
-        Job::OutboxRelay => relay(p, l, &mut counts, &mut detail).await,
-        Job::MigrationCheck => migration_check(p, l, &mut counts, &mut detail).await,
+    let (mut outcome, counts) = match job {
+        Job::OutboxRelay => {
+            let mut c = RelayCounts::default();
+            let o = relay(p, l, &mut c, &mut detail).await;
+            (o, RunReport::OutboxRelay(c))
+        }
+        Job::MigrationCheck => {
+            let mut c = MigrationCounts::default();
+            let o = migration_check(p, l, &mut c, &mut detail).await;
+            (o, RunReport::MigrationCheck(c))
+        }
         Job::ShardHealth => {
-            if crate::jobs::shard_health::run(p, l, &mut counts, &mut detail).await {
+            let mut c = HealthCounts::default();
+            let o = if crate::jobs::shard_health::run(p, l, &mut c, &mut detail).await {
                 Outcome::Ok
             } else {
                 Outcome::Partial
-            }
+            };
+            (o, RunReport::ShardHealth(c))
         }
         Job::Retention => {
             let resume_only = cron == Some(bindings::CRON_RETENTION_RESUME);
-            retention(p, l, &mut counts, &mut detail, resume_only).await
+            let mut c = RetentionReport::default();
+            let o = retention(p, l, &mut c, &mut detail, resume_only).await;
+            (o, RunReport::Retention(Box::new(c)))
         }
     };
     for s in &leases.skipped {
@@ -169,19 +183,13 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
     run
 }
 
-/// Add `n` to a run's count `key` (every job reports its counts this way).
-pub(crate) fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
-    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
-    counts.insert(key.into(), json!(cur + n));
-}
-
 /// Account changes whose events are still in the account row (the API isolate that made them
 /// did not forward them, or does not bind the shard): into the shard's outbox, for the relay.
 async fn forward_pending<P: SchedulerPlatform>(
     p: &P,
     shard_id: &str,
     db: &P::Db,
-    counts: &mut Map<String, Value>,
+    counts: &mut RelayCounts,
 ) -> Result<(), StoreError> {
     let rows = p
         .accounts()
@@ -196,7 +204,7 @@ async fn forward_pending<P: SchedulerPlatform>(
                 let pending = pending_account_events(p.accounts(), id).await?;
                 forward_account_events(p.accounts(), db, shard_id, id, pending).await?
             };
-            add(counts, "account_events_forwarded", moved.len() as u64);
+            counts.account_events_forwarded.add(moved.len() as u64);
         }
     }
     Ok(())
@@ -205,7 +213,7 @@ async fn forward_pending<P: SchedulerPlatform>(
 async fn relay<P: SchedulerPlatform>(
     p: &P,
     leases: &mut Leases,
-    counts: &mut Map<String, Value>,
+    counts: &mut RelayCounts,
     detail: &mut Vec<String>,
 ) -> Outcome {
     let mut outcome = Outcome::Ok;
@@ -237,7 +245,7 @@ async fn relay_shard<P: SchedulerPlatform>(
     binding: &str,
     shard_id: Option<&String>,
     db: &P::Db,
-    counts: &mut Map<String, Value>,
+    counts: &mut RelayCounts,
     detail: &mut Vec<String>,
 ) -> bool {
     let mut outcome = Outcome::Ok;
@@ -292,7 +300,7 @@ async fn relay_shard<P: SchedulerPlatform>(
                 outcome = Outcome::Partial;
                 break;
             }
-            add(counts, "republished", keys.len() as u64);
+            counts.republished.add(keys.len() as u64);
             let now = p.now();
             let stmts: Vec<Stmt> = keys
                 .iter()
@@ -316,7 +324,7 @@ async fn relay_shard<P: SchedulerPlatform>(
             ))
             .await
         {
-            Ok(r) => add(counts, "purged", r.meta.changes),
+            Ok(r) => counts.purged.add(r.meta.changes),
             Err(e) => {
                 detail.push(format!("{binding}: purge: {e}"));
                 outcome = Outcome::Partial;
@@ -364,7 +372,7 @@ async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
 async fn retention<P: SchedulerPlatform>(
     p: &P,
     leases: &mut Leases,
-    counts: &mut Map<String, Value>,
+    counts: &mut RetentionReport,
     detail: &mut Vec<String>,
     resume_only: bool,
 ) -> Outcome {
@@ -414,14 +422,14 @@ async fn retention<P: SchedulerPlatform>(
             .query(crate::store::retention::purge_dead_letters(&cutoff))
             .await
         {
-            Ok(r) => add(counts, "dead_letters_purged", r.meta.changes),
+            Ok(r) => counts.counts.dead_letters_purged.add(r.meta.changes),
             Err(e) => {
                 detail.push(format!("dead letters: {e}"));
                 outcome = Outcome::Partial;
             }
         }
     }
-    if counts.get("left_for_next_run").is_some() {
+    if counts.counts.left_for_next_run.is_some() {
         outcome = Outcome::Partial;
     }
     outcome
@@ -470,25 +478,19 @@ async fn schema_status(
 
 type Checked = Result<(crate::domain::tenancy::SchemaStatus, Option<String>), StoreError>;
 
-fn tally(
-    name: &str,
-    r: &Checked,
-    counts: &mut Map<String, Value>,
-    detail: &mut Vec<String>,
-) -> bool {
+fn tally(name: &str, r: &Checked, counts: &mut MigrationCounts, detail: &mut Vec<String>) -> bool {
     use crate::domain::tenancy::SchemaStatus;
     match r {
         Ok((SchemaStatus::Current, _)) => {
-            add(counts, "current", 1);
+            counts.current.add(1);
             true
         }
         Ok((status, d)) => {
-            let key = if *status == SchemaStatus::Behind {
-                "behind"
+            if *status == SchemaStatus::Behind {
+                counts.behind.add(1);
             } else {
-                "drifted"
-            };
-            add(counts, key, 1);
+                counts.drifted.add(1);
+            }
             detail.push(format!("{name}: {}", d.as_deref().unwrap_or("")));
             false
         }
@@ -502,7 +504,7 @@ fn tally(
 async fn migration_check<P: SchedulerPlatform>(
     p: &P,
     leases: &mut Leases,
-    counts: &mut Map<String, Value>,
+    counts: &mut MigrationCounts,
     detail: &mut Vec<String>,
 ) -> Outcome {
     let mut ok = true;

@@ -11,7 +11,7 @@ use crate::ports::*;
 use crate::store::registry;
 use crate::store::shard_health::{latest_samples, loads, AccountUsage, Sample};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Tables whose rows count toward a tenant's size, with the key that orders an account's rows.
@@ -216,15 +216,15 @@ pub async fn sample<P: SchedulerPlatform>(
     })
 }
 
-use crate::jobs::add;
 use crate::jobs::lease::{write_cursor, JobError, Leases};
+use crate::jobs::report::{HealthCounts, Tally};
 use crate::store::job_state::Fence;
 
 /// The health job: sample every bound shard, store the samples, then re-plan.
 pub async fn run<P: SchedulerPlatform>(
     p: &P,
     leases: &mut Leases,
-    counts: &mut Map<String, Value>,
+    counts: &mut HealthCounts,
     detail: &mut Vec<String>,
 ) -> bool {
     let mut ok = true;
@@ -264,7 +264,7 @@ pub async fn run<P: SchedulerPlatform>(
                     .await
                 {
                     Ok(_) => {
-                        add(counts, "sampled", 1);
+                        counts.sampled.add(1);
                         let pct = (s.size_bytes * 100)
                             .checked_div(s.capacity_bytes)
                             .unwrap_or(0);
@@ -296,19 +296,17 @@ pub async fn run<P: SchedulerPlatform>(
         ))
         .await
     {
-        add(
-            counts,
-            "dead_letters_open",
-            r.first().and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
-        );
+        counts
+            .dead_letters_open
+            .add(r.first().and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64);
     }
     match rebalance(p).await {
         Ok(r) => {
-            add(counts, "proposals", r.open as u64);
-            add(counts, "proposals_new", r.new as u64);
-            add(counts, "proposals_superseded", r.superseded as u64);
+            counts.proposals.add(r.open as u64);
+            counts.proposals_new.add(r.new as u64);
+            counts.proposals_superseded.add(r.superseded as u64);
             if r.emit_failed > 0 {
-                add(counts, "proposal_events_failed", r.emit_failed as u64);
+                counts.proposal_events_failed.add(r.emit_failed as u64);
                 detail.push(format!(
                     "{} proposal events not sent; the next run sends them",
                     r.emit_failed

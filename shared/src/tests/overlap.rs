@@ -192,8 +192,11 @@ fn two_concurrent_runs_of_one_job_on_a_shard_one_runs_the_other_is_skipped_by_th
             assert_eq!(holder, &other.id);
         }
     }
-    let deleted = |r: &crate::jobs::JobRun| r.counts.get("deleted").and_then(|v| v.as_u64());
-    assert_eq!(deleted(&a).unwrap_or(0) + deleted(&b).unwrap_or(0), 5);
+    let deleted = |r: &crate::jobs::JobRun| match &r.counts {
+        crate::jobs::report::RunReport::Retention(c) => c.counts.deleted.unwrap_or(0),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(deleted(&a) + deleted(&b), 5);
     assert_eq!(events_per_subject(&f, "client.purged").len(), 5);
     assert!(events_per_subject(&f, "client.purged")
         .iter()
@@ -331,7 +334,10 @@ fn two_overlapping_sweeps_emit_one_disposition_event_per_disposed_row() {
     let p = Overlap::new(&f);
     let fence = leased(&f);
     let db = p.shard("SHARD_EU_01");
-    let (mut ca, mut cb) = (serde_json::Map::new(), serde_json::Map::new());
+    let (mut ca, mut cb) = (
+        crate::jobs::report::RetentionReport::default(),
+        crate::jobs::report::RetentionReport::default(),
+    );
     let (ra, rb) = join2(
         crate::jobs::retention_sweep::sweep_shard(&p, "shard-eu-01", &db, &fence, &mut ca),
         crate::jobs::retention_sweep::sweep_shard(&p, "shard-eu-01", &db, &fence, &mut cb),
@@ -353,7 +359,7 @@ fn two_overlapping_sweeps_emit_one_disposition_event_per_disposed_row() {
         assert_eq!(per_row.len(), rows, "{ty}: {after:?}");
         assert!(per_row.iter().all(|n| *n == 1), "{ty} twice: {after:?}");
     }
-    let deleted = |c: &serde_json::Map<String, serde_json::Value>| c["deleted"].as_u64().unwrap();
+    let deleted = |c: &crate::jobs::report::RetentionReport| c.counts.deleted.unwrap_or(0);
     assert_eq!(deleted(&ca) + deleted(&cb), 7 + 3, "{ca:?} {cb:?}");
     let status = |id: &str| {
         f.as_user(&admin, Get, &format!("/v1/erasure-requests/{id}"), None)

@@ -14,14 +14,15 @@ use super::{is_aml, record, AccountCtx, Deleter, Due};
 use crate::domain::clock::{parse_rfc3339, rfc3339};
 use crate::domain::event::Action;
 use crate::domain::retention::{self, Decision, RecordType};
-use crate::jobs::{add, SchedulerPlatform};
+use crate::jobs::report::{RetentionCounts, Tally};
+use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
 use crate::services::changes::{version_of, Edit, Expect};
 use crate::store::erasure_requests::{
     due_for_review_stmt, pending_stmt, CLIENT_PSEUDONYM, USER_PSEUDONYM,
 };
 use crate::store::retention as sql;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -56,7 +57,7 @@ pub(super) async fn erase<P: SchedulerPlatform>(
     p: &P,
     d: &mut Deleter<'_, P>,
     acct: &AccountCtx,
-    counts: &mut Map<String, Value>,
+    counts: &mut RetentionCounts,
 ) -> Result<(), StoreError> {
     let now = p.now();
     let mut requests = d.db.query(pending_stmt(acct.id)).await?.rows;
@@ -84,10 +85,10 @@ pub(super) async fn erase<P: SchedulerPlatform>(
             erase_client(d, acct, subject, received, now, &mut run, counts).await?;
         }
         if run.held {
-            add(counts, "erasures_held", 1);
+            counts.erasures_held.add(1);
             continue;
         } else if run.deferred {
-            add(counts, "erasures_deferred", 1);
+            counts.erasures_deferred.add(1);
             continue;
         }
         let table = if body["subject_type"] == "user" {
@@ -97,7 +98,7 @@ pub(super) async fn erase<P: SchedulerPlatform>(
         };
         erase_elsewhere(d, acct, table, subject, &run, counts).await?;
         if finish(d, acct, req_id, &body, run, now).await? {
-            add(counts, "erasures_completed", 1);
+            counts.erasures_completed.add(1);
         }
     }
     Ok(())
@@ -143,7 +144,7 @@ async fn erase_client<P: SchedulerPlatform>(
     received: Option<OffsetDateTime>,
     now: OffsetDateTime,
     run: &mut Progress,
-    counts: &mut Map<String, Value>,
+    counts: &mut RetentionCounts,
 ) -> Result<(), StoreError> {
     let client = d.db.query(sql::row("clients", acct.id, subject)).await?;
     let Some(crow) = client.first() else {
@@ -357,7 +358,7 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
     table: &str,
     subject: &str,
     run: &Progress,
-    counts: &mut Map<String, Value>,
+    counts: &mut RetentionCounts,
 ) -> Result<(), StoreError> {
     use crate::domain::personal_data::{read_cache_key, Erasure, Store, DATA_MAP};
     for place in DATA_MAP {
@@ -371,10 +372,10 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
                 if place.name == "idempotency_keys" {
                     let stmt = sql::delete_subject_idempotency(acct.id, table, subject);
                     let r = d.db.query(stmt).await?;
-                    add(counts, "idempotency_keys_erased", r.meta.changes);
+                    counts.idempotency_keys_erased.add(r.meta.changes);
                 } else {
                     tracing::error!(place = place.name, "no erasure for this data-map place");
-                    add(counts, "erasure_places_unhandled", 1);
+                    counts.erasure_places_unhandled.add(1);
                 }
             }
             (Erasure::CacheEntries, Store::Kv) => {
@@ -393,7 +394,7 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
                         }
                     }
                 }
-                add(counts, "cache_keys_deleted", deleted);
+                counts.cache_keys_deleted.add(deleted);
             }
             (erasure, store) => {
                 tracing::error!(
@@ -402,7 +403,7 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
                     ?store,
                     "no erasure for this data-map place"
                 );
-                add(counts, "erasure_places_unhandled", 1);
+                counts.erasure_places_unhandled.add(1);
             }
         }
     }

@@ -20,15 +20,15 @@ mod erase;
 use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
 use crate::domain::retention::{self, Decision, Policy, Record, RecordType};
-use crate::jobs::add;
 use crate::jobs::lease::{write_cursor, JobError};
+use crate::jobs::report::{RetentionCounts, RetentionReport, ShardSweep, Tally};
 use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
 use crate::services::changes::{self, version_of, Edit, Expect, Write};
 use crate::store::job_state::Fence;
 use crate::store::retention::{self as sql, Candidates};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -151,7 +151,7 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
 
     /// Delete a removed document's content from R2 (after the commit; a failed delete leaves
     /// an unreferenced object, counted so an operator sees it).
-    async fn delete_content(&self, account: Uuid, due: &Due, counts: &mut Map<String, Value>) {
+    async fn delete_content(&self, account: Uuid, due: &Due, counts: &mut RetentionCounts) {
         if let (Some(sha), Ok(doc)) = (
             due.body["content"]["sha256"].as_str(),
             Uuid::parse_str(&due.id),
@@ -162,8 +162,8 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
                 .delete(&crate::domain::content::blob_key(account, doc, sha))
                 .await
             {
-                Ok(()) => add(counts, "contents_deleted", 1),
-                Err(_) => add(counts, "contents_delete_failed", 1),
+                Ok(()) => counts.contents_deleted.add(1),
+                Err(_) => counts.contents_delete_failed.add(1),
             }
         }
     }
@@ -209,8 +209,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
     shard_id: &str,
     db: &P::Db,
     fence: &Fence,
-    counts: &mut Map<String, Value>,
+    report: &mut RetentionReport,
 ) -> Result<(), JobError> {
+    let counts = &mut report.counts;
     let before = db.cost();
     let stored = load_cursor(p.accounts(), shard_id).await?;
     let cursor: Cursor = stored
@@ -218,7 +219,7 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         .and_then(|b| serde_json::from_value(b["cursor"].clone()).ok())
         .unwrap_or_default();
     if stored.is_some() {
-        add(counts, "resumed", 1);
+        counts.resumed.add(1);
     }
     let accounts = p
         .accounts()
@@ -259,7 +260,7 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
     let now = rfc3339(p.now());
     match stopped {
         Some(c) => {
-            add(counts, "left_for_next_run", 1);
+            counts.left_for_next_run.add(1);
             let started = stored
                 .as_ref()
                 .and_then(|b| b["cycle_started_at"].as_str().map(str::to_owned))
@@ -278,9 +279,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
             let r = db
                 .query(crate::services::usage::purge_stmt(p.now()))
                 .await?;
-            add(counts, "usage_periods_purged", r.meta.changes);
+            counts.usage_periods_purged.add(r.meta.changes);
             write_cursor(p, &cursor_id(shard_id), None, fence).await?;
-            add(counts, "cycles_completed", 1);
+            counts.cycles_completed.add(1);
         }
     }
     let spent = db.cost();
@@ -288,18 +289,21 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         spent.rows_read.saturating_sub(before.rows_read),
         spent.rows_written.saturating_sub(before.rows_written),
     );
-    add(counts, "deleted", d.deleted);
-    add(counts, "candidates_examined", d.examined);
-    add(counts, "rows_read", read);
-    add(counts, "rows_written", written);
+    counts.deleted.add(d.deleted);
+    counts.candidates_examined.add(d.examined);
+    counts.rows_read.add(read);
+    counts.rows_written.add(written);
     // The same per shard: a shard with nothing due still reads its probes, and an operator
     // sizing the sweep wants each shard's own cost per deletion.
-    counts.entry("by_shard").or_insert_with(|| json!({}))[shard_id] = json!({
-        "deleted": d.deleted,
-        "candidates_examined": d.examined,
-        "rows_read": read,
-        "rows_written": written,
-    });
+    report.by_shard.insert(
+        shard_id.to_string(),
+        ShardSweep {
+            deleted: d.deleted,
+            candidates_examined: d.examined,
+            rows_read: read,
+            rows_written: written,
+        },
+    );
     Ok(())
 }
 
@@ -393,7 +397,7 @@ async fn sweep_account<P: SchedulerPlatform>(
     acct: &AccountCtx,
     start_step: u8,
     start_after: String,
-    counts: &mut Map<String, Value>,
+    counts: &mut RetentionCounts,
 ) -> Result<Option<(u8, String)>, StoreError> {
     let now = p.now();
     let cutoffs = Cutoffs::of(&acct.policy, now);
@@ -421,7 +425,7 @@ async fn sweep_account<P: SchedulerPlatform>(
                 let days = acct.policy.idempotency_days;
                 let cutoff = rfc3339(retention::latest_due_start(days, now));
                 let r = d.db.query(sql::purge_idempotency(acct.id, &cutoff)).await?;
-                add(counts, "idempotency_keys_purged", r.meta.changes);
+                counts.idempotency_keys_purged.add(r.meta.changes);
             }
             // An account under legal hold keeps everything: no candidate is even read.
             _ if acct.hold => {}
@@ -454,9 +458,9 @@ async fn sweep_account<P: SchedulerPlatform>(
                             body,
                             reason,
                         }),
-                        Decision::Held { .. } => add(counts, "held", 1),
+                        Decision::Held { .. } => counts.held.add(1),
                         Decision::Keep { .. } | Decision::KeepRestricted { .. } => {
-                            add(counts, "kept", 1)
+                            counts.kept.add(1)
                         }
                     }
                 }
@@ -510,7 +514,7 @@ pub const DELETE_BATCH: usize = 40;
 /// foreign key refuses (a client whose kept documents still reference it) is retried row by
 /// row, so only the refused rows stay (counted as blocked).
 async fn dispose<P: SchedulerPlatform>(
-    counts: &mut Map<String, Value>,
+    counts: &mut RetentionCounts,
     d: &mut Deleter<'_, P>,
     acct: &AccountCtx,
     due: Vec<Due>,
@@ -547,7 +551,7 @@ async fn dispose<P: SchedulerPlatform>(
                         gone.push(r);
                     } else {
                         // A hold arrived, the row changed, or another run disposed of it.
-                        add(counts, "held", 1);
+                        counts.held.add(1);
                     }
                 }
             }
@@ -557,10 +561,8 @@ async fn dispose<P: SchedulerPlatform>(
                 for (r, own) in rows {
                     match d.db.batch(own).await {
                         Ok(res) if landed(&res, 0) => gone.push(r),
-                        Ok(_) => add(counts, "held", 1),
-                        Err(StoreError::Constraint(_)) => {
-                            add(counts, &format!("{}_blocked", r.table), 1)
-                        }
+                        Ok(_) => counts.held.add(1),
+                        Err(StoreError::Constraint(_)) => counts.blocked_in(r.table).add(1),
                         Err(e) => return Err(e),
                     }
                 }
@@ -569,7 +571,7 @@ async fn dispose<P: SchedulerPlatform>(
         }
         d.deleted += gone.len() as u64;
         for r in gone {
-            add(counts, &format!("{}_deleted", r.table), 1);
+            counts.deleted_from(r.table).add(1);
             // Document contents go with their row.
             d.delete_content(acct.id, r, counts).await;
         }
