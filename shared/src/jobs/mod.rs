@@ -16,7 +16,7 @@ use crate::ports::*;
 use lease::{Leases, Skipped};
 use report::*;
 use serde::Serialize;
-use serde_json::json;
+
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -355,10 +355,7 @@ pub fn drift(applied: &[String], embedded: &[Migration]) -> Option<String> {
 
 async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
     let r = db
-        .query(Stmt::new(
-            "SELECT name FROM d1_migrations ORDER BY id",
-            vec![],
-        ))
+        .query(crate::store::health_job::applied_migrations())
         .await?;
     Ok(r.rows
         .iter()
@@ -541,12 +538,9 @@ async fn migration_check<P: SchedulerPlatform>(
         };
         if let Err(e) = p
             .accounts()
-            .query(Stmt::new(
-                "UPDATE shards SET body = json_set(body, '$.schema', json(?2)) WHERE id = ?1",
-                vec![
-                    json!(id),
-                    json!(serde_json::to_string(&check).unwrap_or_default()),
-                ],
+            .query(crate::store::health_job::record_schema_status(
+                id,
+                &serde_json::to_value(&check).unwrap_or_default(),
             ))
             .await
         {

@@ -60,10 +60,7 @@ async fn measure<P: SchedulerPlatform>(
     let (previous, _) = latest_samples(p.accounts(), &shard.id).await?;
     let ids = p
         .accounts()
-        .query(Stmt::new(
-            "SELECT id FROM accounts WHERE db_shard_id = ?1 ORDER BY id",
-            vec![json!(shard.id)],
-        ))
+        .query(q::account_ids_on_shard(&shard.id))
         .await?;
     let ids: Vec<String> = ids
         .rows
@@ -115,13 +112,7 @@ async fn measure<P: SchedulerPlatform>(
                 c.after = if *key == "seq" { json!(-1) } else { json!("") };
             }
             let r = db
-                .query(Stmt::new(
-                    format!(
-                        "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b, max({key}) AS last FROM \
-                         (SELECT {key}, body FROM {table} WHERE account_id = ?1 AND {key} > ?2 ORDER BY {key} LIMIT ?3)"
-                    ),
-                    vec![json!(id), c.after.clone(), json!(MEASURE_CHUNK)],
-                ))
+                .query(q::measure_chunk(table, key, id, &c.after, MEASURE_CHUNK))
                 .await?;
             let row = r.first();
             let n = row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64;
@@ -162,7 +153,7 @@ pub async fn sample<P: SchedulerPlatform>(
     fence: &Fence,
 ) -> Result<Sample, JobError> {
     let started = p.now();
-    let probe = db.query(Stmt::new("SELECT 1 AS ok", vec![])).await?;
+    let probe = db.query(q::probe()).await?;
     let probe_ms = (p.now() - started).whole_milliseconds() as i64;
     let mut usage = measure(p, shard, db, fence).await?;
     let backlog = db.query(crate::store::outbox::backlog()).await?;
@@ -203,11 +194,7 @@ pub async fn sample<P: SchedulerPlatform>(
         usage_period: rfc3339(period),
         dead_letters_open: p
             .accounts()
-            .query(Stmt::new(
-                "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL \
-                 AND body ->> '$.message.shard_id' = ?1",
-                vec![json!(shard.id)],
-            ))
+            .query(q::open_dead_letters(Some(&shard.id)))
             .await?
             .first()
             .and_then(|r| col_i64(r, "n"))
@@ -218,6 +205,7 @@ pub async fn sample<P: SchedulerPlatform>(
 
 use crate::jobs::lease::{write_cursor, JobError, Leases};
 use crate::jobs::report::{HealthCounts, Tally};
+use crate::store::health_job as q;
 use crate::store::job_state::Fence;
 
 /// The health job: sample every bound shard, store the samples, then re-plan.
@@ -255,14 +243,7 @@ pub async fn run<P: SchedulerPlatform>(
         match sampled {
             Ok(s) => {
                 let body = serde_json::to_string(&s).unwrap_or_default();
-                match p
-                    .accounts()
-                    .query(Stmt::new(
-                        "INSERT INTO shard_health (id, body) VALUES (?1, ?2)",
-                        vec![json!(s.id), json!(body)],
-                    ))
-                    .await
-                {
+                match p.accounts().query(q::insert_sample(&s.id, &body)).await {
                     Ok(_) => {
                         counts.sampled.add(1);
                         let pct = (s.size_bytes * 100)
@@ -288,14 +269,7 @@ pub async fn run<P: SchedulerPlatform>(
             }
         }
     }
-    if let Ok(r) = p
-        .accounts()
-        .query(Stmt::new(
-            "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL",
-            vec![],
-        ))
-        .await
-    {
+    if let Ok(r) = p.accounts().query(q::open_dead_letters(None)).await {
         counts
             .dead_letters_open
             .add(r.first().and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64);
@@ -344,13 +318,7 @@ pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError
         .filter_map(|pr: &Proposal| serde_json::to_value(pr).ok())
         .collect();
     let now = p.now();
-    let open = p
-        .accounts()
-        .query(Stmt::new(
-            "SELECT id, body FROM rebalance_proposals WHERE status = 'open'",
-            vec![],
-        ))
-        .await?;
+    let open = p.accounts().query(q::open_proposals()).await?;
     let mut stmts = Vec::new();
     let mut kept: Vec<Value> = Vec::new();
     let mut unsent: Vec<Value> = Vec::new();
@@ -366,19 +334,13 @@ pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError
             }
         } else {
             out.superseded += 1;
-            stmts.push(Stmt::new(
-                "UPDATE rebalance_proposals SET body = json_set(body, '$.status', 'superseded', '$.superseded_at', ?2) WHERE id = ?1",
-                vec![json!(id), json!(rfc3339(now))],
-            ));
+            stmts.push(q::supersede_proposal(id, &rfc3339(now)));
         }
     }
     for pr in planned.iter().filter(|pr| !kept.contains(pr)) {
         let id = uuid_v7(now, p.entropy()).to_string();
         let body = json!({"id": id, "created_at": rfc3339(now), "status": "open", "proposal": pr, "emitted_at": null});
-        stmts.push(Stmt::new(
-            "INSERT INTO rebalance_proposals (id, body) VALUES (?1, ?2)",
-            vec![json!(id), json!(body.to_string())],
-        ));
+        stmts.push(q::insert_proposal(&id, &body));
         out.new += 1;
         unsent.push(body);
     }
@@ -399,10 +361,7 @@ pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError
         match p.platform_events().send_batch(vec![ev]).await {
             Ok(()) => {
                 p.accounts()
-                    .query(Stmt::new(
-                        "UPDATE rebalance_proposals SET body = json_set(body, '$.emitted_at', ?2) WHERE id = ?1",
-                        vec![json!(id), json!(rfc3339(now))],
-                    ))
+                    .query(q::mark_proposal_emitted(&id, &rfc3339(now)))
                     .await?;
             }
             Err(_) => out.emit_failed += 1,

@@ -43,3 +43,11 @@ pub fn get_stmt(account_id: Uuid, id: Uuid) -> Stmt {
         vec![json!(account_id), json!(id)],
     )
 }
+
+/// Whether the subject of a new request exists (`table` is `clients` or `users`).
+pub fn subject_exists_stmt(table: &str, account_id: Uuid, id: &str) -> Stmt {
+    Stmt::new(
+        format!("SELECT id FROM {table} WHERE account_id = ?1 AND id = ?2"),
+        vec![json!(account_id), json!(id)],
+    )
+}

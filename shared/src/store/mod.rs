@@ -2,7 +2,9 @@
 //! the [`crate::ports::Database`] port; it knows the domain's records and nothing above them.
 
 pub mod dead_letters;
+pub mod derived_fields;
 pub mod erasure_requests;
+pub mod health_job;
 pub mod job_state;
 pub mod outbox;
 pub mod platform_events;

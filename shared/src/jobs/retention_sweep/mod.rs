@@ -499,7 +499,7 @@ fn purge_stmts(account: Uuid, r: &Due, ev: &ChangeEvent) -> Vec<Stmt> {
         changes::purge_event(ev, r.table, &r.id),
     ];
     if let (Some(client), "documents") = (&r.client, r.table) {
-        stmts.push(crate::services::derived::refresh_document_count(
+        stmts.push(crate::store::derived_fields::refresh_document_count(
             &account.to_string(),
             client,
         ));
