@@ -26,12 +26,13 @@ pub fn pending_stmt(account_id: Uuid) -> Stmt {
 }
 
 /// Requests that kept records restricted (`status = 'restricted'`) and whose earliest
-/// restriction ends by `now` (`review_at`). A range of the status index: it reads the
-/// account's restricted requests (erasure requests are few), none of the completed ones.
+/// restriction ends by `now` (`review_at`; one recorded before reviews existed has none and is
+/// reviewed at once, which sets it). A range of the status index: it reads the account's
+/// restricted requests (erasure requests are few), none of the completed ones.
 pub fn due_for_review_stmt(account_id: Uuid, now: &str) -> Stmt {
     Stmt::new(
         "SELECT id, body FROM erasure_requests WHERE account_id = ?1 AND status = 'restricted' \
-         AND body ->> '$.review_at' <= ?2 ORDER BY id LIMIT 50",
+         AND coalesce(body ->> '$.review_at', '') <= ?2 ORDER BY id LIMIT 50",
         vec![json!(account_id), json!(now)],
     )
 }

@@ -76,3 +76,27 @@ fn every_candidate_query_is_an_index_range_of_one_account_resuming_at_the_keyset
         assert_eq!(plan.split(" | ").count(), 1, "step {step} joins: {plan}");
     }
 }
+
+#[test]
+fn erasure_and_purge_statements_search_indexes_led_by_account_id() {
+    use crate::store::erasure_requests::{due_for_review_stmt, pending_stmt};
+    let db = SqliteDb::shard().unwrap();
+    let a = Uuid::from_u128(1);
+    let c = "00000000-0000-4000-8000-000000000002";
+    for stmt in [
+        pending_stmt(a),
+        due_for_review_stmt(a, "2026-11-26T02:00:00.000Z"),
+        sql::row("clients", a, c),
+        sql::row("users", a, c),
+        sql::documents_of_client(a, c),
+        sql::delete_subject_idempotency(a, "clients", c),
+        sql::purge_idempotency(a, "2026-11-26T02:00:00.000Z"),
+        sql::purge(a, "documents", c, Some(c), 3),
+        sql::purge(a, "clients", c, None, 3),
+        sql::held_clients(a),
+    ] {
+        let plan = query_plan(&db, &stmt).join(" | ");
+        assert!(!plan.contains("SCAN"), "{}: {plan}", stmt.sql);
+        assert!(plan.contains("account_id=?"), "{}: {plan}", stmt.sql);
+    }
+}
