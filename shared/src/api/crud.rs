@@ -34,6 +34,9 @@ pub(crate) async fn create<P: Platform>(
             return Ok(r);
         }
     }
+    if spec.table == entity::DOCUMENTS.table {
+        refuse_for_restricted_client(t, &input).await?;
+    }
     let id = uuid_v7(p.now(), p.entropy());
     let mut body = input.clone();
     entity::strip_nulls(&mut body); // null means "absent", at every level
@@ -100,6 +103,25 @@ pub(crate) async fn create<P: Platform>(
         .with_header("etag", etag(landed.version)),
         &t.db,
     ))
+}
+
+/// No new document for a restricted client (409 `restricted`, naming the client). A document
+/// created in a race with the restriction takes it anyway: the insert copies the client's
+/// `restricted` in the same statement.
+async fn refuse_for_restricted_client(
+    t: &Tenant<impl Database>,
+    input: &Value,
+) -> Result<(), ApiError> {
+    let Some(client) = input["client_id"].as_str().and_then(|c| Uuid::parse_str(c).ok()) else {
+        return Ok(());
+    };
+    let rows =
+        t.db.query(get_stmt(&entity::CLIENTS, t.account_id(), client))
+            .await?;
+    match rows.first().and_then(|r| col_json(r, "body")) {
+        Some(body) => refuse_if_restricted(&entity::CLIENTS, &client.to_string(), &body),
+        None => Ok(()), // the foreign key refuses an unknown client
+    }
 }
 
 pub(crate) async fn load(
