@@ -112,7 +112,10 @@ async fn refuse_for_restricted_client(
     t: &Tenant<impl Database>,
     input: &Value,
 ) -> Result<(), ApiError> {
-    let Some(client) = input["client_id"].as_str().and_then(|c| Uuid::parse_str(c).ok()) else {
+    let Some(client) = input["client_id"]
+        .as_str()
+        .and_then(|c| Uuid::parse_str(c).ok())
+    else {
         return Ok(());
     };
     let rows =

@@ -15,8 +15,8 @@ use crate::api::{
 use crate::domain::auth::Role;
 use crate::domain::clock::{parse_rfc3339, rfc3339};
 use crate::domain::entity::CLIENTS;
-use crate::domain::restriction;
 use crate::domain::event::{Action, Change};
+use crate::domain::restriction;
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
 use serde_json::{json, Value};
 use uuid::Uuid;

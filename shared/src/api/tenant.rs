@@ -140,5 +140,6 @@ pub fn is_bookmark(b: &str) -> bool {
     }
     !b.is_empty()
         && b.len() <= MAX_BOOKMARK
-        && b.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f' | b'-'))
+        && b.bytes()
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f' | b'-'))
 }

@@ -117,7 +117,13 @@ pub fn purge(
                  WHERE account_id = ?1 AND id = ?3 AND legal_hold = 1)",
                 not_restricted_at(5)
             ),
-            vec![json!(account), json!(id), json!(client), json!(version), json!(now)],
+            vec![
+                json!(account),
+                json!(id),
+                json!(client),
+                json!(version),
+                json!(now),
+            ],
         ),
         ("clients", _) => Stmt::new(
             format!(

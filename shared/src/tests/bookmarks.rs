@@ -56,7 +56,10 @@ fn a_made_up_bookmark_is_a_400_invalid_bookmark_and_an_issued_one_is_honoured() 
             "{bad}"
         );
         assert!(
-            b["detail"].as_str().unwrap_or_default().contains(&bad[..bad.len().min(200)]),
+            b["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&bad[..bad.len().min(200)]),
             "{b}"
         );
     }

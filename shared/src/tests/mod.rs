@@ -19,6 +19,8 @@ mod erasure_data_map;
 mod idempotency;
 mod model;
 mod overlap;
+mod restricted_documents;
+mod restricted_lists;
 mod restriction;
 mod restriction_lifecycle;
 mod retention_boundaries;
@@ -66,8 +68,22 @@ fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
             crate::api::list_stmt(spec, acct, None, Some((None, &id)), 50, false),
         ];
         for f in spec.filters {
-            stmts.push(crate::api::list_stmt(spec, acct, Some((f, "x")), None, 50, false));
-            stmts.push(crate::api::list_stmt(spec, acct, Some((f, "x")), None, 50, true));
+            stmts.push(crate::api::list_stmt(
+                spec,
+                acct,
+                Some((f, "x")),
+                None,
+                50,
+                false,
+            ));
+            stmts.push(crate::api::list_stmt(
+                spec,
+                acct,
+                Some((f, "x")),
+                None,
+                50,
+                true,
+            ));
             let key = (f.op == FilterOp::Prefix).then_some("x");
             stmts.push(crate::api::list_stmt(
                 spec,

@@ -139,7 +139,7 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
             &due.reason,
             action,
         );
-        match self.db.batch(purge_stmts(account, due, &ev, &ev.time)).await {
+        match self.db.batch(purge_stmts(account, due, &ev)).await {
             Ok(res) if res.first().is_some_and(|r| r.meta.changes > 0) => {
                 self.deleted += 1;
                 Ok(true)
@@ -491,12 +491,19 @@ struct Due {
 /// Delete one due row and record its disposition event, both guarded so that a legal hold
 /// placed (or any change made) since the candidate was read still wins: the DELETE requires
 /// the version read and re-checks the hold, and the event is only written if that DELETE
-/// removed the row; nor while a restriction in force at `now` protects it. A document's client
+/// removed the row; nor while a restriction in force at the event's time protects it. A document's client
 /// gets its `document_count` recomputed in the same batch (derived fields stay true after
 /// purges).
-fn purge_stmts(account: Uuid, r: &Due, ev: &ChangeEvent, now: &str) -> Vec<Stmt> {
+fn purge_stmts(account: Uuid, r: &Due, ev: &ChangeEvent) -> Vec<Stmt> {
     let mut stmts = vec![
-        sql::purge(account, r.table, &r.id, r.client.as_deref(), r.version, now),
+        sql::purge(
+            account,
+            r.table,
+            &r.id,
+            r.client.as_deref(),
+            r.version,
+            &ev.time,
+        ),
         changes::purge_event(ev, r.table, &r.id),
     ];
     if let (Some(client), "documents") = (&r.client, r.table) {
@@ -533,8 +540,7 @@ async fn dispose<P: SchedulerPlatform>(
                     &r.reason,
                     Action::Purged,
                 );
-                let now = ev.time.clone();
-                Some((r, purge_stmts(acct.id, r, &ev, &now)))
+                Some((r, purge_stmts(acct.id, r, &ev)))
             })
             .collect();
         let mut starts = Vec::with_capacity(rows.len());
