@@ -43,7 +43,8 @@ pub(crate) async fn update<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     require_write(t, spec)?;
-    let patch = json_body(req, &["application/merge-patch+json", "application/json"])?;
+    let mut patch = json_body(req, &["application/merge-patch+json", "application/json"])?;
+    entity::strip_nulls_in_arrays(&mut patch);
     entity::validate_patch(spec, &patch).map_err(ApiError::Validation)?;
     // Validation reads the row once: the patch merged onto it must be a valid entity, change no
     // immutable field and change something. The write then merges the patch onto the row as it

@@ -19,6 +19,7 @@ mod erasure_data_map;
 mod idempotency;
 mod model;
 mod overlap;
+mod patch_edges;
 mod restricted_documents;
 mod restricted_lists;
 mod restriction;
