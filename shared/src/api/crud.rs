@@ -79,16 +79,16 @@ pub(crate) async fn create<P: Platform>(
     }
     let landed = match commit(&t.db, &write).await {
         Ok(l) => l,
-        Err(StoreError::Constraint(m)) if idem.is_some() && m.contains("idempotency_keys") => {
-            // A concurrent request with the same key won the race: answer as it did.
+        Err(StoreError::Constraint(m)) => {
+            // Classified by what is stored, not by the error's text: if the key's row exists,
+            // a concurrent request with the same key won the race (its batch, row and key
+            // together, committed): answer as it did. Otherwise it is the entity's constraint.
             if let Some(key) = &idem {
                 if let Some(r) = replay(t, key, req).await? {
                     return Ok(r);
                 }
             }
-            return Err(ApiError::Conflict(
-                "a request with this Idempotency-Key is in flight".into(),
-            ));
+            return Err(StoreError::Constraint(m).into());
         }
         Err(e) => return Err(e.into()),
     };
