@@ -120,6 +120,10 @@ pub async fn put<P: Platform>(
 
 pub async fn get<P: Platform>(p: &P, t: &Tenant<P::Db>, id: Uuid) -> Result<ApiResponse, ApiError> {
     let doc = load_document(t, id).await?;
+    // A restricted document's content (or a restricted client's) is personal data: admins only.
+    if t.claims.role != crate::domain::auth::Role::Admin {
+        crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), &doc)?;
+    }
     let meta = doc
         .get("content")
         .filter(|c| c.is_object())

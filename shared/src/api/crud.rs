@@ -34,6 +34,9 @@ pub(crate) async fn create<P: Platform>(
             return Ok(r);
         }
     }
+    if spec.table == entity::DOCUMENTS.table {
+        refuse_for_restricted_client(t, &input).await?;
+    }
     let id = uuid_v7(p.now(), p.entropy());
     let mut body = input.clone();
     entity::strip_nulls(&mut body); // null means "absent", at every level
@@ -76,16 +79,16 @@ pub(crate) async fn create<P: Platform>(
     }
     let landed = match commit(&t.db, &write).await {
         Ok(l) => l,
-        Err(StoreError::Constraint(m)) if idem.is_some() && m.contains("idempotency_keys") => {
-            // A concurrent request with the same key won the race: answer as it did.
+        Err(StoreError::Constraint(m)) => {
+            // Classified by what is stored, not by the error's text: if the key's row exists,
+            // a concurrent request with the same key won the race (its batch, row and key
+            // together, committed): answer as it did. Otherwise it is the entity's constraint.
             if let Some(key) = &idem {
                 if let Some(r) = replay(t, key, req).await? {
                     return Ok(r);
                 }
             }
-            return Err(ApiError::Conflict(
-                "a request with this Idempotency-Key is in flight".into(),
-            ));
+            return Err(StoreError::Constraint(m).into());
         }
         Err(e) => return Err(e.into()),
     };
@@ -100,6 +103,28 @@ pub(crate) async fn create<P: Platform>(
         .with_header("etag", etag(landed.version)),
         &t.db,
     ))
+}
+
+/// No new document for a restricted client (409 `restricted`, naming the client). A document
+/// created in a race with the restriction takes it anyway: the insert copies the client's
+/// `restricted` in the same statement.
+async fn refuse_for_restricted_client(
+    t: &Tenant<impl Database>,
+    input: &Value,
+) -> Result<(), ApiError> {
+    let Some(client) = input["client_id"]
+        .as_str()
+        .and_then(|c| Uuid::parse_str(c).ok())
+    else {
+        return Ok(());
+    };
+    let rows =
+        t.db.query(get_stmt(&entity::CLIENTS, t.account_id(), client))
+            .await?;
+    match rows.first().and_then(|r| col_json(r, "body")) {
+        Some(body) => refuse_if_restricted(&entity::CLIENTS, &client.to_string(), &body),
+        None => Ok(()), // the foreign key refuses an unknown client
+    }
 }
 
 pub(crate) async fn load(

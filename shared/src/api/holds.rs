@@ -5,7 +5,6 @@ use crate::api::crud::load_any;
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::etag;
-use crate::api::render::refuse_if_restricted;
 use crate::api::{
     new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform, Tenant,
 };
@@ -42,7 +41,7 @@ pub(crate) async fn set_client_hold<P: Platform>(
     // hold matters, since it stops the purge (the sweep's purge statement re-checks it).
     let current = load_any(t, &entity::CLIENTS, id).await?;
     let version = version_of(&current);
-    refuse_if_restricted(&entity::CLIENTS, &id.to_string(), &current)?;
+    // A restricted client takes and loses holds like any other: a hold only protects.
     if current
         .get("legal_hold")
         .and_then(Value::as_bool)

@@ -7,7 +7,9 @@ use crate::api::http::ApiRequest;
 use crate::api::http::ApiResponse;
 use crate::api::render::present;
 use crate::api::{query_limit, with_bookmark, Tenant, DEFAULT_PAGE, MAX_PAGE};
+use crate::domain::auth::Role;
 use crate::domain::entity::{self, EntitySpec};
+use crate::domain::personal_data;
 use crate::ports::*;
 use crate::store::entities::list_stmt;
 use base64::Engine;
@@ -90,12 +92,19 @@ pub(crate) async fn list(
             Some(c)
         }
     };
+    // A filter (and sort) on a personal-data column would show a non-admin which restricted
+    // rows match and put their sort key in the cursor: such a list leaves restricted rows
+    // out, so a cursor only ever carries keys of rows the caller may see. The default order
+    // and the other filters are on ids, enums and foreign keys, none personal.
+    let unrestricted_only = t.claims.role != Role::Admin
+        && filter.is_some_and(|(f, _)| personal_data::is_personal_column(spec.table, f.column));
     let stmt = list_stmt(
         spec,
         t.account_id(),
         filter,
         after.as_ref().map(|c| (c.k.as_deref(), c.id.as_str())),
         limit,
+        unrestricted_only,
     );
     let rows = t.db.query(stmt).await?;
     let mut items = Vec::new();

@@ -108,11 +108,12 @@ fn read_only_props(spec: &EntitySpec) -> Vec<(&'static str, Value)> {
             "document_count" => json!({"type": "integer", "minimum": 0, "readOnly": true}),
             "restricted" => json!({
                 "type": ["object", "null"], "readOnly": true, "additionalProperties": false,
-                "description": "Set while processing is restricted (PUT /v1/clients/{id}/restriction): the record refuses \
-                    changes (409 urn:clientdocs:problem:restricted) and only admins see its personal data",
+                "description": "Set while processing is restricted (PUT /v1/clients/{id}/restriction; a document shows its \
+                    client's): the record refuses changes (409 urn:clientdocs:problem:restricted) and only admins see its \
+                    personal data",
                 "required": ["reason", "until", "since"],
                 "properties": {
-                    "reason": {"type": "string", "maxLength": crate::api::restriction::MAX_REASON},
+                    "reason": {"type": "string", "enum": crate::domain::restriction::REASONS},
                     "until": {"type": ["string", "null"], "format": "date-time"},
                     "since": {"type": "string", "format": "date-time"}
                 }
@@ -643,8 +644,12 @@ pub fn document(server: Option<&str>) -> Value {
             "requestBody": hold_body, "responses": hold_r}}));
     let restriction_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "object",
         "additionalProperties": false, "required": ["reason"], "properties": {
-            "reason": {"type": "string", "minLength": 1, "maxLength": crate::api::restriction::MAX_REASON},
-            "until": {"type": ["string", "null"], "format": "date-time"}}}}}});
+            "reason": {"type": "string", "enum": crate::domain::restriction::REASONS,
+                "description": "UK GDPR art. 18(1)(a)-(d) (accuracy_contested, unlawful_processing, legal_claims, \
+                    objection_pending), or legal_obligation: kept because a law requires it. Codes only: the reason \
+                    goes into the append-only audit trail"},
+            "until": {"type": ["string", "null"], "format": "date-time",
+                "description": "When the restriction ends (in the future), or null: until lifted"}}}}}});
     let mut restrict_r = tenant_errors(&[
         ("409", "Changed concurrently"),
         ("415", "Content-Type must be application/json"),

@@ -1,7 +1,7 @@
 //! How a stored row is shown: its id, its body without the server's bookkeeping. A restricted
-//! record (`restricted` set in its body) shows its personal-data fields
-//! (`domain::personal_data::fields`) to admins only: for anyone else they are omitted and
-//! named in `redacted`.
+//! record (`restricted` set in its body, or for a document its client's copy,
+//! `client_restricted`) shows its personal-data fields (`domain::personal_data::fields`) to
+//! admins only: for anyone else they are omitted and named in `redacted`.
 
 use crate::domain::auth::Role;
 use crate::domain::entity::EntitySpec;
@@ -9,9 +9,15 @@ use crate::domain::personal_data;
 use serde_json::{json, Map, Value};
 
 /// Server bookkeeping kept in `body` but never shown.
-pub const HIDDEN_FIELDS: &[&str] = &["index_rev", "last_event_id", "client_ended_on"];
+pub const HIDDEN_FIELDS: &[&str] = &[
+    "index_rev",
+    "last_event_id",
+    "client_ended_on",
+    "client_restricted",
+];
 
-/// The stored document as the API shows it.
+/// The stored document as the API shows it (also what the read cache holds: `present` works on
+/// a rendering as on a stored body).
 pub fn render(id: &str, body: &Value) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), Value::String(id.into()));
@@ -22,12 +28,27 @@ pub fn render(id: &str, body: &Value) -> Value {
             }
         }
     }
+    // A document shows its client's restriction as its own.
+    if let Value::Null = body["restricted"] {
+        if !body["client_restricted"].is_null() {
+            out.insert("restricted".into(), body["client_restricted"].clone());
+        }
+    }
     Value::Object(out)
 }
 
-/// Whether a stored body is restricted (`restricted` present and not null).
+/// The restriction in force on a stored body: its own `restricted`, else (a document) its
+/// client's (`client_restricted`); null when neither is set.
+pub fn restriction(body: &Value) -> &Value {
+    match &body["restricted"] {
+        Value::Null => &body["client_restricted"],
+        own => own,
+    }
+}
+
+/// Whether a stored body is restricted (its own restriction or its client's).
 pub fn is_restricted(body: &Value) -> bool {
-    !body["restricted"].is_null()
+    !restriction(body).is_null()
 }
 
 /// The row as `role` may see it: rendered, and for a restricted record seen by a non-admin,
@@ -58,7 +79,7 @@ pub fn refuse_if_restricted(
         return Err(crate::api::error::ApiError::Restricted {
             singular: spec.singular,
             id: id.to_string(),
-            restriction: body["restricted"].clone(),
+            restriction: restriction(body).clone(),
         });
     }
     Ok(())

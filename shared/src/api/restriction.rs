@@ -1,7 +1,7 @@
 //! `PUT/DELETE /v1/clients/{id}/restriction` (admins): restrict a client's processing (UK GDPR
 //! art. 18, or "kept because a law requires it") or lift it, through the write protocol with a
 //! `client.restricted` / `client.unrestricted` event whose `changes` carry reason and until
-//! (not personal data). A restricted record shows `restricted: {reason, until, since}`, refuses
+//! (a code of `domain::restriction::REASONS`, never free text). A restricted record shows `restricted: {reason, until, since}`, refuses
 //! changes (409 `restricted`) and shows its personal data to admins only (`render::present`).
 
 use crate::api::crud::load;
@@ -16,11 +16,10 @@ use crate::domain::auth::Role;
 use crate::domain::clock::{parse_rfc3339, rfc3339};
 use crate::domain::entity::CLIENTS;
 use crate::domain::event::{Action, Change};
+use crate::domain::restriction;
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-pub const MAX_REASON: usize = 500;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,20 +46,29 @@ pub(crate) async fn put<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let r: RestrictionRequest = typed_body(req)?;
-    let reason = r.reason.trim();
-    if reason.is_empty()
-        || reason.chars().count() > MAX_REASON
-        || reason.chars().any(char::is_control)
-    {
-        return Err(ApiError::bad_request(format!(
-            "reason is 1 to {MAX_REASON} characters without control characters"
-        )));
+    // A code, never free text: the reason goes into the append-only audit trail.
+    let reason = r.reason.as_str();
+    if !restriction::is_reason(reason) {
+        return Err(ApiError::BadRequest {
+            detail: format!(
+                "reason is one of {} (UK GDPR art. 18(1)(a)-(d), or kept by law)",
+                restriction::REASONS.join(", ")
+            ),
+            extra: Some(json!({"allowed_reasons": restriction::REASONS})),
+        });
     }
     let until = match r.until.as_deref() {
         None => None,
-        Some(u) => Some(rfc3339(parse_rfc3339(u).ok_or_else(|| {
-            ApiError::bad_request("until is an RFC 3339 date-time or null")
-        })?)),
+        Some(u) => {
+            let at = parse_rfc3339(u)
+                .ok_or_else(|| ApiError::bad_request("until is an RFC 3339 date-time or null"))?;
+            if at <= p.now() {
+                return Err(ApiError::bad_request(
+                    "until is in the past: a restriction ends later, or never (null)",
+                ));
+            }
+            Some(rfc3339(at))
+        }
     };
     change(p, cfg, t, id, req, Some((reason.to_string(), until))).await
 }

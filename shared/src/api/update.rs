@@ -9,10 +9,9 @@ use crate::api::{
     json_body, new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform,
     Tenant,
 };
-use crate::domain::entity::{self, EntitySpec, CLIENTS};
+use crate::domain::entity::{self, EntitySpec};
 use crate::domain::event::{Action, Change};
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
-use crate::store::entities::client_end_propagation;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -44,7 +43,8 @@ pub(crate) async fn update<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     require_write(t, spec)?;
-    let patch = json_body(req, &["application/merge-patch+json", "application/json"])?;
+    let mut patch = json_body(req, &["application/merge-patch+json", "application/json"])?;
+    entity::strip_nulls_in_arrays(&mut patch);
     entity::validate_patch(spec, &patch).map_err(ApiError::Validation)?;
     // Validation reads the row once: the patch merged onto it must be a valid entity, change no
     // immutable field and change something. The write then merges the patch onto the row as it
@@ -80,6 +80,12 @@ pub(crate) async fn update<P: Platform>(
             &t.db,
         ));
     }
+    // The event names the fields the patch sets, not those it changed on the row as read: the
+    // statement applies it to the row as it is then, which another writer may have moved.
+    let patched: Vec<String> = patch
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
     let ev = new_event(
         p,
         cfg,
@@ -91,23 +97,9 @@ pub(crate) async fn update<P: Platform>(
             entity_id: id,
             action: Action::Updated,
             entity_version: old_version + 1, // set from the row as written
-            changed_fields: changed,
+            changed_fields: patched,
         },
     );
-    let mut with = vec![];
-    if spec.table == CLIENTS.table
-        && ev
-            .changed_fields
-            .iter()
-            .any(|f| f == "relationship_ended_on")
-    {
-        with.push(client_end_propagation(
-            t.account_id(),
-            id,
-            merged.get("relationship_ended_on"),
-            ev.id,
-        ));
-    }
     let write = Write {
         table: spec.table,
         id,
@@ -115,13 +107,24 @@ pub(crate) async fn update<P: Platform>(
         expect: if_match.map_or(Expect::Any, |_| Expect::Version(old_version)),
         live_only: true,
         event: ev,
-        with,
+        // A client's documents copy what they carry of it in the same batch (the write
+        // protocol's `copies_to_documents`).
+        with: vec![],
     };
     let Some(landed) = commit(&t.db, &write).await? else {
         // Nothing changed: deleted (404) or restricted (409) meanwhile, or (If-Match) moved on.
         let now = load(t, spec, id).await?;
         refuse_if_restricted(spec, &id.to_string(), &now)?;
-        return Err(ApiError::PreconditionFailed(if_match.unwrap_or("*").into()));
+        return Err(match if_match {
+            Some(h) => ApiError::PreconditionFailed(h.into()),
+            // Without If-Match the statement only requires a live, unrestricted row, which the
+            // read above found again: it was deleted or restricted and restored meanwhile.
+            None => ApiError::Conflict(format!(
+                "the {} changed while the patch was applied (deleted or restricted, then \
+                 restored); nothing was written, retry",
+                spec.singular
+            )),
+        });
     };
     publish(p, cfg, t, vec![landed.event]).await;
     Ok(with_bookmark(

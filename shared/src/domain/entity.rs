@@ -238,6 +238,8 @@ pub static CLIENTS: EntitySpec = EntitySpec {
         "legal_hold",
         // {reason, until, since}: processing restricted (see domain::personal_data)
         "restricted",
+        // set by erasure on a pseudonymised client that kept records still refer to
+        "erased_at",
     ],
     filters: &[
         Filter {
@@ -290,8 +292,14 @@ pub static DOCUMENTS: EntitySpec = EntitySpec {
         f("title", NAME, true, "Title"),
         f("description", TEXT, false, "Free text"),
     ],
-    // client_ended_on: the client's relationship end, kept by the API (retention sweep).
-    read_only: &["content", "client_ended_on", "restricted"],
+    // client_ended_on, client_restricted: the client's relationship end and restriction,
+    // copied onto its documents by the write protocol.
+    read_only: &[
+        "content",
+        "client_ended_on",
+        "client_restricted",
+        "restricted",
+    ],
     filters: &[
         Filter {
             param: "client_id",
@@ -492,6 +500,16 @@ pub fn strip_nulls(v: &mut Value) {
             o.values_mut().for_each(strip_nulls);
         }
         Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// A merge patch's nulls inside arrays (values, not deletions: RFC 7396 replaces arrays whole)
+/// stripped as a create strips them; nulls of object members stay, they delete.
+pub fn strip_nulls_in_arrays(patch: &mut Value) {
+    match patch {
+        Value::Object(o) => o.values_mut().for_each(strip_nulls_in_arrays),
+        Value::Array(_) => strip_nulls(patch),
         _ => {}
     }
 }

@@ -12,5 +12,6 @@ pub mod integers;
 pub mod personal_data;
 pub mod planner;
 pub mod platform_events;
+pub mod restriction;
 pub mod retention;
 pub mod tenancy;

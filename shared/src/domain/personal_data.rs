@@ -31,6 +31,14 @@ pub fn fields(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// Generated columns of `table` computed from personal-data fields (`fields`): a list
+/// filtered or sorted on one of them would reveal a restricted record's personal data (through
+/// which rows match a prefix, or the sort key in the cursor), so it leaves restricted records
+/// out for anyone who may not see them.
+pub fn is_personal_column(table: &str, column: &str) -> bool {
+    matches!((table, column), ("clients", "surname_lc" | "search_text"))
+}
+
 /// Where data lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Store {

@@ -16,7 +16,7 @@
 
 use crate::domain::event::ChangeEvent;
 use crate::ports::*;
-use crate::store::outbox;
+use crate::store::{entities, outbox};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -24,7 +24,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub enum Edit {
     /// A new row at version 1 (`created_at` = `updated_at` = the event's time). A document also
-    /// takes its client's relationship end (`client_ended_on`) in the same statement.
+    /// takes its client's relationship end (`client_ended_on`) and restriction
+    /// (`client_restricted`) in the same statement.
     Insert(Value),
     /// The body replaced (a merge patch applied to the current one, server fields kept).
     Replace(Value),
@@ -52,7 +53,7 @@ pub enum Expect {
     Version(i64),
     OneOf(Vec<i64>),
     /// This version, and not erased yet (no `erased_at`): an erasure lands once, whatever
-    /// runs overlap.
+    /// runs overlap; and no restriction in force (no `until`, or one still ahead) protects it.
     Unerased(i64),
 }
 
@@ -121,7 +122,8 @@ impl Write {
                             // moved it), never from the body the caller read.
                             format!(
                                 "json_patch(?{n}, json_object('client_ended_on', \
-                                 body ->> '$.client_ended_on'))"
+                                 body ->> '$.client_ended_on', 'client_restricted', \
+                                 json(body -> '$.client_restricted')))"
                             )
                         } else {
                             format!("?{n}")
@@ -149,7 +151,9 @@ impl Write {
                     filter += " AND deleted_at IS NULL";
                 }
                 if matches!(edit, Edit::SoftDeleteUnrestricted | Edit::MergePatch(_)) {
-                    filter += " AND body ->> '$.restricted' IS NULL";
+                    // Its own restriction, or (a document) its client's copy.
+                    filter += " AND body ->> '$.restricted' IS NULL \
+                               AND body ->> '$.client_restricted' IS NULL";
                 }
                 let current = CURRENT_VERSION;
                 match &self.expect {
@@ -160,9 +164,11 @@ impl Write {
                     }
                     Expect::Unerased(v) => {
                         params.push(json!(v));
+                        // Never while a restriction is in force (`?3` is now).
                         filter += &format!(
-                            " AND {current} = ?{} AND body ->> '$.erased_at' IS NULL",
-                            params.len()
+                            " AND {current} = ?{} AND body ->> '$.erased_at' IS NULL AND {}",
+                            params.len(),
+                            entities::not_restricted_at(3)
                         );
                     }
                     Expect::OneOf(vs) => {
@@ -192,7 +198,33 @@ impl Write {
             _ => outbox::insert_if_landed(&self.event, self.table, self.id),
         };
         let mut out = vec![change, event];
+        out.extend(self.copies_to_documents());
         out.extend(self.with.iter().cloned());
+        out
+    }
+
+    /// What a client's documents copy from it, in the same batch, read from the client row
+    /// inside the statement and only if this change landed: its relationship end
+    /// (`client_ended_on`) whenever a patch names it, and its restriction (`client_restricted`)
+    /// whenever the change may have moved it (a set of `restricted`, a rewrite).
+    fn copies_to_documents(&self) -> Vec<Stmt> {
+        if self.table != "clients" {
+            return vec![];
+        }
+        let (account, ev) = (self.event.account_id, self.event.id);
+        let mut out = vec![];
+        let names = |field: &str| match &self.edit {
+            Edit::MergePatch(p) | Edit::Replace(p) => p.get(field).is_some(),
+            Edit::Set(fields) => fields.iter().any(|(f, _)| *f == field),
+            Edit::Rewrite(_) => field == "restricted",
+            _ => false,
+        };
+        if names("relationship_ended_on") {
+            out.push(entities::copy_client_end(account, self.id, ev));
+        }
+        if names("restricted") {
+            out.push(entities::copy_client_restriction(account, self.id, ev));
+        }
         out
     }
 }
@@ -223,7 +255,8 @@ fn insert_stmt(table: &str, account: Uuid, id: Uuid, body: &Value) -> Stmt {
         // foreign key still refuses an unknown client.
         params.push(body.get("client_id").cloned().unwrap_or(Value::Null));
         "json_patch(?3, json_object('client_ended_on', (SELECT relationship_ended_on \
-         FROM clients WHERE account_id = ?1 AND id = ?4)))"
+         FROM clients WHERE account_id = ?1 AND id = ?4), 'client_restricted', \
+         json((SELECT body -> '$.restricted' FROM clients WHERE account_id = ?1 AND id = ?4))))"
     } else {
         "?3"
     };

@@ -5,28 +5,49 @@
 
 use crate::domain::entity::{EntitySpec, Filter, FilterOp};
 use crate::ports::Stmt;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
-/// When a client's relationship end changes, its documents' copy changes in the same batch
-/// (only if the client's update landed: it carries the event id).
-pub fn client_end_propagation(
-    account: Uuid,
-    client: Uuid,
-    ended: Option<&Value>,
-    event: Uuid,
-) -> Stmt {
+/// A client's relationship end copied onto its documents (`client_ended_on`), read from the
+/// client row inside the statement (never from the row the caller read: a concurrent patch may
+/// have moved it), only if the client's change landed (the row carries the event id `?3`).
+pub fn copy_client_end(account: Uuid, client: Uuid, event: Uuid) -> Stmt {
     Stmt::new(
-        "UPDATE documents SET body = json_patch(body, json_object('client_ended_on', ?3)) \
+        "UPDATE documents SET body = json_patch(body, json_object('client_ended_on', \
+         (SELECT relationship_ended_on FROM clients WHERE account_id = ?1 AND id = ?2))) \
          WHERE account_id = ?1 AND client_id = ?2 AND EXISTS (SELECT 1 FROM clients \
-         WHERE account_id = ?1 AND id = ?2 AND body ->> '$.last_event_id' = ?4)",
-        vec![
-            json!(account),
-            json!(client),
-            ended.cloned().unwrap_or(Value::Null),
-            json!(event),
-        ],
+         WHERE account_id = ?1 AND id = ?2 AND body ->> '$.last_event_id' = ?3)",
+        vec![json!(account), json!(client), json!(event)],
     )
+}
+
+/// A client's restriction copied onto its documents (`client_restricted`, removed when the
+/// client's is lifted), read from the client row inside the statement, only if the client's
+/// change landed (the row carries the event id `?3`). It moves `index_rev` (part of the read
+/// cache's key): the documents' renderings change with it.
+pub fn copy_client_restriction(account: Uuid, client: Uuid, event: Uuid) -> Stmt {
+    Stmt::new(
+        "UPDATE documents SET body = json_set(json_patch(json_remove(body, '$.client_restricted'), \
+         json_object('client_restricted', json((SELECT body -> '$.restricted' FROM clients \
+         WHERE account_id = ?1 AND id = ?2)))), \
+         '$.index_rev', coalesce(body ->> '$.index_rev', 0) + 1) \
+         WHERE account_id = ?1 AND client_id = ?2 AND EXISTS (SELECT 1 FROM clients \
+         WHERE account_id = ?1 AND id = ?2 AND body ->> '$.last_event_id' = ?3)",
+        vec![json!(account), json!(client), json!(event)],
+    )
+}
+
+/// SQL (over `body`) of the restriction in force on a row: its own `restricted`, else (a
+/// document) its client's copy, `client_restricted`; SQL NULL when neither is set.
+pub const RESTRICTION_UNTIL: &str = "CASE WHEN json_type(body, '$.restricted') = 'object' \
+     THEN coalesce(body ->> '$.restricted.until', '9999') \
+     WHEN json_type(body, '$.client_restricted') = 'object' \
+     THEN coalesce(body ->> '$.client_restricted.until', '9999') END";
+
+/// A predicate (over `body`, `?n` the time) that holds unless a restriction still in force at
+/// `?n` protects the row (no `until`, or `until` later): the sweep never disposes of such a row.
+pub fn not_restricted_at(n: usize) -> String {
+    format!("({RESTRICTION_UNTIL} IS NULL OR {RESTRICTION_UNTIL} <= ?{n})")
 }
 
 pub fn get_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid) -> Stmt {
@@ -39,13 +60,15 @@ pub fn get_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid) -> Stmt {
     )
 }
 
-/// The list statement for one (optional) indexed filter and a keyset position.
+/// The list statement for one (optional) indexed filter and a keyset position;
+/// `unrestricted_only` leaves restricted rows out.
 pub fn list_stmt(
     spec: &EntitySpec,
     account_id: Uuid,
     filter: Option<(&Filter, &str)>,
     after: Option<(Option<&str>, &str)>,
     limit: usize,
+    unrestricted_only: bool,
 ) -> Stmt {
     let mut params = vec![json!(account_id)];
     let mut sql = format!(
@@ -56,6 +79,10 @@ pub fn list_stmt(
         },
         spec.table
     );
+    if unrestricted_only {
+        // A residual predicate on the rows the index range yields (no index of its own).
+        sql += " AND body ->> '$.restricted' IS NULL AND body ->> '$.client_restricted' IS NULL";
+    }
     let mut order = "id".to_string();
     match filter {
         Some((f, v)) if f.op == FilterOp::Eq => {

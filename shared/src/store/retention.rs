@@ -5,6 +5,7 @@
 //! the very instant it is due.
 
 use crate::ports::Stmt;
+use crate::store::entities::not_restricted_at;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -96,22 +97,48 @@ pub fn held_clients(account: Uuid) -> Stmt {
 /// Hard-delete one row, only in the version the sweep read and judged (any change since, a
 /// legal hold on a client included, moves the version) and never under a hold: a document's
 /// client hold is re-checked by a probe of the partial hold index (which reads nothing when
-/// there is none). The disposition event goes right after it (`changes::purge_event`), kept
-/// only if THIS statement removed the row.
-pub fn purge(account: Uuid, table: &str, id: &str, client: Option<&str>, version: i64) -> Stmt {
+/// there is none). Nor while a restriction in force at `now` protects the row (a client's, or
+/// a document's own or else its client's copy: `entities::not_restricted_at`). The
+/// disposition event goes right after it (`changes::purge_event`), kept only if THIS
+/// statement removed the row.
+pub fn purge(
+    account: Uuid,
+    table: &str,
+    id: &str,
+    client: Option<&str>,
+    version: i64,
+    now: &str,
+) -> Stmt {
     match (table, client) {
         ("documents", Some(client)) => Stmt::new(
             format!(
-                "DELETE FROM documents WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?4 AND NOT EXISTS \
-                 (SELECT 1 FROM clients INDEXED BY clients_on_hold WHERE account_id = ?1 AND id = ?3 AND legal_hold = 1)"
+                "DELETE FROM documents WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?4 AND {} \
+                 AND NOT EXISTS (SELECT 1 FROM clients INDEXED BY clients_on_hold \
+                 WHERE account_id = ?1 AND id = ?3 AND legal_hold = 1)",
+                not_restricted_at(5)
             ),
-            vec![json!(account), json!(id), json!(client), json!(version)],
+            vec![
+                json!(account),
+                json!(id),
+                json!(client),
+                json!(version),
+                json!(now),
+            ],
         ),
         ("clients", _) => Stmt::new(
             format!(
-                "DELETE FROM clients WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?3 AND legal_hold IS NOT 1"
+                "DELETE FROM clients WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?3 \
+                 AND legal_hold IS NOT 1 AND {}",
+                not_restricted_at(4)
             ),
-            vec![json!(account), json!(id), json!(version)],
+            vec![json!(account), json!(id), json!(version), json!(now)],
+        ),
+        ("documents", None) => Stmt::new(
+            format!(
+                "DELETE FROM documents WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?3 AND {}",
+                not_restricted_at(4)
+            ),
+            vec![json!(account), json!(id), json!(version), json!(now)],
         ),
         (table, _) => Stmt::new(
             format!("DELETE FROM {table} WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?3"),

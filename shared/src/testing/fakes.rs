@@ -25,6 +25,9 @@ pub struct SqliteDb {
     conn: RefCell<Connection>,
     commits: Cell<u64>,
     cost: CostMeter,
+    /// Run once, right before the next batch (tests interleave a second request between a
+    /// request's read and its write: the fake otherwise runs requests one after another).
+    before_next_batch: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 impl SqliteDb {
@@ -51,7 +54,14 @@ impl SqliteDb {
             conn: RefCell::new(conn),
             commits: Cell::new(0),
             cost: CostMeter::default(),
+            before_next_batch: RefCell::new(None),
         })
+    }
+
+    /// Run `f` right before the next batch on this database (once): the request that issues
+    /// that batch has done its reads, `f` (another request, say) lands first.
+    pub fn before_next_batch(&self, f: impl FnOnce() + 'static) {
+        *self.before_next_batch.borrow_mut() = Some(Box::new(f));
     }
 
     pub fn shard() -> Result<Self, StoreError> {
@@ -156,6 +166,10 @@ impl Database for SqliteDb {
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, StoreError> {
+        let hook = self.before_next_batch.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook();
+        }
         let mut conn = self.conn.borrow_mut();
         let tx = conn
             .transaction()

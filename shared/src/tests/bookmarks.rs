@@ -34,17 +34,19 @@ fn a_made_up_bookmark_is_a_400_invalid_bookmark_and_an_issued_one_is_honoured() 
         "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683",
         "first-primary",
         "first-unconstrained",
+        // Cloudflare documents no layout: any lower-case hex and hyphens, within the bound.
+        "0000000000000001",
+        "00000085-0000024c-00004c6d",
+        "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683-00",
     ] {
         assert_eq!(get(good).status, 200, "{good}");
     }
     for bad in [
         "latest",
-        "0000000000000001",
-        "00000085-0000024c-00004c6d",
-        "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf89168",
         "00000085-0000024c-00004c6d-8E61117BF38D7ADB71B934EBBF891683",
         "0000008g-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683",
-        "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683-00",
+        "00000085 0000024c",
+        &"a".repeat(257),
     ] {
         let r = get(bad);
         let b = r.body_json().cloned().unwrap_or_default();
@@ -54,7 +56,10 @@ fn a_made_up_bookmark_is_a_400_invalid_bookmark_and_an_issued_one_is_honoured() 
             "{bad}"
         );
         assert!(
-            b["detail"].as_str().unwrap_or_default().contains(bad),
+            b["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&bad[..bad.len().min(200)]),
             "{b}"
         );
     }

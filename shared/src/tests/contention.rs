@@ -1,18 +1,19 @@
 //! Merge patches under contention (issue 12 item 9): a patch without `If-Match` is merged by
 //! the statement onto the row as it is then, so writers of other fields never conflict; with
-//! `If-Match` exactly one writer holding an ETag wins. The SQLite fake runs futures to
-//! completion one at a time, so the interleaving is built explicitly: every writer's change is
-//! prepared from the same read before any of them commits.
+//! `If-Match` exactly one writer holding an ETag wins. The SQLite fake runs requests one at a
+//! time, so the interleaving is built with its `before_next_batch` hook: every PATCH goes
+//! through the API (`api/update.rs`) and does its read, then, right before its write, the next
+//! writer's whole request runs; all of them read the same row before any of them writes.
 
 use super::{client_body, created_id};
-use crate::api::http::Method::*;
+use crate::api::http::ApiResponse;
+use crate::api::http::Method::{self, *};
 use crate::domain::auth::Role;
-use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
-use crate::services::changes::{commit, Edit, Expect, Write};
-use crate::testing::fakes::block_on;
+use crate::testing::fakes::SqliteDb;
 use crate::testing::harness::*;
-use serde_json::json;
-use uuid::Uuid;
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 const FIELDS: [&str; 8] = [
     "title",
@@ -35,60 +36,73 @@ fn value(field: &str) -> serde_json::Value {
     }
 }
 
-/// Eight patches of different fields, each prepared from the same read (version 1).
-fn writes(acct: Uuid, id: Uuid, expect: Expect) -> Vec<Write> {
+/// One request: token, method, path, If-Match, body.
+type Req = (String, Method, String, Option<String>, Value);
+
+/// Run `reqs[i]`; right before its write (after its reads), run `reqs[i + 1]`, and so on: every
+/// request reads before any writes, and the last one writes first. Responses in request order.
+fn interleaved(f: &Rc<Fake>, db: &Rc<SqliteDb>, reqs: Vec<Req>) -> Vec<ApiResponse> {
+    fn run(
+        f: Rc<Fake>,
+        db: Rc<SqliteDb>,
+        reqs: Rc<Vec<Req>>,
+        out: Rc<RefCell<Vec<Option<ApiResponse>>>>,
+        i: usize,
+    ) {
+        let Some((tok, method, path, if_match, body)) = reqs.get(i).cloned() else {
+            return;
+        };
+        let next = (f.clone(), db.clone(), reqs.clone(), out.clone());
+        db.before_next_batch(move || run(next.0, next.1, next.2, next.3, i + 1));
+        let auth = format!("Bearer {tok}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if let Some(h) = if_match.as_deref() {
+            headers.push(("if-match", h));
+        }
+        let r = f.call(method, &path, &headers, Some(body));
+        out.borrow_mut()[i] = Some(r);
+    }
+    let out = Rc::new(RefCell::new(
+        (0..reqs.len()).map(|_| None).collect::<Vec<_>>(),
+    ));
+    run(f.clone(), db.clone(), Rc::new(reqs), out.clone(), 0);
+    let taken: Vec<Option<ApiResponse>> = out.borrow_mut().drain(..).collect();
+    taken
+        .into_iter()
+        .map(|r| r.expect("every request ran"))
+        .collect()
+}
+
+fn patches(tok: &str, id: &str, if_match: Option<&str>) -> Vec<Req> {
     FIELDS
         .iter()
-        .enumerate()
-        .map(|(i, field)| Write {
-            table: "clients",
-            id,
-            edit: Edit::MergePatch(json!({ *field: value(field) })),
-            expect: expect.clone(),
-            live_only: true,
-            event: ChangeEvent::new(
-                Uuid::from_u128(1000 + i as u128),
-                START,
-                &Origin {
-                    deployment: "d",
-                    shard_id: "shard-eu-01",
-                    account_id: acct,
-                    actor: Actor::System { id: "t".into() },
-                    request_id: "r",
-                },
-                Change {
-                    entity_type: "clients",
-                    entity_singular: "client",
-                    entity_id: id,
-                    action: Action::Updated,
-                    entity_version: 2,
-                    changed_fields: vec![field.to_string()],
-                },
-            ),
-            with: vec![],
+        .map(|field| {
+            (
+                tok.to_string(),
+                Patch,
+                format!("/v1/clients/{id}"),
+                if_match.map(str::to_owned),
+                json!({ *field: value(field) }),
+            )
         })
         .collect()
 }
 
 #[test]
-fn eight_unconditional_patches_prepared_from_one_read_all_land_with_one_version_each() {
-    let f = Fake::new();
+fn eight_unconditional_patches_read_together_through_the_api_all_land_with_one_version_each() {
+    let f = Rc::new(Fake::new());
     let (acct, _) = f.account("acme", Some("shard-eu-01"));
     let tok = f.token(acct, Role::Member);
     let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
-    let uid = Uuid::parse_str(&id).unwrap();
     let db = f.shard_db("SHARD_EU_01");
-    let mut versions = vec![];
-    for w in writes(acct, uid, Expect::Any) {
-        let landed = block_on(commit(&*db, &w)).unwrap().expect("lands");
-        assert_eq!(landed.event.entity_version, landed.version);
-        versions.push(landed.version);
-    }
-    assert_eq!(
-        versions,
-        (2..=9).collect::<Vec<i64>>(),
-        "version +1 per landed write"
-    );
+    let answers = interleaved(&f, &db, patches(&tok, &id, None));
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200; 8], "no 409 for non-conflicting merges");
+    // The last request wrote first: its ETag is v2, the first request's v9.
+    let mut etags: Vec<&str> = answers.iter().filter_map(|r| r.header("etag")).collect();
+    etags.reverse();
+    let want: Vec<String> = (2..=9).map(|v| format!("\"v{v}\"")).collect();
+    assert_eq!(etags, want, "version +1 per landed write");
     let r = f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None);
     let b = r.body_json().cloned().unwrap();
     for field in FIELDS {
@@ -104,30 +118,83 @@ fn eight_unconditional_patches_prepared_from_one_read_all_land_with_one_version_
 }
 
 #[test]
-fn patches_under_the_same_if_match_have_exactly_one_winner() {
-    let f = Fake::new();
+fn patches_read_together_under_the_same_if_match_have_exactly_one_winner() {
+    let f = Rc::new(Fake::new());
     let (acct, _) = f.account("acme", Some("shard-eu-01"));
     let tok = f.token(acct, Role::Member);
     let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
     let db = f.shard_db("SHARD_EU_01");
-    let landed: Vec<bool> = writes(acct, Uuid::parse_str(&id).unwrap(), Expect::Version(1))
-        .iter()
-        .map(|w| block_on(commit(&*db, w)).unwrap().is_some())
-        .collect();
-    assert_eq!(landed.iter().filter(|l| **l).count(), 1, "{landed:?}");
-    // Over HTTP: the losers' ETag is stale, 412, and the row moved once.
-    let stale = f.call(
-        Patch,
-        &format!("/v1/clients/{id}"),
-        &[
-            ("authorization", &format!("Bearer {tok}")),
-            ("if-match", "\"v1\""),
-        ],
-        Some(json!({"notes": "late"})),
+    let answers = interleaved(&f, &db, patches(&tok, &id, Some("\"v1\"")));
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
     );
-    assert_eq!(stale.status, 412);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 412).count(),
+        7,
+        "{statuses:?}"
+    );
     let r = f.as_user(&tok, Get, &format!("/v1/clients/{id}"), None);
     assert_eq!(r.header("etag"), Some("\"v2\""));
+}
+
+/// Patch A reads the row when the relationship end is already 2020-01-01; writer B moves it to
+/// 2015-01-01 before A writes; A's merge puts 2020-01-01 back. The documents must follow the
+/// client (copied from the client row in the statement) and A's event must name the field.
+#[test]
+fn an_interleaved_patch_leaves_documents_with_the_relationship_end_of_their_client() {
+    let f = Rc::new(Fake::new());
+    let (acct, _) = f.account("acme", Some("shard-eu-01"));
+    let tok = f.token(acct, Role::Member);
+    let id = created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
+    let path = format!("/v1/clients/{id}");
+    let doc = created_id(&f.as_user(
+        &tok,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": id, "kind": "aml_evidence", "title": "P"})),
+    ));
+    let set = |end: &str| json!({"relationship_ended_on": end});
+    assert_eq!(
+        f.as_user(&tok, Patch, &path, Some(set("2020-01-01")))
+            .status,
+        200
+    );
+    let db = f.shard_db("SHARD_EU_01");
+    let mut a = set("2020-01-01");
+    a["notes"] = json!("n");
+    let answers = interleaved(
+        &f,
+        &db,
+        vec![
+            (tok.clone(), Patch, path.clone(), None, a),
+            (tok.clone(), Patch, path.clone(), None, set("2015-01-01")),
+        ],
+    );
+    assert_eq!((answers[0].status, answers[1].status), (200, 200));
+    let row = db.query_json(&format!(
+        "SELECT (SELECT relationship_ended_on FROM clients WHERE id = '{id}') AS c, \
+         (SELECT body ->> '$.client_ended_on' FROM documents WHERE id = '{doc}') AS d"
+    ));
+    assert_eq!(row[0]["c"], "2020-01-01");
+    assert_eq!(
+        row[0]["c"], row[0]["d"],
+        "client and its documents disagree: {:?}",
+        row[0]
+    );
+    let fields = db.query_json(&format!(
+        "SELECT body -> '$.changed_fields' AS f FROM outbox WHERE body ->> '$.subject' = 'clients/{id}' \
+         AND body ->> '$.type' = 'client.updated' ORDER BY CAST(body ->> '$.entity_version' AS INTEGER) DESC LIMIT 1"
+    ));
+    let mut last: Vec<String> = serde_json::from_str(fields[0]["f"].as_str().unwrap()).unwrap();
+    last.sort();
+    assert_eq!(
+        last,
+        ["notes", "relationship_ended_on"],
+        "the fields the patch set"
+    );
 }
 
 #[test]

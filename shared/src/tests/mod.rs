@@ -19,6 +19,9 @@ mod erasure_data_map;
 mod idempotency;
 mod model;
 mod overlap;
+mod patch_edges;
+mod restricted_documents;
+mod restricted_lists;
 mod restriction;
 mod restriction_lifecycle;
 mod retention_boundaries;
@@ -62,11 +65,26 @@ fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
     for spec in entity::ALL {
         let mut stmts = vec![
             crate::api::get_stmt(spec, acct, Uuid::from_u128(2)),
-            crate::api::list_stmt(spec, acct, None, None, 50),
-            crate::api::list_stmt(spec, acct, None, Some((None, &id)), 50),
+            crate::api::list_stmt(spec, acct, None, None, 50, false),
+            crate::api::list_stmt(spec, acct, None, Some((None, &id)), 50, false),
         ];
         for f in spec.filters {
-            stmts.push(crate::api::list_stmt(spec, acct, Some((f, "x")), None, 50));
+            stmts.push(crate::api::list_stmt(
+                spec,
+                acct,
+                Some((f, "x")),
+                None,
+                50,
+                false,
+            ));
+            stmts.push(crate::api::list_stmt(
+                spec,
+                acct,
+                Some((f, "x")),
+                None,
+                50,
+                true,
+            ));
             let key = (f.op == FilterOp::Prefix).then_some("x");
             stmts.push(crate::api::list_stmt(
                 spec,
@@ -74,6 +92,7 @@ fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
                 Some((f, "x")),
                 Some((key, &id)),
                 50,
+                true,
             ));
         }
         for s in stmts {

@@ -27,7 +27,7 @@ fn a_restricted_client_refuses_changes_hides_personal_data_from_non_admins_and_i
     let id = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(c)));
     let path = format!("/v1/clients/{id}");
     let restriction = format!("{path}/restriction");
-    let body = json!({"reason": "AML evidence kept by law", "until": "2031-01-01T00:00:00Z"});
+    let body = json!({"reason": "legal_claims", "until": "2031-01-01T00:00:00Z"});
     assert_eq!(
         f.as_user(&member, Put, &restriction, Some(body.clone()))
             .status,
@@ -37,7 +37,7 @@ fn a_restricted_client_refuses_changes_hides_personal_data_from_non_admins_and_i
     assert_eq!(r.status, 200, "{:?}", r.body_json());
     assert_eq!(r.header("etag"), Some("\"v2\""));
     let shown = r.body_json().cloned().unwrap_or_default();
-    assert_eq!(shown["restricted"]["reason"], "AML evidence kept by law");
+    assert_eq!(shown["restricted"]["reason"], "legal_claims");
     assert_eq!(
         shown["restricted"]["until"], "2031-01-01T00:00:00.000Z",
         "normalised to UTC"
@@ -55,7 +55,7 @@ fn a_restricted_client_refuses_changes_hides_personal_data_from_non_admins_and_i
         assert!(b.get(field).is_none(), "{field} shown to a member: {b}");
     }
     assert_eq!(b["redacted"], json!(["forenames", "surname", "email"]));
-    assert_eq!(b["restricted"]["reason"], "AML evidence kept by law");
+    assert_eq!(b["restricted"]["reason"], "legal_claims");
     let listed = f.as_user(&member, Get, "/v1/clients", None);
     let item = &listed.body_json().cloned().unwrap_or_default()["items"][0];
     assert!(
@@ -67,11 +67,6 @@ fn a_restricted_client_refuses_changes_hides_personal_data_from_non_admins_and_i
     for (method, p, body) in [
         (Patch, path.clone(), Some(json!({"notes": "changed"}))),
         (Delete, path.clone(), None),
-        (
-            Put,
-            format!("{path}/legal-hold"),
-            Some(json!({"hold": true})),
-        ),
     ] {
         let r = f.as_user(&admin, method.clone(), &p, body);
         let b = r.body_json().cloned().unwrap_or_default();
@@ -84,7 +79,7 @@ fn a_restricted_client_refuses_changes_hides_personal_data_from_non_admins_and_i
             b["detail"]
                 .as_str()
                 .unwrap_or_default()
-                .contains("AML evidence kept by law"),
+                .contains("legal_claims"),
             "{b}"
         );
         assert!(
@@ -128,7 +123,7 @@ fn a_restricted_client_refuses_changes_hides_personal_data_from_non_admins_and_i
         serde_json::from_str(restricted["changes"].as_str().unwrap()).unwrap();
     assert_eq!(
         changes["restricted"],
-        json!({"before": null, "after": {"reason": "AML evidence kept by law", "until": "2031-01-01T00:00:00.000Z"}})
+        json!({"before": null, "after": {"reason": "legal_claims", "until": "2031-01-01T00:00:00.000Z"}})
     );
 }
 
@@ -176,8 +171,8 @@ fn restriction_requests_are_validated() {
     let p = format!("/v1/clients/{id}/restriction");
     for bad in [
         json!({"reason": ""}),
-        json!({"reason": "x", "until": "next tuesday"}),
-        json!({"reason": "x", "extra": 1}),
+        json!({"reason": "legal_claims", "until": "next tuesday"}),
+        json!({"reason": "legal_claims", "extra": 1}),
         json!({"until": null}),
     ] {
         assert_eq!(
@@ -190,7 +185,7 @@ fn restriction_requests_are_validated() {
         &admin,
         Put,
         &p,
-        Some(json!({"reason": "art. 18 request", "until": null})),
+        Some(json!({"reason": "accuracy_contested", "until": null})),
     );
     assert_eq!(open_ended.status, 200);
     assert!(open_ended.body_json().unwrap()["restricted"]["until"].is_null());
@@ -235,4 +230,87 @@ fn a_hold_on_a_soft_deleted_client_beats_the_purge_until_it_is_lifted() {
     assert_eq!(rows(&present), 0, "purged once the hold is lifted");
     block_on(jobs::run(&f, Job::Retention, None));
     assert_eq!(rows(&purged_events), 1, "one purge event");
+}
+
+#[test]
+fn a_restriction_reason_is_a_code_and_its_end_lies_ahead() {
+    let f = Fake::new();
+    let (acct, shard) = f.account("acme", None);
+    let admin = f.token(acct, Role::Admin);
+    let id = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(client_body())));
+    let p = format!("/v1/clients/{id}/restriction");
+    let outbox = || f.count(binding(&shard), "SELECT count(*) FROM outbox");
+    let before = outbox();
+    for bad in [
+        // Free text would be copied into the append-only audit trail, forever.
+        json!({"reason": "Ada Lovelace disputes her address", "until": null}),
+        json!({"reason": "LEGAL_CLAIMS", "until": null}),
+        // Ended already (START is 2026-11-26T09:00Z).
+        json!({"reason": "legal_claims", "until": "2026-11-26T08:59:59Z"}),
+        json!({"reason": "legal_claims", "until": "2026-11-26T09:00:00Z"}),
+    ] {
+        let r = f.as_user(&admin, Put, &p, Some(bad.clone()));
+        assert_eq!(r.status, 400, "{bad}: {:?}", r.body_json());
+    }
+    let listed = f.as_user(&admin, Put, &p, Some(json!({"reason": "nope"})));
+    assert_eq!(
+        listed.body_json().unwrap()["allowed_reasons"],
+        json!([
+            "accuracy_contested",
+            "unlawful_processing",
+            "legal_claims",
+            "objection_pending",
+            "legal_obligation"
+        ])
+    );
+    assert_eq!(outbox(), before, "refusals write nothing");
+    for code in crate::domain::restriction::REASONS {
+        let r = f.as_user(
+            &admin,
+            Put,
+            &p,
+            Some(json!({"reason": code, "until": "2026-11-26T09:00:01Z"})),
+        );
+        assert_eq!(r.status, 200, "{code}: {:?}", r.body_json());
+        assert_eq!(r.body_json().unwrap()["restricted"]["reason"], *code);
+    }
+}
+
+/// A hold only protects: it is placed on, and lifted from, a restricted client (audited).
+#[test]
+fn a_legal_hold_is_placed_on_and_lifted_from_a_restricted_client() {
+    let f = Fake::new();
+    let (acct, shard) = f.account("acme", None);
+    let admin = f.token(acct, Role::Admin);
+    let id = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(client_body())));
+    let r = f.as_user(
+        &admin,
+        Put,
+        &format!("/v1/clients/{id}/restriction"),
+        Some(json!({"reason": "legal_obligation", "until": "2031-01-01T00:00:00Z"})),
+    );
+    assert_eq!(r.status, 200);
+    let hold = |on: bool| {
+        f.as_user(
+            &admin,
+            Put,
+            &format!("/v1/clients/{id}/legal-hold"),
+            Some(json!({"hold": on})),
+        )
+    };
+    let placed = hold(true);
+    assert_eq!(placed.status, 200, "{:?}", placed.body_json());
+    assert_eq!(placed.body_json().unwrap()["legal_hold"], true);
+    assert!(placed.body_json().unwrap()["restricted"].is_object());
+    let lifted = hold(false);
+    assert_eq!(lifted.status, 200, "{:?}", lifted.body_json());
+    assert_eq!(lifted.body_json().unwrap()["legal_hold"], false);
+    let holds = f.count(
+        binding(&shard),
+        &format!(
+            "SELECT count(*) FROM outbox WHERE body ->> '$.subject' = 'clients/{id}' \
+             AND body -> '$.changes' LIKE '%legal_hold%'"
+        ),
+    );
+    assert_eq!(holds, 2, "each hold change is an event");
 }

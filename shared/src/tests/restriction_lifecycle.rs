@@ -63,16 +63,19 @@ fn records_kept_restricted_by_an_erasure_are_disposed_of_when_their_restriction_
     let d = body(&db, "documents", &aml).unwrap();
     assert_eq!(d["restricted"]["until"], "2027-06-01T00:00:00.000Z", "{d}");
     assert_eq!(d["restricted"]["since"], "2026-11-26T09:00:00.000Z");
-    assert!(d["restricted"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("MLR 2017 reg 40"));
+    // A code in the record (its events reach the append-only audit trail); the statute stays
+    // in the request's outcome.
+    assert_eq!(d["restricted"]["reason"], "legal_obligation");
     let cl = body(&db, "clients", &client).unwrap();
     assert_eq!(
         cl["restricted"]["until"], "2028-06-01T00:00:00.000Z",
         "{cl}"
     );
     assert_eq!(cl["surname"], "Lovelace", "kept because a law requires it");
+    assert_eq!(
+        d["client_restricted"], cl["restricted"],
+        "the client's restriction is copied onto its documents"
+    );
     assert_eq!(count_events(&db, "document.restricted", &dsub), 1);
     assert_eq!(count_events(&db, "client.restricted", &csub), 1);
     assert_eq!(request()["status"], "restricted");
@@ -122,4 +125,73 @@ fn records_kept_restricted_by_an_erasure_are_disposed_of_when_their_restriction_
     f.clock.advance(Duration::days(1));
     sweep();
     assert_eq!(updates(), before);
+}
+
+/// A client an admin restricted (until a date ahead) is neither purged nor erased by the sweep,
+/// nor are its documents, though their retention ran out and an erasure was requested; the
+/// first night after `until`, they are disposed of as usual.
+#[test]
+fn the_sweep_disposes_of_nothing_an_admin_restricted_before_its_restriction_ends() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", Some("shard-eu-01"));
+    let admin = f.token(acct, Role::Admin);
+    let mut c = client_body();
+    c["status"] = json!("former");
+    c["relationship_ended_on"] = json!("2001-01-01");
+    let client = created_id(&f.as_user(&admin, Post, "/v1/clients", Some(c)));
+    let doc = created_id(&f.as_user(
+        &admin,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": client, "kind": "fact_find", "title": "FF"})),
+    ));
+    let r = f.as_user(
+        &admin,
+        Put,
+        &format!("/v1/clients/{client}/restriction"),
+        Some(json!({"reason": "legal_obligation", "until": "2027-03-01T00:00:00Z"})),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+    let r = f.as_user(
+        &admin,
+        Post,
+        "/v1/erasure-requests",
+        Some(json!({"subject_type": "client", "subject_id": client})),
+    );
+    assert_eq!(r.status, 202, "{:?}", r.body_json());
+    let db = f.shard_db("SHARD_EU_01");
+    let sweep = || {
+        let run = block_on(jobs::run(&f, Job::Retention, None));
+        assert_eq!(run.outcome, Outcome::Ok, "{run:?}");
+    };
+    let disposals = || {
+        db.query_json(
+            "SELECT count(*) AS n FROM outbox WHERE body ->> '$.type' IN \
+             ('client.purged', 'client.erased', 'document.purged', 'document.erased')",
+        )[0]["n"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+    sweep();
+    f.clock.advance(Duration::days(30));
+    sweep();
+    let cl = body(&db, "clients", &client).expect("not purged before until");
+    assert_eq!(cl["surname"], "Lovelace", "not erased before until");
+    assert!(
+        body(&db, "documents", &doc).is_some(),
+        "its document neither"
+    );
+    assert_eq!(disposals(), 0);
+    advance_to(&f, datetime!(2027-03-01 02:00 UTC));
+    sweep();
+    sweep();
+    assert!(
+        body(&db, "documents", &doc).is_none(),
+        "disposed of once it ended"
+    );
+    assert!(
+        body(&db, "clients", &client).is_none_or(|b| b["surname"] == "[erased]"),
+        "the client too"
+    );
+    assert!(disposals() >= 2);
 }

@@ -13,6 +13,7 @@
 use super::{is_aml, record, AccountCtx, Deleter, Due};
 use crate::domain::clock::{parse_rfc3339, rfc3339};
 use crate::domain::event::Action;
+use crate::domain::restriction::LEGAL_OBLIGATION;
 use crate::domain::retention::{self, Decision, RecordType};
 use crate::jobs::report::{RetentionCounts, Tally};
 use crate::jobs::SchedulerPlatform;
@@ -190,7 +191,7 @@ async fn erase_client<P: SchedulerPlatform>(
             Decision::KeepRestricted { until, reason } => {
                 kept_docs += 1;
                 let entity = ("documents", "document");
-                if !restrict(d, acct, entity, &did, &dbody, until, &reason, now).await? {
+                if !restrict(d, acct, entity, &did, &dbody, until, now).await? {
                     run.deferred = true;
                     return Ok(());
                 }
@@ -245,7 +246,7 @@ async fn erase_client<P: SchedulerPlatform>(
         }
         Decision::KeepRestricted { until, reason } => {
             let entity = ("clients", "client");
-            if restrict(d, acct, entity, subject, &cbody, until, &reason, now).await? {
+            if restrict(d, acct, entity, subject, &cbody, until, now).await? {
                 run.restricted
                     .push(json!({"client_id": subject, "until": rfc3339(until), "reason": reason}));
             } else {
@@ -268,19 +269,26 @@ async fn restrict<P: SchedulerPlatform>(
     id: &str,
     body: &Value,
     until: OffsetDateTime,
-    reason: &str,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let until = rfc3339(until);
     let current = &body["restricted"];
-    if current["until"].as_str() == Some(until.as_str()) {
+    // Already restricted at least as long (an admin's restriction with no end or a later one
+    // stays: the record is kept until then whatever the law requires).
+    if current.is_object()
+        && current["until"]
+            .as_str()
+            .is_none_or(|u| u >= until.as_str())
+    {
         return Ok(true);
     }
     let since = current["since"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| rfc3339(now));
-    let marker = json!({"reason": reason, "until": until, "since": since});
+    // The stored reason is a code (the statute stays in the request's outcome): the marker
+    // is copied into the append-only audit trail.
+    let marker = json!({"reason": LEGAL_OBLIGATION, "until": until, "since": since});
     let edit = Edit::Set(vec![("restricted", marker)]);
     let expect = Expect::Version(version_of(body));
     d.change(

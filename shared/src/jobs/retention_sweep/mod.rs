@@ -491,11 +491,19 @@ struct Due {
 /// Delete one due row and record its disposition event, both guarded so that a legal hold
 /// placed (or any change made) since the candidate was read still wins: the DELETE requires
 /// the version read and re-checks the hold, and the event is only written if that DELETE
-/// removed the row. A document's client gets its `document_count` recomputed in the same
-/// batch (derived fields stay true after purges).
+/// removed the row; nor while a restriction in force at the event's time protects it. A document's client
+/// gets its `document_count` recomputed in the same batch (derived fields stay true after
+/// purges).
 fn purge_stmts(account: Uuid, r: &Due, ev: &ChangeEvent) -> Vec<Stmt> {
     let mut stmts = vec![
-        sql::purge(account, r.table, &r.id, r.client.as_deref(), r.version),
+        sql::purge(
+            account,
+            r.table,
+            &r.id,
+            r.client.as_deref(),
+            r.version,
+            &ev.time,
+        ),
         changes::purge_event(ev, r.table, &r.id),
     ];
     if let (Some(client), "documents") = (&r.client, r.table) {

@@ -91,8 +91,8 @@ fn erasure_and_purge_statements_search_indexes_led_by_account_id() {
         sql::documents_of_client(a, c),
         crate::store::idempotency::delete_for_entity(a, "clients", Uuid::from_u128(2)),
         sql::purge_idempotency(a, "2026-11-26T02:00:00.000Z"),
-        sql::purge(a, "documents", c, Some(c), 3),
-        sql::purge(a, "clients", c, None, 3),
+        sql::purge(a, "documents", c, Some(c), 3, "2026-01-01T00:00:00.000Z"),
+        sql::purge(a, "clients", c, None, 3, "2026-01-01T00:00:00.000Z"),
         sql::held_clients(a),
     ] {
         let plan = query_plan(&db, &stmt).join(" | ");
