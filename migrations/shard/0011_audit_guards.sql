@@ -62,3 +62,13 @@ CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
 BEGIN
     SELECT RAISE(ABORT, 'audit_checkpoints is retired: disposals are signed (audit_disposals)');
 END;
+
+-- Where the checkpoint job continues for each account: the last period it signed and that
+-- checkpoint's digest (domain::checkpoint::digest). Only a resume point: the signed objects in
+-- the checkpoint bucket are the record, and a tampered row here can only make the job chain
+-- wrongly, which verify reports.
+-- body: {period, digest, head_seq}
+CREATE TABLE audit_checkpoint_heads (
+    account_id TEXT NOT NULL PRIMARY KEY,
+    body TEXT NOT NULL CHECK (json_valid(body))
+);

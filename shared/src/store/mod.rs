@@ -1,6 +1,7 @@
 //! Layer 1, the store: SQL, one file per table family. Each returns `Stmt`s or typed rows over
 //! the [`crate::ports::Database`] port; it knows the domain's records and nothing above them.
 
+pub mod checkpoints;
 pub mod dead_letters;
 pub mod erasure_requests;
 pub mod outbox;
