@@ -42,4 +42,4 @@ mod tests;
 pub use api::http;
 pub use consumer::{dead_letters, platform_events};
 pub use domain::{auth, clock};
-pub use services::{marks, tenancy, usage};
+pub use services::{deferred, marks, tenancy, usage};

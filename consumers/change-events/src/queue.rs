@@ -111,18 +111,6 @@ async fn consume(
     };
     let bodies: Vec<serde_json::Value> = messages.iter().map(|m| json_of(&m.body())).collect();
     let source = batch.queue();
-    if source == b::CHANGE_EVENTS_DLQ_NAME {
-        let with_ids: Vec<(String, serde_json::Value)> =
-            messages.iter().map(|m| m.id()).zip(bodies).collect();
-        let decisions = dead_letters::record(
-            &accounts,
-            b::CHANGE_EVENTS_QUEUE_NAME,
-            &with_ids,
-            platform::now(),
-        )
-        .await;
-        return apply(messages, decisions, None).await;
-    }
     let dlq = env.queue(b::CHANGE_EVENTS_DLQ).ok().map(Queue::new);
     let dlq = dlq
         .as_ref()
@@ -146,6 +134,13 @@ async fn consume(
         accounts,
         index_jobs: Queue::new(index_jobs),
     };
+    if source == b::CHANGE_EVENTS_DLQ_NAME {
+        // Recorded with a status: `applied` when the event is already in the audit trail.
+        let with_ids: Vec<(String, serde_json::Value)> =
+            messages.iter().map(|m| m.id()).zip(bodies).collect();
+        let decisions = dead_letters::record(&p, b::CHANGE_EVENTS_QUEUE_NAME, &with_ids).await;
+        return apply(messages, decisions, None).await;
+    }
     let decisions = if source == b::INDEX_JOBS_QUEUE_NAME {
         consumer::process_index_jobs(&p, &bodies).await
     } else {
@@ -179,7 +174,7 @@ async fn apply(
             }
             Decision::DeadLetter { reason } => {
                 // The reason's kind only: its full text (serde's, D1's) may quote the message.
-                tracing::warn!(message_id = %m.id(), reason = reason_kind(&reason), "dead letter");
+                tracing::warn!(message_id = %m.id(), reason = reason.kind(), "dead letter");
                 tally.dead_lettered += 1;
                 let sent = match dlq {
                     Some((q, bodies, source)) => {
@@ -199,35 +194,6 @@ async fn apply(
         }
     }
     tally
-}
-
-/// A dead-letter reason fit for a log line, value-free: its leading words made only of letters
-/// and `_` (up to a `:` or `,` ending one, at most 64 bytes), so it stops where serde, SQLite or
-/// the domain start quoting the message ("not a change event", "invalid type", "missing field",
-/// "UNIQUE constraint failed", "unsupported specversion").
-fn reason_kind(reason: &str) -> &str {
-    let mut end = 0;
-    let mut start = 0;
-    for word in reason.split(' ') {
-        let (body, last) = match word.strip_suffix([':', ',']) {
-            Some(body) => (body, true),
-            None => (word, false),
-        };
-        let plain = !body.is_empty() && body.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_');
-        if !plain || start + body.len() > 64 {
-            break;
-        }
-        end = start + body.len();
-        if last {
-            break;
-        }
-        start += word.len() + 1;
-    }
-    if end == 0 {
-        "unrecognised"
-    } else {
-        &reason[..end]
-    }
 }
 
 /// JS value -> serde_json::Value through JSON.stringify (maps stay objects).

@@ -4,9 +4,9 @@ use platform::{logging, CryptoEntropy, Kv, Queue, D1, R2};
 use shared::api::{self, ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
+use shared::deferred;
 use shared::http::{ApiRequest, ApiResponse};
-use shared::marks::{PendingMarks, FLUSH_AFTER};
-use shared::ports::Database;
+use shared::marks::PendingMarks;
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
 use std::cell::OnceCell;
@@ -135,8 +135,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     platform::to_worker_response(resp)
 }
 
-/// One request: the domain's answer, then the follow-ups it leaves for after the response
-/// (outbox marks, usage flush), which stay in the request's span.
+/// One request: the domain's answer, then the deferred work shared returns for after the
+/// response (outbox marks, usage flush), which stays in the request's span.
 async fn serve(
     env: Env,
     ctx: Context,
@@ -155,37 +155,24 @@ async fn serve(
         marks: MARKS.with(|m| *m),
     };
     let resp = api::handle(&platform, &settings.api, req).await;
-    if platform.marks.needs_flush() {
-        let (env, marks) = (platform.env.clone(), platform.marks);
-        ctx.wait_until(
-            async move {
-                worker::Delay::from(std::time::Duration::from_millis(
-                    FLUSH_AFTER.whole_milliseconds() as u64,
-                ))
-                .await;
-                for (binding, stmts) in marks.take(platform::now()) {
-                    if let Some(db) = D1::from_env(&env, &binding, None) {
-                        if let Err(e) = db.batch(stmts).await {
-                            tracing::warn!(error = %e, %binding, "marking outbox rows published failed; the relay will resend");
-                        }
-                    }
-                }
-            }
-            .in_current_span(),
-        );
-    }
-    let due = platform.usage.take_due(platform::now());
-    if !due.is_empty() {
+    // What shared decided is due (outbox marks, usage flush): wait, then run it off the
+    // request path, in the request's span.
+    let state = deferred::IsolateState {
+        marks: platform.marks,
+        usage: platform.usage,
+    };
+    for work in deferred::due(state, platform::now()) {
         let env = platform.env.clone();
         ctx.wait_until(
             async move {
-                for (binding, stmts) in due {
-                    if let Some(db) = D1::from_env(&env, &binding, None) {
-                        if let Err(e) = db.batch(stmts).await {
-                            tracing::warn!(error = %e, %binding, "usage flush failed");
-                        }
-                    }
+                let wait = work.after().whole_milliseconds().max(0) as u64;
+                if wait > 0 {
+                    worker::Delay::from(std::time::Duration::from_millis(wait)).await;
                 }
+                deferred::run(work, state, platform::now(), |b| {
+                    D1::from_env(&env, b, None)
+                })
+                .await;
             }
             .in_current_span(),
         );

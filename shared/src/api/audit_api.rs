@@ -7,7 +7,7 @@ use crate::api::{with_bookmark, Tenant};
 use crate::domain::auth::Role;
 use crate::domain::entity::is_uuid;
 use crate::ports::{col_i64, col_json, Database};
-use crate::services::audit::{list_stmt, AuditQuery};
+use crate::store::audit::{list_stmt, AuditQuery};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -171,6 +171,50 @@ pub async fn list(
     }
     Ok(with_bookmark(
         ApiResponse::json(200, json!({"items": items, "next_cursor": next})),
+        &t.db,
+    ))
+}
+
+/// `GET /v1/audit/verify[?after_seq=N[&after_hash=H]]`: one bounded step of recomputing the
+/// chain (`services::audit::verify`); follow `next` until it is null.
+pub async fn verify(t: &Tenant<impl Database>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    if t.claims.role != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only admins verify the audit trail".into(),
+        ));
+    }
+    for (k, _) in &req.query {
+        if !["after_seq", "after_hash"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter `{k}`; resume with after_seq (and after_hash) from `next`"
+            )));
+        }
+    }
+    let after_seq = match req.query_param("after_seq") {
+        Some(s) => Some(s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_request("after_seq is a sequence number (an integer >= 0)")
+        })?),
+        None => None,
+    };
+    let after_hash = req.query_param("after_hash");
+    if after_hash.is_some_and(|h| h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit())) {
+        return Err(ApiError::bad_request("after_hash is a SHA-256 hex digest"));
+    }
+    let after = match (after_seq, after_hash) {
+        (Some(seq), hash) => Some((seq, hash)),
+        (None, Some(_)) => return Err(ApiError::bad_request("after_hash goes with after_seq")),
+        (None, None) => None,
+    };
+    let v = crate::services::audit::verify(
+        &t.db,
+        t.account_id(),
+        after,
+        crate::services::audit::VERIFY_MAX_ROWS,
+    )
+    .await?
+    .ok_or_else(|| ApiError::bad_request("after_seq names no link of this account's chain"))?;
+    Ok(with_bookmark(
+        ApiResponse::json(200, serde_json::to_value(v).unwrap_or_default()),
         &t.db,
     ))
 }

@@ -267,18 +267,7 @@ async fn tenant_route<P: Platform>(
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         ["audit", "verify"] => match req.method {
-            Method::Get => {
-                if t.claims.role != Role::Admin {
-                    return Err(ApiError::Forbidden(
-                        "only admins verify the audit trail".into(),
-                    ));
-                }
-                let v = crate::services::audit::verify(&t.db, t.account_id()).await?;
-                Ok(with_bookmark(
-                    ApiResponse::json(200, serde_json::to_value(v).unwrap_or_default()),
-                    &t.db,
-                ))
-            }
+            Method::Get => crate::api::audit_api::verify(t, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         [table] => {

@@ -6,16 +6,20 @@
 
 pub mod dead_letters;
 pub mod platform_events;
+pub mod validate;
 
 use crate::domain::event::{decode, ChangeEvent};
 use crate::domain::tenancy::Faults;
-use crate::ports::{col_str, Database, Stmt, StoreError};
+use crate::ports::{Database, Stmt, StoreError};
 use crate::services::audit::{self, Appended, ChainHead};
 use crate::services::tenancy::chance;
+use crate::store::accounts::{placements_stmt, read_placements};
+use crate::store::event_evidence::{evidence_stmt, read_evidence, Probe};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 use uuid::Uuid;
+pub use validate::Reason;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -25,7 +29,7 @@ pub enum Decision {
     },
     /// Will never succeed: record it in the dead-letter queue with the reason, then ack.
     DeadLetter {
-        reason: String,
+        reason: Reason,
     },
 }
 
@@ -46,28 +50,6 @@ pub trait ConsumerPlatform {
     }
 }
 
-/// Accounts with fault injection configured (local environment only; one query per batch).
-async fn faults(db: &impl Database) -> HashMap<Uuid, Faults> {
-    let rows = match db
-        .query(Stmt::new(
-            "SELECT id, body -> '$.faults' AS faults FROM accounts WHERE body ->> '$.faults' IS NOT NULL",
-            vec![],
-        ))
-        .await
-    {
-        Ok(r) => r,
-        Err(_) => return HashMap::new(),
-    };
-    rows.rows
-        .iter()
-        .filter_map(|r| {
-            let id = Uuid::parse_str(col_str(r, "id")?).ok()?;
-            let f: Faults = serde_json::from_str(col_str(r, "faults")?).ok()?;
-            Some((id, f))
-        })
-        .collect()
-}
-
 /// Delay before a retry after a lost race on the chain head (another batch appended first).
 pub const RACE_RETRY_SECONDS: u32 = 1;
 /// Appends tried within one invocation when another batch keeps winning the chain head.
@@ -75,44 +57,204 @@ pub const CHAIN_RACE_ATTEMPTS: usize = 5;
 /// Delay before a retry after a storage failure.
 pub const STORAGE_RETRY_SECONDS: u32 = 10;
 
-pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<Decision> {
-    let bindings = match crate::store::registry::shard_bindings(p.accounts()).await {
-        Ok(b) => b,
+const STORAGE_RETRY: Decision = Decision::Retry {
+    delay_seconds: STORAGE_RETRY_SECONDS,
+};
+
+/// An event that passed every check, with its shard's binding.
+struct Checked {
+    ev: ChangeEvent,
+    binding: String,
+}
+
+/// What the checks of a batch found out besides each message's verdict.
+#[derive(Default)]
+struct Learned {
+    /// Chain heads read with the evidence (one call per account).
+    heads: HashMap<Uuid, ChainHead>,
+    /// Accounts whose first event is already recorded: their run goes one event at a time.
+    recorded_first: HashSet<Uuid>,
+    faults: HashMap<Uuid, Faults>,
+}
+
+/// Validate a batch (see `validate`): one account-D1 query for every account of the batch,
+/// then per account one shard call holding the target evidence and the chain head. A storage
+/// failure retries the messages it concerns.
+async fn check_batch<P: ConsumerPlatform>(
+    p: &P,
+    bodies: &[Value],
+) -> (Vec<Result<Checked, Decision>>, Learned) {
+    let refuse = |reason| Err(Decision::DeadLetter { reason });
+    let mut out: Vec<Result<Checked, Decision>> = bodies
+        .iter()
+        .map(|b| match decode(b) {
+            Err(e) => refuse(Reason::Undecodable(e.to_string())),
+            Ok(ev) => match validate::check_envelope(&ev) {
+                Err(r) => refuse(r),
+                Ok(()) => Ok(Checked {
+                    ev,
+                    binding: String::new(),
+                }),
+            },
+        })
+        .collect();
+    let mut learned = Learned::default();
+    let mut accounts: Vec<Uuid> = out
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|c| c.ev.account_id))
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    if accounts.is_empty() {
+        return (out, learned);
+    }
+    let placements = match p.accounts().query(placements_stmt(&accounts)).await {
+        Ok(rows) => read_placements(&rows),
         Err(e) => {
             tracing::warn!(error = %e, "registry unavailable; retrying the batch");
-            return bodies
-                .iter()
-                .map(|_| Decision::Retry {
-                    delay_seconds: STORAGE_RETRY_SECONDS,
-                })
-                .collect();
+            for c in out.iter_mut().filter(|c| c.is_ok()) {
+                *c = Err(STORAGE_RETRY);
+            }
+            return (out, learned);
         }
     };
-    let faults = if p.local() {
-        faults(p.accounts()).await
-    } else {
-        HashMap::new()
-    };
-    // Chain heads this invocation appended, so consecutive events of one account cost one query.
-    let mut heads: HashMap<Uuid, ChainHead> = HashMap::new();
-    let fault_of = |body: &Value| {
-        body.get("account_id")
-            .and_then(|a| a.as_str())
-            .and_then(|a| Uuid::parse_str(a).ok())
-            .and_then(|a| faults.get(&a))
-    };
-    let mut done = append_runs(p, &bindings, &mut heads, bodies, |b| fault_of(b).is_some()).await;
+    if p.local() {
+        learned.faults = placements
+            .iter()
+            .filter_map(|(a, pl)| pl.faults.clone().map(|f| (*a, f)))
+            .collect();
+    }
+    let mut groups: Vec<(String, Uuid, Vec<usize>)> = Vec::new();
+    for (i, c) in out.iter_mut().enumerate() {
+        let Ok(checked) = c else { continue };
+        let binding =
+            match validate::check_placement(&checked.ev, placements.get(&checked.ev.account_id)) {
+                Ok(b) if p.shard(b).is_some() => b.to_string(),
+                Ok(_) => {
+                    *c = refuse(Reason::ShardNotBound(checked.ev.shard_id.clone()));
+                    continue;
+                }
+                Err(r) => {
+                    *c = refuse(r);
+                    continue;
+                }
+            };
+        let account = checked.ev.account_id;
+        checked.binding = binding.clone();
+        match groups
+            .iter_mut()
+            .find(|(b, a, _)| *b == binding && *a == account)
+        {
+            Some((_, _, g)) => g.push(i),
+            None => groups.push((binding, account, vec![i])),
+        }
+    }
+    for (binding, account, members) in groups {
+        let Some(db) = p.shard(&binding) else {
+            continue;
+        };
+        let evs: Vec<&ChangeEvent> = members
+            .iter()
+            .filter_map(|i| out[*i].as_ref().ok().map(|c| &c.ev))
+            .collect();
+        // Account events concern the account row (checked above), not a shard row.
+        let probed: Vec<(usize, Probe<'_>)> = members
+            .iter()
+            .zip(&evs)
+            .filter_map(|(i, ev)| {
+                let (ty, id) = ev.target()?;
+                (ty != "accounts").then_some((
+                    *i,
+                    Probe {
+                        event_id: ev.id,
+                        event_type: &ev.event_type,
+                        subject: &ev.subject,
+                        target_type: ty,
+                        target_id: id,
+                    },
+                ))
+            })
+            .collect();
+        let probes: Vec<Probe<'_>> = probed.iter().map(|(_, pr)| pr.clone()).collect();
+        let mut stmts = vec![audit::head_stmt(account, evs[0].id)];
+        if !probes.is_empty() {
+            stmts.push(evidence_stmt(account, &probes));
+        }
+        let verdicts: Vec<(usize, Result<(), Reason>)> = match db.batch(stmts).await {
+            Err(e) => {
+                tracing::warn!(error = %e, "shard unavailable; retrying its events");
+                for i in &members {
+                    out[*i] = Err(STORAGE_RETRY);
+                }
+                continue;
+            }
+            Ok(results) => {
+                match results.first().map(audit::read_head) {
+                    Some(audit::HeadLookup::Head(h)) => {
+                        learned.heads.insert(account, h);
+                    }
+                    Some(audit::HeadLookup::AlreadyRecorded) | None => {
+                        learned.recorded_first.insert(account);
+                    }
+                }
+                let mut evidence = results
+                    .get(1)
+                    .map(|r| read_evidence(r, probes.len()))
+                    .unwrap_or_default();
+                // An event the outbox vouches for proves its target existed, for the other
+                // events of that target in the batch too (a late create of a row disposed of
+                // after its outbox row was purged arrives with the disposition's event).
+                let vouched: HashSet<(&str, &str)> = probes
+                    .iter()
+                    .zip(&evidence)
+                    .filter(|(_, e)| e.in_outbox)
+                    .map(|(pr, _)| (pr.target_type, pr.target_id))
+                    .collect();
+                for (pr, e) in probes.iter().zip(evidence.iter_mut()) {
+                    e.audited |= vouched.contains(&(pr.target_type, pr.target_id));
+                }
+                probed
+                    .iter()
+                    .zip(evidence)
+                    .filter_map(|((i, _), e)| {
+                        let ev = &out[*i].as_ref().ok()?.ev;
+                        Some((*i, validate::check_target(ev, &e)))
+                    })
+                    .collect()
+            }
+        };
+        for (i, v) in verdicts {
+            if let Err(r) = v {
+                out[i] = refuse(r);
+            }
+        }
+    }
+    (out, learned)
+}
+
+pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<Decision> {
+    let (checked, mut learned) = check_batch(p, bodies).await;
+    let faults = std::mem::take(&mut learned.faults);
+    let fault_of = |c: &Checked| faults.get(&c.ev.account_id);
+    let mut done = append_runs(p, &checked, &mut learned, |c| fault_of(c).is_some()).await;
+    let mut heads = learned.heads;
     let mut out = Vec::with_capacity(bodies.len());
-    for (i, body) in bodies.iter().enumerate() {
+    for (i, c) in checked.iter().enumerate() {
         if let Some(d) = done[i].take() {
             out.push(d);
             continue;
         }
-        let fault = fault_of(body);
-        let mut d = process_one(p, &bindings, &mut heads, body).await;
-        if let Some(f) = fault {
+        let c = match c {
+            Ok(c) => c,
+            Err(d) => {
+                out.push(d.clone());
+                continue;
+            }
+        };
+        let mut d = process_one(p, c, &mut heads).await;
+        if let Some(f) = fault_of(c) {
             if f.duplicate_delivery && d == Decision::Ack {
-                d = process_one(p, &bindings, &mut heads, body).await;
+                d = process_one(p, c, &mut heads).await;
             }
             if d == Decision::Ack && chance(p.entropy(), f.consumer_retry_rate) {
                 d = Decision::Retry { delay_seconds: 0 };
@@ -123,48 +265,48 @@ pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<
     out
 }
 
-/// A message of the batch, decoded, with its index statements.
-type Pending = (usize, ChangeEvent, Vec<Stmt>);
+/// A checked message of the batch, with its index statements.
+type Pending<'a> = (usize, &'a ChangeEvent, Vec<Stmt>);
 
-/// The batch's events grouped by account (order kept within each), each group appended with
-/// its index fields in one D1 batch: one call per account instead of two queries per event.
-/// Returns a decision for each message it recorded; the rest (undecodable, unbound, fan-outs,
-/// fault injection, or a group whose batch failed: an event already recorded, a lost race for
-/// the chain head, a storage error) go through [`process_one`], which sorts each of them out.
+/// The batch's checked events grouped by account (order kept within each), each group
+/// appended with its index fields in one D1 batch: one call per account instead of two
+/// queries per event. Returns a decision for each message it recorded; the rest (refused,
+/// fan-outs, fault injection, or a group whose batch failed: an event already recorded, a
+/// lost race for the chain head, a storage error) go through [`process_one`] or keep the
+/// verdict of the checks.
 async fn append_runs<P: ConsumerPlatform>(
     p: &P,
-    bindings: &HashMap<String, String>,
-    heads: &mut HashMap<Uuid, ChainHead>,
-    bodies: &[Value],
-    one_by_one: impl Fn(&Value) -> bool,
+    checked: &[Result<Checked, Decision>],
+    learned: &mut Learned,
+    one_by_one: impl Fn(&Checked) -> bool,
 ) -> Vec<Option<Decision>> {
-    let mut done: Vec<Option<Decision>> = vec![None; bodies.len()];
-    let mut groups: Vec<(String, Uuid, Vec<Pending>)> = Vec::new();
-    for (i, body) in bodies.iter().enumerate() {
-        if one_by_one(body) {
+    let mut done: Vec<Option<Decision>> = vec![None; checked.len()];
+    let mut groups: Vec<(&str, Uuid, Vec<Pending<'_>>)> = Vec::new();
+    for (i, c) in checked.iter().enumerate() {
+        let Ok(c) = c else { continue };
+        if one_by_one(c) {
             continue;
         }
-        let Ok(ev) = decode(body) else { continue };
-        let Some(binding) = bindings.get(&ev.shard_id) else {
+        let Some(extra) = crate::services::derived::statements(&c.ev) else {
             continue;
         };
-        let Some(extra) = crate::services::derived::statements(&ev) else {
-            continue;
-        };
-        let account = ev.account_id;
+        let account = c.ev.account_id;
         match groups
             .iter_mut()
-            .find(|(b, a, _)| b == binding && *a == account)
+            .find(|(b, a, _)| *b == c.binding && *a == account)
         {
-            Some((_, _, g)) => g.push((i, ev, extra)),
-            None => groups.push((binding.clone(), account, vec![(i, ev, extra)])),
+            Some((_, _, g)) => g.push((i, &c.ev, extra)),
+            None => groups.push((&c.binding, account, vec![(i, &c.ev, extra)])),
         }
     }
     for (binding, account, group) in groups {
-        let Some(db) = p.shard(&binding) else {
+        if learned.recorded_first.contains(&account) {
+            continue;
+        }
+        let Some(db) = p.shard(binding) else {
             continue;
         };
-        let head = match heads.get(&account) {
+        let head = match learned.heads.get(&account) {
             Some(h) => h.clone(),
             None => match db.query(audit::head_stmt(account, group[0].1.id)).await {
                 Ok(rows) => match audit::read_head(&rows) {
@@ -175,16 +317,16 @@ async fn append_runs<P: ConsumerPlatform>(
             },
         };
         let run: Vec<(&ChangeEvent, &[Stmt])> =
-            group.iter().map(|(_, ev, x)| (ev, x.as_slice())).collect();
+            group.iter().map(|(_, ev, x)| (*ev, x.as_slice())).collect();
         match audit::append_run(&db, &run, &head, p.now()).await {
             Ok(h) => {
-                heads.insert(account, h);
+                learned.heads.insert(account, h);
                 for (i, _, _) in &group {
                     done[*i] = Some(Decision::Ack);
                 }
             }
             Err(_) => {
-                heads.remove(&account);
+                learned.heads.remove(&account);
             }
         }
     }
@@ -193,28 +335,20 @@ async fn append_runs<P: ConsumerPlatform>(
 
 async fn process_one<P: ConsumerPlatform>(
     p: &P,
-    bindings: &HashMap<String, String>,
+    c: &Checked,
     heads: &mut HashMap<Uuid, ChainHead>,
-    body: &Value,
 ) -> Decision {
-    let ev: ChangeEvent = match decode(body) {
-        Ok(ev) => ev,
-        Err(e) => {
-            return Decision::DeadLetter {
-                reason: e.to_string(),
-            }
-        }
-    };
-    let Some(db) = bindings.get(&ev.shard_id).and_then(|b| p.shard(b)) else {
+    let ev = &c.ev;
+    let Some(db) = p.shard(&c.binding) else {
         return Decision::DeadLetter {
-            reason: format!("shard {} is not bound by this consumer", ev.shard_id),
+            reason: Reason::ShardNotBound(ev.shard_id.clone()),
         };
     };
     // A lost race for the next sequence number (another batch appended first) is retried here
     // with a fresh head, so contention does not use up the queue's max_retries.
     let mut attempt = 0;
     let appended = loop {
-        let r = audit::append(&db, &ev, heads.get(&ev.account_id), p.now()).await;
+        let r = audit::append(&db, ev, heads.get(&ev.account_id), p.now()).await;
         match r {
             Err(StoreError::Constraint(_)) if attempt < CHAIN_RACE_ATTEMPTS => {
                 heads.remove(&ev.account_id);
@@ -237,19 +371,15 @@ async fn process_one<P: ConsumerPlatform>(
         Err(e) => {
             tracing::warn!(error = %e, event = %ev.id, "audit append failed");
             heads.remove(&ev.account_id);
-            return Decision::Retry {
-                delay_seconds: STORAGE_RETRY_SECONDS,
-            };
+            return STORAGE_RETRY;
         }
     }
     // Index fields after the audit row: a retry finds the event recorded and redoes only this.
-    match crate::services::derived::apply(&db, &ev).await {
+    match crate::services::derived::apply(&db, ev).await {
         Ok(jobs) => send_jobs(p, jobs).await,
         Err(e) => {
             tracing::warn!(error = %e, event = %ev.id, "index update failed");
-            Decision::Retry {
-                delay_seconds: STORAGE_RETRY_SECONDS,
-            }
+            STORAGE_RETRY
         }
     }
 }
@@ -294,13 +424,13 @@ pub async fn process_index_jobs<P: ConsumerPlatform>(p: &P, bodies: &[Value]) ->
     for body in bodies {
         let Some(job) = crate::services::derived::decode_job(body) else {
             out.push(Decision::DeadLetter {
-                reason: "not an index job".into(),
+                reason: Reason::NotAnIndexJob,
             });
             continue;
         };
         let Some(db) = bindings.get(&job.shard_id).and_then(|b| p.shard(b)) else {
             out.push(Decision::DeadLetter {
-                reason: format!("shard {} is not bound by this consumer", job.shard_id),
+                reason: Reason::ShardNotBound(job.shard_id.clone()),
             });
             continue;
         };

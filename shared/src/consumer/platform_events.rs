@@ -4,18 +4,19 @@
 //! once per event id. Operators read them at `GET /admin/v1/platform-events`
 //! (`store::platform_events`) or subscribe a consumer of their own (alerting, chat).
 
-use crate::consumer::Decision;
-use crate::ports::{Database, Stmt, StoreError};
-use serde_json::{json, Value};
+use crate::consumer::{Decision, Reason};
+use crate::ports::{Database, StoreError};
+use crate::store::platform_events as store;
+use serde_json::Value;
 
-fn valid(body: &Value) -> Result<&str, String> {
+fn valid(body: &Value) -> Result<&str, Reason> {
     let id = body["id"]
         .as_str()
         .filter(|s| !s.is_empty() && s.len() <= 100);
     let ty = body["type"].as_str().filter(|t| t.starts_with("platform."));
     match (id, ty, body["time"].as_str()) {
         (Some(id), Some(_), Some(_)) => Ok(id),
-        _ => Err("not a platform event (id, type platform.*, time required)".into()),
+        _ => Err(Reason::NotAPlatformEvent),
     }
 }
 
@@ -26,15 +27,11 @@ pub async fn record(db: &impl Database, bodies: &[Value]) -> Vec<Decision> {
     for b in bodies {
         let d = match valid(b) {
             Err(reason) => Decision::DeadLetter { reason },
-            Ok(id) => match db
-                .query(Stmt::new(
-                    "INSERT OR IGNORE INTO platform_events (id, body) VALUES (?1, ?2)",
-                    vec![json!(id), json!(b.to_string())],
-                ))
-                .await
-            {
+            Ok(id) => match db.query(store::insert_stmt(id, b)).await {
                 Ok(_) => Decision::Ack,
-                Err(StoreError::Constraint(m)) => Decision::DeadLetter { reason: m },
+                Err(StoreError::Constraint(m)) => Decision::DeadLetter {
+                    reason: Reason::Refused(m),
+                },
                 Err(_) => Decision::Retry { delay_seconds: 10 },
             },
         };

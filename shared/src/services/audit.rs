@@ -5,8 +5,10 @@
 use crate::domain::clock::rfc3339;
 use crate::domain::event::{Actor, ChangeEvent};
 use crate::ports::{col_i64, col_str, Database, Rows, Stmt, StoreError};
+use crate::store::audit as store;
+pub use crate::store::audit::{head_stmt, list_stmt, AuditQuery};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -99,17 +101,6 @@ impl ChainHead {
     }
 }
 
-/// One query: is the event already recorded, and what is the chain head?
-pub fn head_stmt(account_id: Uuid, event_id: Uuid) -> Stmt {
-    Stmt::new(
-        "SELECT (SELECT seq FROM audit_log WHERE account_id = ?1 AND event_id = ?2) AS existing, \
-         seq, body ->> '$.hash' AS hash \
-         FROM (SELECT 1) LEFT JOIN (SELECT seq, body FROM audit_log WHERE account_id = ?1 \
-         ORDER BY seq DESC LIMIT 1)",
-        vec![json!(account_id), json!(event_id)],
-    )
-}
-
 pub enum HeadLookup {
     AlreadyRecorded,
     Head(ChainHead),
@@ -132,13 +123,10 @@ pub fn read_head(rows: &Rows) -> HeadLookup {
 }
 
 pub fn insert_stmt(entry: &AuditEntry) -> Stmt {
-    Stmt::new(
-        "INSERT INTO audit_log (account_id, seq, body) VALUES (?1, ?2, ?3)",
-        vec![
-            json!(entry.account_id),
-            json!(entry.seq),
-            json!(serde_json::to_string(entry).unwrap_or_default()),
-        ],
+    store::insert_stmt(
+        entry.account_id,
+        entry.seq,
+        serde_json::to_string(entry).unwrap_or_default(),
     )
 }
 
@@ -206,68 +194,13 @@ pub async fn append_run(
     Ok(head)
 }
 
-/// Result of recomputing an account's chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    pub ok: bool,
-    pub checked: u64,
-    /// The first link that does not verify, and why.
-    pub first_broken_seq: Option<i64>,
-    pub reason: Option<String>,
-    pub head_seq: i64,
-    pub head_hash: String,
-    /// False when the request's budget ended before the head of the chain.
-    pub complete: bool,
-}
-
-/// Checks a page of rows (ascending seq) against the running head; returns the new head or the
-/// first broken link.
-pub fn verify_rows(
-    head: &ChainHead,
-    rows: &[serde_json::Map<String, Value>],
-) -> Result<ChainHead, (i64, String)> {
-    let mut head = head.clone();
-    for row in rows {
-        let seq = col_i64(row, "seq").unwrap_or(-1);
-        let Some(entry) =
-            col_str(row, "body").and_then(|b| serde_json::from_str::<AuditEntry>(b).ok())
-        else {
-            return Err((seq, "body is not an audit entry".into()));
-        };
-        if entry.seq != seq {
-            return Err((seq, format!("body seq {} differs from row seq", entry.seq)));
-        }
-        if seq != head.seq + 1 {
-            return Err((seq, format!("gap: expected seq {}", head.seq + 1)));
-        }
-        if entry.prev_hash != head.hash {
-            return Err((seq, "prev_hash does not match the previous link".into()));
-        }
-        if entry.compute_hash() != entry.hash {
-            return Err((seq, "hash does not match the entry's content".into()));
-        }
-        head = ChainHead {
-            seq,
-            hash: entry.hash,
-        };
-    }
-    Ok(head)
-}
-
-pub const VERIFY_PAGE: i64 = 500;
-/// Pages per request: bounded work (D1 queries per invocation); `complete: false` says more remain.
-pub const VERIFY_MAX_PAGES: usize = 200;
+pub mod verify;
+pub use verify::{verify, verify_rows, Verification, VERIFY_MAX_ROWS, VERIFY_PAGE};
 
 /// Where an account's chain starts: retention's checkpoint (rows up to `seq` purged, the chain
 /// continues from `hash`) or the genesis link.
 pub async fn chain_start(db: &impl Database, account_id: Uuid) -> Result<ChainHead, StoreError> {
-    let r = db
-        .query(Stmt::new(
-            "SELECT body ->> '$.seq' AS seq, body ->> '$.hash' AS hash FROM audit_checkpoints \
-             WHERE account_id = ?1",
-            vec![json!(account_id)],
-        ))
-        .await?;
+    let r = db.query(store::checkpoint_stmt(account_id)).await?;
     Ok(
         match r
             .first()
@@ -282,101 +215,15 @@ pub async fn chain_start(db: &impl Database, account_id: Uuid) -> Result<ChainHe
     )
 }
 
-/// Recompute one account's chain from its start, page by page (bounded per request).
-pub async fn verify(db: &impl Database, account_id: Uuid) -> Result<Verification, StoreError> {
-    let mut head = chain_start(db, account_id).await?;
-    let mut checked = 0u64;
-    let done = |head: ChainHead, checked, broken: Option<(i64, String)>, complete| Verification {
-        ok: broken.is_none(),
-        checked,
-        first_broken_seq: broken.as_ref().map(|b| b.0),
-        reason: broken.map(|b| b.1),
-        head_seq: head.seq,
-        head_hash: head.hash,
-        complete,
-    };
-    for _ in 0..VERIFY_MAX_PAGES {
-        let rows = db
-            .query(Stmt::new(
-                "SELECT seq, body FROM audit_log WHERE account_id = ?1 AND seq > ?2 \
-                 ORDER BY seq LIMIT ?3",
-                vec![json!(account_id), json!(head.seq), json!(VERIFY_PAGE)],
-            ))
-            .await?;
-        let n = rows.rows.len();
-        match verify_rows(&head, &rows.rows) {
-            Ok(h) => head = h,
-            Err(broken) => return Ok(done(head, checked, Some(broken), true)),
-        }
-        checked += n as u64;
-        if (n as i64) < VERIFY_PAGE {
-            return Ok(done(head, checked, None, true));
-        }
-    }
-    Ok(done(head, checked, None, false))
-}
-
-/// One way of reading the audit log, each served by its own index.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AuditQuery {
-    All,
-    Target {
-        entity_type: String,
-        id: String,
-    },
-    Actor(String),
-    /// `[from, to)` on event time (RFC 3339).
-    Time {
-        from: String,
-        to: String,
-    },
-}
-
-/// Keyset position: the last row's seq (and event time, for time ranges).
-pub fn list_stmt(
+/// Whether an event is in its account's audit trail.
+pub async fn is_recorded(
+    db: &impl Database,
     account_id: Uuid,
-    q: &AuditQuery,
-    after: Option<(i64, Option<&str>)>,
-    limit: usize,
-) -> Stmt {
-    let mut params = vec![json!(account_id)];
-    let mut sql = String::from("SELECT seq, body FROM audit_log WHERE account_id = ?1");
-    let mut order = "seq";
-    match q {
-        AuditQuery::All => {}
-        AuditQuery::Target { entity_type, id } => {
-            params.push(json!(entity_type));
-            params.push(json!(id));
-            sql += " AND target_type = ?2 AND target_id = ?3";
-        }
-        AuditQuery::Actor(a) => {
-            params.push(json!(a));
-            sql += " AND actor_id = ?2";
-        }
-        AuditQuery::Time { from, to } => {
-            params.push(json!(from));
-            params.push(json!(to));
-            sql += " AND event_time >= ?2 AND event_time < ?3";
-            order = "event_time, seq";
-        }
-    }
-    match (q, after) {
-        (AuditQuery::Time { .. }, Some((seq, Some(t)))) => {
-            params.push(json!(t));
-            params.push(json!(seq));
-            sql += &format!(
-                " AND (event_time, seq) > (?{}, ?{})",
-                params.len() - 1,
-                params.len()
-            );
-        }
-        (_, Some((seq, _))) => {
-            params.push(json!(seq));
-            sql += &format!(" AND seq > ?{}", params.len());
-        }
-        _ => {}
-    }
-    params.push(json!(limit as i64 + 1));
-    sql += &format!(" ORDER BY {order} LIMIT ?{}", params.len());
-    Stmt::new(sql, params)
+    event_id: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .query(store::recorded_stmt(account_id, event_id))
+        .await?
+        .first()
+        .is_some())
 }

@@ -38,20 +38,69 @@ impl PendingMarks {
         true
     }
 
+    /// Everything pending, per shard binding, and a flush may be scheduled again.
+    pub fn take_pending(&self) -> Vec<ShardMarks> {
+        self.scheduled.set(false);
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let mut out: BTreeMap<String, ShardMarks> = BTreeMap::new();
+        for ((binding, account), ids) in pending {
+            out.entry(binding.clone())
+                .or_insert_with(|| ShardMarks {
+                    binding,
+                    accounts: Vec::new(),
+                })
+                .accounts
+                .push((account, ids));
+        }
+        out.into_values().collect()
+    }
+
     /// Everything pending, as one mark statement per account (at most 90 ids each: D1 allows
     /// 100 bound parameters), grouped by shard binding.
     pub fn take(&self, now: OffsetDateTime) -> Vec<(String, Vec<Stmt>)> {
-        self.scheduled.set(false);
-        let pending = std::mem::take(&mut *self.pending.borrow_mut());
-        let mut out: BTreeMap<String, Vec<Stmt>> = BTreeMap::new();
-        for ((binding, account), ids) in pending {
-            for chunk in ids.chunks(90) {
-                out.entry(binding.clone())
-                    .or_default()
-                    .push(mark_published_ids(account, chunk, now));
-            }
+        self.take_pending()
+            .into_iter()
+            .map(|m| {
+                let stmts = m.statements(now);
+                (m.binding, stmts)
+            })
+            .collect()
+    }
+
+    /// Put back marks whose statement failed: the next flush marks them with what came since.
+    pub fn restore(&self, m: ShardMarks) {
+        for (account, ids) in m.accounts {
+            self.add(&m.binding, account, ids);
         }
-        out.into_iter().collect()
+    }
+}
+
+/// One shard's pending marks: the sent event ids of each account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardMarks {
+    pub binding: String,
+    accounts: Vec<(Uuid, Vec<Uuid>)>,
+}
+
+impl ShardMarks {
+    /// One mark statement per account and 90 ids (D1 allows 100 bound parameters).
+    pub fn statements(&self, now: OffsetDateTime) -> Vec<Stmt> {
+        self.accounts
+            .iter()
+            .flat_map(|(account, ids)| {
+                ids.chunks(90)
+                    .map(move |chunk| mark_published_ids(*account, chunk, now))
+            })
+            .collect()
+    }
+
+    /// How many events' rows these marks cover.
+    pub fn len(&self) -> usize {
+        self.accounts.iter().map(|(_, ids)| ids.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

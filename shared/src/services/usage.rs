@@ -6,7 +6,7 @@
 
 use crate::domain::clock::rfc3339;
 use crate::ports::{col_i64, col_str, Cost, Database, Stmt, StoreError};
-use serde_json::json;
+use crate::store::usage as store;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
@@ -67,9 +67,9 @@ impl UsageMeter {
         }
     }
 
-    /// When a flush is due: the pending counts as one batch of upserts per shard binding,
-    /// and the meter starts again from zero.
-    pub fn take_due(&self, now: OffsetDateTime) -> Vec<(String, Vec<Stmt>)> {
+    /// When a flush is due: the pending counts of each shard binding, and the meter starts
+    /// again from zero. Nothing is due before [`FLUSH_EVERY`] since the last flush.
+    pub fn take_due_counts(&self, now: OffsetDateTime) -> Vec<ShardUsage> {
         match self.last_flush.get() {
             Some(last) if now - last >= FLUSH_EVERY => {}
             _ => return Vec::new(),
@@ -78,51 +78,52 @@ impl UsageMeter {
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
         pending
             .into_iter()
-            .map(|(binding, periods)| {
-                let stmts = periods
-                    .into_iter()
-                    .map(|((account, start), u)| {
-                        let period = OffsetDateTime::from_unix_timestamp(start)
-                            .map(rfc3339)
-                            .unwrap_or_default();
-                        upsert(account, &period, u)
-                    })
-                    .collect();
-                (binding, stmts)
+            .map(|(binding, periods)| ShardUsage { binding, periods })
+            .collect()
+    }
+
+    /// The same, as one batch of upserts per shard binding.
+    pub fn take_due(&self, now: OffsetDateTime) -> Vec<(String, Vec<Stmt>)> {
+        self.take_due_counts(now)
+            .into_iter()
+            .map(|s| {
+                let stmts = s.statements();
+                (s.binding, stmts)
             })
             .collect()
     }
+
+    /// Put back counts whose flush failed: they are added to what accrued meanwhile and go
+    /// with the next flush.
+    pub fn restore(&self, s: ShardUsage) {
+        let mut pending = self.pending.borrow_mut();
+        let periods = pending.entry(s.binding).or_default();
+        for (key, u) in s.periods {
+            periods.entry(key).or_default().add(u);
+        }
+    }
 }
 
-/// Add `u` to an account's period (created on first use).
-pub fn upsert(account: Uuid, period: &str, u: Usage) -> Stmt {
-    let body = json!({
-        "period_start": period,
-        "requests": u.requests,
-        "writes": u.writes,
-        "calls": u.cost.calls,
-        "statements": u.cost.statements,
-        "rows_read": u.cost.rows_read,
-        "rows_written": u.cost.rows_written,
-    });
-    let sum = |k: &str| format!("'$.{k}', (body ->> '$.{k}') + (excluded.body ->> '$.{k}')");
-    let fields = [
-        "requests",
-        "writes",
-        "calls",
-        "statements",
-        "rows_read",
-        "rows_written",
-    ]
-    .map(sum)
-    .join(", ");
-    Stmt::new(
-        format!(
-            "INSERT INTO account_usage (account_id, id, body) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (account_id, id) DO UPDATE SET body = json_set(body, {fields})"
-        ),
-        vec![json!(account), json!(period), json!(body.to_string())],
-    )
+/// One shard's counts taken from the meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardUsage {
+    pub binding: String,
+    periods: Periods,
+}
+
+impl ShardUsage {
+    /// One upsert per account and period.
+    pub fn statements(&self) -> Vec<Stmt> {
+        self.periods
+            .iter()
+            .map(|((account, start), u)| {
+                let period = OffsetDateTime::from_unix_timestamp(*start)
+                    .map(rfc3339)
+                    .unwrap_or_default();
+                upsert(*account, &period, *u)
+            })
+            .collect()
+    }
 }
 
 /// Every account's usage in one period of a shard (the health job's read).
@@ -131,13 +132,7 @@ pub async fn read_period(
     period: OffsetDateTime,
 ) -> Result<BTreeMap<String, Usage>, StoreError> {
     let r = db
-        .query(Stmt::new(
-            "SELECT account_id, body ->> '$.requests' AS requests, body ->> '$.writes' AS writes, \
-             body ->> '$.calls' AS calls, body ->> '$.statements' AS statements, \
-             body ->> '$.rows_read' AS rows_read, body ->> '$.rows_written' AS rows_written \
-             FROM account_usage WHERE id = ?1",
-            vec![json!(rfc3339(period_start(period)))],
-        ))
+        .query(store::period_stmt(&rfc3339(period_start(period))))
         .await?;
     let n = |row: &serde_json::Map<String, serde_json::Value>, k: &str| {
         col_i64(row, k).unwrap_or(0).max(0) as u64
@@ -163,14 +158,25 @@ pub async fn read_period(
         .collect())
 }
 
+/// Add `u` to an account's period (created on first use).
+pub fn upsert(account: Uuid, period: &str, u: Usage) -> Stmt {
+    store::upsert_stmt(
+        account,
+        period,
+        store::Counts {
+            requests: u.requests,
+            writes: u.writes,
+            calls: u.cost.calls,
+            statements: u.cost.statements,
+            rows_read: u.cost.rows_read,
+            rows_written: u.cost.rows_written,
+        },
+    )
+}
+
 /// Purge periods older than [`KEEP_DAYS`] (retention sweep, per shard).
 pub fn purge_stmt(now: OffsetDateTime) -> Stmt {
-    Stmt::new(
-        "DELETE FROM account_usage WHERE id < ?1",
-        vec![json!(rfc3339(period_start(
-            now - Duration::days(KEEP_DAYS)
-        )))],
-    )
+    store::purge_before_stmt(&rfc3339(period_start(now - Duration::days(KEEP_DAYS))))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The `dead_letters` table (account D1): the operator API lists, loads and marks replayed the
-//! messages `consumer::dead_letters` recorded.
+//! The `dead_letters` table (account D1): `consumer::dead_letters` records each message once;
+//! the operator API lists, loads and marks replayed them.
 
 use crate::domain::clock::rfc3339;
 use crate::ports::{col_json, Database, Stmt, StoreError};
@@ -35,5 +35,48 @@ pub fn mark_replayed(id: &str, now: OffsetDateTime) -> Stmt {
         "UPDATE dead_letters SET body = json_set(body, '$.replayed_at', ?2, '$.replay_count', \
          coalesce(body ->> '$.replay_count', 0) + 1) WHERE id = ?1",
         vec![json!(id), json!(rfc3339(now))],
+    )
+}
+
+/// What became of a dead letter's message before it was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Its change event is in the audit trail: it was processed, only its ack was lost.
+    Applied,
+    /// Never applied.
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Applied => "applied",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One dead letter as recorded.
+pub struct Letter<'a> {
+    /// The dead-letter queue's message id.
+    pub id: &'a str,
+    pub queue: &'a str,
+    pub reason: &'a str,
+    /// Stable, value-free name of the reason (`consumer::Reason::kind`, or `retries_exhausted`).
+    pub kind: &'a str,
+    pub status: Status,
+    pub message: &'a Value,
+}
+
+/// Record a dead letter once (a redelivered one is left as it is).
+pub fn insert_stmt(l: &Letter<'_>, now: OffsetDateTime) -> Stmt {
+    let body = json!({
+        "id": l.id, "queue": l.queue, "reason": l.reason, "kind": l.kind,
+        "status": l.status.as_str(), "message": l.message,
+        "received_at": rfc3339(now), "replayed_at": null, "replay_count": 0,
+    });
+    Stmt::new(
+        "INSERT INTO dead_letters (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        vec![json!(l.id), json!(body.to_string())],
     )
 }

@@ -16,3 +16,11 @@ pub fn list_stmt(event_type: Option<&str>, limit: usize) -> Stmt {
         ),
     }
 }
+
+/// Record one event, once per id (the platform-events consumer).
+pub fn insert_stmt(id: &str, body: &serde_json::Value) -> Stmt {
+    Stmt::new(
+        "INSERT OR IGNORE INTO platform_events (id, body) VALUES (?1, ?2)",
+        vec![json!(id), json!(body.to_string())],
+    )
+}

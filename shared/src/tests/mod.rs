@@ -11,6 +11,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 mod audit_guards;
+mod audit_verify;
+mod consumer_checks;
 mod model;
 mod writes;
 
@@ -590,24 +592,26 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
     created_id(&f.as_user(&tok, Post, "/v1/clients", Some(client_body())));
     let good = f.queue.sent.borrow_mut().remove(0);
     let poison = json!({"not": "an event"});
-    let wrapped = crate::consumer::dead_letters::wrap("undecodable", "change-events", &poison);
+    let wrapped = crate::consumer::dead_letters::wrap(
+        &crate::consumer::Reason::Undecodable("no type".into()),
+        "change-events",
+        &poison,
+    );
     let batch = vec![
         ("m1".to_string(), wrapped.clone()),
         ("m2".to_string(), good.clone()),
     ];
     let d = block_on(crate::consumer::dead_letters::record(
-        &*f.accounts,
+        &f,
         "change-events",
         &batch,
-        START,
     ));
     assert_eq!(d, vec![Decision::Ack, Decision::Ack]);
     // Redelivered from the DLQ: still one row each.
     block_on(crate::consumer::dead_letters::record(
-        &*f.accounts,
+        &f,
         "change-events",
         &batch,
-        START,
     ));
     let list = f.admin(Get, "/admin/v1/dead-letters", None);
     let items = list.body_json().unwrap()["items"]
@@ -616,7 +620,7 @@ fn dead_letters_are_recorded_once_listed_and_replayed() {
         .unwrap();
     assert_eq!(items.len(), 2);
     let m1 = items.iter().find(|i| i["id"] == "m1").unwrap();
-    assert_eq!(m1["reason"], "undecodable");
+    assert_eq!(m1["kind"], "undecodable");
     assert_eq!(m1["message"], poison);
     let m2 = items.iter().find(|i| i["id"] == "m2").unwrap();
     assert!(m2["reason"].as_str().unwrap().contains("max_retries"));

@@ -3,6 +3,7 @@ use crate::domain::clock::CountingEntropy;
 use crate::domain::platform_events::{event, REBALANCE_PROPOSED};
 use crate::store::platform_events::list_stmt;
 use crate::testing::fakes::{block_on, SqliteDb};
+use serde_json::json;
 use time::macros::datetime;
 
 #[test]
