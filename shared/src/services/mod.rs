@@ -3,11 +3,8 @@
 
 pub mod audit;
 pub mod changes;
-<<<<<<< HEAD
 pub mod checkpoints;
-=======
 pub mod deferred;
->>>>>>> main
 pub mod derived;
 pub mod marks;
 pub mod tenancy;

@@ -1,12 +1,9 @@
 //! Layer 1, the store: SQL, one file per table family. Each returns `Stmt`s or typed rows over
 //! the [`crate::ports::Database`] port; it knows the domain's records and nothing above them.
 
-<<<<<<< HEAD
-pub mod checkpoints;
-=======
 pub mod accounts;
 pub mod audit;
->>>>>>> main
+pub mod checkpoints;
 pub mod dead_letters;
 pub mod erasure_requests;
 pub mod event_evidence;
