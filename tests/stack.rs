@@ -9,12 +9,19 @@ use std::time::Duration;
 use xtask::stack::{self, Stack};
 
 mod api;
+mod contention;
 mod pipeline;
 mod writes;
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: Vec<NamedTest> = [api::TESTS, pipeline::TESTS, writes::TESTS].concat();
+    let tests: Vec<NamedTest> = [
+        api::TESTS,
+        contention::TESTS,
+        pipeline::TESTS,
+        writes::TESTS,
+    ]
+    .concat();
     // Tests that change a whole shard for a while (schema drift) run afterwards, one at a time.
     let exclusive: Vec<NamedTest> = pipeline::EXCLUSIVE.to_vec();
     let wanted = tests.iter().chain(&exclusive).any(|(name, _)| {

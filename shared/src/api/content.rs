@@ -54,6 +54,7 @@ pub async fn put<P: Platform>(
     }
     let current = load_document(t, id).await?;
     let version = version_of(&current);
+    crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), &current)?;
     if let Some(h) = req.header("if-match") {
         if h.trim() != "*" && h.trim() != etag(version) {
             return Err(ApiError::PreconditionFailed(h.trim().into()));

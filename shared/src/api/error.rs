@@ -23,12 +23,26 @@ pub enum ApiError {
         detail: String,
         extra: Option<serde_json::Value>,
     },
+    /// `x-d1-bookmark` that cannot be a D1 bookmark.
+    #[error("{0}")]
+    InvalidBookmark(String),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
+    /// The record is restricted (UK GDPR art. 18, or kept because a law requires it): it is not
+    /// changed until the restriction is lifted. Carries the stored `restricted` object.
+    #[error("{singular} {id} is restricted")]
+    Restricted {
+        singular: &'static str,
+        id: String,
+        restriction: serde_json::Value,
+    },
+    /// What the request refers to existed and has since been deleted or erased.
+    #[error("{0}")]
+    Gone(String),
     #[error("the resource changed: If-Match {0} does not match")]
     PreconditionFailed(String),
     #[error("{0}")]
@@ -80,10 +94,18 @@ impl ApiError {
                     None => p,
                 }
             }
+            InvalidBookmark(d) => Problem::new(400, "invalid-bookmark", "Invalid Bookmark", d),
             Validation(errors) => Problem::new(400, "validation", "Validation Failed", "the request body is not valid; see `errors`")
                 .with_extra(json!({ "errors": errors })),
             Unprocessable(d) => Problem::new(422, "unprocessable", "Unprocessable Content", d),
             Conflict(d) => Problem::new(409, "conflict", "Conflict", d),
+            Restricted { singular, id, restriction } => {
+                let reason = restriction["reason"].as_str().unwrap_or("no reason recorded");
+                let until = restriction["until"].as_str().map_or("until it is lifted".to_string(), |u| format!("until {u}"));
+                Problem::new(409, "restricted", "Restricted", format!("{singular} {id} is restricted ({reason}) {until}; it cannot be changed meanwhile"))
+                    .with_extra(json!({ "restricted": {"reason": restriction["reason"], "until": restriction["until"]} }))
+            }
+            Gone(d) => Problem::new(410, "resource-gone", "Gone", d),
             PreconditionFailed(d) => Problem::new(412, "precondition-failed", "Precondition Failed", format!("If-Match {d} does not match the current version")),
             PayloadTooLarge(d) => Problem::new(413, "payload-too-large", "Payload Too Large", d),
             UnsupportedMediaType(d) => Problem::new(415, "unsupported-media-type", "Unsupported Media Type", d),

@@ -85,6 +85,14 @@ fn read_only_props(spec: &EntitySpec) -> Vec<(&'static str, Value)> {
             json!({"type": ["string", "null"], "format": "date-time", "readOnly": true}),
         ),
     ];
+    if !crate::domain::personal_data::fields(spec.table).is_empty() {
+        v.push((
+            "redacted",
+            json!({"type": "array", "readOnly": true, "items": {"type": "string"},
+                   "description": "Present only when a restricted record is shown to a non-admin: the personal-data \
+                       fields left out of the response"}),
+        ));
+    }
     for name in spec.read_only {
         let s = match *name {
             "content" => json!({
@@ -98,6 +106,17 @@ fn read_only_props(spec: &EntitySpec) -> Vec<(&'static str, Value)> {
                 }
             }),
             "document_count" => json!({"type": "integer", "minimum": 0, "readOnly": true}),
+            "restricted" => json!({
+                "type": ["object", "null"], "readOnly": true, "additionalProperties": false,
+                "description": "Set while processing is restricted (PUT /v1/clients/{id}/restriction): the record refuses \
+                    changes (409 urn:clientdocs:problem:restricted) and only admins see its personal data",
+                "required": ["reason", "until", "since"],
+                "properties": {
+                    "reason": {"type": "string", "maxLength": crate::api::restriction::MAX_REASON},
+                    "until": {"type": ["string", "null"], "format": "date-time"},
+                    "since": {"type": "string", "format": "date-time"}
+                }
+            }),
             "legal_hold" => {
                 json!({"type": "boolean", "readOnly": true, "description": "Set by PUT /v1/clients/{id}/legal-hold"})
             }
@@ -191,6 +210,7 @@ fn entity_paths(spec: &EntitySpec, paths: &mut Map<String, Value>) {
         ("409", "Conflicts with existing data (for example a duplicate email)"),
         ("413", "Body over 256 KB"),
         ("415", "Content-Type must be application/json"),
+        ("410", "Idempotency-Key replay: the resource the first request created has since been deleted or erased (urn:clientdocs:problem:resource-gone)"),
         ("422", "A referenced id does not exist in this account, or the Idempotency-Key was used with another body"),
     ]);
     for (k, v) in create_responses.as_object().cloned().unwrap_or_default() {
@@ -215,7 +235,7 @@ fn entity_paths(spec: &EntitySpec, paths: &mut Map<String, Value>) {
                      "summary": format!("Create a {}. {writes}", spec.singular),
                      "parameters": [
                          {"name": "Idempotency-Key", "in": "header", "required": false,
-                          "description": "Same key and body replays the first response; same key and another body is 422",
+                          "description": "Same key and body replays the first outcome: the created resource as it is now (410 if since deleted or erased); same key and another body is 422",
                           "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"}}],
                      "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("{item}Create")}}}},
                      "responses": cr}
@@ -231,7 +251,7 @@ fn entity_paths(spec: &EntitySpec, paths: &mut Map<String, Value>) {
     let mut patch_r = tenant_errors(&[
         (
             "409",
-            "Conflicts with existing data, or changed concurrently",
+            "Conflicts with existing data, changed concurrently, or restricted (urn:clientdocs:problem:restricted)",
         ),
         ("412", "If-Match does not match the current version"),
         ("413", "Body over 256 KB"),
@@ -248,7 +268,10 @@ fn entity_paths(spec: &EntitySpec, paths: &mut Map<String, Value>) {
             .unwrap_or_default(),
     );
     let mut del_r = tenant_errors(&[
-        ("409", "Changed concurrently"),
+        (
+            "409",
+            "Changed concurrently, or restricted (urn:clientdocs:problem:restricted)",
+        ),
         ("412", "If-Match does not match the current version"),
     ]);
     del_r.insert("204".into(), json!({"description": "Soft-deleted (kept for retention)", "headers": {"x-d1-bookmark": bookmark_header()}}));
@@ -478,7 +501,10 @@ pub fn document(server: Option<&str>) -> Value {
         .collect();
     let bin_ok = |desc: &str| json!({"description": desc, "content": binary_types.clone()});
     let mut put_r = tenant_errors(&[
-        ("409", "The document changed during the upload"),
+        (
+            "409",
+            "The document changed during the upload, or is restricted",
+        ),
         ("412", "If-Match does not match"),
         ("413", "Over the configured content limit (25 MB)"),
         ("415", "Content-Type is not an allowed document type"),
@@ -607,14 +633,30 @@ pub fn document(server: Option<&str>) -> Value {
     let hold_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
         "required": ["hold"], "properties": {"hold": {"type": "boolean"}}}}}});
     let mut hold_r = tenant_errors(&[
-        ("409", "Changed concurrently"),
+        ("409", "Changed concurrently, or restricted"),
         ("415", "Content-Type must be application/json"),
     ]);
     hold_r.insert("200".into(), json!({"description": "The client", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Client"}}}}));
     paths.insert("/v1/clients/{id}/legal-hold".into(), json!({"parameters": [id_param()],
         "put": {"operationId": "set_client_legal_hold", "tags": ["clients"],
-            "summary": "Place or lift a legal hold (admins only): the retention sweep deletes nothing of a held client",
+            "summary": "Place or lift a legal hold (admins only), also on a soft-deleted client not yet purged: the retention sweep deletes nothing of a held client",
             "requestBody": hold_body, "responses": hold_r}}));
+    let restriction_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "object",
+        "additionalProperties": false, "required": ["reason"], "properties": {
+            "reason": {"type": "string", "minLength": 1, "maxLength": crate::api::restriction::MAX_REASON},
+            "until": {"type": ["string", "null"], "format": "date-time"}}}}}});
+    let mut restrict_r = tenant_errors(&[
+        ("409", "Changed concurrently"),
+        ("415", "Content-Type must be application/json"),
+    ]);
+    restrict_r.insert("200".into(), json!({"description": "The client", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Client"}}}}));
+    paths.insert("/v1/clients/{id}/restriction".into(), json!({"parameters": [id_param()],
+        "put": {"operationId": "restrict_client", "tags": ["clients"],
+            "summary": "Restrict processing (admins only; a client.restricted event): changes are refused and \
+                personal data is shown to admins only, until it is lifted",
+            "requestBody": restriction_body, "responses": restrict_r.clone()},
+        "delete": {"operationId": "lift_client_restriction", "tags": ["clients"],
+            "summary": "Lift the restriction (admins only; a client.unrestricted event)", "responses": restrict_r}}));
     paths.insert("/v1/settings/retention".into(), json!({
         "get": {"operationId": "get_retention_settings", "tags": ["settings"], "responses": rs_get},
         "put": {"operationId": "put_retention_settings", "tags": ["settings"], "summary": "Admins only",

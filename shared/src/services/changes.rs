@@ -28,10 +28,18 @@ pub enum Edit {
     Insert(Value),
     /// The body replaced (a merge patch applied to the current one, server fields kept).
     Replace(Value),
+    /// A JSON merge patch (RFC 7396) applied by the statement to the row as it is then
+    /// (`json_patch`), so concurrent patches of other fields all land; refused (nothing
+    /// written) if the row is restricted by then. The caller validated the patch and the
+    /// merge; server fields cannot be in a validated patch.
+    MergePatch(Value),
     /// Top-level fields set to JSON values.
     Set(Vec<(&'static str, Value)>),
     /// Soft delete: `deleted_at` = the event's time.
     SoftDelete,
+    /// Soft delete of a row that is not restricted (`restricted` absent or null): the API's
+    /// delete, refused by the statement itself if a restriction landed first.
+    SoftDeleteUnrestricted,
     /// The body rewritten by an SQL expression over `body` (`?3` is the event's time), for
     /// example pseudonymisation.
     Rewrite(&'static str),
@@ -116,6 +124,10 @@ impl Write {
                             format!("?{n}")
                         }
                     }
+                    Edit::MergePatch(patch) => {
+                        params.push(json!(patch.to_string()));
+                        format!("json_patch(body, ?{})", params.len())
+                    }
                     Edit::Set(fields) => {
                         let mut sets = String::new();
                         for (field, value) in fields {
@@ -124,12 +136,17 @@ impl Write {
                         }
                         format!("json_set(body{sets})")
                     }
-                    Edit::SoftDelete => "json_set(body, '$.deleted_at', ?3)".to_string(),
+                    Edit::SoftDelete | Edit::SoftDeleteUnrestricted => {
+                        "json_set(body, '$.deleted_at', ?3)".to_string()
+                    }
                     Edit::Rewrite(expr) => (*expr).to_string(),
                 };
                 let mut filter = String::from("account_id = ?1 AND id = ?2");
                 if self.live_only {
                     filter += " AND deleted_at IS NULL";
+                }
+                if matches!(edit, Edit::SoftDeleteUnrestricted | Edit::MergePatch(_)) {
+                    filter += " AND body ->> '$.restricted' IS NULL";
                 }
                 let current = CURRENT_VERSION;
                 match &self.expect {

@@ -172,7 +172,14 @@ impl Database for SqliteDb {
     }
 
     fn bookmark(&self) -> Option<String> {
-        Some(format!("{:016x}", self.commits.get()))
+        // Shaped like D1's (hex groups of 8, 8, 8 and 32 digits), sortable by commit.
+        Some(format!(
+            "{:08x}-{:08x}-{:08x}-{:032x}",
+            0,
+            self.commits.get(),
+            0,
+            0
+        ))
     }
 
     fn cost(&self) -> Cost {

@@ -12,8 +12,12 @@ use uuid::Uuid;
 
 mod audit_guards;
 mod audit_verify;
+mod bookmarks;
 mod consumer_checks;
+mod contention;
+mod idempotency;
 mod model;
+mod restriction;
 mod writes;
 
 pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
@@ -742,7 +746,10 @@ fn unsupported_method_is_405_with_an_allow_header() {
     let (acct, _) = f.account("acme", None);
     let tok = f.token(acct, Role::Member);
     let r = f.as_user(&tok, Put, "/v1/clients", None);
-    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (405, Some("GET, HEAD, POST"))
+    );
     let r = f.call(Post, "/health", &[], None);
     assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
 }
@@ -985,7 +992,10 @@ fn read_cache_serves_only_the_current_version_and_never_overrides_a_bookmark() {
         &path,
         &[
             ("authorization", &format!("Bearer {admin}")),
-            ("x-d1-bookmark", "0000000000000001"),
+            (
+                "x-d1-bookmark",
+                "00000000-00000001-00000000-00000000000000000000000000000000",
+            ),
         ],
         None,
     );

@@ -3,7 +3,7 @@
 pub mod jobs;
 
 use crate::api::error::ApiError;
-use crate::api::http::{ApiRequest, ApiResponse, Method};
+use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::{json_body, parse_id, ApiConfig, Platform};
 use crate::domain::auth::{self, Claims, Role};
 use crate::domain::clock::{rfc3339, uuid_v4};
@@ -23,68 +23,45 @@ pub async fn handle<P: Platform>(
     p: &P,
     cfg: &ApiConfig,
     req: &ApiRequest,
-    segs: &[&str],
 ) -> Result<ApiResponse, ApiError> {
+    use crate::api::routes::{find, Found, Handler, Operator as H};
     authorize_secret(&cfg.admin_secret, req)?;
-    match (segs, &req.method) {
-        (["shards"], Method::Get) => list_shards(p).await,
-        (["shards", id, "health"], Method::Get) => shard_health(p, id, req).await,
-        (["rebalance-proposals"], Method::Get) => proposals(p).await,
-        (["platform-events"], Method::Get) => platform_events(p, req).await,
-        (["accounts"], Method::Post) => create_account(p, req).await,
-        (["accounts", id], Method::Get) => get_account(p, parse_id(id)?).await,
-        (["accounts", id, "deactivate"], Method::Post) => {
-            set_active(p, cfg, req, parse_id(id)?, false).await
-        }
-        (["accounts", id, "reactivate"], Method::Post) => {
-            set_active(p, cfg, req, parse_id(id)?, true).await
-        }
-        (["accounts", id, "tokens"], Method::Post) => mint_token(p, cfg, parse_id(id)?, req).await,
-        (["accounts", id, "domains"], Method::Post) => add_domain(p, parse_id(id)?, req).await,
-        (["job-runs"], Method::Get) => job_runs(p, req).await,
-        (["accounts", id, "faults"], Method::Put) => set_faults(p, cfg, parse_id(id)?, req).await,
-        (["accounts", id, "legal-hold"], Method::Put) => {
-            set_account_hold(p, cfg, parse_id(id)?, req).await
-        }
-        (["dead-letters"], Method::Get) => list_dead_letters(p, req).await,
-        (["change-events"], Method::Post) => inject_message(p, cfg, req).await,
-        (["dead-letters", id, "replay"], Method::Post) => replay_dead_letter(p, id).await,
-        (path, _) => match allowed(path) {
-            Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
-            None => Err(ApiError::NotFound(format!(
-                "no operator route for {}",
-                req.path
-            ))),
+    let not_found = || ApiError::NotFound(format!("no operator route for {}", req.path));
+    let (handler, params) = match find(&req.method, &req.path) {
+        Found::Route(r, params) => match r.handler {
+            Handler::Operator(h) => (h, params),
+            _ => return Err(not_found()),
         },
+        Found::MethodNotAllowed(allow) => return Err(ApiError::MethodNotAllowed(allow)),
+        Found::NotFound => return Err(not_found()),
+    };
+    // Every operator template has at most one parameter.
+    let param = params.first().copied().unwrap_or_default();
+    let id = || parse_id(param);
+    match handler {
+        H::ListShards => list_shards(p).await,
+        H::ShardHealth => shard_health(p, param, req).await,
+        H::Proposals => proposals(p).await,
+        H::PlatformEvents => platform_events(p, req).await,
+        H::CreateAccount => create_account(p, req).await,
+        H::GetAccount => get_account(p, id()?).await,
+        H::Deactivate => set_active(p, cfg, req, id()?, false).await,
+        H::Reactivate => set_active(p, cfg, req, id()?, true).await,
+        H::MintToken => mint_token(p, cfg, id()?, req).await,
+        H::AddDomain => add_domain(p, id()?, req).await,
+        H::JobRuns => job_runs(p, req).await,
+        H::SetFaults => set_faults(p, cfg, id()?, req).await,
+        H::AccountHold => set_account_hold(p, cfg, id()?, req).await,
+        H::DeadLetters => list_dead_letters(p, req).await,
+        H::InjectMessage => inject_message(p, cfg, req).await,
+        H::ReplayDeadLetter => replay_dead_letter(p, param).await,
     }
-}
-
-/// The methods an operator path supports (for 405's `Allow`).
-fn allowed(path: &[&str]) -> Option<&'static str> {
-    Some(match path {
-        ["shards"]
-        | ["shards", _, "health"]
-        | ["rebalance-proposals"]
-        | ["platform-events"]
-        | ["job-runs"]
-        | ["dead-letters"] => "GET",
-        ["accounts", _] => "GET",
-        ["accounts"] | ["change-events"] | ["dead-letters", _, "replay"] => "POST",
-        ["accounts", _, "deactivate" | "reactivate" | "tokens" | "domains"] => "POST",
-        ["accounts", _, "faults" | "legal-hold"] => "PUT",
-        _ => return None,
-    })
 }
 
 async fn list_shards<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
     let rows = p
         .accounts()
-        .query(Stmt::new(
-            "SELECT s.body, (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id) AS accounts, \
-             (SELECT h.body FROM shard_health h WHERE h.shard_id = s.id ORDER BY h.at DESC LIMIT 1) AS latest \
-             FROM shards s ORDER BY s.id",
-            vec![],
-        ))
+        .query(crate::store::accounts::shards_with_counts())
         .await?;
     let items: Vec<Value> = rows
         .rows
@@ -127,15 +104,6 @@ fn slug_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
-}
-
-/// Least-full active shared shard (fewest accounts; size-aware placement uses health data).
-pub fn placement_stmt() -> Stmt {
-    Stmt::new(
-        "SELECT s.body FROM shards s WHERE s.tier = 'shared' AND s.status = 'active' \
-         ORDER BY (SELECT count(*) FROM accounts a WHERE a.db_shard_id = s.id), s.id LIMIT 1",
-        vec![],
-    )
 }
 
 async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -189,10 +157,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
     };
     let body = serde_json::to_string(&account).map_err(|e| ApiError::Internal(e.to_string()))?;
     p.accounts()
-        .query(Stmt::new(
-            "INSERT INTO accounts (id, body) VALUES (?1, ?2)",
-            vec![json!(account.id), json!(body)],
-        ))
+        .query(crate::store::accounts::insert_account(account.id, &body))
         .await?;
     Ok(
         ApiResponse::json(201, serde_json::to_value(&account).unwrap_or_default())
@@ -202,10 +167,7 @@ async fn create_account<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRespo
 
 async fn load_account<P: Platform>(p: &P, id: Uuid) -> Result<Account, ApiError> {
     p.accounts()
-        .query(Stmt::new(
-            "SELECT body FROM accounts WHERE id = ?1",
-            vec![json!(id)],
-        ))
+        .query(crate::store::accounts::account(id))
         .await?
         .first()
         .and_then(|r| col_json(r, "body"))
@@ -280,16 +242,7 @@ async fn mint_token<P: Platform>(
 
 async fn job_runs<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let job = req.query_param("job");
-    let stmt = match job {
-        Some(j) => Stmt::new(
-            "SELECT body FROM job_runs WHERE job = ?1 ORDER BY started_at DESC LIMIT 100",
-            vec![json!(j)],
-        ),
-        None => Stmt::new(
-            "SELECT body FROM job_runs ORDER BY id DESC LIMIT 100",
-            vec![],
-        ),
-    };
+    let stmt = crate::store::operations::job_runs(job);
     body_items(p, stmt).await
 }
 
@@ -326,9 +279,9 @@ async fn add_domain<P: Platform>(
     load_account(p, id).await?;
     let body = json!({"hostname": host, "account_id": id, "created_at": rfc3339(p.now())});
     p.accounts()
-        .query(Stmt::new(
-            "INSERT INTO domains (hostname, body) VALUES (?1, ?2)",
-            vec![json!(host), json!(body.to_string())],
+        .query(crate::store::accounts::insert_domain(
+            &host,
+            &body.to_string(),
         ))
         .await?;
     Ok(ApiResponse::json(201, body))
@@ -352,12 +305,9 @@ async fn set_faults<P: Platform>(
     // Local-only test configuration, not a change of the tenant's data: no event, no version.
     let r = p
         .accounts()
-        .query(Stmt::new(
-            "UPDATE accounts SET body = json_set(body, '$.faults', json(?2)) WHERE id = ?1",
-            vec![
-                json!(id),
-                json!(serde_json::to_string(&f).unwrap_or_default()),
-            ],
+        .query(crate::store::accounts::set_faults(
+            id,
+            &serde_json::to_string(&f).map_err(|e| ApiError::Internal(e.to_string()))?,
         ))
         .await?;
     if r.meta.changes == 0 {
@@ -482,7 +432,7 @@ async fn place<P: Platform>(p: &P) -> Result<Shard, ApiError> {
     };
     let stmt = match &chosen_id {
         Some(id) => crate::store::registry::shard_stmt(id),
-        None => placement_stmt(),
+        None => crate::store::accounts::placement_stmt(),
     };
     p.accounts()
         .query(stmt)
@@ -501,20 +451,14 @@ async fn shard_health<P: Platform>(
     let limit = crate::api::query_limit(req, 96, 500)? as i64;
     let exists = p
         .accounts()
-        .query(Stmt::new(
-            "SELECT id FROM shards WHERE id = ?1",
-            vec![json!(id)],
-        ))
+        .query(crate::store::accounts::shard_exists(id))
         .await?;
     if exists.rows.is_empty() {
         return Err(ApiError::NotFound(format!("no shard {id}")));
     }
     let rows = p
         .accounts()
-        .query(Stmt::new(
-            "SELECT body FROM shard_health WHERE shard_id = ?1 ORDER BY at DESC LIMIT ?2",
-            vec![json!(id), json!(limit)],
-        ))
+        .query(crate::store::operations::health_samples(id, limit))
         .await?;
     let items: Vec<Value> = rows
         .rows
@@ -539,14 +483,7 @@ async fn body_items<P: Platform>(p: &P, stmt: Stmt) -> Result<ApiResponse, ApiEr
 }
 
 async fn proposals<P: Platform>(p: &P) -> Result<ApiResponse, ApiError> {
-    body_items(
-        p,
-        Stmt::new(
-            "SELECT body FROM rebalance_proposals WHERE status = 'open' ORDER BY created_at DESC LIMIT 200",
-            vec![],
-        ),
-    )
-    .await
+    body_items(p, crate::store::operations::open_proposals()).await
 }
 
 /// `GET /admin/v1/platform-events?type=&limit=`: newest first.

@@ -1,0 +1,243 @@
+//! Create, get (through the optional KV read cache) and soft delete of the four entities.
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse};
+use crate::api::idempotency::{idempotency_key, outcome, replay};
+use crate::api::preconditions::{etag, if_match, if_match_versions};
+use crate::api::render::refuse_if_restricted;
+use crate::api::{
+    json_body, new_event, present, publish, render, require_write, with_bookmark, ApiConfig,
+    Platform, Tenant, BOOKMARK_HEADER,
+};
+use crate::domain::clock::uuid_v7;
+use crate::domain::entity::{self, EntitySpec};
+use crate::domain::event::{Action, Change};
+use crate::ports::*;
+use crate::services::changes::{commit, version_of, Edit, Expect, Write};
+use crate::store::entities::{get_any_stmt, get_stmt, version_probe_stmt};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub(crate) async fn create<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    spec: &'static EntitySpec,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    require_write(t, spec)?;
+    let input = json_body(req, &["application/json"])?;
+    entity::validate(spec, &input).map_err(ApiError::Validation)?;
+    let idem = idempotency_key(t, req)?;
+    if let Some(key) = &idem {
+        if let Some(r) = replay(t, key, req).await? {
+            return Ok(r);
+        }
+    }
+    let id = uuid_v7(p.now(), p.entropy());
+    let mut body = input.clone();
+    entity::strip_nulls(&mut body); // null means "absent", at every level
+    let changed: Vec<String> = input
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
+        Change {
+            entity_type: spec.table,
+            entity_singular: spec.singular,
+            entity_id: id,
+            action: Action::Created,
+            entity_version: 1,
+            changed_fields: changed,
+        },
+    );
+    let location = format!("/v1/{}/{}", spec.table, id);
+    let mut write = Write {
+        table: spec.table,
+        id,
+        edit: Edit::Insert(body),
+        expect: Expect::Any,
+        live_only: true,
+        event: ev,
+        with: vec![],
+    };
+    if let Some(key) = &idem {
+        // The key's row names the outcome (never its body); it is written in the same batch,
+        // so it exists exactly when the row does.
+        write.with.push(crate::store::idempotency::insert(
+            t.account_id(),
+            key,
+            &outcome(req, spec, id, &write.event.time),
+        ));
+    }
+    let landed = match commit(&t.db, &write).await {
+        Ok(l) => l,
+        Err(StoreError::Constraint(m)) if idem.is_some() && m.contains("idempotency_keys") => {
+            // A concurrent request with the same key won the race: answer as it did.
+            if let Some(key) = &idem {
+                if let Some(r) = replay(t, key, req).await? {
+                    return Ok(r);
+                }
+            }
+            return Err(ApiError::Conflict(
+                "a request with this Idempotency-Key is in flight".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let landed = landed.ok_or_else(|| ApiError::Internal("the insert returned no row".into()))?;
+    publish(p, cfg, t, vec![landed.event]).await;
+    Ok(with_bookmark(
+        ApiResponse::json(
+            201,
+            present(t.claims.role, spec, &id.to_string(), &landed.body),
+        )
+        .with_header("location", location)
+        .with_header("etag", etag(landed.version)),
+        &t.db,
+    ))
+}
+
+pub(crate) async fn load(
+    t: &Tenant<impl Database>,
+    spec: &EntitySpec,
+    id: Uuid,
+) -> Result<Value, ApiError> {
+    let rows = t.db.query(get_stmt(spec, t.account_id(), id)).await?;
+    rows.first()
+        .and_then(|r| col_json(r, "body"))
+        .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))
+}
+
+/// The row, soft-deleted or not (404 only once it is purged).
+pub(crate) async fn load_any(
+    t: &Tenant<impl Database>,
+    spec: &EntitySpec,
+    id: Uuid,
+) -> Result<Value, ApiError> {
+    let rows = t.db.query(get_any_stmt(spec, t.account_id(), id)).await?;
+    rows.first()
+        .and_then(|r| col_json(r, "body"))
+        .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))
+}
+
+/// Cache key of a rendered entity: immutable, because every change to the row moves `version`
+/// (user changes) or `index_rev` (the consumer's denormalised fields).
+pub fn cache_key(account_id: Uuid, table: &str, id: Uuid, version: i64, index_rev: i64) -> String {
+    format!("r1/{account_id}/{table}/{id}/{version}.{index_rev}")
+}
+
+pub const CACHE_TTL_SECONDS: u64 = 86_400;
+
+pub(crate) async fn get<P: Platform>(
+    p: &P,
+    req: &ApiRequest,
+    t: &Tenant<P::Db>,
+    spec: &EntitySpec,
+    id: Uuid,
+) -> Result<ApiResponse, ApiError> {
+    let respond = |body: Value, v: i64| {
+        with_bookmark(
+            ApiResponse::json(200, body).with_header("etag", etag(v)),
+            &t.db,
+        )
+    };
+    // With a bookmark the client asked for at least that write: read through the session.
+    let cache = p.cache().filter(|_| req.header(BOOKMARK_HEADER).is_none());
+    let Some(cache) = cache else {
+        let body = load(t, spec, id).await?;
+        return Ok(respond(
+            present(t.claims.role, spec, &id.to_string(), &body),
+            version_of(&body),
+        ));
+    };
+    let probe =
+        t.db.query(version_probe_stmt(spec, t.account_id(), id))
+            .await?;
+    let row = probe
+        .first()
+        .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))?;
+    let (v, r) = (
+        col_i64(row, "v").unwrap_or(0),
+        col_i64(row, "r").unwrap_or(0),
+    );
+    let key = cache_key(t.account_id(), spec.table, id, v, r);
+    if let Ok(Some(hit)) = cache.get(&key).await {
+        if let Ok(body) = serde_json::from_str::<Value>(&hit) {
+            let shown = present(t.claims.role, spec, &id.to_string(), &body);
+            return Ok(respond(shown, v).with_header("x-cache", "hit"));
+        }
+    }
+    let body = load(t, spec, id).await?;
+    let (v2, r2) = (
+        version_of(&body),
+        body.get("index_rev").and_then(Value::as_i64).unwrap_or(0),
+    );
+    // The cache holds the full rendering; what a caller may see is decided on the way out.
+    let rendered = render(&id.to_string(), &body);
+    let key = cache_key(t.account_id(), spec.table, id, v2, r2);
+    if let Err(e) = cache
+        .put(&key, &rendered.to_string(), CACHE_TTL_SECONDS)
+        .await
+    {
+        tracing::warn!(error = %e, "read cache put failed");
+    }
+    let shown = present(t.claims.role, spec, &id.to_string(), &rendered);
+    Ok(respond(shown, v2).with_header("x-cache", "miss"))
+}
+
+pub(crate) async fn delete<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    spec: &'static EntitySpec,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    require_write(t, spec)?;
+    // No read first: one conditional UPDATE (the If-Match versions, if any) in the batch with
+    // the event; only a delete that changed nothing reads the row, to say why.
+    let versions = if_match(req).and_then(if_match_versions);
+    if versions.as_ref().is_some_and(|v| v.is_empty()) {
+        return Err(ApiError::PreconditionFailed(
+            if_match(req).unwrap_or_default().into(),
+        ));
+    }
+    let ev = new_event(
+        p,
+        cfg,
+        t,
+        req,
+        Change {
+            entity_type: spec.table,
+            entity_singular: spec.singular,
+            entity_id: id,
+            action: Action::Deleted,
+            entity_version: 0, // the row's new version, known once the UPDATE has run
+            changed_fields: vec!["deleted_at".into()],
+        },
+    );
+    let write = Write {
+        table: spec.table,
+        id,
+        edit: Edit::SoftDeleteUnrestricted,
+        expect: versions.map_or(Expect::Any, Expect::OneOf),
+        live_only: true,
+        event: ev,
+        with: vec![],
+    };
+    let Some(landed) = commit(&t.db, &write).await? else {
+        // Nothing changed: gone (404), restricted (409), or at another version (412).
+        let current = load(t, spec, id).await?;
+        refuse_if_restricted(spec, &id.to_string(), &current)?;
+        return Err(ApiError::PreconditionFailed(
+            if_match(req).unwrap_or("*").into(),
+        ));
+    };
+    publish(p, cfg, t, vec![landed.event]).await;
+    Ok(with_bookmark(ApiResponse::empty(204), &t.db))
+}

@@ -1,0 +1,76 @@
+//! Request extractors shared by the handlers: ids, `limit`, JSON bodies within limits, and
+//! the bookmark on the way out.
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse};
+use crate::api::BOOKMARK_HEADER;
+use crate::domain::entity;
+use crate::ports::Database;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub fn parse_id(s: &str) -> Result<Uuid, ApiError> {
+    if entity::is_uuid(s) {
+        Uuid::parse_str(s).map_err(|_| ApiError::bad_request("ids are UUIDs"))
+    } else {
+        Err(ApiError::bad_request(format!("`{s}` is not a UUID")))
+    }
+}
+
+/// The `limit` query parameter: `default` when absent, otherwise 1 to `max`.
+pub fn query_limit(req: &ApiRequest, default: usize, max: usize) -> Result<usize, ApiError> {
+    match req.query_param("limit") {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {max}"))),
+    }
+}
+
+pub fn with_bookmark(r: ApiResponse, db: &impl Database) -> ApiResponse {
+    match db.bookmark() {
+        Some(b) => r.with_header(BOOKMARK_HEADER, b),
+        None => r,
+    }
+}
+
+/// Parse a JSON request body within the size and depth limits.
+pub fn json_body(req: &ApiRequest, allowed_types: &[&str]) -> Result<Value, ApiError> {
+    let ct = req.header("content-type").unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !allowed_types.contains(&mime.as_str()) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be {}",
+            allowed_types.join(" or ")
+        )));
+    }
+    if req.body.len() > entity::MAX_JSON_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "JSON bodies are limited to {} bytes",
+            entity::MAX_JSON_BODY_BYTES
+        )));
+    }
+    let v: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    if entity::json_depth(&v) > entity::MAX_JSON_DEPTH {
+        return Err(ApiError::bad_request(format!(
+            "JSON nesting is limited to {} levels",
+            entity::MAX_JSON_DEPTH
+        )));
+    }
+    Ok(v)
+}
+
+/// A JSON request body (limits as in `json_body`) decoded into a request type; a body that does
+/// not fit the type is a 400 that says why.
+pub fn typed_body<T: serde::de::DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
+    let v = json_body(req, &["application/json"])?;
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))
+}

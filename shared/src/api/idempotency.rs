@@ -1,0 +1,109 @@
+//! `Idempotency-Key` on creates: the key is scoped to the caller and the route; the same key
+//! with the same body replays the first outcome, with another body it is 422. The row stores
+//! the outcome by reference (status, table, id); a replay renders the row as it is now, and a
+//! created row since deleted or erased is 410 Gone, never its old body.
+
+use crate::api::error::ApiError;
+use crate::api::http::{ApiRequest, ApiResponse};
+use crate::api::preconditions::etag;
+use crate::api::render::present;
+use crate::api::{with_bookmark, Tenant};
+use crate::domain::entity::{self, EntitySpec};
+use crate::ports::*;
+use crate::services::changes::version_of;
+use crate::store::entities::get_any_stmt;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub(crate) fn request_hash(req: &ApiRequest) -> String {
+    let mut h = Sha256::new();
+    h.update(req.path.as_bytes());
+    h.update([0]);
+    h.update(&req.body);
+    hex::encode(h.finalize())
+}
+
+pub(crate) fn idempotency_key(
+    t: &Tenant<impl Database>,
+    req: &ApiRequest,
+) -> Result<Option<String>, ApiError> {
+    let Some(k) = req.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let k = k.trim();
+    if k.is_empty() || k.len() > 200 || !k.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters",
+        ));
+    }
+    Ok(Some(format!("{}:POST {}:{}", t.claims.sub, req.path, k)))
+}
+
+pub(crate) async fn replay(
+    t: &Tenant<impl Database>,
+    key: &str,
+    req: &ApiRequest,
+) -> Result<Option<ApiResponse>, ApiError> {
+    let rows =
+        t.db.query(crate::store::idempotency::find(t.account_id(), key))
+            .await?;
+    let Some(stored) = rows.first().and_then(|r| col_json(r, "body")) else {
+        return Ok(None);
+    };
+    if stored.get("request_hash").and_then(Value::as_str) != Some(request_hash(req).as_str()) {
+        return Err(ApiError::Unprocessable(
+            "this Idempotency-Key was used with a different request body".into(),
+        ));
+    }
+    // What the first request created; rows written before outcomes were stored by reference
+    // name it only in their `location` (`/v1/{table}/{id}`).
+    let location = stored["location"].as_str().unwrap_or_default().to_string();
+    let from_location = location
+        .strip_prefix("/v1/")
+        .and_then(|l| l.split_once('/'));
+    let table = stored["table"]
+        .as_str()
+        .or(from_location.map(|(t, _)| t))
+        .and_then(entity::by_table);
+    let id = stored["entity_id"]
+        .as_str()
+        .or(from_location.map(|(_, id)| id))
+        .and_then(|id| Uuid::parse_str(id).ok());
+    let (Some(spec), Some(id)) = (table, id) else {
+        return Err(ApiError::Internal(format!(
+            "idempotency row {key} names no resource"
+        )));
+    };
+    let rows = t.db.query(get_any_stmt(spec, t.account_id(), id)).await?;
+    let body = rows
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .filter(|b| b["deleted_at"].is_null() && b["erased_at"].is_null())
+        .ok_or_else(|| {
+            ApiError::Gone(format!(
+                "the {} this Idempotency-Key created ({id}) has since been deleted or erased; \
+                 its first response is not replayed",
+                spec.singular
+            ))
+        })?;
+    let status = stored["status"].as_u64().unwrap_or(201) as u16;
+    let r = ApiResponse::json(status, present(t.claims.role, spec, &id.to_string(), &body))
+        .with_header("idempotent-replayed", "true")
+        .with_header("location", location)
+        .with_header("etag", etag(version_of(&body)));
+    Ok(Some(with_bookmark(r, &t.db)))
+}
+
+/// What the key's row stores: the outcome by reference (never the response body, which holds
+/// personal data that erasure must be able to remove from one place, the entity row).
+pub(crate) fn outcome(req: &ApiRequest, spec: &EntitySpec, id: Uuid, time: &str) -> Value {
+    json!({
+        "request_hash": request_hash(req),
+        "status": 201,
+        "table": spec.table,
+        "entity_id": id,
+        "location": format!("/v1/{}/{}", spec.table, id),
+        "created_at": time,
+    })
+}
