@@ -177,7 +177,11 @@ pub async fn list(
 
 /// `GET /v1/audit/verify[?after_seq=N[&after_hash=H]]`: one bounded step of recomputing the
 /// chain (`services::audit::verify`); follow `next` until it is null.
-pub async fn verify(t: &Tenant<impl Database>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn verify(
+    cfg: &crate::api::ApiConfig,
+    t: &Tenant<impl Database>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     if t.claims.role != Role::Admin {
         return Err(ApiError::Forbidden(
             "only admins verify the audit trail".into(),
@@ -205,11 +209,14 @@ pub async fn verify(t: &Tenant<impl Database>, req: &ApiRequest) -> Result<ApiRe
         (None, Some(_)) => return Err(ApiError::bad_request("after_hash goes with after_seq")),
         (None, None) => None,
     };
+    let keys = crate::domain::checkpoint::KeyRing::new(&cfg.audit_keys)
+        .map_err(|e| ApiError::Internal(format!("AUDIT_PUBLIC_KEYS: {e}")))?;
     let v = crate::services::audit::verify(
         &t.db,
         t.account_id(),
         after,
         crate::services::audit::VERIFY_MAX_ROWS,
+        &keys,
     )
     .await?
     .ok_or_else(|| ApiError::bad_request("after_seq names no link of this account's chain"))?;

@@ -79,6 +79,9 @@ pub struct ApiConfig {
     /// Hostnames of the API itself (never looked up as custom domains).
     pub api_hosts: Vec<String>,
     pub max_content_bytes: usize,
+    /// The audit writer's public keys, old ones included (`AUDIT_PUBLIC_KEYS`): verify checks
+    /// receipts and checkpoints with them, and `/.well-known/audit-keys` publishes them.
+    pub audit_keys: Vec<crate::domain::checkpoint::PublicKey>,
 }
 
 pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
@@ -211,6 +214,6 @@ async fn tenant_route<P: Platform>(
         H::PutRetention => crate::api::settings::put(p, cfg, t, req).await,
         H::ListAudit => crate::api::audit_api::list(t, req, false).await,
         H::ExportAudit => crate::api::audit_api::list(t, req, true).await,
-        H::VerifyAudit => crate::api::audit_api::verify(t, req).await,
+        H::VerifyAudit => crate::api::audit_api::verify(cfg, t, req).await,
     }
 }

@@ -44,6 +44,8 @@ pub trait ConsumerPlatform {
     fn shard(&self, binding: &str) -> Option<Self::Db>;
     fn now(&self) -> OffsetDateTime;
     fn entropy(&self) -> &Self::Entropy;
+    /// The audit writer's signing key and the keys its earlier receipts verify with.
+    fn seal(&self) -> &crate::services::audit::Seal;
     /// The local environment honours per-account fault injection.
     fn local(&self) -> bool {
         false
@@ -189,10 +191,15 @@ async fn check_batch<P: ConsumerPlatform>(
                 continue;
             }
             Ok(results) => {
-                match results.first().map(audit::read_head) {
+                match results
+                    .first()
+                    .map(|r| audit::read_head(r, account, &p.seal().keys))
+                {
                     Some(audit::HeadLookup::Head(h)) => {
                         learned.heads.insert(account, h);
                     }
+                    // Appended one by one, where the refusal is decided.
+                    Some(audit::HeadLookup::Unsealed(_)) => {}
                     Some(audit::HeadLookup::AlreadyRecorded) | None => {
                         learned.recorded_first.insert(account);
                     }
@@ -309,16 +316,16 @@ async fn append_runs<P: ConsumerPlatform>(
         let head = match learned.heads.get(&account) {
             Some(h) => h.clone(),
             None => match db.query(audit::head_stmt(account, group[0].1.id)).await {
-                Ok(rows) => match audit::read_head(&rows) {
+                Ok(rows) => match audit::read_head(&rows, account, &p.seal().keys) {
                     audit::HeadLookup::Head(h) => h,
-                    audit::HeadLookup::AlreadyRecorded => continue,
+                    audit::HeadLookup::AlreadyRecorded | audit::HeadLookup::Unsealed(_) => continue,
                 },
                 Err(_) => continue,
             },
         };
         let run: Vec<(&ChangeEvent, &[Stmt])> =
             group.iter().map(|(_, ev, x)| (*ev, x.as_slice())).collect();
-        match audit::append_run(&db, &run, &head, p.now()).await {
+        match audit::append_run(&db, &run, &head, p.now(), p.seal()).await {
             Ok(h) => {
                 learned.heads.insert(account, h);
                 for (i, _, _) in &group {
@@ -348,7 +355,7 @@ async fn process_one<P: ConsumerPlatform>(
     // with a fresh head, so contention does not use up the queue's max_retries.
     let mut attempt = 0;
     let appended = loop {
-        let r = audit::append(&db, ev, heads.get(&ev.account_id), p.now()).await;
+        let r = audit::append(&db, ev, heads.get(&ev.account_id), p.now(), p.seal()).await;
         match r {
             Err(StoreError::Constraint(_)) if attempt < CHAIN_RACE_ATTEMPTS => {
                 heads.remove(&ev.account_id);
@@ -362,6 +369,17 @@ async fn process_one<P: ConsumerPlatform>(
             heads.insert(ev.account_id, head);
         }
         Ok(Appended::Duplicate) => {}
+        Ok(Appended::UnsealedHead { seq }) => {
+            heads.remove(&ev.account_id);
+            tracing::error!(
+                account = %ev.account_id,
+                seq,
+                "audit chain ends in a link the writer did not sign; event dead-lettered for replay"
+            );
+            return Decision::DeadLetter {
+                reason: Reason::UnsealedChainHead { seq },
+            };
+        }
         Err(StoreError::Constraint(_)) => {
             heads.remove(&ev.account_id);
             return Decision::Retry {

@@ -23,6 +23,7 @@ use uuid::Uuid;
 /// The `previous` of an account's first checkpoint.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const DOMAIN: &[u8] = b"clientdocs.audit-checkpoint.v1\n";
+const RECEIPT_DOMAIN: &[u8] = b"clientdocs.audit-link.v1\n";
 /// Checkpoint periods are clock hours, UTC.
 pub const PERIOD: Duration = Duration::HOUR;
 
@@ -103,6 +104,18 @@ impl Signer {
         }
     }
 
+    /// The writer's receipt of one audit link.
+    pub fn receipt(&self, account_id: Uuid, seq: i64, hash: &str) -> Receipt {
+        Receipt {
+            key_id: self.key_id.clone(),
+            signature: B64.encode(
+                self.key
+                    .sign(&receipt_bytes(account_id, seq, hash))
+                    .to_bytes(),
+            ),
+        }
+    }
+
     pub fn sign(&self, checkpoint: Checkpoint) -> SignedCheckpoint {
         debug_assert_eq!(checkpoint.key_id, self.key_id);
         let signature = B64.encode(self.key.sign(&signing_bytes(&checkpoint)).to_bytes());
@@ -111,6 +124,20 @@ impl Signer {
             signature,
         }
     }
+}
+
+/// The audit writer's Ed25519 signature of one link `(account, seq, hash)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub key_id: String,
+    /// base64
+    pub signature: String,
+}
+
+fn receipt_bytes(account_id: Uuid, seq: i64, hash: &str) -> Vec<u8> {
+    let mut out = RECEIPT_DOMAIN.to_vec();
+    out.extend(format!("{account_id}\n{seq}\n{hash}").into_bytes());
+    out
 }
 
 /// A published verification key (the well-known key document lists these).
@@ -138,6 +165,35 @@ impl KeyRing {
             ring.insert(k.key_id.clone(), key);
         }
         Ok(Self(ring))
+    }
+
+    /// Whether `receipt` is a valid signature of the link by a known key.
+    pub fn verify_receipt(
+        &self,
+        account_id: Uuid,
+        seq: i64,
+        hash: &str,
+        receipt: &Receipt,
+    ) -> bool {
+        let Some(key) = self.0.get(&receipt.key_id) else {
+            return false;
+        };
+        let Some(sig) = B64
+            .decode(&receipt.signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        else {
+            return false;
+        };
+        key.verify(
+            &receipt_bytes(account_id, seq, hash),
+            &Signature::from_bytes(&sig),
+        )
+        .is_ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     fn verify(&self, c: &SignedCheckpoint) -> Result<(), Problem> {

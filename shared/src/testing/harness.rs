@@ -38,6 +38,18 @@ pub struct Fake {
     pub clock: FixedClock,
     pub entropy: CountingEntropy,
     pub cfg: ApiConfig,
+    /// The audit writer's key (the consumer signs with it; the API verifies with its public half).
+    pub seal: crate::services::audit::Seal,
+}
+
+/// The audit writer's key in native tests (a fixed seed: receipts are reproducible).
+pub fn test_seal() -> crate::services::audit::Seal {
+    use base64::Engine as _;
+    let seed = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    match crate::services::audit::Seal::new(&format!("test-k1:{seed}"), &[]) {
+        Ok(s) => s,
+        Err(e) => panic!("test seal: {e}"),
+    }
 }
 
 impl Platform for Fake {
@@ -103,6 +115,9 @@ impl ConsumerPlatform for Fake {
     }
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+    fn seal(&self) -> &crate::services::audit::Seal {
+        &self.seal
     }
 }
 
@@ -187,7 +202,9 @@ impl Fake {
                 admin_secret: ADMIN.into(),
                 api_hosts: vec!["api.test".into()],
                 max_content_bytes: 1024,
+                audit_keys: vec![test_seal().signer.public_key()],
             },
+            seal: test_seal(),
         }
     }
 

@@ -42,7 +42,14 @@ fn record(db: &SqliteDb, n: u128, at: OffsetDateTime) {
                 changed_fields: vec![],
             },
         );
-        block_on(audit::append(db, &ev, None, at)).unwrap();
+        block_on(audit::append(
+            db,
+            &ev,
+            None,
+            at,
+            &crate::testing::harness::test_seal(),
+        ))
+        .unwrap();
     }
 }
 
