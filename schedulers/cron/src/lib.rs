@@ -11,7 +11,7 @@ fn start() {
     platform::logging::init();
 }
 
-use platform::{CryptoEntropy, Queue, D1, R2};
+use platform::{CryptoEntropy, Kv, Queue, D1, R2};
 use shared::bindings as b;
 use shared::jobs::{self, SchedulerPlatform};
 use worker::Env;
@@ -23,6 +23,7 @@ pub(crate) struct WorkerPlatform {
     queue: Queue,
     platform_events: Queue,
     blobs: R2,
+    cache: Kv,
 }
 
 impl WorkerPlatform {
@@ -31,8 +32,10 @@ impl WorkerPlatform {
         let queue = env.queue(b::CHANGE_EVENTS_QUEUE).ok()?;
         let blobs = R2::new(env.bucket(b::DOCUMENTS_R2).ok()?);
         let platform_events = Queue::new(env.queue(b::PLATFORM_EVENTS_QUEUE).ok()?);
+        let cache = Kv(env.kv(b::CACHE_KV).ok()?);
         Some(Self {
             blobs,
+            cache,
             served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
             env,
             accounts,
@@ -47,8 +50,12 @@ impl SchedulerPlatform for WorkerPlatform {
     type Queue = Queue;
     type Entropy = CryptoEntropy;
     type Blobs = R2;
+    type Cache = Kv;
     fn blobs(&self) -> &R2 {
         &self.blobs
+    }
+    fn cache(&self) -> &Kv {
+        &self.cache
     }
     fn accounts(&self) -> &D1 {
         &self.accounts

@@ -32,13 +32,15 @@ async fn run(job: Option<Job>, cron: &str, env: Env, started: f64) {
         return;
     };
     let run = jobs::run(&p, job, Some(cron)).await;
-    let counts = serde_json::Value::Object(run.counts);
+    let counts = serde_json::Value::Object(run.counts.to_json());
     let detail = (!run.detail.is_empty()).then(|| run.detail.join("; "));
     let duration_ms = logging::elapsed_ms(started);
     let (level, outcome) = match run.outcome {
         Outcome::Ok => (tracing::Level::INFO, "ok"),
         Outcome::Partial => (tracing::Level::WARN, "partial"),
         Outcome::Failed => (tracing::Level::ERROR, "failed"),
+        // Another run of the job holds every shard's lease: nothing to do, nothing wrong.
+        Outcome::Skipped => (tracing::Level::INFO, "skipped"),
     };
     logging::event_at!(
         level,

@@ -126,10 +126,9 @@ pub(crate) async fn load_any(
 }
 
 /// Cache key of a rendered entity: immutable, because every change to the row moves `version`
-/// (user changes) or `index_rev` (the consumer's denormalised fields).
-pub fn cache_key(account_id: Uuid, table: &str, id: Uuid, version: i64, index_rev: i64) -> String {
-    format!("r1/{account_id}/{table}/{id}/{version}.{index_rev}")
-}
+/// (user changes) or `index_rev` (the consumer's denormalised fields). One owner: the data map,
+/// so erasure deletes exactly the keys the API writes.
+pub use crate::domain::personal_data::read_cache_key as cache_key;
 
 pub const CACHE_TTL_SECONDS: u64 = 86_400;
 

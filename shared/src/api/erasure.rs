@@ -47,9 +47,10 @@ pub async fn create<P: Platform>(
         return Err(ApiError::bad_request("subject_id is a UUID"));
     }
     let exists =
-        t.db.query(Stmt::new(
-            format!("SELECT id FROM {table} WHERE account_id = ?1 AND id = ?2"),
-            vec![json!(t.account_id()), json!(r.subject_id)],
+        t.db.query(crate::store::erasure_requests::subject_exists_stmt(
+            table,
+            t.account_id(),
+            &r.subject_id,
         ))
         .await?;
     if exists.rows.is_empty() {
@@ -107,11 +108,8 @@ pub async fn get<D: Database>(t: &Tenant<D>, id: Uuid) -> Result<ApiResponse, Ap
         ));
     }
     let r =
-        t.db.query(Stmt::new(
-            "SELECT body FROM erasure_requests WHERE account_id = ?1 AND id = ?2",
-            vec![json!(t.account_id()), json!(id)],
-        ))
-        .await?;
+        t.db.query(crate::store::erasure_requests::get_stmt(t.account_id(), id))
+            .await?;
     let body = r
         .first()
         .and_then(|row| col_json(row, "body"))

@@ -1,7 +1,9 @@
-//! Which fields of each entity hold personal data of a data subject (a client or a user).
-//! One owner for that knowledge: redaction on read (restricted records, non-admin callers),
-//! erasure (what is pseudonymised), and the data-map test that fails when a table gains a
-//! personal-data column nobody mapped all read it from here.
+//! Which fields of each entity hold personal data of a data subject (a client or a user), and
+//! the data map: every place (shard table, account-D1 table, KV key family, R2 prefix) where
+//! personal data of a subject may sit, and what erasure does with it. One owner for that
+//! knowledge: redaction on read (restricted records, non-admin callers), erasure (the
+//! retention sweep walks [`DATA_MAP`]), and the data-map tests (a shard table missing from the
+//! map fails them) all read it from here.
 
 /// Body fields of `table` that hold personal data, top level (nested objects count as a whole).
 /// Derived copies in other rows (`adviser_name`, `search_text`) are listed under the row that
@@ -23,11 +25,167 @@ pub fn fields(table: &str) -> &'static [&'static str] {
             "search_text",
             "adviser_name",
         ],
-        "users" => &["email", "display_name"],
-        // a document's title and description are free text written about a client
-        "documents" => &["title", "description"],
+        "users" => USER_FIELDS,
+        "documents" => DOCUMENT_FIELDS,
         _ => &[],
     }
+}
+
+/// Where data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// A table of every data shard.
+    ShardTable,
+    /// A table of the account D1 (registry and operations; no tenant entities).
+    AccountTable,
+    /// A key family of the KV namespace (`CACHE`).
+    Kv,
+    /// A key prefix of the R2 bucket (`DOCUMENTS`).
+    R2,
+}
+
+/// What erasure does with a place. The sweep's erasure matches on this exhaustively, so a new
+/// kind of place cannot be added without saying how it is erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Erasure {
+    /// The subject's own rows: deleted, or pseudonymised (`[erased]`, [`fields`] removed) where
+    /// kept records refer to them, or kept restricted while a law still requires the record
+    /// (`retention::decide`), then disposed of when it ends.
+    SubjectRows,
+    /// Copies of a subject's data in other rows (denormalised fields): recomputed from the
+    /// erased rows by the consumer on the `*.erased` / `*.purged` event (`services::derived`).
+    DerivedCopies,
+    /// Rows that hold a copy of a subject's data for a while (stored responses): the
+    /// subject's rows are deleted with it.
+    DeletedWithSubject,
+    /// Entries keyed by a row's version: deleted for every version of the subject's rows.
+    CacheEntries,
+    /// Objects of a document: deleted with the document's row.
+    DeletedWithRow,
+    /// Pseudonymous ids, event types and field names only (never a value of a personal
+    /// field): kept as they are, so the audit hash chain stays intact.
+    IdsOnly,
+    /// Nothing about a data subject.
+    Nothing,
+}
+
+/// One place of the data map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub store: Store,
+    /// Table name, or the key pattern of a KV family / R2 prefix.
+    pub name: &'static str,
+    /// Fields that may hold personal data (body fields; `*` the whole value).
+    pub personal: &'static [&'static str],
+    pub erasure: Erasure,
+}
+
+const fn place(
+    store: Store,
+    name: &'static str,
+    personal: &'static [&'static str],
+    erasure: Erasure,
+) -> Place {
+    Place {
+        store,
+        name,
+        personal,
+        erasure,
+    }
+}
+
+/// The KV key family of the API's read cache: a rendered row at one version and derived-field
+/// revision (immutable: every change moves one of them).
+pub fn read_cache_key(
+    account: uuid::Uuid,
+    table: &str,
+    id: uuid::Uuid,
+    version: i64,
+    index_rev: i64,
+) -> String {
+    format!("r1/{account}/{table}/{id}/{version}.{index_rev}")
+}
+
+/// Every place personal data of a client or a user may sit, and what erasure does with it.
+pub const DATA_MAP: &[Place] = {
+    use Erasure::*;
+    use Store::*;
+    &[
+        place(ShardTable, "clients", CLIENT_FIELDS, SubjectRows),
+        // A client's `adviser_name` (its adviser's name) and `search_text` (its own name and
+        // postcode) are copies, recomputed when either subject is erased.
+        place(
+            ShardTable,
+            "clients",
+            &["adviser_name", "search_text"],
+            DerivedCopies,
+        ),
+        place(ShardTable, "documents", DOCUMENT_FIELDS, SubjectRows),
+        place(ShardTable, "users", USER_FIELDS, SubjectRows),
+        // Group names and descriptions are the firm's own (reviewed: no personal data).
+        place(ShardTable, "groups", &[], Nothing),
+        // The response of an idempotent create: the whole rendered row, for a day.
+        place(
+            ShardTable,
+            "idempotency_keys",
+            &["response"],
+            DeletedWithSubject,
+        ),
+        // Change events: ids, types and changed field NAMES; holds and settings carry the
+        // before/after of those (booleans and periods), never personal fields.
+        place(ShardTable, "outbox", &[], IdsOnly),
+        place(ShardTable, "audit_log", &[], IdsOnly),
+        place(ShardTable, "audit_checkpoints", &[], IdsOnly),
+        // Subject, requester and outcome are ids (and the reasons a law keeps a record).
+        place(ShardTable, "erasure_requests", &[], IdsOnly),
+        place(ShardTable, "account_usage", &[], Nothing),
+        // Messages the consumer could not process: change events (ids only); purged after
+        // the preset's 30 days.
+        place(AccountTable, "dead_letters", &[], IdsOnly),
+        place(
+            Kv,
+            "r1/{account}/{table}/{id}/{version}.{index_rev}",
+            &["*"],
+            CacheEntries,
+        ),
+        place(
+            R2,
+            "accounts/{account}/documents/{document}/{sha256}",
+            &["*"],
+            DeletedWithRow,
+        ),
+    ]
+};
+
+const CLIENT_FIELDS: &[&str] = &[
+    "title",
+    "forenames",
+    "surname",
+    "date_of_birth",
+    "email",
+    "phone",
+    "address",
+    "dependants",
+    "notes",
+];
+const USER_FIELDS: &[&str] = &["email", "display_name"];
+// a document's title and description are free text written about a client
+const DOCUMENT_FIELDS: &[&str] = &["title", "description"];
+
+/// The places of one store named `name` (a table may appear twice: own fields and copies).
+pub fn places(store: Store, name: &str) -> impl Iterator<Item = &'static Place> + '_ {
+    DATA_MAP
+        .iter()
+        .filter(move |p| p.store == store && p.name == name)
+}
+
+/// Shard tables (from `sqlite_master`) the data map does not mention.
+pub fn unmapped_shard_tables(tables: &[String]) -> Vec<&str> {
+    tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| places(Store::ShardTable, t).next().is_none())
+        .collect()
 }
 
 #[cfg(test)]
@@ -64,5 +222,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_personal_field_of_an_entity_is_in_the_data_map_with_an_erasure() {
+        for table in ["clients", "users", "documents"] {
+            for f in fields(table) {
+                assert!(
+                    places(Store::ShardTable, table).any(|p| p.personal.contains(f)),
+                    "{table}.{f} is personal data but no data-map place holds it"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_table_missing_from_the_data_map_is_reported() {
+        let tables = vec!["clients".to_string(), "client_notes".to_string()];
+        assert_eq!(unmapped_shard_tables(&tables), vec!["client_notes"]);
     }
 }

@@ -4,6 +4,8 @@
 //! job-run endpoint is `api::admin::jobs`).
 #![allow(async_fn_in_trait)]
 
+pub mod lease;
+pub mod report;
 pub mod retention_sweep;
 pub mod shard_health;
 
@@ -11,8 +13,10 @@ use crate::bindings;
 use crate::domain::clock::{rfc3339, uuid_v7, Entropy};
 use crate::migrations::{self, Migration};
 use crate::ports::*;
+use lease::{Leases, Skipped};
+use report::*;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,8 +64,11 @@ pub trait SchedulerPlatform {
     type Queue: EventQueue;
     type Entropy: Entropy;
     type Blobs: BlobStore;
+    type Cache: Cache;
     /// Document contents (the retention sweep deletes them with their rows).
     fn blobs(&self) -> &Self::Blobs;
+    /// The API's read cache (KV): erasure deletes the subject's rendered rows from it.
+    fn cache(&self) -> &Self::Cache;
     fn accounts(&self) -> &Self::Db;
     /// The shard bindings this deployment serves, with a session on each.
     fn shards(&self) -> Vec<(String, Self::Db)>;
@@ -87,6 +94,8 @@ pub enum Outcome {
     /// Some work failed or was left for the next run.
     Partial,
     Failed,
+    /// Another run of the job held the lease of every shard: this one did nothing.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,7 +106,10 @@ pub struct JobRun {
     pub started_at: String,
     pub finished_at: String,
     pub outcome: Outcome,
-    pub counts: Map<String, Value>,
+    /// What the run did, in the job's own named counters (serialised as `counts`).
+    pub counts: RunReport,
+    /// Shards left alone because another run of the job held their lease.
+    pub skipped: Vec<Skipped>,
     pub detail: Vec<String>,
 }
 
@@ -112,51 +124,63 @@ pub const PURGE_PAGE: i64 = 500;
 
 pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> JobRun {
     let started = p.now();
-    let mut counts = Map::new();
+    let id = uuid_v7(started, p.entropy()).to_string();
+    let mut leases = Leases::new(job, id.clone());
     let mut detail = Vec::new();
-    let outcome = match job {
-        Job::OutboxRelay => relay(p, &mut counts, &mut detail).await,
-        Job::MigrationCheck => migration_check(p, &mut counts, &mut detail).await,
+    let l = &mut leases;
+    let (mut outcome, counts) = match job {
+        Job::OutboxRelay => {
+            let mut c = RelayCounts::default();
+            let o = relay(p, l, &mut c, &mut detail).await;
+            (o, RunReport::OutboxRelay(c))
+        }
+        Job::MigrationCheck => {
+            let mut c = MigrationCounts::default();
+            let o = migration_check(p, l, &mut c, &mut detail).await;
+            (o, RunReport::MigrationCheck(c))
+        }
         Job::ShardHealth => {
-            if crate::jobs::shard_health::run(p, &mut counts, &mut detail).await {
+            let mut c = HealthCounts::default();
+            let o = if crate::jobs::shard_health::run(p, l, &mut c, &mut detail).await {
                 Outcome::Ok
             } else {
                 Outcome::Partial
-            }
+            };
+            (o, RunReport::ShardHealth(c))
         }
         Job::Retention => {
             let resume_only = cron == Some(bindings::CRON_RETENTION_RESUME);
-            retention(p, &mut counts, &mut detail, resume_only).await
+            let mut c = RetentionReport::default();
+            let o = retention(p, l, &mut c, &mut detail, resume_only).await;
+            (o, RunReport::Retention(Box::new(c)))
         }
     };
+    for s in &leases.skipped {
+        detail.push(format!("{}: skipped: lease held", s.shard));
+    }
+    if leases.taken == 0 && !leases.skipped.is_empty() && outcome == Outcome::Ok {
+        outcome = Outcome::Skipped;
+    }
     let run = JobRun {
-        id: uuid_v7(started, p.entropy()).to_string(),
+        id,
         job,
         cron: cron.map(str::to_owned),
         started_at: rfc3339(started),
         finished_at: rfc3339(p.now()),
         outcome,
         counts,
+        skipped: leases.skipped,
         detail,
     };
     let body = serde_json::to_string(&run).unwrap_or_default();
     if let Err(e) = p
         .accounts()
-        .query(Stmt::new(
-            "INSERT INTO job_runs (id, body) VALUES (?1, ?2)",
-            vec![json!(run.id), json!(body)],
-        ))
+        .query(crate::store::job_state::insert_run_stmt(&run.id, &body))
         .await
     {
         tracing::error!(error = %e, job = job.name(), "recording the job run failed");
     }
     run
-}
-
-/// Add `n` to a run's count `key` (every job reports its counts this way).
-pub(crate) fn add(counts: &mut Map<String, Value>, key: &str, n: u64) {
-    let cur = counts.get(key).and_then(Value::as_u64).unwrap_or(0);
-    counts.insert(key.into(), json!(cur + n));
 }
 
 /// Account changes whose events are still in the account row (the API isolate that made them
@@ -165,7 +189,7 @@ async fn forward_pending<P: SchedulerPlatform>(
     p: &P,
     shard_id: &str,
     db: &P::Db,
-    counts: &mut Map<String, Value>,
+    counts: &mut RelayCounts,
 ) -> Result<(), StoreError> {
     let rows = p
         .accounts()
@@ -180,7 +204,7 @@ async fn forward_pending<P: SchedulerPlatform>(
                 let pending = pending_account_events(p.accounts(), id).await?;
                 forward_account_events(p.accounts(), db, shard_id, id, pending).await?
             };
-            add(counts, "account_events_forwarded", moved.len() as u64);
+            counts.account_events_forwarded.add(moved.len() as u64);
         }
     }
     Ok(())
@@ -188,18 +212,49 @@ async fn forward_pending<P: SchedulerPlatform>(
 
 async fn relay<P: SchedulerPlatform>(
     p: &P,
-    counts: &mut Map<String, Value>,
+    leases: &mut Leases,
+    counts: &mut RelayCounts,
     detail: &mut Vec<String>,
 ) -> Outcome {
     let mut outcome = Outcome::Ok;
-    let now = p.now();
-    let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
     // Shard id by binding, to find the accounts whose own changes wait to be forwarded.
     let shard_ids = shard_ids_by_binding(p.accounts()).await;
     for (binding, db) in p.shards() {
-        match shard_ids.get(&binding) {
+        let key = shard_ids.get(&binding).unwrap_or(&binding).clone();
+        let fence = match leases.take(p, &key).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                outcome = Outcome::Partial;
+                continue;
+            }
+        };
+        if !relay_shard(p, &binding, shard_ids.get(&binding), &db, counts, detail).await {
+            outcome = Outcome::Partial;
+        }
+        leases.release(p, &fence).await;
+    }
+    outcome
+}
+
+/// Relay one shard: forward waiting account events, republish old unpublished rows, purge
+/// published ones. False if anything failed.
+async fn relay_shard<P: SchedulerPlatform>(
+    p: &P,
+    binding: &str,
+    shard_id: Option<&String>,
+    db: &P::Db,
+    counts: &mut RelayCounts,
+    detail: &mut Vec<String>,
+) -> bool {
+    let mut outcome = Outcome::Ok;
+    let now = p.now();
+    let cutoff = now.checked_sub(p.relay_min_age()).unwrap_or(now);
+    {
+        match shard_id {
             Some(shard_id) => {
-                if let Err(e) = forward_pending(p, shard_id, &db, counts).await {
+                if let Err(e) = forward_pending(p, shard_id, db, counts).await {
                     detail.push(format!("{binding}: forwarding account events: {e}"));
                     outcome = Outcome::Partial;
                 }
@@ -245,7 +300,7 @@ async fn relay<P: SchedulerPlatform>(
                 outcome = Outcome::Partial;
                 break;
             }
-            add(counts, "republished", keys.len() as u64);
+            counts.republished.add(keys.len() as u64);
             let now = p.now();
             let stmts: Vec<Stmt> = keys
                 .iter()
@@ -269,14 +324,14 @@ async fn relay<P: SchedulerPlatform>(
             ))
             .await
         {
-            Ok(r) => add(counts, "purged", r.meta.changes),
+            Ok(r) => counts.purged.add(r.meta.changes),
             Err(e) => {
                 detail.push(format!("{binding}: purge: {e}"));
                 outcome = Outcome::Partial;
             }
         }
     }
-    outcome
+    outcome == Outcome::Ok
 }
 
 /// Compare applied migrations (wrangler's `d1_migrations`) with those embedded in the build.
@@ -300,10 +355,7 @@ pub fn drift(applied: &[String], embedded: &[Migration]) -> Option<String> {
 
 async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
     let r = db
-        .query(Stmt::new(
-            "SELECT name FROM d1_migrations ORDER BY id",
-            vec![],
-        ))
+        .query(crate::store::health_job::applied_migrations())
         .await?;
     Ok(r.rows
         .iter()
@@ -316,7 +368,8 @@ async fn applied(db: &impl Database) -> Result<Vec<String>, StoreError> {
 /// one budget per night.
 async fn retention<P: SchedulerPlatform>(
     p: &P,
-    counts: &mut Map<String, Value>,
+    leases: &mut Leases,
+    counts: &mut RetentionReport,
     detail: &mut Vec<String>,
     resume_only: bool,
 ) -> Outcome {
@@ -339,31 +392,41 @@ async fn retention<P: SchedulerPlatform>(
                 }
             }
         }
-        if let Err(e) = crate::jobs::retention_sweep::sweep_shard(p, shard_id, &db, counts).await {
+        let fence = match leases.take(p, shard_id).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                outcome = Outcome::Partial;
+                continue;
+            }
+        };
+        if let Err(e) =
+            crate::jobs::retention_sweep::sweep_shard(p, shard_id, &db, &fence, counts).await
+        {
             detail.push(format!("{binding}: {e}"));
             outcome = Outcome::Partial;
         }
+        leases.release(p, &fence).await;
     }
     // Dead letters (account D1): after the preset's days, once a night.
     if !resume_only {
-        let days = crate::domain::retention::Policy::uk_preset().dead_letter_days;
-        let cutoff = rfc3339(p.now() - time::Duration::days(i64::from(days)));
+        use crate::domain::retention::{latest_due_start, Policy};
+        let days = Policy::uk_preset().dead_letter_days;
+        let cutoff = rfc3339(latest_due_start(days, p.now()));
         match p
             .accounts()
-            .query(Stmt::new(
-                "DELETE FROM dead_letters WHERE received_at < ?1",
-                vec![json!(cutoff)],
-            ))
+            .query(crate::store::retention::purge_dead_letters(&cutoff))
             .await
         {
-            Ok(r) => add(counts, "dead_letters_purged", r.meta.changes),
+            Ok(r) => counts.counts.dead_letters_purged.add(r.meta.changes),
             Err(e) => {
                 detail.push(format!("dead letters: {e}"));
                 outcome = Outcome::Partial;
             }
         }
     }
-    if counts.get("left_for_next_run").is_some() {
+    if counts.counts.left_for_next_run.is_some() {
         outcome = Outcome::Partial;
     }
     outcome
@@ -412,25 +475,19 @@ async fn schema_status(
 
 type Checked = Result<(crate::domain::tenancy::SchemaStatus, Option<String>), StoreError>;
 
-fn tally(
-    name: &str,
-    r: &Checked,
-    counts: &mut Map<String, Value>,
-    detail: &mut Vec<String>,
-) -> bool {
+fn tally(name: &str, r: &Checked, counts: &mut MigrationCounts, detail: &mut Vec<String>) -> bool {
     use crate::domain::tenancy::SchemaStatus;
     match r {
         Ok((SchemaStatus::Current, _)) => {
-            add(counts, "current", 1);
+            counts.current.add(1);
             true
         }
         Ok((status, d)) => {
-            let key = if *status == SchemaStatus::Behind {
-                "behind"
+            if *status == SchemaStatus::Behind {
+                counts.behind.add(1);
             } else {
-                "drifted"
-            };
-            add(counts, key, 1);
+                counts.drifted.add(1);
+            }
             detail.push(format!("{name}: {}", d.as_deref().unwrap_or("")));
             false
         }
@@ -443,7 +500,8 @@ fn tally(
 
 async fn migration_check<P: SchedulerPlatform>(
     p: &P,
-    counts: &mut Map<String, Value>,
+    leases: &mut Leases,
+    counts: &mut MigrationCounts,
     detail: &mut Vec<String>,
 ) -> Outcome {
     let mut ok = true;
@@ -457,7 +515,18 @@ async fn migration_check<P: SchedulerPlatform>(
     let ids = shard_ids_by_binding(p.accounts()).await;
     let now = rfc3339(p.now());
     for (binding, db) in p.shards() {
+        let key = ids.get(&binding).unwrap_or(&binding).clone();
+        let fence = match leases.take(p, &key).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                ok = false;
+                continue;
+            }
+        };
         let r = schema_status(&db, migrations::SHARD, crate::store::schema::EXPECTED_SHARD).await;
+        leases.release(p, &fence).await;
         ok &= tally(&binding, &r, counts, detail);
         let (Some(id), Ok((status, d))) = (ids.get(&binding), r) else {
             continue;
@@ -469,12 +538,9 @@ async fn migration_check<P: SchedulerPlatform>(
         };
         if let Err(e) = p
             .accounts()
-            .query(Stmt::new(
-                "UPDATE shards SET body = json_set(body, '$.schema', json(?2)) WHERE id = ?1",
-                vec![
-                    json!(id),
-                    json!(serde_json::to_string(&check).unwrap_or_default()),
-                ],
+            .query(crate::store::health_job::record_schema_status(
+                id,
+                &serde_json::to_value(&check).unwrap_or_default(),
             ))
             .await
         {

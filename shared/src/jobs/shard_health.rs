@@ -11,7 +11,7 @@ use crate::ports::*;
 use crate::store::registry;
 use crate::store::shard_health::{latest_samples, loads, AccountUsage, Sample};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Tables whose rows count toward a tenant's size, with the key that orders an account's rows.
@@ -54,15 +54,13 @@ async fn measure<P: SchedulerPlatform>(
     p: &P,
     shard: &Shard,
     db: &impl Database,
-) -> Result<BTreeMap<String, AccountUsage>, StoreError> {
+    fence: &Fence,
+) -> Result<BTreeMap<String, AccountUsage>, JobError> {
     let budget = p.measure_rows_per_run().max(1);
     let (previous, _) = latest_samples(p.accounts(), &shard.id).await?;
     let ids = p
         .accounts()
-        .query(Stmt::new(
-            "SELECT id FROM accounts WHERE db_shard_id = ?1 ORDER BY id",
-            vec![json!(shard.id)],
-        ))
+        .query(q::account_ids_on_shard(&shard.id))
         .await?;
     let ids: Vec<String> = ids
         .rows
@@ -91,16 +89,8 @@ async fn measure<P: SchedulerPlatform>(
             (carried.account_id.clone(), carried)
         })
         .collect();
-    let stored = p
-        .accounts()
-        .query(Stmt::new(
-            "SELECT body FROM job_cursors WHERE id = ?1",
-            vec![json!(cursor_id(&shard.id))],
-        ))
-        .await?;
+    let stored = crate::store::job_state::cursor(p.accounts(), &cursor_id(&shard.id)).await?;
     let mut c: SizeCursor = stored
-        .first()
-        .and_then(|r| col_json(r, "body"))
         .and_then(|b| serde_json::from_value(b["cursor"].clone()).ok())
         .unwrap_or_default();
     let mut spent = 0u64;
@@ -122,13 +112,7 @@ async fn measure<P: SchedulerPlatform>(
                 c.after = if *key == "seq" { json!(-1) } else { json!("") };
             }
             let r = db
-                .query(Stmt::new(
-                    format!(
-                        "SELECT count(*) AS n, coalesce(sum(length(body)), 0) AS b, max({key}) AS last FROM \
-                         (SELECT {key}, body FROM {table} WHERE account_id = ?1 AND {key} > ?2 ORDER BY {key} LIMIT ?3)"
-                    ),
-                    vec![json!(id), c.after.clone(), json!(MEASURE_CHUNK)],
-                ))
+                .query(q::measure_chunk(table, key, id, &c.after, MEASURE_CHUNK))
                 .await?;
             let row = r.first();
             let n = row.and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64;
@@ -153,20 +137,11 @@ async fn measure<P: SchedulerPlatform>(
         u.body_bytes = c.bytes;
         u.measured_at = rfc3339(p.now());
     }
-    let stmt = if stopped {
-        let body = json!({"id": cursor_id(&shard.id), "job": "shard_health", "shard_id": shard.id,
-            "cursor": c, "updated_at": rfc3339(p.now())});
-        Stmt::new(
-            "INSERT INTO job_cursors (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-            vec![json!(cursor_id(&shard.id)), json!(body.to_string())],
-        )
-    } else {
-        Stmt::new(
-            "DELETE FROM job_cursors WHERE id = ?1",
-            vec![json!(cursor_id(&shard.id))],
-        )
-    };
-    p.accounts().query(stmt).await?;
+    let body = stopped.then(|| {
+        json!({"id": cursor_id(&shard.id), "job": "shard_health", "shard_id": shard.id,
+            "cursor": c, "updated_at": rfc3339(p.now())})
+    });
+    write_cursor(p, &cursor_id(&shard.id), body.as_ref(), fence).await?;
     Ok(out)
 }
 
@@ -175,11 +150,12 @@ pub async fn sample<P: SchedulerPlatform>(
     p: &P,
     shard: &Shard,
     db: &impl Database,
-) -> Result<Sample, StoreError> {
+    fence: &Fence,
+) -> Result<Sample, JobError> {
     let started = p.now();
-    let probe = db.query(Stmt::new("SELECT 1 AS ok", vec![])).await?;
+    let probe = db.query(q::probe()).await?;
     let probe_ms = (p.now() - started).whole_milliseconds() as i64;
-    let mut usage = measure(p, shard, db).await?;
+    let mut usage = measure(p, shard, db, fence).await?;
     let backlog = db.query(crate::store::outbox::backlog()).await?;
     let row = backlog.first();
     let oldest = row
@@ -218,11 +194,7 @@ pub async fn sample<P: SchedulerPlatform>(
         usage_period: rfc3339(period),
         dead_letters_open: p
             .accounts()
-            .query(Stmt::new(
-                "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL \
-                 AND body ->> '$.message.shard_id' = ?1",
-                vec![json!(shard.id)],
-            ))
+            .query(q::open_dead_letters(Some(&shard.id)))
             .await?
             .first()
             .and_then(|r| col_i64(r, "n"))
@@ -231,12 +203,16 @@ pub async fn sample<P: SchedulerPlatform>(
     })
 }
 
-use crate::jobs::add;
+use crate::jobs::lease::{write_cursor, JobError, Leases};
+use crate::jobs::report::{HealthCounts, Tally};
+use crate::store::health_job as q;
+use crate::store::job_state::Fence;
 
 /// The health job: sample every bound shard, store the samples, then re-plan.
 pub async fn run<P: SchedulerPlatform>(
     p: &P,
-    counts: &mut Map<String, Value>,
+    leases: &mut Leases,
+    counts: &mut HealthCounts,
     detail: &mut Vec<String>,
 ) -> bool {
     let mut ok = true;
@@ -253,19 +229,23 @@ pub async fn run<P: SchedulerPlatform>(
             ok = false;
             continue;
         };
-        match sample(p, shard, &db).await {
+        let fence = match leases.take(p, &shard.id).await {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                detail.push(format!("{binding}: taking the lease: {e}"));
+                ok = false;
+                continue;
+            }
+        };
+        let sampled = sample(p, shard, &db, &fence).await;
+        leases.release(p, &fence).await;
+        match sampled {
             Ok(s) => {
                 let body = serde_json::to_string(&s).unwrap_or_default();
-                match p
-                    .accounts()
-                    .query(Stmt::new(
-                        "INSERT INTO shard_health (id, body) VALUES (?1, ?2)",
-                        vec![json!(s.id), json!(body)],
-                    ))
-                    .await
-                {
+                match p.accounts().query(q::insert_sample(&s.id, &body)).await {
                     Ok(_) => {
-                        add(counts, "sampled", 1);
+                        counts.sampled.add(1);
                         let pct = (s.size_bytes * 100)
                             .checked_div(s.capacity_bytes)
                             .unwrap_or(0);
@@ -289,27 +269,18 @@ pub async fn run<P: SchedulerPlatform>(
             }
         }
     }
-    if let Ok(r) = p
-        .accounts()
-        .query(Stmt::new(
-            "SELECT count(*) AS n FROM dead_letters WHERE replayed_at IS NULL",
-            vec![],
-        ))
-        .await
-    {
-        add(
-            counts,
-            "dead_letters_open",
-            r.first().and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64,
-        );
+    if let Ok(r) = p.accounts().query(q::open_dead_letters(None)).await {
+        counts
+            .dead_letters_open
+            .add(r.first().and_then(|r| col_i64(r, "n")).unwrap_or(0).max(0) as u64);
     }
     match rebalance(p).await {
         Ok(r) => {
-            add(counts, "proposals", r.open as u64);
-            add(counts, "proposals_new", r.new as u64);
-            add(counts, "proposals_superseded", r.superseded as u64);
+            counts.proposals.add(r.open as u64);
+            counts.proposals_new.add(r.new as u64);
+            counts.proposals_superseded.add(r.superseded as u64);
             if r.emit_failed > 0 {
-                add(counts, "proposal_events_failed", r.emit_failed as u64);
+                counts.proposal_events_failed.add(r.emit_failed as u64);
                 detail.push(format!(
                     "{} proposal events not sent; the next run sends them",
                     r.emit_failed
@@ -347,13 +318,7 @@ pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError
         .filter_map(|pr: &Proposal| serde_json::to_value(pr).ok())
         .collect();
     let now = p.now();
-    let open = p
-        .accounts()
-        .query(Stmt::new(
-            "SELECT id, body FROM rebalance_proposals WHERE status = 'open'",
-            vec![],
-        ))
-        .await?;
+    let open = p.accounts().query(q::open_proposals()).await?;
     let mut stmts = Vec::new();
     let mut kept: Vec<Value> = Vec::new();
     let mut unsent: Vec<Value> = Vec::new();
@@ -369,19 +334,13 @@ pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError
             }
         } else {
             out.superseded += 1;
-            stmts.push(Stmt::new(
-                "UPDATE rebalance_proposals SET body = json_set(body, '$.status', 'superseded', '$.superseded_at', ?2) WHERE id = ?1",
-                vec![json!(id), json!(rfc3339(now))],
-            ));
+            stmts.push(q::supersede_proposal(id, &rfc3339(now)));
         }
     }
     for pr in planned.iter().filter(|pr| !kept.contains(pr)) {
         let id = uuid_v7(now, p.entropy()).to_string();
         let body = json!({"id": id, "created_at": rfc3339(now), "status": "open", "proposal": pr, "emitted_at": null});
-        stmts.push(Stmt::new(
-            "INSERT INTO rebalance_proposals (id, body) VALUES (?1, ?2)",
-            vec![json!(id), json!(body.to_string())],
-        ));
+        stmts.push(q::insert_proposal(&id, &body));
         out.new += 1;
         unsent.push(body);
     }
@@ -402,10 +361,7 @@ pub async fn rebalance<P: SchedulerPlatform>(p: &P) -> Result<Replan, StoreError
         match p.platform_events().send_batch(vec![ev]).await {
             Ok(()) => {
                 p.accounts()
-                    .query(Stmt::new(
-                        "UPDATE rebalance_proposals SET body = json_set(body, '$.emitted_at', ?2) WHERE id = ?1",
-                        vec![json!(id), json!(rfc3339(now))],
-                    ))
+                    .query(q::mark_proposal_emitted(&id, &rfc3339(now)))
                     .await?;
             }
             Err(_) => out.emit_failed += 1,

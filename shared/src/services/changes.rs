@@ -51,6 +51,9 @@ pub enum Expect {
     Any,
     Version(i64),
     OneOf(Vec<i64>),
+    /// This version, and not erased yet (no `erased_at`): an erasure lands once, whatever
+    /// runs overlap.
+    Unerased(i64),
 }
 
 /// One change of one row, with its event.
@@ -154,6 +157,13 @@ impl Write {
                     Expect::Version(v) => {
                         params.push(json!(v));
                         filter += &format!(" AND {current} = ?{}", params.len());
+                    }
+                    Expect::Unerased(v) => {
+                        params.push(json!(v));
+                        filter += &format!(
+                            " AND {current} = ?{} AND body ->> '$.erased_at' IS NULL",
+                            params.len()
+                        );
                     }
                     Expect::OneOf(vs) => {
                         let marks: Vec<String> = vs

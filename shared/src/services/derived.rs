@@ -7,8 +7,9 @@
 
 use crate::domain::event::ChangeEvent;
 use crate::ports::{col_str, Database, Stmt, StoreError};
+use crate::store::derived_fields::Copy;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Clients updated per statement (well inside D1's 30 s per query).
 pub const CHUNK: i64 = 500;
@@ -79,61 +80,15 @@ pub fn work_for(ev: &ChangeEvent) -> Vec<Work> {
     }
 }
 
-const GROUP_NAME: &str =
-    "(SELECT g.body ->> '$.name' FROM groups g WHERE g.account_id = clients.account_id \
-     AND g.id = clients.group_id AND g.deleted_at IS NULL)";
-const ADVISER_NAME: &str =
-    "(SELECT u.body ->> '$.display_name' FROM users u WHERE u.account_id = clients.account_id \
-     AND u.id = clients.adviser_id AND u.deleted_at IS NULL)";
-const DOCUMENT_COUNT: &str =
-    "(SELECT count(*) FROM documents d WHERE d.account_id = clients.account_id \
-     AND d.client_id = clients.id AND d.deleted_at IS NULL)";
-/// Every derived-field update moves `index_rev`, which is part of the read-cache key: cached
-/// renderings of the old body can no longer be found. (`version` is the user's concurrency
-/// token and does not move for derived fields.)
-const BUMP: &str = "'$.index_rev', coalesce(body ->> '$.index_rev', 0) + 1";
-const SEARCH_TEXT: &str =
-    "lower(trim(coalesce(body ->> '$.surname', '') || ' ' || coalesce(body ->> '$.forenames', '') \
-     || ' ' || coalesce(body ->> '$.address.postcode', '')))";
-
-pub fn refresh_client(account_id: &str, client_id: &str) -> Stmt {
-    Stmt::new(
-        format!(
-            "UPDATE clients SET body = json_set(body, '$.group_name', {GROUP_NAME}, \
-             '$.adviser_name', {ADVISER_NAME}, '$.search_text', {SEARCH_TEXT}, \
-             '$.document_count', {DOCUMENT_COUNT}, {BUMP}) \
-             WHERE account_id = ?1 AND id = ?2"
-        ),
-        vec![json!(account_id), json!(client_id)],
-    )
-}
-
-pub fn recount_documents(account_id: &str, document_id: &str) -> Stmt {
-    Stmt::new(
-        format!(
-            "UPDATE clients SET body = json_set(body, '$.document_count', \
-             (SELECT count(*) FROM documents d WHERE d.account_id = clients.account_id \
-              AND d.client_id = clients.id AND d.deleted_at IS NULL), {BUMP}) \
-             WHERE account_id = ?1 AND id = (SELECT client_id FROM documents WHERE account_id = ?1 AND id = ?2)"
-        ),
-        vec![json!(account_id), json!(document_id)],
-    )
-}
+pub use crate::store::derived_fields::{recount_documents, refresh_client, refresh_document_count};
 
 /// One chunk of a fan-out; returns the ids it updated.
 pub fn fan_out_chunk(kind: FanOut, account_id: &str, target_id: &str, after: &str) -> Stmt {
-    let (field, value, column) = match kind {
-        FanOut::GroupName => ("$.group_name", GROUP_NAME, "group_id"),
-        FanOut::AdviserName => ("$.adviser_name", ADVISER_NAME, "adviser_id"),
+    let copy = match kind {
+        FanOut::GroupName => Copy::GroupName,
+        FanOut::AdviserName => Copy::AdviserName,
     };
-    Stmt::new(
-        format!(
-            "UPDATE clients SET body = json_set(body, '{field}', {value}, {BUMP}) WHERE rowid IN \
-             (SELECT rowid FROM clients WHERE account_id = ?1 AND {column} = ?2 AND deleted_at IS NULL \
-              AND id > ?3 ORDER BY id LIMIT ?4) RETURNING id"
-        ),
-        vec![json!(account_id), json!(target_id), json!(after), json!(CHUNK)],
-    )
+    crate::store::derived_fields::fan_out_chunk(copy, account_id, target_id, after, CHUNK)
 }
 
 /// Run one fan-out chunk; `Some(job)` when clients remain beyond it.

@@ -1,18 +1,23 @@
 //! The `erasure_requests` table (shard D1) and the pseudonymising expressions the retention
-//! sweep applies to rows that must stay when their subject is erased.
+//! sweep applies to rows that must stay when their subject is erased. Requests change only
+//! through the write protocol (`erasure_request.created` / `erasure_request.updated`).
 
 use crate::ports::Stmt;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
-/// Personal fields replaced when a row must stay (other kept records refer to it).
-pub const CLIENT_PSEUDONYM: &str = "json_set(json_remove(body, '$.email', '$.phone', '$.address', '$.dependants', \
-     '$.notes', '$.date_of_birth', '$.title', '$.search_text'), '$.forenames', '[erased]', '$.surname', '[erased]', \
-     '$.erased_at', ?3)";
+/// Personal fields replaced when a client row must stay (other kept records refer to it), and
+/// its restriction with them (nothing personal is left to restrict). `?3` is the time.
+pub const CLIENT_PSEUDONYM: &str =
+    "json_set(json_remove(body, '$.email', '$.phone', '$.address', '$.dependants', \
+     '$.notes', '$.date_of_birth', '$.title', '$.search_text', '$.adviser_name', '$.restricted'), \
+     '$.forenames', '[erased]', '$.surname', '[erased]', '$.erased_at', ?3)";
+/// A user's personal fields replaced (the row stays: audit rows and clients refer to its id).
 pub const USER_PSEUDONYM: &str =
     "json_set(body, '$.display_name', '[erased]', '$.email', 'erased-' || id || '@invalid', \
      '$.erased_at', ?3, '$.deleted_at', coalesce(body ->> '$.deleted_at', ?3))";
 
+/// Requests not yet carried out, oldest first.
 pub fn pending_stmt(account_id: Uuid) -> Stmt {
     Stmt::new(
         "SELECT id, body FROM erasure_requests WHERE account_id = ?1 AND status = 'pending' ORDER BY id LIMIT 50",
@@ -20,10 +25,30 @@ pub fn pending_stmt(account_id: Uuid) -> Stmt {
     )
 }
 
-pub fn complete_stmt(account_id: Uuid, id: &str, status: &str, outcome: &Value, now: &str) -> Stmt {
+/// Requests that kept records restricted (`status = 'restricted'`) and whose earliest
+/// restriction ends by `now` (`review_at`; one recorded before reviews existed has none and is
+/// reviewed at once, which sets it). A range of the status index: it reads the account's
+/// restricted requests (erasure requests are few), none of the completed ones.
+pub fn due_for_review_stmt(account_id: Uuid, now: &str) -> Stmt {
     Stmt::new(
-        "UPDATE erasure_requests SET body = json_set(body, '$.status', ?3, '$.completed_at', ?4, '$.outcome', json(?5)) \
-         WHERE account_id = ?1 AND id = ?2",
-        vec![json!(account_id), json!(id), json!(status), json!(now), json!(outcome.to_string())],
+        "SELECT id, body FROM erasure_requests WHERE account_id = ?1 AND status = 'restricted' \
+         AND coalesce(body ->> '$.review_at', '') <= ?2 ORDER BY id LIMIT 50",
+        vec![json!(account_id), json!(now)],
+    )
+}
+
+/// One request (the API's read).
+pub fn get_stmt(account_id: Uuid, id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT body FROM erasure_requests WHERE account_id = ?1 AND id = ?2",
+        vec![json!(account_id), json!(id)],
+    )
+}
+
+/// Whether the subject of a new request exists (`table` is `clients` or `users`).
+pub fn subject_exists_stmt(table: &str, account_id: Uuid, id: &str) -> Stmt {
+    Stmt::new(
+        format!("SELECT id FROM {table} WHERE account_id = ?1 AND id = ?2"),
+        vec![json!(account_id), json!(id)],
     )
 }

@@ -126,8 +126,12 @@ impl SchedulerPlatform for Fake {
     type Queue = MemQueue;
     type Entropy = CountingEntropy;
     type Blobs = MemBlobs;
+    type Cache = MemCache;
     fn blobs(&self) -> &MemBlobs {
         &self.blobs
+    }
+    fn cache(&self) -> &MemCache {
+        &self.cache
     }
     fn accounts(&self) -> &Rc<SqliteDb> {
         &self.accounts

@@ -15,9 +15,14 @@ mod audit_verify;
 mod bookmarks;
 mod consumer_checks;
 mod contention;
+mod derived_after_disposal;
+mod erasure_data_map;
 mod idempotency;
 mod model;
+mod overlap;
 mod restriction;
+mod restriction_lifecycle;
+mod retention_boundaries;
 mod writes;
 
 pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
@@ -134,7 +139,7 @@ fn failed_queue_send_leaves_the_event_for_the_relay_which_publishes_it_once() {
     assert!(f.queue.sent.borrow().is_empty());
     f.clock.advance(time::Duration::minutes(1));
     let run = block_on(jobs::run(&f, Job::OutboxRelay, None));
-    assert_eq!(run.counts["republished"], 1);
+    assert_eq!(run.counts.to_json()["republished"], 1);
     let sent = f.queue.sent.borrow().clone();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["subject"], format!("clients/{id}"));
@@ -145,7 +150,7 @@ fn failed_queue_send_leaves_the_event_for_the_relay_which_publishes_it_once() {
     assert_eq!(f.drain_queue(), vec![Decision::Ack]);
     let run = block_on(jobs::run(&f, Job::OutboxRelay, None));
     assert!(
-        run.counts.get("republished").is_none(),
+        run.counts.to_json().get("republished").is_none(),
         "nothing left to relay"
     );
     assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 1);
@@ -1090,7 +1095,10 @@ fn a_drifted_shard_is_reported_marked_and_refuses_writes_with_503() {
     let run = block_on(jobs::run(&f, Job::MigrationCheck, None));
     assert_eq!(run.outcome, Outcome::Partial);
     assert_eq!(
-        (run.counts["drifted"].clone(), run.counts["behind"].clone()),
+        (
+            run.counts.to_json()["drifted"].clone(),
+            run.counts.to_json()["behind"].clone()
+        ),
         (json!(1), json!(1))
     );
     assert!(
@@ -1261,7 +1269,7 @@ fn health_job_samples_every_bound_shard_with_per_account_usage() {
         .unwrap();
     let run = block_on(jobs::run(&f, Job::ShardHealth, None));
     assert_eq!(run.outcome, Outcome::Ok, "{:?}", run.detail);
-    assert_eq!(run.counts["sampled"], 3);
+    assert_eq!(run.counts.to_json()["sampled"], 3);
     let h = f.admin(Get, &format!("/admin/v1/shards/{shard}/health"), None);
     let s = h.body_json().unwrap()["items"][0].clone();
     assert!(s["size_bytes"].as_u64().unwrap() > 0);
@@ -1398,13 +1406,17 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
     assert_eq!(cursor.len(), 1, "a stored cursor between runs");
     let second = block_on(jobs::run(&f, Job::Retention, None));
     assert_eq!(second.outcome, Outcome::Ok, "{:?}", second.counts);
-    assert_eq!(second.counts["resumed"], 1);
+    assert_eq!(second.counts.to_json()["resumed"], 1);
     assert_eq!(
-        second.counts["cycles_completed"], 3,
+        second.counts.to_json()["cycles_completed"],
+        3,
         "every bound shard finished its cycle"
     );
     assert!(
-        second.counts["candidates_examined"].as_u64().unwrap() < 6_000,
+        second.counts.to_json()["candidates_examined"]
+            .as_u64()
+            .unwrap()
+            < 6_000,
         "resumed after the cursor, not from the start: {:?}",
         second.counts
     );
@@ -1414,11 +1426,12 @@ fn bounded_retention_runs_resume_from_the_stored_cursor_until_the_cycle_complete
         "every expired row gone after one cycle"
     );
     // Per shard: the swept shard carries the deletions, and the shards sum to the totals.
-    let by_shard = second.counts["by_shard"].as_object().unwrap();
+    let second_counts = second.counts.to_json();
+    let by_shard = second_counts["by_shard"].as_object().unwrap();
     assert_eq!(by_shard["shard-eu-01"]["deleted"], 10, "{by_shard:?}");
     for key in ["deleted", "rows_read", "candidates_examined"] {
         let sum: u64 = by_shard.values().map(|v| v[key].as_u64().unwrap()).sum();
-        assert_eq!(json!(sum), second.counts[key], "{key}: {by_shard:?}");
+        assert_eq!(json!(sum), second_counts[key], "{key}: {by_shard:?}");
     }
     assert_eq!(
         f.count(
@@ -1451,7 +1464,11 @@ fn the_hourly_retention_cron_only_carries_on_an_unfinished_cycle() {
     // No cycle in progress: the hourly run sweeps nothing (the nightly one starts cycles).
     let idle = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION_RESUME)));
     assert_eq!(idle.outcome, Outcome::Ok, "{:?}", idle.counts);
-    assert!(idle.counts.get("deleted").is_none(), "{:?}", idle.counts);
+    assert!(
+        idle.counts.to_json().get("deleted").is_none(),
+        "{:?}",
+        idle.counts
+    );
     assert_eq!(left(), n);
     let nightly = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION)));
     assert_eq!(nightly.outcome, Outcome::Partial, "{:?}", nightly.counts);
@@ -1459,11 +1476,15 @@ fn the_hourly_retention_cron_only_carries_on_an_unfinished_cycle() {
     // The next hourly run carries the cycle on from its cursor and finishes it.
     let hourly = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION_RESUME)));
     assert_eq!(hourly.outcome, Outcome::Ok, "{:?}", hourly.counts);
-    assert_eq!(hourly.counts["resumed"], 1);
-    assert_eq!(hourly.counts["deleted"], 10);
+    assert_eq!(hourly.counts.to_json()["resumed"], 1);
+    assert_eq!(hourly.counts.to_json()["deleted"], 10);
     assert_eq!(left(), 0);
     let after = block_on(jobs::run(&f, Job::Retention, Some(CRON_RETENTION_RESUME)));
-    assert!(after.counts.get("deleted").is_none(), "{:?}", after.counts);
+    assert!(
+        after.counts.to_json().get("deleted").is_none(),
+        "{:?}",
+        after.counts
+    );
 }
 
 #[test]
@@ -1996,9 +2017,9 @@ fn retention_sweep_deletes_exactly_what_is_due_and_keeps_holds() {
             run.counts
         );
     }
-    assert_eq!(run.counts["clients_deleted"], 2);
-    assert_eq!(run.counts["documents_deleted"], 2);
-    assert_eq!(run.counts["contents_deleted"], 1);
+    assert_eq!(run.counts.to_json()["clients_deleted"], 2);
+    assert_eq!(run.counts.to_json()["documents_deleted"], 2);
+    assert_eq!(run.counts.to_json()["contents_deleted"], 1);
     assert!(
         f.blobs.objects.borrow().is_empty(),
         "the purged document's content is gone from R2"
@@ -2036,7 +2057,7 @@ fn retention_sweep_deletes_exactly_what_is_due_and_keeps_holds() {
     );
     // A second full run finds nothing more to delete.
     let again = block_on(jobs::run(&f, Job::Retention, None));
-    assert_eq!(again.counts["deleted"], 0, "{:?}", again.counts);
+    assert_eq!(again.counts.to_json()["deleted"], 0, "{:?}", again.counts);
 }
 
 #[test]

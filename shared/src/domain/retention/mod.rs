@@ -385,7 +385,7 @@ fn retention(policy: &Policy, record: &Record) -> Retention {
             Some(published_at) => {
                 let published = utc(published_at);
                 Retention::Until {
-                    end: plus_days(published, policy.outbox_days),
+                    end: days_retention_end(published, policy.outbox_days),
                     reason: format!(
                         "outbox: {} after publication on {}",
                         plural(policy.outbox_days, "day"),
@@ -413,7 +413,7 @@ fn after_relationship(
             reason: active_reason.to_owned(),
         },
         Some(ended_on) => Retention::Until {
-            end: midnight_utc(add_years(ended_on, years)),
+            end: relationship_retention_end(ended_on, years),
             reason: format!(
                 "{rule}: {} after the relationship ended on {ended_on}",
                 plural(years, "year")
@@ -426,7 +426,7 @@ fn after_relationship(
 fn after_creation(record: &Record, days: u32, what: &str) -> Retention {
     let created = utc(record.created_at);
     Retention::Until {
-        end: plus_days(created, days),
+        end: days_retention_end(created, days),
         reason: format!(
             "{what}: {} after creation on {}",
             plural(days, "day"),
@@ -446,7 +446,7 @@ fn with_soft_delete(
     deleted_at: OffsetDateTime,
 ) -> Retention {
     let deleted = utc(deleted_at);
-    let grace_end = plus_days(deleted, policy.soft_delete_grace_days);
+    let grace_end = days_retention_end(deleted, policy.soft_delete_grace_days);
     let grace = plural(policy.soft_delete_grace_days, "day");
     let grace_reason = format!("soft-deleted on {}: {grace} grace period", deleted.date());
     match retention {
@@ -489,7 +489,7 @@ fn erasure(
         Retention::Indefinite { .. } if record_type == RecordType::AmlEvidence => {
             let years = policy.aml_years_after_end;
             Retention::Until {
-                end: midnight_utc(add_years(received, years)),
+                end: relationship_retention_end(received, years),
                 reason: format!(
                     "MLR 2017 reg 40: {} after the relationship ended with the erasure request",
                     plural(years, "year")
@@ -519,6 +519,50 @@ fn erasure(
             ),
         },
     }
+}
+
+/// The one definition of a relationship-end retention boundary: a record kept `years` after
+/// a relationship that ended on `ended_on` may go from this instant on (00:00 UTC of the date
+/// `years` later). [`decide`] deletes at `now >= end`; the sweep's candidate query selects
+/// `ended_on <= latest_due_relationship_end(years, now)`, which is the same set.
+pub fn relationship_retention_end(ended_on: Date, years: u32) -> OffsetDateTime {
+    midnight_utc(add_years(ended_on, years))
+}
+
+/// The latest relationship end whose `years` of retention are over at `now`: every end date
+/// `d <= ` this one has `relationship_retention_end(d, years) <= now`, and no later one does.
+/// (29 February counts: `add_years` maps it onto 28 February, the same day as 28 February.)
+pub fn latest_due_relationship_end(years: u32, now: OffsetDateTime) -> Date {
+    let today = utc(now).date();
+    let target = i64::from(today.year()) - i64::from(years.min(9_000));
+    let Ok(year) = i32::try_from(target) else {
+        return Date::MIN;
+    };
+    let day = today
+        .day()
+        .min(time::util::days_in_month(today.month(), year));
+    let mut bound = Date::from_calendar_date(year, today.month(), day).unwrap_or(Date::MIN);
+    // At most one later day maps onto today too (29 February onto 28 February).
+    while let Some(next) = bound.next_day() {
+        if add_years(next, years) <= today {
+            bound = next;
+        } else {
+            break;
+        }
+    }
+    bound
+}
+
+/// The one definition of a day-count boundary (soft-delete grace, idempotency keys, dead
+/// letters, published outbox rows): `days` exact 24-hour days after `from`.
+pub fn days_retention_end(from: OffsetDateTime, days: u32) -> OffsetDateTime {
+    plus_days(utc(from), days)
+}
+
+/// The latest start whose `days` are over at `now` (`from <= this` exactly when
+/// `days_retention_end(from, days) <= now`): the candidate bound of a day-count rule.
+pub fn latest_due_start(days: u32, now: OffsetDateTime) -> OffsetDateTime {
+    utc(now).saturating_sub(Duration::days(i64::from(days)))
 }
 
 /// 00:00 UTC of `date`.

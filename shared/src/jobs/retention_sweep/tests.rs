@@ -18,6 +18,7 @@ fn a_guarded_purge_leaves_a_document_whose_client_was_put_on_hold_and_writes_no_
         singular: "document",
         id: id.into(),
         client: Some(client.into()),
+        version: 0,
         body: json!({}),
         reason: "test".into(),
     };
@@ -29,10 +30,10 @@ fn a_guarded_purge_leaves_a_document_whose_client_was_put_on_hold_and_writes_no_
         e
     };
     // The candidate was judged deletable, then its client was put on hold.
-    let held = block_on(db.batch(purge_stmts(a, &due("d", "c"), &ev(1)).to_vec())).unwrap();
+    let held = block_on(db.batch(purge_stmts(a, &due("d", "c"), &ev(1)))).unwrap();
     assert_eq!(held[0].meta.changes, 0, "held: not deleted");
     assert_eq!(held[1].meta.changes, 0, "held: no purged event");
-    let free = block_on(db.batch(purge_stmts(a, &due("d2", "c2"), &ev(2)).to_vec())).unwrap();
+    let free = block_on(db.batch(purge_stmts(a, &due("d2", "c2"), &ev(2)))).unwrap();
     assert_eq!((free[0].meta.changes, free[1].meta.changes), (1, 1));
 }
 
@@ -73,5 +74,29 @@ fn every_candidate_query_is_an_index_range_of_one_account_resuming_at_the_keyset
         );
         // One table per step: D1 bills every row a join touches.
         assert_eq!(plan.split(" | ").count(), 1, "step {step} joins: {plan}");
+    }
+}
+
+#[test]
+fn erasure_and_purge_statements_search_indexes_led_by_account_id() {
+    use crate::store::erasure_requests::{due_for_review_stmt, pending_stmt};
+    let db = SqliteDb::shard().unwrap();
+    let a = Uuid::from_u128(1);
+    let c = "00000000-0000-4000-8000-000000000002";
+    for stmt in [
+        pending_stmt(a),
+        due_for_review_stmt(a, "2026-11-26T02:00:00.000Z"),
+        sql::row("clients", a, c),
+        sql::row("users", a, c),
+        sql::documents_of_client(a, c),
+        crate::store::idempotency::delete_for_entity(a, "clients", Uuid::from_u128(2)),
+        sql::purge_idempotency(a, "2026-11-26T02:00:00.000Z"),
+        sql::purge(a, "documents", c, Some(c), 3),
+        sql::purge(a, "clients", c, None, 3),
+        sql::held_clients(a),
+    ] {
+        let plan = query_plan(&db, &stmt).join(" | ");
+        assert!(!plan.contains("SCAN"), "{}: {plan}", stmt.sql);
+        assert!(plan.contains("account_id=?"), "{}: {plan}", stmt.sql);
     }
 }

@@ -1,0 +1,431 @@
+//! Erasure requests (UK GDPR art. 17), carried out by the sweep before anything else, and the
+//! restrictions they leave. Personal data with no legal obligation to keep is erased (rows
+//! deleted, or pseudonymised where kept records still refer to them); a record a law still
+//! requires is kept with `restricted: {reason, until, since}` (a `*.restricted` event), and
+//! the request becomes `restricted` with `review_at` = its earliest `until`. Every night the
+//! sweep takes pending requests and the restricted ones due for review, decides again, and
+//! once the obligations have ended erases what they kept and completes the request.
+//!
+//! Every write is conditional on the version this run read (an erasure also on the row not
+//! being erased already), so overlapping runs erase each record once; a run whose write did
+//! not land leaves the request to the run that made it (or to the next night).
+
+use super::{is_aml, record, AccountCtx, Deleter, Due};
+use crate::domain::clock::{parse_rfc3339, rfc3339};
+use crate::domain::event::Action;
+use crate::domain::retention::{self, Decision, RecordType};
+use crate::jobs::report::{RetentionCounts, Tally};
+use crate::jobs::SchedulerPlatform;
+use crate::ports::*;
+use crate::services::changes::{version_of, Edit, Expect};
+use crate::store::erasure_requests::{
+    due_for_review_stmt, pending_stmt, CLIENT_PSEUDONYM, USER_PSEUDONYM,
+};
+use crate::store::retention as sql;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What carrying out one request did.
+#[derive(Default)]
+struct Progress {
+    /// Records of the subject erased (by this run or, already, by an earlier one).
+    erased: u64,
+    /// Records kept restricted: `{client_id|document_id, until, reason}`.
+    restricted: Vec<Value>,
+    /// A legal hold stops the request; it stays as it is.
+    held: bool,
+    /// A write did not land (the row changed, or an overlapping run got there first): the
+    /// request is left for the run that made the change, or the next night.
+    deferred: bool,
+    note: Option<&'static str>,
+    /// Rows of the subject erased: (table, id, version and derived revision as read), whose
+    /// cached renderings go too.
+    touched: Vec<(&'static str, String, i64, i64)>,
+}
+
+impl Progress {
+    fn touch(&mut self, table: &'static str, id: &str, body: &Value) {
+        let rev = body["index_rev"].as_i64().unwrap_or(0);
+        self.touched
+            .push((table, id.to_string(), version_of(body), rev));
+    }
+}
+
+/// Carry out the account's pending erasure requests and review the restricted ones now due.
+pub(super) async fn erase<P: SchedulerPlatform>(
+    p: &P,
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    counts: &mut RetentionCounts,
+) -> Result<(), StoreError> {
+    let now = p.now();
+    let mut requests = d.db.query(pending_stmt(acct.id)).await?.rows;
+    requests.extend(
+        d.db.query(due_for_review_stmt(acct.id, &rfc3339(now)))
+            .await?
+            .rows,
+    );
+    for r in &requests {
+        let Some(req_id) = col_str(r, "id").and_then(|s| Uuid::parse_str(s).ok()) else {
+            continue;
+        };
+        let body = col_json(r, "body").unwrap_or_default();
+        let subject = body["subject_id"].as_str().unwrap_or_default();
+        let received = body["received_at"].as_str().and_then(parse_rfc3339);
+        let mut run = Progress {
+            held: acct.hold,
+            ..Progress::default()
+        };
+        if run.held {
+            // A legal hold on the account beats erasure: nothing is even read.
+        } else if body["subject_type"] == "user" {
+            erase_user(d, acct, subject, &mut run).await?;
+        } else {
+            erase_client(d, acct, subject, received, now, &mut run, counts).await?;
+        }
+        if run.held {
+            counts.erasures_held.add(1);
+            continue;
+        } else if run.deferred {
+            counts.erasures_deferred.add(1);
+            continue;
+        }
+        let table = if body["subject_type"] == "user" {
+            "users"
+        } else {
+            "clients"
+        };
+        erase_elsewhere(d, acct, table, subject, &run, counts).await?;
+        if finish(d, acct, req_id, &body, run, now).await? {
+            counts.erasures_completed.add(1);
+        }
+    }
+    Ok(())
+}
+
+/// A user: pseudonymised (the row stays: audit rows and clients refer to its id).
+async fn erase_user<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    subject: &str,
+    run: &mut Progress,
+) -> Result<(), StoreError> {
+    let rows = d.db.query(sql::row("users", acct.id, subject)).await?;
+    let Some(body) = rows.first().and_then(|r| col_json(r, "body")) else {
+        run.note = Some("the subject no longer exists");
+        return Ok(());
+    };
+    run.touch("users", subject, &body);
+    if !body["erased_at"].is_null() {
+        run.erased += 1; // an overlapping run erased it
+        return Ok(());
+    }
+    let expect = Expect::Unerased(version_of(&body));
+    let edit = Edit::Rewrite(USER_PSEUDONYM);
+    let why = ("personal data", Action::Erased);
+    if d.change(acct.id, ("users", "user"), subject, edit, expect, why)
+        .await?
+    {
+        run.erased += 1;
+    } else {
+        run.deferred = true;
+    }
+    Ok(())
+}
+
+/// A client: each document decided on its own (erased, or kept restricted while a law requires
+/// it), then the client row (deleted when nothing kept refers to it, else pseudonymised; or
+/// kept restricted).
+async fn erase_client<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    subject: &str,
+    received: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    run: &mut Progress,
+    counts: &mut RetentionCounts,
+) -> Result<(), StoreError> {
+    let client = d.db.query(sql::row("clients", acct.id, subject)).await?;
+    let Some(crow) = client.first() else {
+        run.note = Some("the subject no longer exists");
+        return Ok(());
+    };
+    let cbody = col_json(crow, "body").unwrap_or_default();
+    let ended = col_str(crow, "ended").map(str::to_owned);
+    let client_hold = cbody["legal_hold"] == json!(true);
+    let docs =
+        d.db.query(sql::documents_of_client(acct.id, subject))
+            .await?;
+    let mut kept_docs = 0;
+    for doc in &docs.rows {
+        let dbody = col_json(doc, "body").unwrap_or_default();
+        let did = col_str(doc, "id").unwrap_or_default().to_string();
+        let ty = if is_aml(dbody["kind"].as_str()) {
+            RecordType::AmlEvidence
+        } else {
+            RecordType::Document
+        };
+        let mut rec = record(ty, &dbody, ended.as_deref(), client_hold, acct);
+        rec.erasure_requested_at = received;
+        match retention::decide(&acct.policy, &rec, now) {
+            Decision::Delete { reason } => {
+                let due = Due {
+                    table: "documents",
+                    singular: "document",
+                    id: did,
+                    client: Some(subject.to_string()),
+                    version: version_of(&dbody),
+                    body: dbody,
+                    reason,
+                };
+                if !d.delete_as(acct.id, &due, Action::Erased).await? {
+                    run.deferred = true;
+                    return Ok(());
+                }
+                run.erased += 1;
+                run.touch("documents", &due.id, &due.body);
+                d.delete_content(acct.id, &due, counts).await;
+            }
+            Decision::KeepRestricted { until, reason } => {
+                kept_docs += 1;
+                let entity = ("documents", "document");
+                if !restrict(d, acct, entity, &did, &dbody, until, &reason, now).await? {
+                    run.deferred = true;
+                    return Ok(());
+                }
+                run.restricted
+                    .push(json!({"document_id": did, "until": rfc3339(until), "reason": reason}));
+            }
+            Decision::Held { .. } => {
+                kept_docs += 1;
+                run.held = true;
+            }
+            Decision::Keep { .. } => kept_docs += 1,
+        }
+    }
+    let mut rec = record(
+        RecordType::Client,
+        &cbody,
+        ended.as_deref(),
+        client_hold,
+        acct,
+    );
+    rec.erasure_requested_at = received;
+    let version = version_of(&cbody);
+    match retention::decide(&acct.policy, &rec, now) {
+        // Erased already (pseudonymised while kept records referred to it): nothing personal
+        // is left in it.
+        Decision::Delete { .. } if !cbody["erased_at"].is_null() => run.erased += 1,
+        Decision::Delete { reason } => {
+            let due = Due {
+                table: "clients",
+                singular: "client",
+                id: subject.to_string(),
+                client: None,
+                version,
+                body: Value::Null,
+                reason,
+            };
+            // Deleted outright if nothing kept refers to it, otherwise pseudonymised.
+            let deleted = kept_docs == 0 && d.delete_as(acct.id, &due, Action::Erased).await?;
+            let erased = deleted || {
+                let edit = Edit::Rewrite(CLIENT_PSEUDONYM);
+                let why = ("personal data", Action::Erased);
+                let expect = Expect::Unerased(version);
+                d.change(acct.id, ("clients", "client"), subject, edit, expect, why)
+                    .await?
+            };
+            if erased {
+                run.erased += 1;
+                run.touch("clients", subject, &cbody);
+            } else {
+                run.deferred = true;
+            }
+        }
+        Decision::KeepRestricted { until, reason } => {
+            let entity = ("clients", "client");
+            if restrict(d, acct, entity, subject, &cbody, until, &reason, now).await? {
+                run.restricted
+                    .push(json!({"client_id": subject, "until": rfc3339(until), "reason": reason}));
+            } else {
+                run.deferred = true;
+            }
+        }
+        Decision::Held { .. } => run.held = true,
+        Decision::Keep { .. } => {}
+    }
+    Ok(())
+}
+
+/// Mark a kept record restricted until `until` (a `*.restricted` event), unless it already is;
+/// false if the row changed since it was read.
+#[allow(clippy::too_many_arguments)]
+async fn restrict<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    entity: (&'static str, &'static str),
+    id: &str,
+    body: &Value,
+    until: OffsetDateTime,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let until = rfc3339(until);
+    let current = &body["restricted"];
+    if current["until"].as_str() == Some(until.as_str()) {
+        return Ok(true);
+    }
+    let since = current["since"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| rfc3339(now));
+    let marker = json!({"reason": reason, "until": until, "since": since});
+    let edit = Edit::Set(vec![("restricted", marker)]);
+    let expect = Expect::Version(version_of(body));
+    d.change(
+        acct.id,
+        entity,
+        id,
+        edit,
+        expect,
+        ("restricted", Action::Restricted),
+    )
+    .await
+}
+
+/// Record the request's outcome through the write protocol (`erasure_request.updated`),
+/// conditional on the version read: of two overlapping runs only one records it. A request
+/// that kept records restricted is reviewed again at the earliest `until`. False if nothing
+/// was written (unchanged, or another run recorded it).
+async fn finish<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    req_id: Uuid,
+    body: &Value,
+    run: Progress,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let status = if run.restricted.is_empty() {
+        "completed"
+    } else {
+        "restricted"
+    };
+    // Erasures of earlier reviews count too.
+    let before = body["outcome"]["erased"].as_u64().unwrap_or(0);
+    let mut outcome = json!({"erased": before + run.erased, "restricted": run.restricted});
+    if let Some(note) = run.note {
+        outcome["note"] = json!(note);
+    }
+    let review_at = run
+        .restricted
+        .iter()
+        .filter_map(|r| r["until"].as_str())
+        .min()
+        .map_or(Value::Null, |s| json!(s));
+    if body["status"] == status && body["outcome"] == outcome && body["review_at"] == review_at {
+        return Ok(false);
+    }
+    let edit = Edit::Set(vec![
+        ("status", json!(status)),
+        ("completed_at", json!(rfc3339(now))),
+        ("outcome", outcome),
+        ("review_at", review_at),
+    ]);
+    let entity = ("erasure_requests", "erasure_request");
+    let expect = Expect::Version(version_of(body));
+    d.change(
+        acct.id,
+        entity,
+        &req_id.to_string(),
+        edit,
+        expect,
+        ("status", Action::Updated),
+    )
+    .await
+}
+
+/// Most cached renderings deleted per erased row (versions x derived revisions); older ones
+/// are unreachable anyway (keys carry the version) and expire with the cache's TTL.
+const MAX_CACHE_KEYS_PER_ROW: usize = 2_000;
+
+/// Walk the data map for everything besides the subject's own rows: stored responses are
+/// deleted, cached renderings of the erased rows deleted at every version; derived copies are
+/// recomputed by the consumer from the `*.erased` events; places holding ids only stay.
+async fn erase_elsewhere<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    table: &str,
+    subject: &str,
+    run: &Progress,
+    counts: &mut RetentionCounts,
+) -> Result<(), StoreError> {
+    use crate::domain::personal_data::{read_cache_key, Erasure, Store, DATA_MAP};
+    for place in DATA_MAP {
+        match (place.erasure, place.store) {
+            // Done above, row by row (contents go with their documents).
+            (Erasure::SubjectRows | Erasure::DeletedWithRow, _) => {}
+            // The consumer re-derives them from current rows on the erased/purged events.
+            (Erasure::DerivedCopies, _) => {}
+            (Erasure::IdsOnly | Erasure::Nothing, _) => {}
+            (Erasure::DeletedWithSubject, Store::ShardTable) => {
+                if place.name == "idempotency_keys" {
+                    // The keys whose outcome is the subject or a row erased with it (the
+                    // caller's key itself may name the person).
+                    let mut rows: Vec<(&str, Uuid)> = run
+                        .touched
+                        .iter()
+                        .filter_map(|(t, id, _, _)| Some((*t, Uuid::parse_str(id).ok()?)))
+                        .collect();
+                    if let Ok(id) = Uuid::parse_str(subject) {
+                        rows.push((table, id));
+                    }
+                    rows.sort_unstable();
+                    rows.dedup();
+                    let stmts: Vec<_> = rows
+                        .iter()
+                        .map(|(t, id)| {
+                            crate::store::idempotency::delete_for_entity(acct.id, t, *id)
+                        })
+                        .collect();
+                    if !stmts.is_empty() {
+                        let results = d.db.batch(stmts).await?;
+                        let n: u64 = results.iter().map(|r| r.meta.changes).sum();
+                        counts.idempotency_keys_erased.add(n);
+                    }
+                } else {
+                    tracing::error!(place = place.name, "no erasure for this data-map place");
+                    counts.erasure_places_unhandled.add(1);
+                }
+            }
+            (Erasure::CacheEntries, Store::Kv) => {
+                let mut deleted = 0;
+                for (t, id, version, rev) in &run.touched {
+                    let Ok(id) = Uuid::parse_str(id) else {
+                        continue;
+                    };
+                    let keys = (1..=*version)
+                        .flat_map(|v| (0..=*rev).map(move |r| (v, r)))
+                        .take(MAX_CACHE_KEYS_PER_ROW);
+                    for (v, r) in keys {
+                        let key = read_cache_key(acct.id, t, id, v, r);
+                        if d.p.cache().delete(&key).await.is_ok() {
+                            deleted += 1;
+                        }
+                    }
+                }
+                counts.cache_keys_deleted.add(deleted);
+            }
+            (erasure, store) => {
+                tracing::error!(
+                    place = place.name,
+                    ?erasure,
+                    ?store,
+                    "no erasure for this data-map place"
+                );
+                counts.erasure_places_unhandled.add(1);
+            }
+        }
+    }
+    Ok(())
+}
