@@ -291,6 +291,38 @@ pub fn verify(
     keys: &KeyRing,
     trail: &impl Trail,
 ) -> Vec<Finding> {
+    walk(account_id, None, checkpoints, keys, trail, true)
+}
+
+/// [`verify`] for a window of an account's checkpoints (the service checks a bounded number
+/// per call): `anchor` is the checkpoint just before the window (None: the window starts at the
+/// account's first), which the window's first must name as `previous`. Whether the trail's
+/// first row is covered by a disposal is checked only from the first window.
+pub fn verify_window(
+    account_id: Uuid,
+    anchor: Option<&SignedCheckpoint>,
+    checkpoints: &[SignedCheckpoint],
+    keys: &KeyRing,
+    trail: &impl Trail,
+) -> Vec<Finding> {
+    walk(
+        account_id,
+        anchor,
+        checkpoints,
+        keys,
+        trail,
+        anchor.is_none(),
+    )
+}
+
+fn walk<'a>(
+    account_id: Uuid,
+    anchor: Option<&'a SignedCheckpoint>,
+    checkpoints: &'a [SignedCheckpoint],
+    keys: &KeyRing,
+    trail: &impl Trail,
+    check_start: bool,
+) -> Vec<Finding> {
     let mut cps: Vec<&SignedCheckpoint> = checkpoints.iter().collect();
     cps.sort_by(|a, b| {
         (&a.checkpoint.period, a.checkpoint.kind == Kind::Periodic)
@@ -304,7 +336,7 @@ pub fn verify(
             problem,
         })
     };
-    let mut previous: Option<&SignedCheckpoint> = None;
+    let mut previous: Option<&SignedCheckpoint> = anchor;
     let mut disposed: Option<(i64, String)> = None;
     for sc in &cps {
         let c = &sc.checkpoint;
@@ -353,7 +385,7 @@ pub fn verify(
         }
         previous = Some(sc);
     }
-    if let Some((first_seq, prev_hash)) = trail.first() {
+    if let Some((first_seq, prev_hash)) = trail.first().filter(|_| check_start) {
         let covered = match &disposed {
             Some((through, hash)) => first_seq == through + 1 && prev_hash == *hash,
             None => first_seq == 1,

@@ -171,14 +171,50 @@ impl Trail for D1Trail {
     }
 }
 
-/// Check an account's trail in D1 against its signed checkpoints (the chain's own links are
-/// `services::audit::verify`'s).
-pub async fn verify_against(
+/// One bounded window of an account's checkpoints checked against its trail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WindowCheck {
+    pub checked: usize,
+    pub findings: Vec<Finding>,
+    /// The period to resume after (`checkpoints_after`), when more checkpoints follow.
+    pub next_after: Option<String>,
+}
+
+/// Check at most `limit` checkpoints of the account after period `after` (from its first when
+/// None) against the trail in D1: signatures, their own chain (anchored on the checkpoint of
+/// `after`), missing periods and the trail's hashes at their heads.
+pub async fn verify_window(
+    db: &impl Database,
+    bucket: &impl ImmutableStore,
+    account_id: Uuid,
+    after: Option<&str>,
+    limit: usize,
+    keys: &KeyRing,
+) -> Result<WindowCheck, CheckpointError> {
+    let start_after = after.map(|p| object_key(account_id, p));
+    let window = list(bucket, account_id, start_after.as_deref(), limit).await?;
+    let anchor = match &start_after {
+        Some(k) => read(bucket, k).await?,
+        None => None,
+    };
+    let cps: Vec<SignedCheckpoint> = window.iter().map(|(_, c)| c.clone()).collect();
+    let trail = d1_trail(db, account_id, &cps).await?;
+    let findings = checkpoint::verify_window(account_id, anchor.as_ref(), &cps, keys, &trail);
+    let next_after = (window.len() == limit)
+        .then(|| window.last().map(|(_, c)| c.checkpoint.period.clone()))
+        .flatten();
+    Ok(WindowCheck {
+        checked: cps.len(),
+        findings,
+        next_after,
+    })
+}
+
+async fn d1_trail(
     db: &impl Database,
     account_id: Uuid,
     checkpoints: &[SignedCheckpoint],
-    keys: &KeyRing,
-) -> Result<Vec<Finding>, CheckpointError> {
+) -> Result<D1Trail, CheckpointError> {
     let mut seqs: Vec<i64> = checkpoints
         .iter()
         .map(|c| c.checkpoint.head_seq)
@@ -186,7 +222,7 @@ pub async fn verify_against(
         .collect();
     seqs.sort_unstable();
     seqs.dedup();
-    let trail = D1Trail {
+    Ok(D1Trail {
         first: store::chain_first(db, account_id).await?,
         head: store::chain_head(db, account_id)
             .await?
@@ -196,7 +232,18 @@ pub async fn verify_against(
             .await?
             .into_iter()
             .collect(),
-    };
+    })
+}
+
+/// Check an account's trail in D1 against its signed checkpoints (the chain's own links are
+/// `services::audit::verify`'s).
+pub async fn verify_against(
+    db: &impl Database,
+    account_id: Uuid,
+    checkpoints: &[SignedCheckpoint],
+    keys: &KeyRing,
+) -> Result<Vec<Finding>, CheckpointError> {
+    let trail = d1_trail(db, account_id, checkpoints).await?;
     Ok(checkpoint::verify(account_id, checkpoints, keys, &trail))
 }
 

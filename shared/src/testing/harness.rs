@@ -33,6 +33,8 @@ pub struct Fake {
     /// The health job's measuring budget (tests lower it to see a cycle span runs).
     pub measure_rows: std::cell::Cell<u64>,
     pub blobs: MemBlobs,
+    /// The signed audit checkpoints' bucket.
+    pub checkpoints: MemImmutable,
     pub cache: MemCache,
     pub routes: RouteCache,
     pub clock: FixedClock,
@@ -58,6 +60,10 @@ impl Platform for Fake {
     type Blobs = MemBlobs;
     type Entropy = CountingEntropy;
     type Cache = MemCache;
+    type Checkpoints = MemImmutable;
+    fn checkpoints(&self) -> &MemImmutable {
+        &self.checkpoints
+    }
     fn cache(&self) -> Option<&MemCache> {
         Some(&self.cache)
     }
@@ -116,8 +122,8 @@ impl ConsumerPlatform for Fake {
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
-    fn seal(&self) -> &crate::services::audit::Seal {
-        &self.seal
+    fn seal(&self) -> Option<&crate::services::audit::Seal> {
+        Some(&self.seal)
     }
 }
 
@@ -126,6 +132,13 @@ impl SchedulerPlatform for Fake {
     type Queue = MemQueue;
     type Entropy = CountingEntropy;
     type Blobs = MemBlobs;
+    type Checkpoints = MemImmutable;
+    fn checkpoints(&self) -> &MemImmutable {
+        &self.checkpoints
+    }
+    fn audit_signer(&self) -> Option<&crate::domain::checkpoint::Signer> {
+        Some(&self.seal.signer)
+    }
     type Cache = MemCache;
     fn blobs(&self) -> &MemBlobs {
         &self.blobs
@@ -195,6 +208,7 @@ impl Fake {
             platform_events: MemQueue::default(),
             measure_rows: std::cell::Cell::new(crate::jobs::shard_health::MEASURE_ROWS_PER_RUN),
             blobs: MemBlobs::default(),
+            checkpoints: MemImmutable::default(),
             cache: MemCache::default(),
             routes: RouteCache::new(crate::services::tenancy::ROUTE_CACHE_TTL),
             clock: FixedClock::new(START),
