@@ -9,6 +9,7 @@ use std::time::Duration;
 use xtask::stack::{self, Stack};
 
 mod api;
+mod audit;
 mod contention;
 mod pipeline;
 mod writes;
@@ -17,6 +18,7 @@ fn main() {
     let args = Arguments::from_args();
     let tests: Vec<NamedTest> = [
         api::TESTS,
+        audit::TESTS,
         contention::TESTS,
         pipeline::TESTS,
         writes::TESTS,

@@ -225,6 +225,66 @@ impl R2 {
     }
 }
 
+/// The checkpoint bucket: `create` is R2's conditional put (`onlyIf: {etagDoesNotMatch: "*"}`,
+/// which R2 and the local runtime both honour: the put returns no object when the key exists).
+impl ImmutableStore for R2 {
+    async fn create(&self, key: &str, bytes: Vec<u8>) -> Result<bool, BlobError> {
+        let put = self
+            .bucket()?
+            .put(key, bytes)
+            .http_metadata(worker::HttpMetadata {
+                content_type: Some("application/json".into()),
+                ..Default::default()
+            })
+            .only_if(worker::Conditional {
+                etag_does_not_match: Some("*".into()),
+                ..Default::default()
+            })
+            .execute()
+            .await
+            .map_err(|e| BlobError(e.to_string()))?;
+        Ok(put.is_some())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        let Some(obj) = self
+            .bucket()?
+            .get(key)
+            .execute()
+            .await
+            .map_err(|e| BlobError(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        match obj.body() {
+            Some(b) => b
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| BlobError(e.to_string())),
+            None => Ok(Some(Vec::new())),
+        }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError> {
+        let mut l = self
+            .bucket()?
+            .list()
+            .prefix(prefix)
+            .limit(u32::try_from(limit.clamp(1, 1000)).unwrap_or(1000));
+        if let Some(a) = start_after {
+            l = l.start_after(a);
+        }
+        let objects = l.execute().await.map_err(|e| BlobError(e.to_string()))?;
+        Ok(objects.objects().iter().map(|o| o.key()).collect())
+    }
+}
+
 impl BlobStore for R2 {
     async fn put(&self, key: &str, blob: Blob) -> Result<(), BlobError> {
         self.bucket()?

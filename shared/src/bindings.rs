@@ -31,6 +31,15 @@ pub const JWT_AUDIENCE_VAR: &str = "JWT_AUDIENCE";
 /// Secrets (plain `vars` only in the local environment; `wrangler secret put` when deployed).
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const ADMIN_SECRET: &str = "ADMIN_SECRET";
+/// The audit writer's private key (consumer: link receipts; scheduler: signed checkpoints),
+/// `<key id>:<base64 of a 32-byte Ed25519 seed>`. Never stored in D1.
+pub const AUDIT_SIGNING_KEY: &str = "AUDIT_SIGNING_KEY";
+/// The audit writer's public keys, earlier ones included so old receipts and checkpoints still
+/// verify: a JSON array of `{"key_id", "public_key"}` (published at `/.well-known/audit-keys`).
+pub const AUDIT_PUBLIC_KEYS_VAR: &str = "AUDIT_PUBLIC_KEYS";
+/// R2 bucket of the signed audit checkpoints: its own bucket, write-once objects, bucket-locked
+/// when deployed.
+pub const AUDIT_CHECKPOINTS_R2: &str = "AUDIT_CHECKPOINTS";
 
 /// Cron schedules of the scheduler Worker.
 pub const CRON_OUTBOX_RELAY: &str = "* * * * *";
@@ -39,12 +48,15 @@ pub const CRON_MIGRATION_CHECK: &str = "0 * * * *";
 pub const CRON_RETENTION: &str = "0 2 * * *";
 /// Hourly: carries on a retention cycle a bounded run left unfinished (no-op otherwise).
 pub const CRON_RETENTION_RESUME: &str = "30 * * * *";
-pub const ALL_CRONS: [&str; 5] = [
+/// Hourly, a few minutes past: every account's signed audit checkpoint of the hour that ended.
+pub const CRON_AUDIT_CHECKPOINTS: &str = "5 * * * *";
+pub const ALL_CRONS: [&str; 6] = [
     CRON_OUTBOX_RELAY,
     CRON_SHARD_HEALTH,
     CRON_MIGRATION_CHECK,
     CRON_RETENTION,
     CRON_RETENTION_RESUME,
+    CRON_AUDIT_CHECKPOINTS,
 ];
 
 /// The value of `ENVIRONMENT` that enables local-only behaviour (demo tokens, simulated country).

@@ -291,6 +291,22 @@ pub trait BlobStore {
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
 }
 
+/// Write-once objects (the signed audit checkpoints' own R2 bucket, bucket-locked when
+/// deployed): an object is created once and never replaced; there is no delete.
+pub trait ImmutableStore {
+    /// Create `key` unless it exists (R2 `onlyIf: {etagDoesNotMatch: "*"}`); `false` when it
+    /// already existed, in which case nothing was written.
+    async fn create(&self, key: &str, bytes: Vec<u8>) -> Result<bool, BlobError>;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
+    /// Keys under `prefix` in lexicographic order, after `start_after`, at most `limit`.
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError>;
+}
+
 /// Convenience for decoding a column.
 pub fn col_str<'a>(row: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     row.get(name).and_then(Value::as_str)

@@ -4,6 +4,7 @@ use platform::{logging, CryptoEntropy, Queue, D1};
 use shared::bindings as b;
 use shared::consumer::{self, ConsumerPlatform, Decision};
 use shared::dead_letters;
+use shared::services::audit::Seal;
 use tracing::Instrument;
 use worker::{
     event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage, Result,
@@ -15,6 +16,7 @@ struct WorkerPlatform {
     served: Vec<String>,
     local: bool,
     index_jobs: Queue,
+    seal: Option<Seal>,
 }
 
 impl ConsumerPlatform for WorkerPlatform {
@@ -41,6 +43,26 @@ impl ConsumerPlatform for WorkerPlatform {
     }
     fn local(&self) -> bool {
         self.local
+    }
+    fn seal(&self) -> Option<&Seal> {
+        self.seal.as_ref()
+    }
+}
+
+/// The audit writer's key from its secret, with the published keys its older receipts verify
+/// with. None (logged): not configured or malformed.
+fn seal(env: &Env) -> Option<Seal> {
+    let secret = platform::secret(env, b::AUDIT_SIGNING_KEY)?;
+    let published: Vec<shared::domain::checkpoint::PublicKey> =
+        platform::var(env, b::AUDIT_PUBLIC_KEYS_VAR)
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
+    match Seal::new(&secret, &published) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "AUDIT_SIGNING_KEY is malformed");
+            None
+        }
     }
 }
 
@@ -130,6 +152,7 @@ async fn consume(
     let p = WorkerPlatform {
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
         local: platform::var(&env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
+        seal: seal(&env),
         env,
         accounts,
         index_jobs: Queue::new(index_jobs),

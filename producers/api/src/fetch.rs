@@ -45,6 +45,10 @@ fn settings(env: &Env) -> Settings {
             admin_secret: platform::secret(env, b::ADMIN_SECRET).unwrap_or_default(),
             api_hosts: platform::list_var(env, b::API_HOSTS_VAR),
             max_content_bytes: api::DEFAULT_MAX_CONTENT_BYTES,
+            // A secret when deployed (required there), a plain variable locally.
+            audit_keys: platform::secret(env, b::AUDIT_PUBLIC_KEYS_VAR)
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .unwrap_or_default(),
         },
         served: platform::list_var(env, b::SHARD_BINDINGS_VAR),
         // READ_CACHE=on enables the KV read cache of GET by id (off by default: the version
@@ -62,6 +66,7 @@ struct WorkerPlatform {
     accounts: OnceCell<D1>,
     queue: OnceCell<Queue>,
     blobs: OnceCell<R2>,
+    checkpoints: OnceCell<R2>,
     cache: OnceCell<Option<Kv>>,
     routes: &'static RouteCache,
     usage: &'static UsageMeter,
@@ -72,6 +77,7 @@ impl Platform for WorkerPlatform {
     type Db = D1;
     type Queue = Queue;
     type Blobs = R2;
+    type Checkpoints = R2;
     type Entropy = CryptoEntropy;
     type Cache = Kv;
     fn cache(&self) -> Option<&Kv> {
@@ -99,6 +105,10 @@ impl Platform for WorkerPlatform {
     fn queue(&self) -> &Queue {
         self.queue
             .get_or_init(|| Queue::from_env(&self.env, b::CHANGE_EVENTS_QUEUE))
+    }
+    fn checkpoints(&self) -> &R2 {
+        self.checkpoints
+            .get_or_init(|| R2::from_env(&self.env, b::AUDIT_CHECKPOINTS_R2))
     }
     fn blobs(&self) -> &R2 {
         self.blobs
@@ -149,6 +159,7 @@ async fn serve(
         accounts: OnceCell::new(),
         queue: OnceCell::new(),
         blobs: OnceCell::new(),
+        checkpoints: OnceCell::new(),
         cache: OnceCell::new(),
         routes: ROUTES.with(|r| *r),
         usage: USAGE.with(|u| *u),

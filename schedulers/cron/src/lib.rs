@@ -24,6 +24,8 @@ pub(crate) struct WorkerPlatform {
     platform_events: Queue,
     blobs: R2,
     cache: Kv,
+    checkpoints: R2,
+    signer: Option<shared::domain::checkpoint::Signer>,
 }
 
 impl WorkerPlatform {
@@ -33,9 +35,17 @@ impl WorkerPlatform {
         let blobs = R2::new(env.bucket(b::DOCUMENTS_R2).ok()?);
         let platform_events = Queue::new(env.queue(b::PLATFORM_EVENTS_QUEUE).ok()?);
         let cache = Kv(env.kv(b::CACHE_KV).ok()?);
+        let checkpoints = R2::from_env(&env, b::AUDIT_CHECKPOINTS_R2);
+        let signer = platform::secret(&env, b::AUDIT_SIGNING_KEY).and_then(|s| {
+            shared::domain::checkpoint::Signer::from_secret(&s)
+                .map_err(|e| tracing::error!(error = %e, "AUDIT_SIGNING_KEY is malformed"))
+                .ok()
+        });
         Some(Self {
             blobs,
             cache,
+            checkpoints,
+            signer,
             served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
             env,
             accounts,
@@ -51,6 +61,13 @@ impl SchedulerPlatform for WorkerPlatform {
     type Entropy = CryptoEntropy;
     type Blobs = R2;
     type Cache = Kv;
+    type Checkpoints = R2;
+    fn checkpoints(&self) -> &R2 {
+        &self.checkpoints
+    }
+    fn audit_signer(&self) -> Option<&shared::domain::checkpoint::Signer> {
+        self.signer.as_ref()
+    }
     fn blobs(&self) -> &R2 {
         &self.blobs
     }

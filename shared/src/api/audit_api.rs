@@ -3,10 +3,12 @@
 
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse, Body};
-use crate::api::{with_bookmark, Tenant};
+use crate::api::{with_bookmark, ApiConfig, Platform, Tenant};
 use crate::domain::auth::Role;
+use crate::domain::checkpoint::{period_label, period_start, KeyRing};
 use crate::domain::entity::is_uuid;
 use crate::ports::{col_i64, col_json, Database};
+use crate::services::checkpoints::{self, CheckpointError};
 use crate::store::audit::{list_stmt, AuditQuery};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -175,18 +177,29 @@ pub async fn list(
     ))
 }
 
-/// `GET /v1/audit/verify[?after_seq=N[&after_hash=H]]`: one bounded step of recomputing the
-/// chain (`services::audit::verify`); follow `next` until it is null.
-pub async fn verify(t: &Tenant<impl Database>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+/// Checkpoints checked per verify call (a week of hours); follow `checkpoints.next_after`.
+pub const VERIFY_CHECKPOINTS: usize = 168;
+pub const MAX_CHECKPOINT_PAGE: usize = 500;
+
+/// `GET /v1/audit/verify[?after_seq=N[&after_hash=H]][&checkpoints_after=P]`: one bounded step
+/// of recomputing the chain (`services::audit::verify`; follow `next` until it is null) and one
+/// window of the signed checkpoints checked against the trail (follow `checkpoints.next_after`).
+pub async fn verify<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<impl Database>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     if t.claims.role != Role::Admin {
         return Err(ApiError::Forbidden(
             "only admins verify the audit trail".into(),
         ));
     }
     for (k, _) in &req.query {
-        if !["after_seq", "after_hash"].contains(&k.as_str()) {
+        if !["after_seq", "after_hash", "checkpoints_after"].contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!(
-                "unknown parameter `{k}`; resume with after_seq (and after_hash) from `next`"
+                "unknown parameter `{k}`; resume with after_seq (and after_hash) from `next`, \
+                 and checkpoints_after from `checkpoints.next_after`"
             )));
         }
     }
@@ -205,16 +218,103 @@ pub async fn verify(t: &Tenant<impl Database>, req: &ApiRequest) -> Result<ApiRe
         (None, Some(_)) => return Err(ApiError::bad_request("after_hash goes with after_seq")),
         (None, None) => None,
     };
+    let checkpoints_after = period_param(req, "checkpoints_after")?;
+    let keys = KeyRing::new(&cfg.audit_keys)
+        .map_err(|e| ApiError::Internal(format!("AUDIT_PUBLIC_KEYS: {e}")))?;
     let v = crate::services::audit::verify(
         &t.db,
         t.account_id(),
         after,
         crate::services::audit::VERIFY_MAX_ROWS,
+        &keys,
     )
     .await?
     .ok_or_else(|| ApiError::bad_request("after_seq names no link of this account's chain"))?;
-    Ok(with_bookmark(
-        ApiResponse::json(200, serde_json::to_value(v).unwrap_or_default()),
+    let window = checkpoints::verify_window(
         &t.db,
+        p.checkpoints(),
+        t.account_id(),
+        checkpoints_after.as_deref(),
+        VERIFY_CHECKPOINTS,
+        &keys,
+    )
+    .await
+    .map_err(checkpoint_error)?;
+    let mut body = serde_json::to_value(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["ok"] = json!(v.ok && window.findings.is_empty());
+    body["checkpoints"] = json!({
+        "ok": window.findings.is_empty(),
+        "checked": window.checked,
+        "findings": window.findings,
+        "next_after": window.next_after,
+    });
+    Ok(with_bookmark(ApiResponse::json(200, body), &t.db))
+}
+
+/// `GET /v1/audit/checkpoints[?after=P][&limit=N]`: the account's signed checkpoints, oldest
+/// first, as stored in the checkpoint bucket (verify them offline with `audit-verify`).
+pub async fn checkpoints<P: Platform>(
+    p: &P,
+    t: &Tenant<impl Database>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if t.claims.role != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only admins read the audit checkpoints".into(),
+        ));
+    }
+    for (k, _) in &req.query {
+        if !["after", "limit"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter `{k}`; page with after (a period) and limit"
+            )));
+        }
+    }
+    let after = period_param(req, "after")?;
+    let limit = crate::api::query_limit(req, 100, MAX_CHECKPOINT_PAGE)?;
+    let start_after = after
+        .as_deref()
+        .map(|a| checkpoints::object_key(t.account_id(), a));
+    let items = checkpoints::list(
+        p.checkpoints(),
+        t.account_id(),
+        start_after.as_deref(),
+        limit,
+    )
+    .await
+    .map_err(checkpoint_error)?;
+    let next = (items.len() == limit)
+        .then(|| items.last().map(|(_, c)| c.checkpoint.period.clone()))
+        .flatten();
+    let items: Vec<_> = items.into_iter().map(|(_, c)| c).collect();
+    Ok(ApiResponse::json(
+        200,
+        json!({"items": items, "next_after": next}),
     ))
+}
+
+/// `GET /.well-known/audit-keys`: the audit writer's public keys, old ones included.
+pub fn keys(cfg: &ApiConfig) -> ApiResponse {
+    ApiResponse::json(200, json!({"keys": cfg.audit_keys}))
+}
+
+/// A period parameter: an RFC 3339 instant, given back as the period label it falls in.
+fn period_param(req: &ApiRequest, name: &str) -> Result<Option<String>, ApiError> {
+    match req.query_param(name) {
+        None => Ok(None),
+        Some(v) => crate::domain::clock::parse_rfc3339(v)
+            .map(|t| Some(period_label(period_start(t))))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{name} is a period (RFC 3339, e.g. 2026-12-02T14:00:00.000Z)"
+                ))
+            }),
+    }
+}
+
+fn checkpoint_error(e: CheckpointError) -> ApiError {
+    match e {
+        CheckpointError::Store(e) => e.into(),
+        other => ApiError::Unavailable(other.to_string()),
+    }
 }

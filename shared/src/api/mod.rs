@@ -52,6 +52,7 @@ pub trait Platform {
     type Blobs: BlobStore;
     type Entropy: Entropy;
     type Cache: Cache;
+    type Checkpoints: ImmutableStore;
     fn accounts(&self) -> &Self::Db;
     /// The KV read cache, when this deployment enables it.
     fn cache(&self) -> Option<&Self::Cache>;
@@ -60,6 +61,8 @@ pub trait Platform {
     fn shard(&self, binding: &str, bookmark: Option<&str>) -> Option<Self::Db>;
     fn queue(&self) -> &Self::Queue;
     fn blobs(&self) -> &Self::Blobs;
+    /// The signed audit checkpoints' bucket (read only: the scheduler writes it).
+    fn checkpoints(&self) -> &Self::Checkpoints;
     fn routes(&self) -> &RouteCache;
     fn now(&self) -> OffsetDateTime;
     fn entropy(&self) -> &Self::Entropy;
@@ -79,6 +82,9 @@ pub struct ApiConfig {
     /// Hostnames of the API itself (never looked up as custom domains).
     pub api_hosts: Vec<String>,
     pub max_content_bytes: usize,
+    /// The audit writer's public keys, old ones included (`AUDIT_PUBLIC_KEYS`): verify checks
+    /// receipts and checkpoints with them, and `/.well-known/audit-keys` publishes them.
+    pub audit_keys: Vec<crate::domain::checkpoint::PublicKey>,
 }
 
 pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
@@ -129,6 +135,7 @@ async fn route<P: Platform>(
                 Handler::Public(Public::OpenApi) => {
                     Ok(ApiResponse::json(200, crate::api::openapi::document(None)))
                 }
+                Handler::Public(Public::AuditKeys) => Ok(crate::api::audit_api::keys(cfg)),
                 _ => Err(not_found(req)),
             },
             Found::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed(allow)),
@@ -211,6 +218,7 @@ async fn tenant_route<P: Platform>(
         H::PutRetention => crate::api::settings::put(p, cfg, t, req).await,
         H::ListAudit => crate::api::audit_api::list(t, req, false).await,
         H::ExportAudit => crate::api::audit_api::list(t, req, true).await,
-        H::VerifyAudit => crate::api::audit_api::verify(t, req).await,
+        H::VerifyAudit => crate::api::audit_api::verify(p, cfg, t, req).await,
+        H::AuditCheckpoints => crate::api::audit_api::checkpoints(p, t, req).await,
     }
 }

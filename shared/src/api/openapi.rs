@@ -538,13 +538,39 @@ pub fn document(server: Option<&str>) -> Value {
     let mut verify_r = tenant_errors(&[]);
     verify_r.insert(
         "200".into(),
-        json!({"description": "Result of recomputing the account's audit hash chain",
+        json!({"description": "One bounded step of verifying the account's audit trail: the hash chain and the \
+                   writer's signed receipts (resume with `next`), and one window of the signed checkpoints kept outside \
+                   D1, checked against the trail (resume with `checkpoints.next_after`). `ok` is false when either part \
+                   found a problem; `first_broken` and `checkpoints.findings` name where (period and sequence).",
                "content": {"application/json": {"schema": {"type": "object",
-                   "required": ["ok", "checked", "first_broken_seq", "reason", "head_seq", "head_hash"],
+                   "required": ["ok", "checked", "first_broken_seq", "reason", "head_seq", "head_hash", "checkpoints"],
                    "properties": {"ok": {"type": "boolean"}, "checked": {"type": "integer"},
+                       "started_after": {"type": "integer"},
+                       "last_good": {"type": ["object", "null"], "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
+                       "first_broken": {"type": ["object", "null"], "properties": {"seq": {"type": "integer"}, "reason": {"type": "string"}}},
+                       "next": {"type": ["object", "null"], "properties": {"after_seq": {"type": "integer"}, "after_hash": {"type": "string"}}},
                        "first_broken_seq": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
-                       "head_seq": {"type": "integer"}, "head_hash": {"type": "string"}, "complete": {"type": "boolean"}}}}}}),
+                       "head_seq": {"type": "integer"}, "head_hash": {"type": "string"}, "complete": {"type": "boolean"},
+                       "checkpoints": {"type": "object", "properties": {"ok": {"type": "boolean"}, "checked": {"type": "integer"},
+                           "findings": {"type": "array", "items": {"type": "object", "required": ["period", "seq", "problem"],
+                               "properties": {"period": {"type": "string"}, "seq": {"type": "integer"}, "problem": {"type": "string",
+                                   "enum": ["unknown_key", "bad_signature", "wrong_account", "chain_broken", "missing_period",
+                                            "head_went_back", "truncated", "rewritten", "head_cut"]}}}},
+                           "next_after": {"type": ["string", "null"]}}}}}}}}),
     );
+    let checkpoint_schema = json!({"type": "object", "description": "A signed checkpoint (Ed25519 over its canonical JSON; \
+        verify with the keys at /.well-known/audit-keys, or offline with audit-verify)",
+        "required": ["account_id", "period", "kind", "head_seq", "head_hash", "previous", "key_id", "time", "signature"],
+        "properties": {"account_id": {"type": "string", "format": "uuid"}, "period": {"type": "string", "format": "date-time"},
+            "kind": {"type": "string", "enum": ["periodic", "disposal"]}, "head_seq": {"type": "integer"},
+            "head_hash": {"type": "string"}, "disposed_through": {"type": "integer"}, "disposed_hash": {"type": "string"},
+            "previous": {"type": "string"}, "key_id": {"type": "string"}, "time": {"type": "string", "format": "date-time"},
+            "signature": {"type": "string", "contentEncoding": "base64"}}});
+    let mut checkpoints_r = tenant_errors(&[]);
+    checkpoints_r.insert("200".into(), json!({"description": "The account's signed checkpoints, oldest first",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["items", "next_after"],
+            "properties": {"items": {"type": "array", "items": checkpoint_schema},
+                "next_after": {"type": ["string", "null"]}}}}}}));
     let audit_params = json!([
         {"name": "target_type", "in": "query", "schema": {"type": "string", "enum": ["groups", "users", "clients", "documents"]}},
         {"name": "target_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
@@ -669,7 +695,29 @@ pub fn document(server: Option<&str>) -> Value {
                 "responses": rs_put}}));
     paths.insert(
         "/v1/audit/verify".into(),
-        json!({"get": {"operationId": "verify_audit_chain", "tags": ["audit"], "responses": verify_r}}),
+        json!({"get": {"operationId": "verify_audit_chain", "tags": ["audit"], "summary": "Admins only",
+            "parameters": [
+                {"name": "after_seq", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "after_hash", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+                {"name": "checkpoints_after", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+            "responses": verify_r}}),
+    );
+    paths.insert(
+        "/v1/audit/checkpoints".into(),
+        json!({"get": {"operationId": "list_audit_checkpoints", "tags": ["audit"], "summary": "Admins only",
+            "parameters": [
+                {"name": "after", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": crate::api::audit_api::MAX_CHECKPOINT_PAGE}}],
+            "responses": checkpoints_r}}),
+    );
+    paths.insert(
+        "/.well-known/audit-keys".into(),
+        json!({"get": {"operationId": "audit_keys", "security": [], "tags": ["audit"],
+            "summary": "The audit writer's Ed25519 public keys, old ones included",
+            "responses": {"200": {"description": "Keys by id",
+                "content": {"application/json": {"schema": {"type": "object", "required": ["keys"],
+                    "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["key_id", "public_key"],
+                        "properties": {"key_id": {"type": "string"}, "public_key": {"type": "string", "contentEncoding": "base64"}}}}}}}}}}}}),
     );
     paths.insert(
         "/health".into(),

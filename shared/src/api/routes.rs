@@ -47,6 +47,8 @@ impl Verb {
 pub enum Public {
     Health,
     OpenApi,
+    /// The audit writer's public keys, for anyone verifying a trail offline.
+    AuditKeys,
 }
 
 /// Tenant routes (`/v1`): a verified JWT, routed to the tenant's shard.
@@ -69,6 +71,7 @@ pub enum Tenant {
     ListAudit,
     ExportAudit,
     VerifyAudit,
+    AuditCheckpoints,
 }
 
 /// Operator routes (`/admin/v1`): the operator secret.
@@ -139,6 +142,7 @@ static DOCUMENT_ROUTES: [Route; 5] =
 static OTHER_ROUTES: &[Route] = &[
     r("/health", Get, P(Public::Health)),
     r("/openapi.json", Get, P(Public::OpenApi)),
+    r("/.well-known/audit-keys", Get, P(Public::AuditKeys)),
     r("/v1/clients/{id}/legal-hold", Put, T(Tenant::ClientHold)),
     r("/v1/clients/{id}/restriction", Put, T(Tenant::Restrict)),
     r(
@@ -155,6 +159,7 @@ static OTHER_ROUTES: &[Route] = &[
     r("/v1/audit", Get, T(Tenant::ListAudit)),
     r("/v1/audit/export", Get, T(Tenant::ExportAudit)),
     r("/v1/audit/verify", Get, T(Tenant::VerifyAudit)),
+    r("/v1/audit/checkpoints", Get, T(Tenant::AuditCheckpoints)),
     r("/admin/v1/shards", Get, O(Operator::ListShards)),
     r(
         "/admin/v1/shards/{id}/health",

@@ -11,7 +11,7 @@ pub mod validate;
 use crate::domain::event::{decode, ChangeEvent};
 use crate::domain::tenancy::Faults;
 use crate::ports::{Database, Stmt, StoreError};
-use crate::services::audit::{self, Appended, ChainHead};
+use crate::services::audit::{self, Appended, ChainHead, Seal};
 use crate::services::tenancy::chance;
 use crate::store::accounts::{placements_stmt, read_placements};
 use crate::store::event_evidence::{evidence_stmt, read_evidence, Probe};
@@ -44,6 +44,9 @@ pub trait ConsumerPlatform {
     fn shard(&self, binding: &str) -> Option<Self::Db>;
     fn now(&self) -> OffsetDateTime;
     fn entropy(&self) -> &Self::Entropy;
+    /// The audit writer's signing key and the keys its earlier receipts verify with (None: not
+    /// configured, and nothing can be appended).
+    fn seal(&self) -> Option<&Seal>;
     /// The local environment honours per-account fault injection.
     fn local(&self) -> bool {
         false
@@ -83,6 +86,7 @@ struct Learned {
 async fn check_batch<P: ConsumerPlatform>(
     p: &P,
     bodies: &[Value],
+    seal: &Seal,
 ) -> (Vec<Result<Checked, Decision>>, Learned) {
     let refuse = |reason| Err(Decision::DeadLetter { reason });
     let mut out: Vec<Result<Checked, Decision>> = bodies
@@ -189,10 +193,15 @@ async fn check_batch<P: ConsumerPlatform>(
                 continue;
             }
             Ok(results) => {
-                match results.first().map(audit::read_head) {
+                match results
+                    .first()
+                    .map(|r| audit::read_head(r, account, &seal.keys))
+                {
                     Some(audit::HeadLookup::Head(h)) => {
                         learned.heads.insert(account, h);
                     }
+                    // Appended one by one, where the refusal is decided.
+                    Some(audit::HeadLookup::Unsealed(_)) => {}
                     Some(audit::HeadLookup::AlreadyRecorded) | None => {
                         learned.recorded_first.insert(account);
                     }
@@ -233,10 +242,14 @@ async fn check_batch<P: ConsumerPlatform>(
 }
 
 pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<Decision> {
-    let (checked, mut learned) = check_batch(p, bodies).await;
+    let Some(seal) = p.seal() else {
+        tracing::error!("the audit writer's key (AUDIT_SIGNING_KEY) is missing or malformed; the batch is retried");
+        return vec![STORAGE_RETRY; bodies.len()];
+    };
+    let (checked, mut learned) = check_batch(p, bodies, seal).await;
     let faults = std::mem::take(&mut learned.faults);
     let fault_of = |c: &Checked| faults.get(&c.ev.account_id);
-    let mut done = append_runs(p, &checked, &mut learned, |c| fault_of(c).is_some()).await;
+    let mut done = append_runs(p, &checked, &mut learned, seal, |c| fault_of(c).is_some()).await;
     let mut heads = learned.heads;
     let mut out = Vec::with_capacity(bodies.len());
     for (i, c) in checked.iter().enumerate() {
@@ -251,10 +264,10 @@ pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<
                 continue;
             }
         };
-        let mut d = process_one(p, c, &mut heads).await;
+        let mut d = process_one(p, c, &mut heads, seal).await;
         if let Some(f) = fault_of(c) {
             if f.duplicate_delivery && d == Decision::Ack {
-                d = process_one(p, c, &mut heads).await;
+                d = process_one(p, c, &mut heads, seal).await;
             }
             if d == Decision::Ack && chance(p.entropy(), f.consumer_retry_rate) {
                 d = Decision::Retry { delay_seconds: 0 };
@@ -278,6 +291,7 @@ async fn append_runs<P: ConsumerPlatform>(
     p: &P,
     checked: &[Result<Checked, Decision>],
     learned: &mut Learned,
+    seal: &Seal,
     one_by_one: impl Fn(&Checked) -> bool,
 ) -> Vec<Option<Decision>> {
     let mut done: Vec<Option<Decision>> = vec![None; checked.len()];
@@ -309,16 +323,16 @@ async fn append_runs<P: ConsumerPlatform>(
         let head = match learned.heads.get(&account) {
             Some(h) => h.clone(),
             None => match db.query(audit::head_stmt(account, group[0].1.id)).await {
-                Ok(rows) => match audit::read_head(&rows) {
+                Ok(rows) => match audit::read_head(&rows, account, &seal.keys) {
                     audit::HeadLookup::Head(h) => h,
-                    audit::HeadLookup::AlreadyRecorded => continue,
+                    audit::HeadLookup::AlreadyRecorded | audit::HeadLookup::Unsealed(_) => continue,
                 },
                 Err(_) => continue,
             },
         };
         let run: Vec<(&ChangeEvent, &[Stmt])> =
             group.iter().map(|(_, ev, x)| (*ev, x.as_slice())).collect();
-        match audit::append_run(&db, &run, &head, p.now()).await {
+        match audit::append_run(&db, &run, &head, p.now(), seal).await {
             Ok(h) => {
                 learned.heads.insert(account, h);
                 for (i, _, _) in &group {
@@ -337,6 +351,7 @@ async fn process_one<P: ConsumerPlatform>(
     p: &P,
     c: &Checked,
     heads: &mut HashMap<Uuid, ChainHead>,
+    seal: &Seal,
 ) -> Decision {
     let ev = &c.ev;
     let Some(db) = p.shard(&c.binding) else {
@@ -348,7 +363,7 @@ async fn process_one<P: ConsumerPlatform>(
     // with a fresh head, so contention does not use up the queue's max_retries.
     let mut attempt = 0;
     let appended = loop {
-        let r = audit::append(&db, ev, heads.get(&ev.account_id), p.now()).await;
+        let r = audit::append(&db, ev, heads.get(&ev.account_id), p.now(), seal).await;
         match r {
             Err(StoreError::Constraint(_)) if attempt < CHAIN_RACE_ATTEMPTS => {
                 heads.remove(&ev.account_id);
@@ -362,6 +377,17 @@ async fn process_one<P: ConsumerPlatform>(
             heads.insert(ev.account_id, head);
         }
         Ok(Appended::Duplicate) => {}
+        Ok(Appended::UnsealedHead { seq }) => {
+            heads.remove(&ev.account_id);
+            tracing::error!(
+                account = %ev.account_id,
+                seq,
+                "audit chain ends in a link the writer did not sign; event dead-lettered for replay"
+            );
+            return Decision::DeadLetter {
+                reason: Reason::UnsealedChainHead { seq },
+            };
+        }
         Err(StoreError::Constraint(_)) => {
             heads.remove(&ev.account_id);
             return Decision::Retry {

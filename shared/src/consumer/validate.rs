@@ -43,6 +43,13 @@ pub enum Reason {
     NotAPlatformEvent,
     #[error("refused by storage: {0}")]
     Refused(String),
+    /// The account's audit chain ends in a link the audit writer did not sign (appended outside
+    /// the service). Chaining onto it would vouch for it, so the event waits here, intact, to be
+    /// replayed once operators have dealt with the forged link.
+    #[error(
+        "audit chain head {seq} is not signed by the audit writer: appended outside the service"
+    )]
+    UnsealedChainHead { seq: i64 },
 }
 
 impl Reason {
@@ -59,6 +66,7 @@ impl Reason {
             Reason::NotAnIndexJob => "not_an_index_job",
             Reason::NotAPlatformEvent => "not_a_platform_event",
             Reason::Refused(_) => "refused",
+            Reason::UnsealedChainHead { .. } => "unsealed_chain_head",
         }
     }
 }

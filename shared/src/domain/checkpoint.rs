@@ -23,6 +23,7 @@ use uuid::Uuid;
 /// The `previous` of an account's first checkpoint.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const DOMAIN: &[u8] = b"clientdocs.audit-checkpoint.v1\n";
+const RECEIPT_DOMAIN: &[u8] = b"clientdocs.audit-link.v1\n";
 /// Checkpoint periods are clock hours, UTC.
 pub const PERIOD: Duration = Duration::HOUR;
 
@@ -103,6 +104,18 @@ impl Signer {
         }
     }
 
+    /// The writer's receipt of one audit link.
+    pub fn receipt(&self, account_id: Uuid, seq: i64, hash: &str) -> Receipt {
+        Receipt {
+            key_id: self.key_id.clone(),
+            signature: B64.encode(
+                self.key
+                    .sign(&receipt_bytes(account_id, seq, hash))
+                    .to_bytes(),
+            ),
+        }
+    }
+
     pub fn sign(&self, checkpoint: Checkpoint) -> SignedCheckpoint {
         debug_assert_eq!(checkpoint.key_id, self.key_id);
         let signature = B64.encode(self.key.sign(&signing_bytes(&checkpoint)).to_bytes());
@@ -111,6 +124,20 @@ impl Signer {
             signature,
         }
     }
+}
+
+/// The audit writer's Ed25519 signature of one link `(account, seq, hash)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub key_id: String,
+    /// base64
+    pub signature: String,
+}
+
+fn receipt_bytes(account_id: Uuid, seq: i64, hash: &str) -> Vec<u8> {
+    let mut out = RECEIPT_DOMAIN.to_vec();
+    out.extend(format!("{account_id}\n{seq}\n{hash}").into_bytes());
+    out
 }
 
 /// A published verification key (the well-known key document lists these).
@@ -138,6 +165,35 @@ impl KeyRing {
             ring.insert(k.key_id.clone(), key);
         }
         Ok(Self(ring))
+    }
+
+    /// Whether `receipt` is a valid signature of the link by a known key.
+    pub fn verify_receipt(
+        &self,
+        account_id: Uuid,
+        seq: i64,
+        hash: &str,
+        receipt: &Receipt,
+    ) -> bool {
+        let Some(key) = self.0.get(&receipt.key_id) else {
+            return false;
+        };
+        let Some(sig) = B64
+            .decode(&receipt.signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        else {
+            return false;
+        };
+        key.verify(
+            &receipt_bytes(account_id, seq, hash),
+            &Signature::from_bytes(&sig),
+        )
+        .is_ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     fn verify(&self, c: &SignedCheckpoint) -> Result<(), Problem> {
@@ -235,6 +291,38 @@ pub fn verify(
     keys: &KeyRing,
     trail: &impl Trail,
 ) -> Vec<Finding> {
+    walk(account_id, None, checkpoints, keys, trail, true)
+}
+
+/// [`verify`] for a window of an account's checkpoints (the service checks a bounded number
+/// per call): `anchor` is the checkpoint just before the window (None: the window starts at the
+/// account's first), which the window's first must name as `previous`. Whether the trail's
+/// first row is covered by a disposal is checked only from the first window.
+pub fn verify_window(
+    account_id: Uuid,
+    anchor: Option<&SignedCheckpoint>,
+    checkpoints: &[SignedCheckpoint],
+    keys: &KeyRing,
+    trail: &impl Trail,
+) -> Vec<Finding> {
+    walk(
+        account_id,
+        anchor,
+        checkpoints,
+        keys,
+        trail,
+        anchor.is_none(),
+    )
+}
+
+fn walk<'a>(
+    account_id: Uuid,
+    anchor: Option<&'a SignedCheckpoint>,
+    checkpoints: &'a [SignedCheckpoint],
+    keys: &KeyRing,
+    trail: &impl Trail,
+    check_start: bool,
+) -> Vec<Finding> {
     let mut cps: Vec<&SignedCheckpoint> = checkpoints.iter().collect();
     cps.sort_by(|a, b| {
         (&a.checkpoint.period, a.checkpoint.kind == Kind::Periodic)
@@ -248,7 +336,7 @@ pub fn verify(
             problem,
         })
     };
-    let mut previous: Option<&SignedCheckpoint> = None;
+    let mut previous: Option<&SignedCheckpoint> = anchor;
     let mut disposed: Option<(i64, String)> = None;
     for sc in &cps {
         let c = &sc.checkpoint;
@@ -297,7 +385,7 @@ pub fn verify(
         }
         previous = Some(sc);
     }
-    if let Some((first_seq, prev_hash)) = trail.first() {
+    if let Some((first_seq, prev_hash)) = trail.first().filter(|_| check_start) {
         let covered = match &disposed {
             Some((through, hash)) => first_seq == through + 1 && prev_hash == *hash,
             None => first_seq == 1,

@@ -2,6 +2,7 @@
 //! (only `bindings`). Identities and tokens, time and ids, the change-event envelope, the entity
 //! specs, retention decisions and the rebalancing planner.
 
+pub mod audit;
 pub mod auth;
 pub mod checkpoint;
 pub mod clock;

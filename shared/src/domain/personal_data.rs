@@ -144,6 +144,9 @@ pub const DATA_MAP: &[Place] = {
         place(ShardTable, "outbox", &[], IdsOnly),
         place(ShardTable, "audit_log", &[], IdsOnly),
         place(ShardTable, "audit_checkpoints", &[], IdsOnly),
+        // Signed disposal checkpoints and the checkpoint job's resume point: seqs and hashes.
+        place(ShardTable, "audit_disposals", &[], IdsOnly),
+        place(ShardTable, "audit_checkpoint_heads", &[], IdsOnly),
         // Subject, requester and outcome are ids (and the reasons a law keeps a record).
         place(ShardTable, "erasure_requests", &[], IdsOnly),
         place(ShardTable, "account_usage", &[], Nothing),
@@ -161,6 +164,13 @@ pub const DATA_MAP: &[Place] = {
             "accounts/{account}/documents/{document}/{sha256}",
             &["*"],
             DeletedWithRow,
+        ),
+        // The signed audit checkpoints' own bucket (`AUDIT_CHECKPOINTS`): heads and hashes.
+        place(
+            R2,
+            "audit-checkpoints/{account}/{period}.json",
+            &[],
+            IdsOnly,
         ),
     ]
 };

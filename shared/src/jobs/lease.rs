@@ -19,6 +19,7 @@ impl Job {
             Job::MigrationCheck => time::Duration::minutes(5),
             Job::ShardHealth => time::Duration::minutes(10),
             Job::Retention => time::Duration::minutes(20),
+            Job::AuditCheckpoints => time::Duration::minutes(10),
         }
     }
 }

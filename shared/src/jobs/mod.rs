@@ -4,6 +4,7 @@
 //! job-run endpoint is `api::admin::jobs`).
 #![allow(async_fn_in_trait)]
 
+pub mod audit_checkpoints;
 pub mod lease;
 pub mod report;
 pub mod retention_sweep;
@@ -26,6 +27,8 @@ pub enum Job {
     ShardHealth,
     MigrationCheck,
     Retention,
+    /// Hourly: every account's signed audit checkpoint (`jobs/audit_checkpoints.rs`).
+    AuditCheckpoints,
 }
 
 impl Job {
@@ -35,6 +38,7 @@ impl Job {
             bindings::CRON_SHARD_HEALTH => Some(Job::ShardHealth),
             bindings::CRON_MIGRATION_CHECK => Some(Job::MigrationCheck),
             bindings::CRON_RETENTION | bindings::CRON_RETENTION_RESUME => Some(Job::Retention),
+            bindings::CRON_AUDIT_CHECKPOINTS => Some(Job::AuditCheckpoints),
             _ => None,
         }
     }
@@ -45,6 +49,7 @@ impl Job {
             "shard_health" => Some(Job::ShardHealth),
             "migration_check" => Some(Job::MigrationCheck),
             "retention" => Some(Job::Retention),
+            "audit_checkpoints" => Some(Job::AuditCheckpoints),
             _ => None,
         }
     }
@@ -55,6 +60,7 @@ impl Job {
             Job::ShardHealth => "shard_health",
             Job::MigrationCheck => "migration_check",
             Job::Retention => "retention",
+            Job::AuditCheckpoints => "audit_checkpoints",
         }
     }
 }
@@ -65,6 +71,11 @@ pub trait SchedulerPlatform {
     type Entropy: Entropy;
     type Blobs: BlobStore;
     type Cache: Cache;
+    type Checkpoints: ImmutableStore;
+    /// The signed audit checkpoints' own write-once bucket.
+    fn checkpoints(&self) -> &Self::Checkpoints;
+    /// The audit writer's signing key (None: not configured; the checkpoint job fails loudly).
+    fn audit_signer(&self) -> Option<&crate::domain::checkpoint::Signer>;
     /// Document contents (the retention sweep deletes them with their rows).
     fn blobs(&self) -> &Self::Blobs;
     /// The API's read cache (KV): erasure deletes the subject's rendered rows from it.
@@ -153,6 +164,11 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
             let mut c = RetentionReport::default();
             let o = retention(p, l, &mut c, &mut detail, resume_only).await;
             (o, RunReport::Retention(Box::new(c)))
+        }
+        Job::AuditCheckpoints => {
+            let mut c = CheckpointCounts::default();
+            let o = crate::jobs::audit_checkpoints::run(p, l, &mut c, &mut detail).await;
+            (o, RunReport::AuditCheckpoints(c))
         }
     };
     for s in &leases.skipped {

@@ -144,6 +144,20 @@ pub struct RetentionReport {
     pub by_shard: BTreeMap<String, ShardSweep>,
 }
 
+counters! {
+    /// `audit_checkpoints`.
+    pub struct CheckpointCounts {
+        /// Accounts whose due checkpoints were looked at.
+        accounts,
+        /// Checkpoints signed and stored by this run.
+        signed,
+        /// Periods whose checkpoint was already in the bucket (a repeated or overlapping run).
+        already_there,
+        /// Accounts whose checkpoints could not be written this run (retried next hour).
+        failed,
+    }
+}
+
 /// A run's counts, by job (serialised as the job's own object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -152,6 +166,7 @@ pub enum RunReport {
     ShardHealth(HealthCounts),
     MigrationCheck(MigrationCounts),
     Retention(Box<RetentionReport>),
+    AuditCheckpoints(CheckpointCounts),
 }
 
 impl RunReport {

@@ -1,112 +1,25 @@
-//! The tamper-evident audit trail: one row per change event, per-account sequence numbers,
-//! `hash = SHA-256(prev_hash || canonical entry)`. Canonical = the entry without `hash`,
-//! serialised as JSON with sorted keys (serde_json's default map is ordered).
+//! Appending to and reading the tamper-evident audit trail. The links, their hash and the walk
+//! that checks them are `domain::audit`'s.
 
-use crate::domain::clock::rfc3339;
-use crate::domain::event::{Actor, ChangeEvent};
-use crate::ports::{col_i64, col_str, Database, Rows, Stmt, StoreError};
+pub use crate::domain::audit::Seal;
+pub use crate::domain::audit::{AuditEntry, ChainHead, Target, GENESIS_HASH};
+use crate::domain::checkpoint::{KeyRing, Receipt};
+use crate::domain::event::ChangeEvent;
+use crate::ports::{col_i64, col_json, col_str, Database, Rows, Stmt, StoreError};
 use crate::store::audit as store;
 pub use crate::store::audit::{head_stmt, list_stmt, AuditQuery};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    #[serde(rename = "type")]
-    pub entity_type: String,
-    pub id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub seq: i64,
-    pub event_id: Uuid,
-    pub account_id: Uuid,
-    pub actor: Actor,
-    /// The event type, for example `client.updated`.
-    pub action: String,
-    pub target: Target,
-    pub event_time: String,
-    pub recorded_time: String,
-    pub request_id: String,
-    pub outcome: String,
-    pub entity_version: i64,
-    pub changed_fields: Vec<String>,
-    /// Before/after of the changed fields where the event carries them (settings, holds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changes: Option<Value>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl AuditEntry {
-    pub fn from_event(ev: &ChangeEvent, head: &ChainHead, recorded: OffsetDateTime) -> Self {
-        let (ty, id) = ev.target().unwrap_or(("unknown", ""));
-        let mut e = AuditEntry {
-            seq: head.seq + 1,
-            event_id: ev.id,
-            account_id: ev.account_id,
-            actor: ev.actor.clone(),
-            action: ev.event_type.clone(),
-            target: Target {
-                entity_type: ty.into(),
-                id: id.into(),
-            },
-            event_time: ev.time.clone(),
-            recorded_time: rfc3339(recorded),
-            request_id: ev.request_id.clone(),
-            outcome: "success".into(),
-            entity_version: ev.entity_version,
-            changed_fields: ev.changed_fields.clone(),
-            changes: ev.changes.clone(),
-            prev_hash: head.hash.clone(),
-            hash: String::new(),
-        };
-        e.hash = e.compute_hash();
-        e
-    }
-
-    /// SHA-256 over `prev_hash` followed by the canonical entry (without `hash`).
-    pub fn compute_hash(&self) -> String {
-        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Some(m) = v.as_object_mut() {
-            m.remove("hash");
-        }
-        let canonical = v.to_string();
-        let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
-        h.update(canonical.as_bytes());
-        hex::encode(h.finalize())
-    }
-}
-
-/// The last link of an account's chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainHead {
-    pub seq: i64,
-    pub hash: String,
-}
-
-impl ChainHead {
-    pub fn genesis() -> Self {
-        Self {
-            seq: 0,
-            hash: GENESIS_HASH.into(),
-        }
-    }
-}
 
 pub enum HeadLookup {
     AlreadyRecorded,
     Head(ChainHead),
+    /// The head link carries no valid receipt of the writer: someone appended it outside the
+    /// service. Nothing may be chained onto it (that would vouch for it).
+    Unsealed(ChainHead),
 }
 
-pub fn read_head(rows: &Rows) -> HeadLookup {
+pub fn read_head(rows: &Rows, account_id: Uuid, keys: &KeyRing) -> HeadLookup {
     let Some(row) = rows.first() else {
         return HeadLookup::Head(ChainHead::genesis());
     };
@@ -114,10 +27,20 @@ pub fn read_head(rows: &Rows) -> HeadLookup {
         return HeadLookup::AlreadyRecorded;
     }
     match (col_i64(row, "seq"), col_str(row, "hash")) {
-        (Some(seq), Some(hash)) => HeadLookup::Head(ChainHead {
-            seq,
-            hash: hash.into(),
-        }),
+        (Some(seq), Some(hash)) => {
+            let head = ChainHead {
+                seq,
+                hash: hash.into(),
+            };
+            let sealed = col_json(row, "receipt")
+                .and_then(|r| serde_json::from_value::<Receipt>(r).ok())
+                .is_some_and(|r| keys.verify_receipt(account_id, seq, hash, &r));
+            if sealed {
+                HeadLookup::Head(head)
+            } else {
+                HeadLookup::Unsealed(head)
+            }
+        }
         _ => HeadLookup::Head(ChainHead::genesis()),
     }
 }
@@ -134,68 +57,91 @@ pub fn insert_stmt(entry: &AuditEntry) -> Stmt {
 pub enum Appended {
     New(ChainHead),
     Duplicate,
+    /// Refused: the chain's head link is not the writer's (see [`HeadLookup::Unsealed`]).
+    UnsealedHead {
+        seq: i64,
+    },
 }
 
-/// Append one event to its account's chain. Idempotent: a recorded event appends nothing.
-/// A concurrent append of the same seq fails on the primary key and returns a constraint
-/// error; the caller retries (the message is redelivered) and re-reads the head.
+/// Append one event to its account's chain, its link signed. Idempotent: a recorded event
+/// appends nothing. A concurrent append of the same seq fails on the primary key and returns a
+/// constraint error; the caller retries (the message is redelivered) and re-reads the head.
+/// `known_head` is a head this writer appended itself (so it is sealed).
 pub async fn append(
     db: &impl Database,
     ev: &ChangeEvent,
     known_head: Option<&ChainHead>,
     now: OffsetDateTime,
+    seal: &Seal,
 ) -> Result<Appended, StoreError> {
+    let lookup = || async {
+        Ok::<_, StoreError>(read_head(
+            &db.query(head_stmt(ev.account_id, ev.id)).await?,
+            ev.account_id,
+            &seal.keys,
+        ))
+    };
     let head = match known_head {
         Some(h) => h.clone(),
-        None => match read_head(&db.query(head_stmt(ev.account_id, ev.id)).await?) {
+        None => match lookup().await? {
             HeadLookup::AlreadyRecorded => return Ok(Appended::Duplicate),
+            HeadLookup::Unsealed(h) => return Ok(Appended::UnsealedHead { seq: h.seq }),
             HeadLookup::Head(h) => h,
         },
     };
-    let entry = AuditEntry::from_event(ev, &head, now);
+    let mut entry = AuditEntry::from_event(ev, &head, now);
+    entry.seal(&seal.signer);
     match db.query(insert_stmt(&entry)).await {
         Ok(_) => Ok(Appended::New(ChainHead {
             seq: entry.seq,
             hash: entry.hash,
         })),
         // With a cached head, the constraint may be the event already being there.
-        Err(StoreError::Constraint(_)) if known_head.is_some() => {
-            match read_head(&db.query(head_stmt(ev.account_id, ev.id)).await?) {
-                HeadLookup::AlreadyRecorded => Ok(Appended::Duplicate),
-                HeadLookup::Head(_) => Err(StoreError::Constraint("audit chain moved".into())),
-            }
-        }
+        Err(StoreError::Constraint(_)) if known_head.is_some() => match lookup().await? {
+            HeadLookup::AlreadyRecorded => Ok(Appended::Duplicate),
+            HeadLookup::Unsealed(h) => Ok(Appended::UnsealedHead { seq: h.seq }),
+            HeadLookup::Head(_) => Err(StoreError::Constraint("audit chain moved".into())),
+        },
         Err(e) => Err(e),
     }
 }
 
-/// Append a run of one account's events in one D1 batch, chained from `head`, each with its
-/// `extra` statements (the index fields) in the same transaction. All or nothing: when any
-/// event is already recorded, or another batch moved the head, the batch fails on a
-/// constraint and appends nothing; the caller then appends them one by one ([`append`]).
+/// Append a run of one account's events in one D1 batch, chained from `head` (a sealed head:
+/// see [`read_head`]), each with its `extra` statements (the index fields) in the same
+/// transaction, the run's last link signed. All or nothing: when any event is already
+/// recorded, or another batch moved the head, the batch fails on a constraint and appends
+/// nothing; the caller then appends them one by one ([`append`]).
 pub async fn append_run(
     db: &impl Database,
     run: &[(&ChangeEvent, &[Stmt])],
     head: &ChainHead,
     now: OffsetDateTime,
+    seal: &Seal,
 ) -> Result<ChainHead, StoreError> {
     let mut head = head.clone();
-    let mut stmts = Vec::with_capacity(run.len() * 2);
-    for (ev, extra) in run {
+    let mut entries = Vec::with_capacity(run.len());
+    for (ev, _) in run {
         let entry = AuditEntry::from_event(ev, &head, now);
-        stmts.push(insert_stmt(&entry));
-        stmts.extend_from_slice(extra);
         head = ChainHead {
             seq: entry.seq,
-            hash: entry.hash,
+            hash: entry.hash.clone(),
         };
+        entries.push(entry);
+    }
+    if let Some(last) = entries.last_mut() {
+        last.seal(&seal.signer);
+    }
+    let mut stmts = Vec::with_capacity(run.len() * 2);
+    for (entry, (_, extra)) in entries.iter().zip(run) {
+        stmts.push(insert_stmt(entry));
+        stmts.extend_from_slice(extra);
     }
     db.batch(stmts).await?;
     Ok(head)
 }
 
 pub mod verify;
-pub use verify::{verify, verify_rows, Verification, VERIFY_MAX_ROWS, VERIFY_PAGE};
+pub use verify::{verify, Verification, VERIFY_MAX_ROWS, VERIFY_PAGE};
 
 /// Where an account's chain starts: retention's checkpoint (rows up to `seq` purged, the chain
 /// continues from `hash`) or the genesis link.

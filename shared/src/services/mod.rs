@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod checkpoints;
 pub mod deferred;
 pub mod derived;
 pub mod marks;

@@ -7,11 +7,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 /// One query: is the event already recorded (`existing`), and what is the chain head
-/// (`seq`, `hash`; absent for an empty chain)?
+/// (`seq`, `hash`, the writer's `receipt` as JSON; absent for an empty chain)?
 pub fn head_stmt(account_id: Uuid, event_id: Uuid) -> Stmt {
     Stmt::new(
         "SELECT (SELECT seq FROM audit_log WHERE account_id = ?1 AND event_id = ?2) AS existing, \
-         seq, body ->> '$.hash' AS hash \
+         seq, body ->> '$.hash' AS hash, body -> '$.receipt' AS receipt \
          FROM (SELECT 1) LEFT JOIN (SELECT seq, body FROM audit_log WHERE account_id = ?1 \
          ORDER BY seq DESC LIMIT 1)",
         vec![json!(account_id), json!(event_id)],

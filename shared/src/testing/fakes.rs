@@ -290,6 +290,41 @@ impl BlobStore for MemBlobs {
     }
 }
 
+/// The checkpoint bucket: objects created once, never replaced (as R2's conditional put).
+#[derive(Default)]
+pub struct MemImmutable {
+    pub objects: RefCell<BTreeMap<String, Vec<u8>>>,
+}
+
+impl ImmutableStore for MemImmutable {
+    async fn create(&self, key: &str, bytes: Vec<u8>) -> Result<bool, BlobError> {
+        let mut o = self.objects.borrow_mut();
+        if o.contains_key(key) {
+            return Ok(false);
+        }
+        o.insert(key.into(), bytes);
+        Ok(true)
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        Ok(self.objects.borrow().get(key).cloned())
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError> {
+        Ok(self
+            .objects
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix) && start_after.is_none_or(|a| k.as_str() > a))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
 /// Convenience: `EXPLAIN QUERY PLAN` of a statement, one detail line per step.
 pub fn query_plan(db: &SqliteDb, stmt: &Stmt) -> Vec<String> {
     let explain = Stmt::new(

@@ -33,11 +33,25 @@ pub struct Fake {
     /// The health job's measuring budget (tests lower it to see a cycle span runs).
     pub measure_rows: std::cell::Cell<u64>,
     pub blobs: MemBlobs,
+    /// The signed audit checkpoints' bucket.
+    pub checkpoints: MemImmutable,
     pub cache: MemCache,
     pub routes: RouteCache,
     pub clock: FixedClock,
     pub entropy: CountingEntropy,
     pub cfg: ApiConfig,
+    /// The audit writer's key (the consumer signs with it; the API verifies with its public half).
+    pub seal: crate::services::audit::Seal,
+}
+
+/// The audit writer's key in native tests (a fixed seed: receipts are reproducible).
+pub fn test_seal() -> crate::services::audit::Seal {
+    use base64::Engine as _;
+    let seed = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    match crate::services::audit::Seal::new(&format!("test-k1:{seed}"), &[]) {
+        Ok(s) => s,
+        Err(e) => panic!("test seal: {e}"),
+    }
 }
 
 impl Platform for Fake {
@@ -46,6 +60,10 @@ impl Platform for Fake {
     type Blobs = MemBlobs;
     type Entropy = CountingEntropy;
     type Cache = MemCache;
+    type Checkpoints = MemImmutable;
+    fn checkpoints(&self) -> &MemImmutable {
+        &self.checkpoints
+    }
     fn cache(&self) -> Option<&MemCache> {
         Some(&self.cache)
     }
@@ -104,6 +122,9 @@ impl ConsumerPlatform for Fake {
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
+    fn seal(&self) -> Option<&crate::services::audit::Seal> {
+        Some(&self.seal)
+    }
 }
 
 impl SchedulerPlatform for Fake {
@@ -111,6 +132,13 @@ impl SchedulerPlatform for Fake {
     type Queue = MemQueue;
     type Entropy = CountingEntropy;
     type Blobs = MemBlobs;
+    type Checkpoints = MemImmutable;
+    fn checkpoints(&self) -> &MemImmutable {
+        &self.checkpoints
+    }
+    fn audit_signer(&self) -> Option<&crate::domain::checkpoint::Signer> {
+        Some(&self.seal.signer)
+    }
     type Cache = MemCache;
     fn blobs(&self) -> &MemBlobs {
         &self.blobs
@@ -180,6 +208,7 @@ impl Fake {
             platform_events: MemQueue::default(),
             measure_rows: std::cell::Cell::new(crate::jobs::shard_health::MEASURE_ROWS_PER_RUN),
             blobs: MemBlobs::default(),
+            checkpoints: MemImmutable::default(),
             cache: MemCache::default(),
             routes: RouteCache::new(crate::services::tenancy::ROUTE_CACHE_TTL),
             clock: FixedClock::new(START),
@@ -191,7 +220,9 @@ impl Fake {
                 admin_secret: ADMIN.into(),
                 api_hosts: vec!["api.test".into()],
                 max_content_bytes: 1024,
+                audit_keys: vec![test_seal().signer.public_key()],
             },
+            seal: test_seal(),
         }
     }
 

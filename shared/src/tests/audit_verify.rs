@@ -10,9 +10,11 @@ use crate::testing::harness::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// A real chain of `n` links for `account`, inserted 2,000 rows per statement in one
-/// transaction. Returns every link's hash (index 0 = the genesis hash).
+/// A real chain of `n` links for `account`, written as the consumer writes it (runs of ten, the
+/// last link of each signed), inserted 2,000 rows per statement in one transaction. Returns
+/// every link's hash (index 0 = the genesis hash).
 fn insert_chain(db: &SqliteDb, account: Uuid, n: i64) -> Vec<String> {
+    let seal = test_seal();
     let mut head = ChainHead::genesis();
     let mut hashes = vec![head.hash.clone()];
     let mut sql = String::from("BEGIN;");
@@ -37,8 +39,12 @@ fn insert_chain(db: &SqliteDb, account: Uuid, n: i64) -> Vec<String> {
             changes: None,
             prev_hash: head.hash.clone(),
             hash: String::new(),
+            receipt: None,
         };
         e.hash = e.compute_hash();
+        if seq % 10 == 0 || seq == n {
+            e.seal(&seal.signer);
+        }
         head = ChainHead {
             seq,
             hash: e.hash.clone(),
@@ -125,8 +131,12 @@ fn verify_resumes_over_more_than_100k_links_and_names_a_deep_break_with_the_last
         found["first_broken"]["reason"],
         "hash does not match the entry's content"
     );
-    assert_eq!(found["last_good"]["seq"], deep - 1);
-    assert_eq!(found["last_good"]["hash"], json!(hashes[deep as usize - 1]));
+    // The last good link is the last one the writer's receipt covers before the break.
+    assert_eq!(found["last_good"]["seq"], deep - 10);
+    assert_eq!(
+        found["last_good"]["hash"],
+        json!(hashes[deep as usize - 10])
+    );
     assert_eq!(found["checked"], 10_000 - 1);
 }
 

@@ -100,6 +100,13 @@ impl SchedulerPlatform for Overlap<'_> {
     type Entropy = crate::domain::clock::CountingEntropy;
     type Blobs = MemBlobs;
     type Cache = crate::testing::fakes::MemCache;
+    type Checkpoints = crate::testing::fakes::MemImmutable;
+    fn checkpoints(&self) -> &crate::testing::fakes::MemImmutable {
+        &self.f.checkpoints
+    }
+    fn audit_signer(&self) -> Option<&crate::domain::checkpoint::Signer> {
+        Some(&self.f.seal.signer)
+    }
     fn blobs(&self) -> &MemBlobs {
         &self.f.blobs
     }

@@ -6,6 +6,8 @@
 //! is still caught by the next one's `prev_hash` check.
 
 use super::{chain_start, AuditEntry, ChainHead};
+use crate::domain::audit::{Break, Walker};
+use crate::domain::checkpoint::KeyRing;
 use crate::ports::{col_i64, col_str, Database, StoreError};
 use crate::store::audit as store;
 use serde::Serialize;
@@ -97,38 +99,16 @@ impl Verification {
     }
 }
 
-/// Checks a page of rows (ascending seq) against the running head; returns the new head or the
-/// first broken link.
-pub fn verify_rows(
-    head: &ChainHead,
-    rows: &[serde_json::Map<String, Value>],
-) -> Result<ChainHead, (i64, String)> {
-    let mut head = head.clone();
-    for row in rows {
-        let seq = col_i64(row, "seq").unwrap_or(-1);
-        let Some(entry) =
-            col_str(row, "body").and_then(|b| serde_json::from_str::<AuditEntry>(b).ok())
-        else {
-            return Err((seq, "body is not an audit entry".into()));
-        };
-        if entry.seq != seq {
-            return Err((seq, format!("body seq {} differs from row seq", entry.seq)));
-        }
-        if seq != head.seq + 1 {
-            return Err((seq, format!("gap: expected seq {}", head.seq + 1)));
-        }
-        if entry.prev_hash != head.hash {
-            return Err((seq, "prev_hash does not match the previous link".into()));
-        }
-        if entry.compute_hash() != entry.hash {
-            return Err((seq, "hash does not match the entry's content".into()));
-        }
-        head = ChainHead {
+/// Parse a row (`seq`, `body`) into its link.
+fn entry_of(row: &serde_json::Map<String, Value>) -> Result<(i64, AuditEntry), Broken> {
+    let seq = col_i64(row, "seq").unwrap_or(-1);
+    col_str(row, "body")
+        .and_then(|b| serde_json::from_str::<AuditEntry>(b).ok())
+        .map(|e| (seq, e))
+        .ok_or(Broken {
             seq,
-            hash: entry.hash,
-        };
-    }
-    Ok(head)
+            reason: "body is not an audit entry".into(),
+        })
 }
 
 enum End {
@@ -138,78 +118,100 @@ enum End {
 }
 
 /// Verify an account's chain from its start, or after `after` = (seq, hash of that link as a
-/// previous call reported it; when absent the stored link is checked and its hash used), at most
-/// `max_rows` links. `None`: `after` names no link of the chain.
+/// previous call reported it), at most `max_rows` links, every link's place, hash and the
+/// writer's receipts checked (`domain::audit::Walker`). A resume point must be a link the writer
+/// signed, so a cursor cannot start the walk past a forged region. `None`: `after` names no link
+/// of the chain.
 pub async fn verify(
     db: &impl Database,
     account_id: Uuid,
     after: Option<(i64, Option<&str>)>,
     max_rows: u64,
+    keys: &KeyRing,
 ) -> Result<Option<Verification>, StoreError> {
     let start = chain_start(db, account_id).await?;
-    let mut head = start.clone();
+    let mut from = start.clone();
     if let Some((seq, hash)) = after.filter(|(seq, _)| *seq > start.seq) {
         let rows = db.query(store::link_stmt(account_id, seq)).await?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        // The resume link is checked against its own prev_hash; the cursor's hash must be it.
-        let anchor = ChainHead {
-            seq: seq - 1,
-            hash: col_str(row, "body")
-                .and_then(|b| serde_json::from_str::<Value>(b).ok())
-                .and_then(|b| b["prev_hash"].as_str().map(str::to_owned))
-                .unwrap_or_default(),
+        let refuse = |reason: &str| {
+            Ok(Some(Verification::new(
+                seq,
+                0,
+                None,
+                End::Broken(seq, reason.to_string()),
+            )))
         };
-        match verify_rows(&anchor, &rows.rows) {
-            Ok(h) if hash.is_none_or(|expected| expected == h.hash) => head = h,
-            Ok(_) => {
-                let why = "link differs from the resume cursor (changed since)".to_string();
-                return Ok(Some(Verification::new(seq, 0, None, End::Broken(seq, why))));
-            }
-            Err((s, why)) => {
-                return Ok(Some(Verification::new(seq, 0, None, End::Broken(s, why))));
-            }
+        let (_, entry) = match entry_of(row) {
+            Ok(e) => e,
+            Err(b) => return refuse(&b.reason),
+        };
+        // The resume link is checked on its own: its content, and that the writer signed it.
+        let mut walker = Walker::new(
+            account_id,
+            ChainHead {
+                seq: seq - 1,
+                hash: entry.prev_hash.clone(),
+            },
+            keys,
+        );
+        if let Err(b) = walker.step(seq, &entry) {
+            return refuse(&b.reason);
         }
+        if walker.sealed().seq != seq {
+            return refuse("the resume link carries no receipt of the audit writer");
+        }
+        if hash.is_some_and(|expected| expected != entry.hash) {
+            return refuse("link differs from the resume cursor (changed since)");
+        }
+        from = walker.sealed().clone();
     }
-    let started_after = head.seq;
+    let started_after = from.seq;
+    let mut walker = Walker::new(account_id, from, keys);
     let mut checked = 0u64;
     while checked < max_rows {
         let limit = VERIFY_PAGE.min(i64::try_from(max_rows - checked).unwrap_or(VERIFY_PAGE));
         let rows = db
-            .query(store::page_stmt(account_id, head.seq, limit))
+            .query(store::page_stmt(account_id, walker.head().seq, limit))
             .await?;
-        // The links of the page before a broken one still count as checked.
         for row in &rows.rows {
-            match verify_rows(&head, std::slice::from_ref(row)) {
-                Ok(h) => {
-                    head = h;
-                    checked += 1;
-                }
-                Err((seq, why)) => {
-                    let seq = col_i64(row, "seq").unwrap_or(seq);
-                    return Ok(Some(Verification::new(
-                        started_after,
-                        checked,
-                        Some(head),
-                        End::Broken(seq, why),
-                    )));
-                }
+            let step = entry_of(row).and_then(|(seq, e)| walker.step(seq, &e).map_err(into_broken));
+            if let Err(b) = step {
+                return Ok(Some(Verification::new(
+                    started_after,
+                    checked,
+                    Some(walker.sealed().clone()),
+                    End::Broken(b.seq, b.reason),
+                )));
             }
+            checked += 1;
         }
         if (rows.rows.len() as i64) < limit {
+            let end = match walker.finish() {
+                Ok(()) => End::Head,
+                Err(b) => End::Broken(b.seq, b.reason),
+            };
             return Ok(Some(Verification::new(
                 started_after,
                 checked,
-                Some(head),
-                End::Head,
+                Some(walker.sealed().clone()),
+                end,
             )));
         }
     }
     Ok(Some(Verification::new(
         started_after,
         checked,
-        Some(head),
+        Some(walker.sealed().clone()),
         End::Budget,
     )))
+}
+
+fn into_broken(b: Break) -> Broken {
+    Broken {
+        seq: b.seq,
+        reason: b.reason,
+    }
 }
