@@ -25,7 +25,7 @@ pub(crate) struct WorkerPlatform {
     blobs: R2,
     cache: Kv,
     checkpoints: R2,
-    signer: Option<shared::domain::checkpoint::Signer>,
+    seal: Option<shared::domain::audit::Seal>,
 }
 
 impl WorkerPlatform {
@@ -36,8 +36,12 @@ impl WorkerPlatform {
         let platform_events = Queue::new(env.queue(b::PLATFORM_EVENTS_QUEUE).ok()?);
         let cache = Kv(env.kv(b::CACHE_KV).ok()?);
         let checkpoints = R2::from_env(&env, b::AUDIT_CHECKPOINTS_R2);
-        let signer = platform::secret(&env, b::AUDIT_SIGNING_KEY).and_then(|s| {
-            shared::domain::checkpoint::Signer::from_secret(&s)
+        let published: Vec<shared::domain::checkpoint::PublicKey> =
+            platform::var(&env, b::AUDIT_PUBLIC_KEYS_VAR)
+                .and_then(|v| serde_json::from_str(&v).ok())
+                .unwrap_or_default();
+        let seal = platform::secret(&env, b::AUDIT_SIGNING_KEY).and_then(|s| {
+            shared::domain::audit::Seal::new(&s, &published)
                 .map_err(|e| tracing::error!(error = %e, "AUDIT_SIGNING_KEY is malformed"))
                 .ok()
         });
@@ -45,7 +49,7 @@ impl WorkerPlatform {
             blobs,
             cache,
             checkpoints,
-            signer,
+            seal,
             served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
             env,
             accounts,
@@ -65,8 +69,8 @@ impl SchedulerPlatform for WorkerPlatform {
     fn checkpoints(&self) -> &R2 {
         &self.checkpoints
     }
-    fn audit_signer(&self) -> Option<&shared::domain::checkpoint::Signer> {
-        self.signer.as_ref()
+    fn audit_seal(&self) -> Option<&shared::domain::audit::Seal> {
+        self.seal.as_ref()
     }
     fn blobs(&self) -> &R2 {
         &self.blobs

@@ -192,6 +192,11 @@ impl KeyRing {
         .is_ok()
     }
 
+    /// Whether a checkpoint's signature verifies with a known key.
+    pub fn verifies(&self, c: &SignedCheckpoint) -> bool {
+        self.verify(c).is_ok()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -291,37 +296,32 @@ pub fn verify(
     keys: &KeyRing,
     trail: &impl Trail,
 ) -> Vec<Finding> {
-    walk(account_id, None, checkpoints, keys, trail, true)
+    walk(account_id, None, None, checkpoints, keys, trail)
 }
 
 /// [`verify`] for a window of an account's checkpoints (the service checks a bounded number
 /// per call): `anchor` is the checkpoint just before the window (None: the window starts at the
-/// account's first), which the window's first must name as `previous`. Whether the trail's
-/// first row is covered by a disposal is checked only from the first window.
+/// account's first), which the window's first must name as `previous`. `disposal` is the
+/// latest disposal known to verify (`(through, hash)`, from its signed copy in D1), which
+/// covers a trail that starts after seq 1 when the disposal checkpoint is outside the window.
 pub fn verify_window(
     account_id: Uuid,
     anchor: Option<&SignedCheckpoint>,
+    disposal: Option<(i64, String)>,
     checkpoints: &[SignedCheckpoint],
     keys: &KeyRing,
     trail: &impl Trail,
 ) -> Vec<Finding> {
-    walk(
-        account_id,
-        anchor,
-        checkpoints,
-        keys,
-        trail,
-        anchor.is_none(),
-    )
+    walk(account_id, anchor, disposal, checkpoints, keys, trail)
 }
 
 fn walk<'a>(
     account_id: Uuid,
     anchor: Option<&'a SignedCheckpoint>,
+    disposal: Option<(i64, String)>,
     checkpoints: &'a [SignedCheckpoint],
     keys: &KeyRing,
     trail: &impl Trail,
-    check_start: bool,
 ) -> Vec<Finding> {
     let mut cps: Vec<&SignedCheckpoint> = checkpoints.iter().collect();
     cps.sort_by(|a, b| {
@@ -337,7 +337,22 @@ fn walk<'a>(
         })
     };
     let mut previous: Option<&SignedCheckpoint> = anchor;
-    let mut disposed: Option<(i64, String)> = None;
+    // The latest disposal that verifies, from D1's copy or among these checkpoints: rows up to it
+    // may be gone, whichever checkpoint named them.
+    let mut disposed: Option<(i64, String)> = disposal;
+    for sc in &cps {
+        let c = &sc.checkpoint;
+        if let (Kind::Disposal, Some(through), Some(hash)) =
+            (c.kind, c.disposed_through, &c.disposed_hash)
+        {
+            if c.account_id == account_id
+                && keys.verify(sc).is_ok()
+                && disposed.as_ref().is_none_or(|(t, _)| through > *t)
+            {
+                disposed = Some((through, hash.clone()));
+            }
+        }
+    }
     for sc in &cps {
         let c = &sc.checkpoint;
         if c.account_id != account_id {
@@ -365,9 +380,6 @@ fn walk<'a>(
                 push(&mut findings, c, Problem::HeadWentBack);
             }
         }
-        if let (Some(through), Some(hash)) = (c.disposed_through, &c.disposed_hash) {
-            disposed = Some((through, hash.clone()));
-        }
         if c.head_seq > 0 {
             let trail_head = trail.head();
             if trail_head < c.head_seq {
@@ -385,7 +397,7 @@ fn walk<'a>(
         }
         previous = Some(sc);
     }
-    if let Some((first_seq, prev_hash)) = trail.first().filter(|_| check_start) {
+    if let Some((first_seq, prev_hash)) = trail.first() {
         let covered = match &disposed {
             Some((through, hash)) => first_seq == through + 1 && prev_hash == *hash,
             None => first_seq == 1,

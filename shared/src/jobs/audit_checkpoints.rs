@@ -17,7 +17,7 @@ pub async fn run<P: SchedulerPlatform>(
     counts: &mut CheckpointCounts,
     detail: &mut Vec<String>,
 ) -> Outcome {
-    let Some(signer) = p.audit_signer() else {
+    let Some(signer) = p.audit_seal().map(|s| &s.signer) else {
         detail.push("AUDIT_SIGNING_KEY is missing or malformed: no checkpoint signed".into());
         return Outcome::Failed;
     };

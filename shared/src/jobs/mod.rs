@@ -74,8 +74,9 @@ pub trait SchedulerPlatform {
     type Checkpoints: ImmutableStore;
     /// The signed audit checkpoints' own write-once bucket.
     fn checkpoints(&self) -> &Self::Checkpoints;
-    /// The audit writer's signing key (None: not configured; the checkpoint job fails loudly).
-    fn audit_signer(&self) -> Option<&crate::domain::checkpoint::Signer>;
+    /// The audit writer's signing key and the keys its earlier signatures verify with (None: not
+    /// configured; the checkpoint job fails loudly and the audit log's disposal waits).
+    fn audit_seal(&self) -> Option<&crate::domain::audit::Seal>;
     /// Document contents (the retention sweep deletes them with their rows).
     fn blobs(&self) -> &Self::Blobs;
     /// The API's read cache (KV): erasure deletes the subject's rendered rows from it.

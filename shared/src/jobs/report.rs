@@ -101,6 +101,10 @@ counters! {
         idempotency_keys_erased,
         cache_keys_deleted,
         erasure_places_unhandled,
+        /// Audit links past the audit log's own retention, removed behind a signed disposal.
+        audit_links_disposed,
+        /// Accounts whose audit disposal failed this run (tried again the next night).
+        audit_disposals_failed,
     }
 }
 

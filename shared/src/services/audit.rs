@@ -143,22 +143,22 @@ pub async fn append_run(
 pub mod verify;
 pub use verify::{verify, Verification, VERIFY_MAX_ROWS, VERIFY_PAGE};
 
-/// Where an account's chain starts: retention's checkpoint (rows up to `seq` purged, the chain
-/// continues from `hash`) or the genesis link.
-pub async fn chain_start(db: &impl Database, account_id: Uuid) -> Result<ChainHead, StoreError> {
-    let r = db.query(store::checkpoint_stmt(account_id)).await?;
-    Ok(
-        match r
-            .first()
-            .map(|row| (col_i64(row, "seq"), col_str(row, "hash")))
-        {
-            Some((Some(seq), Some(hash))) => ChainHead {
-                seq,
-                hash: hash.into(),
-            },
-            _ => ChainHead::genesis(),
-        },
-    )
+/// Where an account's chain starts: after its latest signed disposal (the audit log's own
+/// retention removed the links up to `through`; the chain continues from that link's hash) or
+/// at the genesis link. `Err(reason)`: the latest disposal row is not the audit writer's
+/// (deletions were unlocked by hand), so nothing before the first link present can be trusted.
+pub async fn chain_start(
+    db: &impl Database,
+    account_id: Uuid,
+    keys: &KeyRing,
+) -> Result<Result<ChainHead, String>, StoreError> {
+    use crate::services::checkpoints::{latest_disposal, CheckpointError};
+    match latest_disposal(db, account_id, keys).await {
+        Ok(Some((seq, hash))) => Ok(Ok(ChainHead { seq, hash })),
+        Ok(None) => Ok(Ok(ChainHead::genesis())),
+        Err(CheckpointError::Store(e)) => Err(e),
+        Err(e) => Ok(Err(e.to_string())),
+    }
 }
 
 /// Whether an event is in its account's audit trail.

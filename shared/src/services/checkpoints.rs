@@ -7,7 +7,7 @@ use crate::domain::checkpoint::{
     Signer, Trail, PERIOD,
 };
 use crate::domain::clock::{parse_rfc3339, rfc3339};
-use crate::ports::{BlobError, Database, ImmutableStore, StoreError};
+use crate::ports::{col_i64, col_str, BlobError, Database, ImmutableStore, StoreError};
 use crate::store::checkpoints as store;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -23,6 +23,10 @@ pub enum CheckpointError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bucket(#[from] BlobError),
+    /// A row of `audit_disposals` that the audit writer did not sign: deletions were unlocked
+    /// by hand.
+    #[error("a disposal of audit rows is not the audit writer's: {detail}")]
+    ForgedDisposal { detail: String },
     /// An object in the bucket that is not a signed checkpoint.
     #[error("checkpoint object {key} is not a signed checkpoint: {detail}")]
     Corrupt { key: String, detail: String },
@@ -117,6 +121,144 @@ pub async fn write_due(
     Ok(written)
 }
 
+/// Rows looked at per disposal call (a run disposes of at most this many per account).
+pub const DISPOSE_PAGE: i64 = 500;
+
+/// Dispose of the oldest audit links of an account whose retention is over (the audit log's
+/// own retention, `retention::audit_retention_end`): a prefix of the chain, never its head.
+/// First a signed disposal checkpoint into the write-once bucket (what was removed, and the
+/// hash the remaining trail continues from), then one D1 batch: its copy in `audit_disposals`
+/// (which unlocks the DELETE), the DELETE, and the checkpoint job's resume point, so the next
+/// hourly checkpoint chains onto the disposal. Returns the links removed. A call that failed
+/// half-way is repeated safely: the object is created once, the batch is all or nothing.
+pub async fn dispose_expired(
+    db: &impl Database,
+    bucket: &impl ImmutableStore,
+    signer: &Signer,
+    keys: &KeyRing,
+    account_id: Uuid,
+    audit_years: u32,
+    now: OffsetDateTime,
+) -> Result<u64, CheckpointError> {
+    // Bring the periodic checkpoints up to date first: the disposal chains onto the latest.
+    write_due(db, bucket, signer, account_id, now).await?;
+    let Some((head_seq, head_hash)) = store::chain_head(db, account_id).await? else {
+        return Ok(0);
+    };
+    let after = latest_disposal(db, account_id, keys)
+        .await?
+        .map_or(0, |(through, _)| through);
+    let rows = db
+        .query(store::oldest_links_stmt(account_id, after, DISPOSE_PAGE))
+        .await?;
+    let mut through: Option<(i64, String)> = None;
+    for r in &rows.rows {
+        let (Some(seq), Some(hash), Some(recorded)) = (
+            col_i64(r, "seq"),
+            col_str(r, "hash"),
+            col_str(r, "recorded").and_then(parse_rfc3339),
+        ) else {
+            break;
+        };
+        // The head always stays: the writer chains onto it.
+        if seq >= head_seq
+            || crate::domain::retention::audit_retention_end(recorded, audit_years) > now
+        {
+            break;
+        }
+        through = Some((seq, hash.to_string()));
+    }
+    let Some((through_seq, through_hash)) = through else {
+        return Ok(0);
+    };
+    let (resume_period, previous) = match store::resume_point(db, account_id).await? {
+        Some((p, d)) => (Some(p), d),
+        None => (None, checkpoint::GENESIS.to_string()),
+    };
+    // Ordered just before the next periodic checkpoint, which will chain onto it.
+    let period = resume_period
+        .as_deref()
+        .and_then(parse_rfc3339)
+        .map_or(period_start(now), |p| p + PERIOD);
+    let label = period_label(period);
+    let key = format!(
+        "{}{label}.disposal-{through_seq:020}.json",
+        prefix(account_id)
+    );
+    let signed = signer.sign(Checkpoint {
+        account_id,
+        period: label,
+        kind: Kind::Disposal,
+        head_seq,
+        head_hash,
+        disposed_through: Some(through_seq),
+        disposed_hash: Some(through_hash),
+        previous,
+        key_id: signer.key_id.clone(),
+        time: rfc3339(now),
+    });
+    let bytes = serde_json::to_vec(&signed).map_err(|e| CheckpointError::Corrupt {
+        key: key.clone(),
+        detail: e.to_string(),
+    })?;
+    let stored = if bucket.create(&key, bytes).await? {
+        signed
+    } else {
+        read(bucket, &key).await?.ok_or(CheckpointError::Corrupt {
+            key: key.clone(),
+            detail: "exists but cannot be read".into(),
+        })?
+    };
+    let json = serde_json::to_string(&stored).map_err(|e| CheckpointError::Corrupt {
+        key: key.clone(),
+        detail: e.to_string(),
+    })?;
+    let mut stmts = vec![
+        store::insert_disposal_stmt(account_id, through_seq, &json),
+        store::delete_links_through_stmt(account_id, through_seq),
+    ];
+    if let Some(p) = &resume_period {
+        stmts.push(store::save_resume_point(
+            account_id,
+            p,
+            &digest(&stored),
+            stored.checkpoint.head_seq,
+        ));
+    }
+    let results = db.batch(stmts).await?;
+    Ok(results.get(1).map_or(0, |r| r.meta.changes))
+}
+
+/// The latest disposal recorded in D1, if its signature verifies: `(through, hash)`, where the
+/// remaining trail continues. A disposal row that does not verify is an error (someone
+/// unlocked deletions by hand).
+pub async fn latest_disposal(
+    db: &impl Database,
+    account_id: Uuid,
+    keys: &KeyRing,
+) -> Result<Option<(i64, String)>, CheckpointError> {
+    let r = db.query(store::latest_disposal_stmt(account_id)).await?;
+    let Some(body) = r.first().and_then(|row| col_str(row, "body")) else {
+        return Ok(None);
+    };
+    let forged = |detail: &str| CheckpointError::ForgedDisposal {
+        detail: detail.to_string(),
+    };
+    let c: SignedCheckpoint = serde_json::from_str(body).map_err(|e| forged(&e.to_string()))?;
+    if c.checkpoint.account_id != account_id || c.checkpoint.kind != Kind::Disposal {
+        return Err(forged("not a disposal of this account"));
+    }
+    if !keys.verifies(&c) {
+        return Err(forged(
+            "its signature does not verify with the audit writer's keys",
+        ));
+    }
+    match (c.checkpoint.disposed_through, c.checkpoint.disposed_hash) {
+        (Some(t), Some(h)) => Ok(Some((t, h))),
+        _ => Err(forged("it names no disposed link")),
+    }
+}
+
 async fn read(
     bucket: &impl ImmutableStore,
     key: &str,
@@ -199,7 +341,10 @@ pub async fn verify_window(
     };
     let cps: Vec<SignedCheckpoint> = window.iter().map(|(_, c)| c.clone()).collect();
     let trail = d1_trail(db, account_id, &cps).await?;
-    let findings = checkpoint::verify_window(account_id, anchor.as_ref(), &cps, keys, &trail);
+    // A disposal row that does not verify covers nothing (its rows are then a cut head).
+    let disposal = latest_disposal(db, account_id, keys).await.unwrap_or(None);
+    let findings =
+        checkpoint::verify_window(account_id, anchor.as_ref(), disposal, &cps, keys, &trail);
     let next_after = (window.len() == limit)
         .then(|| window.last().map(|(_, c)| c.checkpoint.period.clone()))
         .flatten();

@@ -1,6 +1,6 @@
-//! The audit trail's SQL (shard D1): `audit_log` (append-only, hash-chained per account) and
-//! `audit_checkpoints` (where a retention-trimmed chain continues). The chain itself (entries,
-//! hashes, verification) is `services::audit`.
+//! The audit trail's SQL (shard D1): `audit_log`, append-only and hash-chained per account (a
+//! chain the audit log's own retention trimmed continues after its signed disposal, in
+//! `store::checkpoints`). The chain itself (entries, hashes, verification) is `services::audit`.
 
 use crate::ports::Stmt;
 use serde_json::json;
@@ -55,15 +55,6 @@ pub fn link_stmt(account_id: Uuid, seq: i64) -> Stmt {
 pub fn last_seq_stmt(account_id: Uuid) -> Stmt {
     Stmt::new(
         "SELECT seq FROM audit_log WHERE account_id = ?1 ORDER BY seq DESC LIMIT 1",
-        vec![json!(account_id)],
-    )
-}
-
-/// Retention's checkpoint of an account (`seq`, `hash`): links up to `seq` may be purged.
-pub fn checkpoint_stmt(account_id: Uuid) -> Stmt {
-    Stmt::new(
-        "SELECT body ->> '$.seq' AS seq, body ->> '$.hash' AS hash FROM audit_checkpoints \
-         WHERE account_id = ?1",
         vec![json!(account_id)],
     )
 }

@@ -101,3 +101,38 @@ pub async fn chain_first(
     Ok(r.first()
         .and_then(|row| Some((col_i64(row, "seq")?, col_str(row, "prev")?.to_string()))))
 }
+
+/// The account's first links after `after_seq` (ascending, at most `limit`): `seq`, `hash`,
+/// `recorded` (when the audit writer recorded it), for the audit log's own disposal.
+pub fn oldest_links_stmt(account_id: Uuid, after_seq: i64, limit: i64) -> Stmt {
+    Stmt::new(
+        "SELECT seq, body ->> '$.hash' AS hash, body ->> '$.recorded_time' AS recorded \
+         FROM audit_log WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        vec![json!(account_id), json!(after_seq), json!(limit)],
+    )
+}
+
+/// The latest signed disposal of the account (`body`: the signed checkpoint), if any.
+pub fn latest_disposal_stmt(account_id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT body FROM audit_disposals WHERE account_id = ?1 ORDER BY through_seq DESC LIMIT 1",
+        vec![json!(account_id)],
+    )
+}
+
+/// Record a signed disposal (its copy in D1 unlocks the DELETE of the rows it covers).
+pub fn insert_disposal_stmt(account_id: Uuid, through_seq: i64, signed_json: &str) -> Stmt {
+    Stmt::new(
+        "INSERT INTO audit_disposals (account_id, through_seq, body) VALUES (?1, ?2, ?3)",
+        vec![json!(account_id), json!(through_seq), json!(signed_json)],
+    )
+}
+
+/// Delete the account's links up to `through_seq` (refused by the schema unless a disposal
+/// covering them is recorded first, in the same batch).
+pub fn delete_links_through_stmt(account_id: Uuid, through_seq: i64) -> Stmt {
+    Stmt::new(
+        "DELETE FROM audit_log WHERE account_id = ?1 AND seq <= ?2",
+        vec![json!(account_id), json!(through_seq)],
+    )
+}

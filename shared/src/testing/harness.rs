@@ -136,8 +136,8 @@ impl SchedulerPlatform for Fake {
     fn checkpoints(&self) -> &MemImmutable {
         &self.checkpoints
     }
-    fn audit_signer(&self) -> Option<&crate::domain::checkpoint::Signer> {
-        Some(&self.seal.signer)
+    fn audit_seal(&self) -> Option<&crate::domain::audit::Seal> {
+        Some(&self.seal)
     }
     type Cache = MemCache;
     fn blobs(&self) -> &MemBlobs {

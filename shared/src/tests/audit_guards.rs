@@ -110,3 +110,27 @@ fn rows_are_deleted_only_below_a_disposal_and_disposals_are_append_only() {
     db.exec("DELETE FROM audit_log WHERE seq = 1").unwrap();
     assert_eq!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log"), 2);
 }
+
+#[test]
+fn a_dropped_audit_trigger_is_drift_the_migration_check_reports() {
+    let (f, _) = trail_of_three();
+    f.shard_db("SHARD_EU_01")
+        .exec("DROP TRIGGER audit_log_no_collision")
+        .unwrap();
+    let run = crate::testing::fakes::block_on(crate::jobs::run(
+        &f,
+        crate::jobs::Job::MigrationCheck,
+        None,
+    ));
+    assert_eq!(
+        run.counts.to_json().get("drifted"),
+        Some(&serde_json::json!(1))
+    );
+    assert!(
+        run.detail
+            .iter()
+            .any(|d| d.starts_with("SHARD_EU_01: schema fingerprint")),
+        "{:?}",
+        run.detail
+    );
+}

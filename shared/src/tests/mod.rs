@@ -10,6 +10,7 @@ use crate::testing::harness::*;
 use serde_json::json;
 use uuid::Uuid;
 
+mod audit_disposal;
 mod audit_guards;
 mod audit_verify;
 mod bookmarks;

@@ -104,8 +104,8 @@ impl SchedulerPlatform for Overlap<'_> {
     fn checkpoints(&self) -> &crate::testing::fakes::MemImmutable {
         &self.f.checkpoints
     }
-    fn audit_signer(&self) -> Option<&crate::domain::checkpoint::Signer> {
-        Some(&self.f.seal.signer)
+    fn audit_seal(&self) -> Option<&crate::domain::audit::Seal> {
+        Some(&self.f.seal)
     }
     fn blobs(&self) -> &MemBlobs {
         &self.f.blobs

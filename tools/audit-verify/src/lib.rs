@@ -2,13 +2,14 @@
 //! `GET /v1/audit/export` writes it) against the Ed25519-signed checkpoints (one JSON object per
 //! file, as the checkpoint bucket holds them) with the published keys, without the service.
 //!
-//! Two checks, both from `shared`: every row's hash over its predecessor (the chain), and every
+//! Two checks, both `shared`'s own code: every row's place, hash over its predecessor and the
+//! audit writer's receipts (`domain::audit::Walker`, as the service's verify), and every
 //! checkpoint's signature, its link to the previous checkpoint and its head against the rows
 //! (`domain::checkpoint::verify`).
 
 use serde::Serialize;
+use shared::domain::audit::{AuditEntry, ChainHead, Walker};
 use shared::domain::checkpoint::{self, Finding, KeyRing, PublicKey, SignedCheckpoint, Trail};
-use shared::services::audit::AuditEntry;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -66,15 +67,36 @@ impl std::fmt::Display for InputError {
     }
 }
 
-/// Parse the export: one row per non-empty line.
+/// Parse the export: one row per non-empty line, in any order (pages of the export may be
+/// concatenated as they came); sorted by seq.
 pub fn parse_trail(text: &str) -> Result<Vec<AuditEntry>, InputError> {
-    text.lines()
+    let mut rows = text
+        .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| InputError(format!("trail line {}: {e}", i + 1)))
         })
-        .collect()
+        .collect::<Result<Vec<AuditEntry>, InputError>>()?;
+    rows.sort_by_key(|r| r.seq);
+    Ok(rows)
+}
+
+/// Checkpoints from one file: a signed checkpoint, an array of them, or the API's
+/// `GET /v1/audit/checkpoints` answer (`{"items": [...]}`).
+pub fn parse_checkpoints(text: &str) -> Result<Vec<SignedCheckpoint>, InputError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Doc {
+        Page { items: Vec<SignedCheckpoint> },
+        Many(Vec<SignedCheckpoint>),
+        One(Box<SignedCheckpoint>),
+    }
+    match serde_json::from_str(text) {
+        Ok(Doc::Page { items }) | Ok(Doc::Many(items)) => Ok(items),
+        Ok(Doc::One(c)) => Ok(vec![*c]),
+        Err(e) => Err(InputError(format!("checkpoints: {e}"))),
+    }
 }
 
 /// The published keys: either `{"keys": [...]}` (the well-known document) or a bare array.
@@ -98,7 +120,28 @@ pub fn verify(
     keys: &[PublicKey],
 ) -> Result<Report, InputError> {
     let ring = KeyRing::new(keys).map_err(|e| InputError(format!("public keys: {e}")))?;
-    let mut last_good: Option<Link> = None;
+    let mine: Vec<SignedCheckpoint> = checkpoints
+        .iter()
+        .filter(|c| c.checkpoint.account_id == account_id)
+        .cloned()
+        .collect();
+    // Where the walk starts: the genesis link, or a signed disposal the first row continues.
+    let start = match rows.first() {
+        Some(first) if first.seq > 1 => mine
+            .iter()
+            .filter(|c| ring.verifies(c))
+            .find_map(|c| {
+                let (t, h) = (
+                    c.checkpoint.disposed_through?,
+                    c.checkpoint.disposed_hash.clone()?,
+                );
+                (t == first.seq - 1 && h == first.prev_hash)
+                    .then_some(ChainHead { seq: t, hash: h })
+            })
+            .unwrap_or_else(ChainHead::genesis),
+        _ => ChainHead::genesis(),
+    };
+    let mut walker = Walker::new(account_id, start, &ring);
     let mut first_broken: Option<Broken> = None;
     let mut trail = Rows {
         first: rows.first().map(|r| (r.seq, r.prev_hash.clone())),
@@ -108,40 +151,28 @@ pub fn verify(
     for r in rows {
         trail.head = trail.head.max(r.seq);
         trail.hashes.insert(r.seq, r.hash.clone());
-        if first_broken.is_some() {
-            continue;
-        }
-        let problem = if r.account_id != account_id {
-            Some("row of another account".to_string())
-        } else if let Some(prev) = &last_good {
-            if r.seq != prev.seq + 1 {
-                Some(format!("expected seq {}, found {}", prev.seq + 1, r.seq))
-            } else if r.prev_hash != prev.hash {
-                Some("prev_hash is not the previous row's hash".into())
-            } else {
-                None
-            }
-        } else {
-            None
-        };
-        let problem = problem.or_else(|| {
-            (r.compute_hash() != r.hash).then(|| "hash does not match the row's content".into())
-        });
-        match problem {
-            Some(reason) => first_broken = Some(Broken { seq: r.seq, reason }),
-            None => {
-                last_good = Some(Link {
-                    seq: r.seq,
-                    hash: r.hash.clone(),
-                })
+        if first_broken.is_none() {
+            if let Err(b) = walker.step(r.seq, r) {
+                first_broken = Some(Broken {
+                    seq: b.seq,
+                    reason: b.reason,
+                });
             }
         }
     }
-    let mine: Vec<SignedCheckpoint> = checkpoints
-        .iter()
-        .filter(|c| c.checkpoint.account_id == account_id)
-        .cloned()
-        .collect();
+    if first_broken.is_none() {
+        if let Err(b) = walker.finish() {
+            first_broken = Some(Broken {
+                seq: b.seq,
+                reason: b.reason,
+            });
+        }
+    }
+    let sealed = walker.sealed();
+    let last_good = (sealed.seq > 0).then(|| Link {
+        seq: sealed.seq,
+        hash: sealed.hash.clone(),
+    });
     let findings = checkpoint::verify(account_id, &mine, &ring, &trail);
     Ok(Report {
         ok: first_broken.is_none() && findings.is_empty() && !mine.is_empty(),

@@ -1,8 +1,8 @@
 use super::*;
 use base64::Engine as _;
+use shared::domain::audit::ChainHead;
 use shared::domain::checkpoint::{digest, period_label, Checkpoint, Kind, Problem, Signer};
 use shared::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
-use shared::services::audit::ChainHead;
 
 const ACCOUNT: Uuid = Uuid::from_u128(0xa1);
 
@@ -39,7 +39,9 @@ fn trail(n: i64) -> Vec<AuditEntry> {
                 changed_fields: vec![],
             },
         );
-        let e = AuditEntry::from_event(&ev, &head, at(0));
+        let mut e = AuditEntry::from_event(&ev, &head, at(0));
+        // As the consumer writes them: each run's last link signed (here every link).
+        e.seal(&signer());
         head = ChainHead {
             seq: e.seq,
             hash: e.hash.clone(),
@@ -110,7 +112,7 @@ fn an_edited_row_is_named_with_the_last_good_link() {
 }
 
 #[test]
-fn a_recomputed_forgery_and_a_whole_rewrite_part_from_the_signed_heads() {
+fn a_rewrite_with_recomputed_hashes_fails_on_the_receipts_and_the_signed_heads() {
     let rows = trail(6);
     let cps = checkpoints(&rows, &[2, 6]);
     // Rewritten from genesis with every hash recomputed: the chain is consistent, the signed
@@ -127,8 +129,10 @@ fn a_recomputed_forgery_and_a_whole_rewrite_part_from_the_signed_heads() {
         };
     }
     let r = run(&forged, &cps);
-    assert!(r.first_broken.is_none(), "the chain itself is consistent");
+    // The hashes are consistent, but the writer's receipts no longer are...
+    assert_eq!(r.first_broken.as_ref().map(|b| b.seq), Some(2), "{r:?}");
     assert!(!r.ok);
+    // ...nor the signed heads outside D1.
     assert!(r
         .findings
         .iter()
@@ -206,4 +210,21 @@ fn the_command_line_reads_the_files_and_fails_once_the_trail_is_altered() {
     let r = run_cli(args(())).unwrap();
     assert_eq!(r.first_broken.map(|b| b.seq), Some(3));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_forged_append_fails_offline_as_unsigned() {
+    let mut rows = trail(3);
+    let cps = checkpoints(&rows, &[3]);
+    let mut forged = rows[2].clone();
+    forged.seq = 4;
+    forged.event_id = Uuid::from_u128(0xf0);
+    forged.prev_hash = rows[2].hash.clone();
+    forged.receipt = None;
+    forged.hash = forged.compute_hash();
+    rows.push(forged);
+    let r = run(&rows, &cps);
+    assert!(!r.ok);
+    assert_eq!(r.first_broken.as_ref().map(|b| b.seq), Some(4), "{r:?}");
+    assert_eq!(r.last_good.as_ref().map(|l| l.seq), Some(3));
 }

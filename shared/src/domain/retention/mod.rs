@@ -370,7 +370,7 @@ fn retention(policy: &Policy, record: &Record) -> Retention {
         RecordType::AuditLog => {
             let created = utc(record.created_at);
             Retention::Until {
-                end: created.replace_date(add_years(created.date(), policy.audit_years)),
+                end: audit_retention_end(created, policy.audit_years),
                 reason: format!(
                     "audit log: {} after creation on {}",
                     plural(policy.audit_years, "year"),
@@ -555,6 +555,14 @@ pub fn latest_due_relationship_end(years: u32, now: OffsetDateTime) -> Date {
 
 /// The one definition of a day-count boundary (soft-delete grace, idempotency keys, dead
 /// letters, published outbox rows): `days` exact 24-hour days after `from`.
+/// When an audit row recorded at `created` has been kept its `years` (same instant, `years`
+/// calendar years on; 29 February onto 28 February). The audit log's own disposal walks the
+/// chain from its start and disposes of the prefix whose end has passed.
+pub fn audit_retention_end(created: OffsetDateTime, years: u32) -> OffsetDateTime {
+    let created = utc(created);
+    created.replace_date(add_years(created.date(), years))
+}
+
 pub fn days_retention_end(from: OffsetDateTime, days: u32) -> OffsetDateTime {
     plus_days(utc(from), days)
 }

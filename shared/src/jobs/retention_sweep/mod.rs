@@ -472,7 +472,40 @@ async fn sweep_account<P: SchedulerPlatform>(
             },
         }
     }
+    if !acct.hold {
+        dispose_audit(p, d.db, acct, counts).await;
+    }
     Ok(None)
+}
+
+/// The audit log's own retention: links past `audit_years` go, behind a signed disposal
+/// checkpoint (`services::checkpoints::dispose_expired`); an account hold keeps them all.
+async fn dispose_audit<P: SchedulerPlatform>(
+    p: &P,
+    db: &P::Db,
+    acct: &AccountCtx,
+    counts: &mut RetentionCounts,
+) {
+    let Some(seal) = p.audit_seal() else {
+        return;
+    };
+    match crate::services::checkpoints::dispose_expired(
+        db,
+        p.checkpoints(),
+        &seal.signer,
+        &seal.keys,
+        acct.id,
+        acct.policy.audit_years,
+        p.now(),
+    )
+    .await
+    {
+        Ok(n) => counts.audit_links_disposed.add(n),
+        Err(e) => {
+            tracing::warn!(error = %e, account = %acct.id, "audit disposal failed");
+            counts.audit_disposals_failed.add(1);
+        }
+    }
 }
 
 /// A row the policy says must go, as the sweep read it.

@@ -129,7 +129,24 @@ pub async fn verify(
     max_rows: u64,
     keys: &KeyRing,
 ) -> Result<Option<Verification>, StoreError> {
-    let start = chain_start(db, account_id).await?;
+    let start = match chain_start(db, account_id, keys).await? {
+        Ok(start) => start,
+        Err(reason) => {
+            // Rows were cut from the start behind a disposal the writer did not sign.
+            let first = db
+                .query(store::page_stmt(account_id, 0, 1))
+                .await?
+                .first()
+                .and_then(|r| col_i64(r, "seq"))
+                .unwrap_or(1);
+            return Ok(Some(Verification::new(
+                0,
+                0,
+                None,
+                End::Broken(first, reason),
+            )));
+        }
+    };
     let mut from = start.clone();
     if let Some((seq, hash)) = after.filter(|(seq, _)| *seq > start.seq) {
         let rows = db.query(store::link_stmt(account_id, seq)).await?;

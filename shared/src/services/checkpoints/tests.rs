@@ -209,3 +209,102 @@ fn checkpoints_signed_before_a_key_rotation_still_verify() {
         vec![]
     );
 }
+
+#[test]
+fn the_audit_logs_own_disposal_is_a_signed_checkpoint_and_the_rest_still_verifies() {
+    let db = SqliteDb::shard().unwrap();
+    let bucket = MemImmutable::default();
+    let seal = crate::testing::harness::test_seal();
+    let t0 = datetime!(2026-12-02 09:10 UTC);
+    record(&db, 5, t0);
+    block_on(write_due(
+        &db,
+        &bucket,
+        &seal.signer,
+        ACCOUNT,
+        t0 + time::Duration::hours(1),
+    ))
+    .unwrap();
+    // Ten years and a day on, one more event: the five old links are past their retention.
+    let later = datetime!(2036-12-03 10:30 UTC);
+    record(&db, 1, later);
+    let n = block_on(dispose_expired(
+        &db,
+        &bucket,
+        &seal.signer,
+        &seal.keys,
+        ACCOUNT,
+        10,
+        later,
+    ))
+    .unwrap();
+    assert_eq!(n, 5, "everything but the head");
+    assert_eq!(
+        db.query_json("SELECT count(*) AS n FROM audit_log")[0]["n"],
+        serde_json::json!(1)
+    );
+    // Repeating it disposes of nothing more (the head always stays).
+    assert_eq!(
+        block_on(dispose_expired(
+            &db,
+            &bucket,
+            &seal.signer,
+            &seal.keys,
+            ACCOUNT,
+            10,
+            later
+        ))
+        .unwrap(),
+        0
+    );
+    // The chain verifies from the disposal; the checkpoints, the disposal among them, too.
+    let v = block_on(audit::verify(&db, ACCOUNT, None, 1000, &seal.keys))
+        .unwrap()
+        .unwrap();
+    assert!(v.ok && v.complete, "{v:?}");
+    assert_eq!(v.started_after, 5);
+    block_on(write_due(
+        &db,
+        &bucket,
+        &seal.signer,
+        ACCOUNT,
+        later + time::Duration::hours(1),
+    ))
+    .unwrap();
+    let cps = all(&bucket);
+    assert!(cps.iter().any(|c| c.checkpoint.kind == Kind::Disposal));
+    assert_eq!(
+        block_on(verify_against(&db, ACCOUNT, &cps, &seal.keys)).unwrap(),
+        vec![]
+    );
+    let w = block_on(verify_window(&db, &bucket, ACCOUNT, None, 3, &seal.keys)).unwrap();
+    assert_eq!(w.findings, vec![], "{w:?}");
+}
+
+#[test]
+fn rows_cut_behind_a_disposal_the_writer_did_not_sign_are_named() {
+    let db = SqliteDb::shard().unwrap();
+    let seal = crate::testing::harness::test_seal();
+    record(&db, 4, datetime!(2026-12-02 09:10 UTC));
+    // The insider writes a disposal row by hand (the schema only checks its shape) and cuts.
+    db.exec(&format!(
+        "INSERT INTO audit_disposals (account_id, through_seq, body) VALUES ('{ACCOUNT}', 2, \
+         json_object('account_id', '{ACCOUNT}', 'period', '2026-12-02T09:00:00.000Z', \
+         'kind', 'disposal', 'head_seq', 4, 'head_hash', 'x', 'disposed_through', 2, \
+         'disposed_hash', 'x', 'previous', 'x', 'key_id', 'test-k1', 'time', 'x', \
+         'signature', 'c2ln')); \
+         DELETE FROM audit_log WHERE seq <= 2;"
+    ))
+    .unwrap();
+    let v = block_on(audit::verify(&db, ACCOUNT, None, 1000, &seal.keys))
+        .unwrap()
+        .unwrap();
+    assert!(!v.ok);
+    assert_eq!(v.first_broken.as_ref().map(|b| b.seq), Some(3));
+    assert!(
+        v.first_broken
+            .as_ref()
+            .is_some_and(|b| b.reason.contains("not the audit writer's")),
+        "{v:?}"
+    );
+}
