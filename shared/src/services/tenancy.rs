@@ -3,8 +3,7 @@
 //! cached request costs no registry query.
 
 use crate::domain::tenancy::{Account, Shard};
-use crate::ports::{col_json, col_str, Database, Stmt, StoreError};
-use serde_json::json;
+use crate::ports::{col_json, col_str, Database, StoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -27,20 +26,7 @@ pub struct Route {
     pub shard: Shard,
 }
 
-pub fn route_stmt(account_id: Uuid) -> Stmt {
-    Stmt::new(
-        "SELECT a.body AS account, s.body AS shard FROM accounts a \
-         JOIN shards s ON s.id = a.db_shard_id WHERE a.id = ?1",
-        vec![json!(account_id)],
-    )
-}
-
-pub fn domain_stmt(hostname: &str) -> Stmt {
-    Stmt::new(
-        "SELECT body ->> '$.account_id' AS account_id FROM domains WHERE hostname = ?1",
-        vec![json!(hostname.to_ascii_lowercase())],
-    )
-}
+pub use crate::store::accounts::{domain_stmt, route_stmt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {

@@ -1,6 +1,6 @@
 //! SQL of the account D1's registry: where each account lives (the consumer's placements), and
 //! the operator API's accounts, custom domains, shards with their account counts and
-//! new-account placement. (The API's route lookups are still in `services::tenancy`.)
+//! new-account placement, and the API's route lookups (`services::tenancy` caches them).
 
 use crate::domain::tenancy::Faults;
 use crate::ports::{col_json, col_str, Rows, Stmt};
@@ -102,5 +102,22 @@ pub fn insert_domain(hostname: &str, body: &str) -> Stmt {
     Stmt::new(
         "INSERT INTO domains (hostname, body) VALUES (?1, ?2)",
         vec![json!(hostname), json!(body)],
+    )
+}
+
+/// An account with the shard it lives on (`account`, `shard` bodies), by primary key.
+pub fn route_stmt(account_id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT a.body AS account, s.body AS shard FROM accounts a \
+         JOIN shards s ON s.id = a.db_shard_id WHERE a.id = ?1",
+        vec![json!(account_id)],
+    )
+}
+
+/// The account a custom domain belongs to (`account_id`), by primary key.
+pub fn domain_stmt(hostname: &str) -> Stmt {
+    Stmt::new(
+        "SELECT body ->> '$.account_id' AS account_id FROM domains WHERE hostname = ?1",
+        vec![json!(hostname.to_ascii_lowercase())],
     )
 }
