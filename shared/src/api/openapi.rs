@@ -546,6 +546,7 @@ pub fn document(server: Option<&str>) -> Value {
                    "required": ["ok", "checked", "first_broken_seq", "reason", "head_seq", "head_hash", "checkpoints"],
                    "properties": {"ok": {"type": "boolean"}, "checked": {"type": "integer"},
                        "started_after": {"type": "integer"},
+                       "from_start": {"type": "boolean", "description": "The walk began at the chain's own start, not at a cursor: a whole verification is a run of calls from one without a cursor"},
                        "last_good": {"type": ["object", "null"], "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
                        "first_broken": {"type": ["object", "null"], "properties": {"seq": {"type": "integer"}, "reason": {"type": "string"}}},
                        "next": {"type": ["object", "null"], "properties": {"after_seq": {"type": "integer"}, "after_hash": {"type": "string"}}},

@@ -100,9 +100,17 @@ fn verify_resumes_over_more_than_100k_links_and_names_a_deep_break_with_the_last
         (&json!(true), &json!(false), &json!(budget))
     );
     assert_eq!(first["next"]["after_seq"], budget);
+    assert_eq!(
+        first["from_start"], true,
+        "the first call starts at the chain's start"
+    );
     assert_eq!(first["next"]["after_hash"], json!(hashes[budget as usize]));
     let (_, second) = verify(&f, &admin, &resume(&first));
     assert_eq!(second["started_after"], budget);
+    assert_eq!(
+        second["from_start"], false,
+        "a cursor vouches only for what follows it"
+    );
     assert_eq!(second["next"]["after_seq"], 2 * budget);
     let (_, third) = verify(&f, &admin, &resume(&second));
     assert_eq!(

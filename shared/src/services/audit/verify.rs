@@ -47,6 +47,11 @@ pub struct Verification {
     pub checked: u64,
     /// The link this call started after (the chain's start, or the resume point).
     pub started_after: i64,
+    /// The walk started at the chain's own start (its genesis link or its latest signed
+    /// disposal), not at a caller's cursor. A call with a cursor vouches only for the links
+    /// after it: a whole verification is a run of calls from one without a cursor, following
+    /// `next`.
+    pub from_start: bool,
     /// The last link that verifies (the start itself when none does yet; null only when the
     /// resume link itself does not verify).
     pub last_good: Option<Link>,
@@ -84,6 +89,7 @@ impl Verification {
             ok: broken.is_none(),
             checked,
             started_after,
+            from_start: false,
             head_seq: last_good.as_ref().map_or(started_after, |l| l.seq),
             head_hash: last_good
                 .as_ref()
@@ -186,6 +192,7 @@ pub async fn verify(
         from = walker.sealed().clone();
     }
     let started_after = from.seq;
+    let from_start = started_after == start.seq;
     let mut walker = Walker::new(account_id, from, keys);
     let mut checked = 0u64;
     while checked < max_rows {
@@ -196,12 +203,15 @@ pub async fn verify(
         for row in &rows.rows {
             let step = entry_of(row).and_then(|(seq, e)| walker.step(seq, &e).map_err(into_broken));
             if let Err(b) = step {
-                return Ok(Some(Verification::new(
-                    started_after,
-                    checked,
-                    Some(walker.sealed().clone()),
-                    End::Broken(b.seq, b.reason),
-                )));
+                return Ok(Some(Verification {
+                    from_start,
+                    ..Verification::new(
+                        started_after,
+                        checked,
+                        Some(walker.sealed().clone()),
+                        End::Broken(b.seq, b.reason),
+                    )
+                }));
             }
             checked += 1;
         }
@@ -210,20 +220,21 @@ pub async fn verify(
                 Ok(()) => End::Head,
                 Err(b) => End::Broken(b.seq, b.reason),
             };
-            return Ok(Some(Verification::new(
-                started_after,
-                checked,
-                Some(walker.sealed().clone()),
-                end,
-            )));
+            return Ok(Some(Verification {
+                from_start,
+                ..Verification::new(started_after, checked, Some(walker.sealed().clone()), end)
+            }));
         }
     }
-    Ok(Some(Verification::new(
-        started_after,
-        checked,
-        Some(walker.sealed().clone()),
-        End::Budget,
-    )))
+    Ok(Some(Verification {
+        from_start,
+        ..Verification::new(
+            started_after,
+            checked,
+            Some(walker.sealed().clone()),
+            End::Budget,
+        )
+    }))
 }
 
 fn into_broken(b: Break) -> Broken {
