@@ -22,6 +22,10 @@
 //! every layer. Inside the crate, modules are imported by their layer path; the re-exports at
 //! the end of this file are the paths the Worker crates use.
 
+// The OpenAPI document is one `json!` literal per path; the verify answer nests deeper than the
+// default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod bindings;
 pub mod consumer;
