@@ -37,8 +37,9 @@ pub trait ConsumerPlatform {
     type Db: Database;
     type Entropy: crate::domain::clock::Entropy;
     type Queue: crate::ports::EventQueue;
-    /// Producer of the `index-jobs` queue (fan-out continuations).
-    fn index_jobs(&self) -> &Self::Queue;
+    /// Producer of the `index-jobs` queue (fan-out continuations; None: the binding is missing,
+    /// and only the messages that need it are retried).
+    fn index_jobs(&self) -> Option<&Self::Queue>;
     fn accounts(&self) -> &Self::Db;
     /// A session on a shard binding this consumer has (None: not bound).
     fn shard(&self, binding: &str) -> Option<Self::Db>;
@@ -210,7 +211,7 @@ async fn check_batch<P: ConsumerPlatform>(
             let Ok(c) = &mut out[*i] else { continue };
             out[*i] = match validate::check_evidence(&c.ev, &e) {
                 Ok(validate::Verdict::Record(row)) => {
-                    c.ev = row;
+                    c.ev = *row;
                     continue;
                 }
                 // Nothing to append: acknowledged as the duplicate it is.
@@ -414,7 +415,11 @@ async fn send_jobs<P: ConsumerPlatform>(
         .iter()
         .filter_map(|j| serde_json::to_value(j).ok())
         .collect();
-    match p.index_jobs().send_batch(msgs).await {
+    let Some(queue) = p.index_jobs() else {
+        tracing::error!("the index-jobs queue binding is missing; retrying");
+        return STORAGE_RETRY;
+    };
+    match queue.send_batch(msgs).await {
         Ok(()) => Decision::Ack,
         Err(e) => {
             tracing::warn!(error = %e, "sending index follow-ups failed");

@@ -220,7 +220,7 @@ pub enum Verdict {
     /// resend, a replayed dead letter, or a copy of a recorded event).
     Recorded,
     /// Record this: the event as its outbox row holds it.
-    Record(ChangeEvent),
+    Record(Box<ChangeEvent>),
 }
 
 /// The message against its shard's evidence (see the module doc): the outbox row's event, or
@@ -233,7 +233,9 @@ pub fn check_evidence(ev: &ChangeEvent, e: &Evidence) -> Result<Verdict, Reason>
         return Err(Reason::NotInOutbox(ev.id.to_string()));
     };
     match crate::domain::event::decode(body) {
-        Ok(row) if row.id == ev.id && row.account_id == ev.account_id => Ok(Verdict::Record(row)),
+        Ok(row) if row.id == ev.id && row.account_id == ev.account_id => {
+            Ok(Verdict::Record(Box::new(row)))
+        }
         Ok(_) => Err(Reason::NotInOutbox(ev.id.to_string())),
         Err(e) => Err(Reason::Undecodable(format!("outbox row: {e}"))),
     }

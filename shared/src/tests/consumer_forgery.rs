@@ -88,7 +88,7 @@ fn an_altered_copy_of_a_real_event_records_the_outbox_event_and_the_genuine_one_
     forged["time"] = json!("2001-01-01T00:00:00.000Z");
     assert_eq!(block_on(process_batch(&f, &[forged])), vec![Decision::Ack]);
     assert_eq!(
-        block_on(process_batch(&f, &[genuine.clone()])),
+        block_on(process_batch(&f, std::slice::from_ref(&genuine))),
         vec![Decision::Ack]
     );
     assert_eq!(audit_rows(&f), 1);
@@ -170,7 +170,7 @@ fn an_unrecorded_event_keeps_its_outbox_row_past_the_purge_age_and_a_recorded_on
     let sent: Vec<Value> = f.queue.sent.borrow_mut().drain(..).collect();
     let (recorded, late) = (sent[0].clone(), sent[1].clone());
     assert_eq!(
-        block_on(process_batch(&f, &[recorded.clone()])),
+        block_on(process_batch(&f, std::slice::from_ref(&recorded))),
         vec![Decision::Ack]
     );
     // Twice past the keep time: a row the API did not mark is published by the first run.
@@ -248,4 +248,76 @@ fn events_of_a_shard_this_consumer_does_not_bind_are_retried_not_dead_lettered()
     let d = block_on(process_batch(&f, &[genuine]));
     assert_eq!(kinds(&d), ["retry"]);
     assert_eq!(audit_rows(&f), 0);
+}
+
+fn dead_letter(f: &Fake, id: &str) -> Value {
+    let list = f.admin(Get, "/admin/v1/dead-letters", None);
+    let items = list.body_json().unwrap()["items"].clone();
+    items
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["id"] == id).cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_refused_forgery_reusing_a_recorded_id_is_listed_conflicting_not_applied() {
+    let f = Fake::new();
+    let (_, genuine) = with_a_client(&f);
+    assert_eq!(f.drain_queue(), vec![Decision::Ack]);
+    let mut forged = genuine.clone();
+    forged["type"] = json!("client.teleported");
+    let d = block_on(process_batch(&f, std::slice::from_ref(&forged)));
+    let Decision::DeadLetter { reason } = &d[0] else {
+        panic!("{d:?}")
+    };
+    let mut retyped = genuine.clone();
+    retyped["type"] = json!("client.deleted");
+    retyped["changed_fields"] = json!(["deleted_at"]);
+    let mut reversioned = genuine.clone();
+    reversioned["entity_version"] = json!(5);
+    let batch = vec![
+        (
+            "m1".into(),
+            dead_letters::wrap(reason, "change-events", &forged),
+        ),
+        ("m2".into(), retyped),
+        ("m3".into(), reversioned),
+        ("m4".into(), genuine),
+    ];
+    let d = block_on(dead_letters::record(&f, "change-events", &batch));
+    assert_eq!(d, vec![Decision::Ack; 4]);
+    let status = |id: &str| dead_letter(&f, id)["status"].clone();
+    assert_eq!(dead_letter(&f, "m1")["kind"], "unknown_type");
+    assert_eq!(status("m1"), "conflicting");
+    assert_eq!(status("m2"), "conflicting");
+    assert_eq!(status("m3"), "conflicting");
+    assert_eq!(status("m4"), "applied");
+}
+
+#[test]
+fn a_dead_letter_is_recorded_unknown_while_its_shard_is_down_and_settled_when_listed() {
+    let f = Fake::new();
+    let (_, genuine) = with_a_client(&f);
+    assert_eq!(f.drain_queue(), vec![Decision::Ack]);
+    let db = f.shard_db("SHARD_EU_01");
+    db.exec("ALTER TABLE audit_log RENAME TO audit_log_gone;")
+        .unwrap();
+    let out = block_on(dead_letters::record(
+        &f,
+        "change-events",
+        &[("m1".into(), genuine)],
+    ));
+    assert_eq!(out, vec![Decision::Ack]);
+    assert_eq!(
+        dead_letter(&f, "m1")["status"],
+        "unknown",
+        "shard still down"
+    );
+    db.exec("ALTER TABLE audit_log_gone RENAME TO audit_log;")
+        .unwrap();
+    assert_eq!(dead_letter(&f, "m1")["status"], "applied");
+    let stored = f
+        .accounts
+        .query_json("SELECT body ->> '$.status' AS s FROM dead_letters WHERE id = 'm1'");
+    assert_eq!(stored[0]["s"], "applied", "settled for good");
 }
