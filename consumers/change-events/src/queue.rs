@@ -15,7 +15,7 @@ struct WorkerPlatform {
     accounts: D1,
     served: Vec<String>,
     local: bool,
-    index_jobs: Queue,
+    index_jobs: Option<Queue>,
     seal: Option<Seal>,
 }
 
@@ -23,8 +23,8 @@ impl ConsumerPlatform for WorkerPlatform {
     type Db = D1;
     type Entropy = CryptoEntropy;
     type Queue = Queue;
-    fn index_jobs(&self) -> &Queue {
-        &self.index_jobs
+    fn index_jobs(&self) -> Option<&Queue> {
+        self.index_jobs.as_ref()
     }
     fn accounts(&self) -> &D1 {
         &self.accounts
@@ -141,24 +141,22 @@ async fn consume(
         let decisions = shared::platform_events::record(&accounts, &bodies).await;
         return apply(messages, decisions, dlq).await;
     }
-    let Ok(index_jobs) = env.queue(b::INDEX_JOBS_QUEUE) else {
-        tracing::error!(
-            binding = b::INDEX_JOBS_QUEUE,
-            "binding missing; the batch is retried"
-        );
-        batch.retry_all();
-        return Tally::all_retried(messages.len());
-    };
+    // Missing, the index-jobs binding retries only what needs it (fan-outs, index jobs): dead
+    // letters and plain events never use it.
+    let index_jobs = env.queue(b::INDEX_JOBS_QUEUE).ok().map(Queue::new);
+    if index_jobs.is_none() {
+        tracing::error!(binding = b::INDEX_JOBS_QUEUE, "binding missing");
+    }
     let p = WorkerPlatform {
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
         local: platform::var(&env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
         seal: seal(&env),
         env,
         accounts,
-        index_jobs: Queue::new(index_jobs),
+        index_jobs,
     };
     if source == b::CHANGE_EVENTS_DLQ_NAME {
-        // Recorded with a status: `applied` when the event is already in the audit trail.
+        // Recorded with a status from the audit trail (`unknown` if the shard does not answer).
         let with_ids: Vec<(String, serde_json::Value)> =
             messages.iter().map(|m| m.id()).zip(bodies).collect();
         let decisions = dead_letters::record(&p, b::CHANGE_EVENTS_QUEUE_NAME, &with_ids).await;

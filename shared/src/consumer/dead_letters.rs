@@ -2,17 +2,17 @@
 //! `consumer::validate`, unroutable) or that failed past `max_retries`. The change-event
 //! consumer wraps the ones it refuses with a typed reason and sends them to the dead-letter
 //! queue; the dead-letter queue's consumer records every message in `dead_letters` (account
-//! D1) with a status: `applied` when its change event is already in the audit trail (it was
-//! processed, only its ack was lost), else `failed`. Operators list and replay them through
+//! D1) with a status: `applied` when its change event is already in the audit trail as the
+//! message says it (it was processed, only its ack was lost), `conflicting` when the trail
+//! records its id otherwise, `failed` when not at all, `unknown` when its shard did not answer
+//! (settled when operators list them). Operators list and replay them through
 //! `store::dead_letters`.
 
 use crate::consumer::{ConsumerPlatform, Decision, Reason, STORAGE_RETRY_SECONDS};
-use crate::domain::event::decode;
 use crate::ports::Database;
-use crate::services::audit;
+use crate::services::dead_letters;
 use crate::store::dead_letters as store;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Marks a message the consumer wrapped itself (as opposed to one the queue moved here after
 /// `max_retries` failed deliveries).
@@ -54,50 +54,36 @@ pub fn unwrap(dlq_message: &Value, default_source: &str) -> Unwrapped {
     }
 }
 
-/// Whether the message is a change event already recorded in its account's audit trail.
-/// `Err`: storage failed (the dead letter is retried).
-async fn applied<P: ConsumerPlatform>(
-    p: &P,
-    bindings: &mut Option<HashMap<String, String>>,
-    message: &Value,
-) -> Result<bool, crate::ports::StoreError> {
-    let Ok(ev) = decode(message) else {
-        return Ok(false);
-    };
-    if bindings.is_none() {
-        *bindings = Some(crate::store::registry::shard_bindings(p.accounts()).await?);
-    }
-    let Some(db) = bindings
-        .as_ref()
-        .and_then(|b| b.get(&ev.shard_id))
-        .and_then(|b| p.shard(b))
-    else {
-        return Ok(false);
-    };
-    audit::is_recorded(&db, ev.account_id, ev.id).await
-}
-
 /// Record one batch from the dead-letter queue. `id` is the queue's message id, so a redelivered
-/// dead letter is recorded once. Storage failure: retry (the message stays in the DLQ).
+/// dead letter is recorded once. Its status comes from its shard's audit trail
+/// (`services::dead_letters::status`); when the registry or the shard does not answer it is
+/// recorded `unknown` (settled when listed): the dead-letter queue has no queue of its own, so
+/// a letter retried through an outage would be lost. Only a failure of the account D1, where
+/// it is recorded, retries it.
 pub async fn record<P: ConsumerPlatform>(
     p: &P,
     source_queue: &str,
     messages: &[(String, Value)],
 ) -> Vec<Decision> {
-    let mut bindings = None;
+    let bindings = match crate::store::registry::shard_bindings(p.accounts()).await {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::warn!(error = %e, "registry unavailable; dead letters recorded as unknown");
+            None
+        }
+    };
     let mut out = Vec::with_capacity(messages.len());
     for (id, msg) in messages {
         let u = unwrap(msg, source_queue);
-        let status = match applied(p, &mut bindings, &u.message).await {
-            Ok(true) => store::Status::Applied,
-            Ok(false) => store::Status::Failed,
-            Err(e) => {
-                tracing::warn!(error = %e, "checking a dead letter's audit row failed");
-                out.push(Decision::Retry {
-                    delay_seconds: STORAGE_RETRY_SECONDS,
-                });
-                continue;
-            }
+        let status = match &bindings {
+            None => store::Status::Unknown,
+            Some(b) => match dead_letters::status(b, |s| p.shard(s), &u.message).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "checking a dead letter's audit row failed; recorded as unknown");
+                    store::Status::Unknown
+                }
+            },
         };
         let letter = store::Letter {
             id,

@@ -14,7 +14,7 @@ use crate::ports::{Database, Stmt, StoreError};
 use crate::services::audit::{self, Appended, ChainHead, Seal};
 use crate::services::tenancy::chance;
 use crate::store::accounts::{placements_stmt, read_placements};
-use crate::store::event_evidence::{evidence_stmt, read_evidence, Probe};
+use crate::store::event_evidence::{evidence_stmt, read_evidence};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
@@ -37,8 +37,9 @@ pub trait ConsumerPlatform {
     type Db: Database;
     type Entropy: crate::domain::clock::Entropy;
     type Queue: crate::ports::EventQueue;
-    /// Producer of the `index-jobs` queue (fan-out continuations).
-    fn index_jobs(&self) -> &Self::Queue;
+    /// Producer of the `index-jobs` queue (fan-out continuations; None: the binding is missing,
+    /// and only the messages that need it are retried).
+    fn index_jobs(&self) -> Option<&Self::Queue>;
     fn accounts(&self) -> &Self::Db;
     /// A session on a shard binding this consumer has (None: not bound).
     fn shard(&self, binding: &str) -> Option<Self::Db>;
@@ -81,8 +82,10 @@ struct Learned {
 }
 
 /// Validate a batch (see `validate`): one account-D1 query for every account of the batch,
-/// then per account one shard call holding the target evidence and the chain head. A storage
-/// failure retries the messages it concerns.
+/// then per account one shard call holding the chain head and, per event id, its outbox row
+/// and whether it is recorded. A checked message leaves here carrying the OUTBOX's event (the
+/// message is only a pointer); one already recorded leaves as `Err(Ack)`. A storage failure,
+/// or a shard this consumer does not bind, retries the messages it concerns.
 async fn check_batch<P: ConsumerPlatform>(
     p: &P,
     bodies: &[Value],
@@ -93,7 +96,9 @@ async fn check_batch<P: ConsumerPlatform>(
         .iter()
         .map(|b| match decode(b) {
             Err(e) => refuse(Reason::Undecodable(e.to_string())),
-            Ok(ev) => match validate::check_envelope(&ev) {
+            Ok(ev) => match validate::check_spelling(&ev, b)
+                .and_then(|()| validate::check_envelope(&ev))
+            {
                 Err(r) => refuse(r),
                 Ok(()) => Ok(Checked {
                     ev,
@@ -134,8 +139,14 @@ async fn check_batch<P: ConsumerPlatform>(
         let binding =
             match validate::check_placement(&checked.ev, placements.get(&checked.ev.account_id)) {
                 Ok(b) if p.shard(b).is_some() => b.to_string(),
-                Ok(_) => {
-                    *c = refuse(Reason::ShardNotBound(checked.ev.shard_id.clone()));
+                // A configuration error (the shard is registered, this consumer does not bind
+                // it): retried until fixed or moved to the dead-letter queue by max_retries.
+                Ok(_) | Err(Reason::ShardNotBound(_)) => {
+                    tracing::error!(
+                        shard = %checked.ev.shard_id,
+                        "shard not bound by this consumer; retrying its events"
+                    );
+                    *c = Err(STORAGE_RETRY);
                     continue;
                 }
                 Err(r) => {
@@ -157,34 +168,18 @@ async fn check_batch<P: ConsumerPlatform>(
         let Some(db) = p.shard(&binding) else {
             continue;
         };
-        let evs: Vec<&ChangeEvent> = members
+        let ids: Vec<Uuid> = members
             .iter()
-            .filter_map(|i| out[*i].as_ref().ok().map(|c| &c.ev))
+            .filter_map(|i| out[*i].as_ref().ok().map(|c| c.ev.id))
             .collect();
-        // Account events concern the account row (checked above), not a shard row.
-        let probed: Vec<(usize, Probe<'_>)> = members
-            .iter()
-            .zip(&evs)
-            .filter_map(|(i, ev)| {
-                let (ty, id) = ev.target()?;
-                (ty != "accounts").then_some((
-                    *i,
-                    Probe {
-                        event_id: ev.id,
-                        event_type: &ev.event_type,
-                        subject: &ev.subject,
-                        target_type: ty,
-                        target_id: id,
-                    },
-                ))
-            })
-            .collect();
-        let probes: Vec<Probe<'_>> = probed.iter().map(|(_, pr)| pr.clone()).collect();
-        let mut stmts = vec![audit::head_stmt(account, evs[0].id)];
-        if !probes.is_empty() {
-            stmts.push(evidence_stmt(account, &probes));
-        }
-        let verdicts: Vec<(usize, Result<(), Reason>)> = match db.batch(stmts).await {
+        let Some(first) = ids.first() else {
+            continue;
+        };
+        let stmts = vec![
+            audit::head_stmt(account, *first),
+            evidence_stmt(account, &ids),
+        ];
+        let results = match db.batch(stmts).await {
             Err(e) => {
                 tracing::warn!(error = %e, "shard unavailable; retrying its events");
                 for i in &members {
@@ -192,50 +187,37 @@ async fn check_batch<P: ConsumerPlatform>(
                 }
                 continue;
             }
-            Ok(results) => {
-                match results
-                    .first()
-                    .map(|r| audit::read_head(r, account, &seal.keys))
-                {
-                    Some(audit::HeadLookup::Head(h)) => {
-                        learned.heads.insert(account, h);
-                    }
-                    // Appended one by one, where the refusal is decided.
-                    Some(audit::HeadLookup::Unsealed(_)) => {}
-                    Some(audit::HeadLookup::AlreadyRecorded) | None => {
-                        learned.recorded_first.insert(account);
-                    }
-                }
-                let mut evidence = results
-                    .get(1)
-                    .map(|r| read_evidence(r, probes.len()))
-                    .unwrap_or_default();
-                // An event the outbox vouches for proves its target existed, for the other
-                // events of that target in the batch too (a late create of a row disposed of
-                // after its outbox row was purged arrives with the disposition's event).
-                let vouched: HashSet<(&str, &str)> = probes
-                    .iter()
-                    .zip(&evidence)
-                    .filter(|(_, e)| e.in_outbox)
-                    .map(|(pr, _)| (pr.target_type, pr.target_id))
-                    .collect();
-                for (pr, e) in probes.iter().zip(evidence.iter_mut()) {
-                    e.audited |= vouched.contains(&(pr.target_type, pr.target_id));
-                }
-                probed
-                    .iter()
-                    .zip(evidence)
-                    .filter_map(|((i, _), e)| {
-                        let ev = &out[*i].as_ref().ok()?.ev;
-                        Some((*i, validate::check_target(ev, &e)))
-                    })
-                    .collect()
-            }
+            Ok(results) => results,
         };
-        for (i, v) in verdicts {
-            if let Err(r) = v {
-                out[i] = refuse(r);
+        match results
+            .first()
+            .map(|r| audit::read_head(r, account, &seal.keys))
+        {
+            Some(audit::HeadLookup::Head(h)) => {
+                learned.heads.insert(account, h);
             }
+            // Appended one by one, where the refusal is decided.
+            Some(audit::HeadLookup::Unsealed(_)) => {}
+            Some(audit::HeadLookup::AlreadyRecorded) | None => {
+                learned.recorded_first.insert(account);
+            }
+        }
+        let evidence = results
+            .get(1)
+            .map(|r| read_evidence(r, ids.len()))
+            .unwrap_or_default();
+        // `members` holds exactly the checked messages `ids` came from, in order.
+        for (i, e) in members.iter().zip(evidence) {
+            let Ok(c) = &mut out[*i] else { continue };
+            out[*i] = match validate::check_evidence(&c.ev, &e) {
+                Ok(validate::Verdict::Record(row)) => {
+                    c.ev = *row;
+                    continue;
+                }
+                // Nothing to append: acknowledged as the duplicate it is.
+                Ok(validate::Verdict::Recorded) => Err(Decision::Ack),
+                Err(r) => refuse(r),
+            };
         }
     }
     (out, learned)
@@ -283,10 +265,10 @@ type Pending<'a> = (usize, &'a ChangeEvent, Vec<Stmt>);
 
 /// The batch's checked events grouped by account (order kept within each), each group
 /// appended with its index fields in one D1 batch: one call per account instead of two
-/// queries per event. Returns a decision for each message it recorded; the rest (refused,
-/// fan-outs, fault injection, or a group whose batch failed: an event already recorded, a
-/// lost race for the chain head, a storage error) go through [`process_one`] or keep the
-/// verdict of the checks.
+/// queries per event. Returns a decision for each message it recorded or whose group's shard
+/// failed (retried); the rest (refused, fan-outs, fault injection, or a group whose batch hit a
+/// constraint: an event already recorded, a lost race for the chain head) go through
+/// [`process_one`] or keep the verdict of the checks.
 async fn append_runs<P: ConsumerPlatform>(
     p: &P,
     checked: &[Result<Checked, Decision>],
@@ -320,9 +302,12 @@ async fn append_runs<P: ConsumerPlatform>(
         let Some(db) = p.shard(binding) else {
             continue;
         };
+        let Some((_, first, _)) = group.first() else {
+            continue;
+        };
         let head = match learned.heads.get(&account) {
             Some(h) => h.clone(),
-            None => match db.query(audit::head_stmt(account, group[0].1.id)).await {
+            None => match db.query(audit::head_stmt(account, first.id)).await {
                 Ok(rows) => match audit::read_head(&rows, account, &seal.keys) {
                     audit::HeadLookup::Head(h) => h,
                     audit::HeadLookup::AlreadyRecorded | audit::HeadLookup::Unsealed(_) => continue,
@@ -339,8 +324,17 @@ async fn append_runs<P: ConsumerPlatform>(
                     done[*i] = Some(Decision::Ack);
                 }
             }
-            Err(_) => {
+            // An event already recorded, or another batch moved the head: one by one.
+            Err(StoreError::Constraint(_)) => {
                 learned.heads.remove(&account);
+            }
+            // The shard failed: calling it again per event would only fail more slowly.
+            Err(e) => {
+                tracing::warn!(error = %e, "appending a run failed; retrying its events");
+                learned.heads.remove(&account);
+                for (i, _, _) in &group {
+                    done[*i] = Some(STORAGE_RETRY);
+                }
             }
         }
     }
@@ -355,9 +349,8 @@ async fn process_one<P: ConsumerPlatform>(
 ) -> Decision {
     let ev = &c.ev;
     let Some(db) = p.shard(&c.binding) else {
-        return Decision::DeadLetter {
-            reason: Reason::ShardNotBound(ev.shard_id.clone()),
-        };
+        // Checked as bound a moment ago: a configuration change; retried, not refused.
+        return STORAGE_RETRY;
     };
     // A lost race for the next sequence number (another batch appended first) is retried here
     // with a fresh head, so contention does not use up the queue's max_retries.
@@ -422,7 +415,11 @@ async fn send_jobs<P: ConsumerPlatform>(
         .iter()
         .filter_map(|j| serde_json::to_value(j).ok())
         .collect();
-    match p.index_jobs().send_batch(msgs).await {
+    let Some(queue) = p.index_jobs() else {
+        tracing::error!("the index-jobs queue binding is missing; retrying");
+        return STORAGE_RETRY;
+    };
+    match queue.send_batch(msgs).await {
         Ok(()) => Decision::Ack,
         Err(e) => {
             tracing::warn!(error = %e, "sending index follow-ups failed");
@@ -454,10 +451,16 @@ pub async fn process_index_jobs<P: ConsumerPlatform>(p: &P, bodies: &[Value]) ->
             });
             continue;
         };
-        let Some(db) = bindings.get(&job.shard_id).and_then(|b| p.shard(b)) else {
+        let Some(binding) = bindings.get(&job.shard_id) else {
             out.push(Decision::DeadLetter {
                 reason: Reason::ShardNotBound(job.shard_id.clone()),
             });
+            continue;
+        };
+        let Some(db) = p.shard(binding) else {
+            // A registered shard this consumer does not bind: a configuration error, retried.
+            tracing::error!(shard = %job.shard_id, "shard not bound by this consumer; retrying");
+            out.push(STORAGE_RETRY);
             continue;
         };
         out.push(match crate::services::derived::run_chunk(&db, &job).await {

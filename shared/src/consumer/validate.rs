@@ -1,15 +1,24 @@
-//! What the change-event consumer refuses: it trusts no message for being on its queue. An
-//! event is recorded only if its type is one this build emits (`domain::event::is_known_type`)
-//! with the fields that type must carry, its account is registered on the shard the event
-//! names, that shard is bound here, and its target exists or existed (the outbox holds the
-//! event, the row is there at or past the event's version, or the target has an audit
-//! history: purged and erased targets keep theirs, so their late events are still recorded).
-//! Anything else is dead-lettered with a typed [`Reason`] and never appended to the chain.
+//! What the change-event consumer refuses: it trusts no message for being on its queue. A
+//! message is only a pointer to an event (account + id): it is recorded only if its type is
+//! one this build emits (`domain::event::is_known_type`) with the fields that type must carry,
+//! its account is registered on the shard the event names, that shard is bound here, and the
+//! shard's outbox holds the event; what is recorded is the OUTBOX row's event, never the
+//! message's fields (the outbox keeps every event until the audit trail has it). An event
+//! already recorded is acknowledged and appends nothing. Anything else is dead-lettered with a
+//! typed [`Reason`] and never appended to the chain.
 
 use crate::domain::event::{is_known_type, ChangeEvent};
 use crate::store::accounts::Placement;
 use crate::store::event_evidence::Evidence;
 use serde_json::Value;
+use uuid::Uuid;
+
+/// At most this many changed fields per event (the widest entity has fewer fields).
+pub const MAX_CHANGED_FIELDS: usize = 64;
+/// A changed field's name at most this long (a disposition's "field" is its reason, a sentence).
+pub const MAX_FIELD_NAME: usize = 1024;
+/// `changes` (before/after of settings and holds) at most this large, serialised.
+pub const MAX_CHANGES_BYTES: usize = 16 * 1024;
 
 /// Why a message is dead-lettered. `kind()` is the stable, value-free name operators filter
 /// on and logs carry; the text may quote the message.
@@ -33,10 +42,9 @@ pub enum Reason {
     },
     #[error("shard {0} is not bound by this consumer")]
     ShardNotBound(String),
-    #[error("target {0} does not exist and never existed")]
-    NoSuchTarget(String),
-    #[error("event version {event} is ahead of the target's version {row}")]
-    VersionAhead { event: i64, row: i64 },
+    /// The shard's outbox has no event with this id: the write protocol never wrote it.
+    #[error("event {0} is not in its shard's outbox")]
+    NotInOutbox(String),
     #[error("not an index job")]
     NotAnIndexJob,
     #[error("not a platform event (id, type platform.*, time required)")]
@@ -61,8 +69,7 @@ impl Reason {
             Reason::UnknownAccount(_) => "unknown_account",
             Reason::WrongShard { .. } => "wrong_shard",
             Reason::ShardNotBound(_) => "shard_not_bound",
-            Reason::NoSuchTarget(_) => "no_such_target",
-            Reason::VersionAhead { .. } => "version_ahead",
+            Reason::NotInOutbox(_) => "not_in_outbox",
             Reason::NotAnIndexJob => "not_an_index_job",
             Reason::NotAPlatformEvent => "not_a_platform_event",
             Reason::Refused(_) => "refused",
@@ -78,11 +85,29 @@ fn schema(ev: &ChangeEvent, detail: impl Into<String>) -> Reason {
     }
 }
 
-/// The per-type schema of an envelope (pure): the closed set of types, a positive version (0
-/// for a purge or erasure that removed the row),
-/// changed fields named, the source naming the event's shard, and `changes` shaped
-/// `{field: {before, after}}`, required where the values are not
-/// personal data and make the audit record (account changes, legal holds).
+/// Whether `s` is a UUID in its canonical spelling (lowercase, hyphenated): the spelling the
+/// write protocol uses, so another one (braced, urn, simple, uppercase) is not its event.
+pub fn is_canonical_uuid(s: &str) -> bool {
+    Uuid::parse_str(s).is_ok_and(|u| u.hyphenated().to_string() == s)
+}
+
+/// The ids of the raw message in their canonical spelling (decoding accepts any spelling).
+pub fn check_spelling(ev: &ChangeEvent, body: &Value) -> Result<(), Reason> {
+    for key in ["id", "account_id"] {
+        if !body[key].as_str().is_some_and(is_canonical_uuid) {
+            return Err(schema(ev, format!("{key} is not a canonical UUID")));
+        }
+    }
+    Ok(())
+}
+
+/// The per-type schema of an envelope (pure): the closed set of types, a canonical UUID
+/// subject, a positive version (0 for a purge or erasure that removed the row), changed fields
+/// named and bounded, `time` an RFC 3339 instant, the source a shard's
+/// (`/deployments/{d}/shards/{s}`; not necessarily the event's shard: an account's event
+/// forwarded by an earlier build after a stale route names the shard it was made through), and
+/// `changes`, when present, shaped `{field: {before, after}}` and bounded. `changes` is not
+/// required: events of earlier builds (legal holds) carry none, and the record is the outbox's.
 pub fn check_envelope(ev: &ChangeEvent) -> Result<(), Reason> {
     let (collection, id) = ev.target().unwrap_or_default();
     if !is_known_type(&ev.event_type, collection) {
@@ -91,8 +116,8 @@ pub fn check_envelope(ev: &ChangeEvent) -> Result<(), Reason> {
             collection: collection.to_string(),
         });
     }
-    if id.is_empty() || uuid::Uuid::parse_str(id).is_err() {
-        return Err(schema(ev, "subject id is not a UUID"));
+    if !is_canonical_uuid(id) {
+        return Err(schema(ev, "subject id is not a canonical UUID"));
     }
     let action = ev.action().unwrap_or_default();
     // A disposition that removed the row has no version left to read: it carries 0.
@@ -110,22 +135,46 @@ pub fn check_envelope(ev: &ChangeEvent) -> Result<(), Reason> {
     if ev.changed_fields.is_empty() && action != "created" {
         return Err(schema(ev, "changed_fields names no field"));
     }
-    // (A disposition's "field" is its reason, a sentence: no length bound here.)
+    if ev.changed_fields.len() > MAX_CHANGED_FIELDS {
+        return Err(schema(
+            ev,
+            format!("changed_fields names more than {MAX_CHANGED_FIELDS} fields"),
+        ));
+    }
     if ev.changed_fields.iter().any(|f| f.trim().is_empty()) {
         return Err(schema(ev, "changed_fields holds an empty name"));
     }
-    if !ev.source.ends_with(&format!("/shards/{}", ev.shard_id)) || ev.shard_id.is_empty() {
-        return Err(schema(ev, "source does not name the event's shard"));
+    if ev.changed_fields.iter().any(|f| f.len() > MAX_FIELD_NAME) {
+        return Err(schema(
+            ev,
+            format!("a changed field is longer than {MAX_FIELD_NAME} bytes"),
+        ));
+    }
+    if time::OffsetDateTime::parse(&ev.time, &time::format_description::well_known::Rfc3339)
+        .is_err()
+    {
+        return Err(schema(ev, "time is not an RFC 3339 instant"));
+    }
+    let shard_source = ev
+        .source
+        .strip_prefix("/deployments/")
+        .and_then(|r| r.split_once("/shards/"))
+        .is_some_and(|(d, s)| !d.is_empty() && !s.is_empty() && !s.contains('/'));
+    if !shard_source || ev.shard_id.is_empty() {
+        return Err(schema(ev, "source does not name a shard"));
     }
     if collection == "accounts" && id != ev.account_id.to_string() {
         return Err(schema(ev, "an account event concerns its own account"));
     }
-    let needs_changes =
-        collection == "accounts" || ev.changed_fields.iter().any(|f| f == "legal_hold");
     match &ev.changes {
-        None if needs_changes => Err(schema(ev, "changes (before/after) required")),
         None => Ok(()),
         Some(Value::Object(m)) => {
+            if serde_json::to_string(m).map_or(usize::MAX, |t| t.len()) > MAX_CHANGES_BYTES {
+                return Err(schema(
+                    ev,
+                    format!("changes is larger than {MAX_CHANGES_BYTES} bytes"),
+                ));
+            }
             for (field, v) in m {
                 let ok = v
                     .as_object()
@@ -136,9 +185,6 @@ pub fn check_envelope(ev: &ChangeEvent) -> Result<(), Reason> {
                         format!("changes.{field} is not {{before, after}}"),
                     ));
                 }
-            }
-            if needs_changes && m.is_empty() {
-                return Err(schema(ev, "changes (before/after) required"));
             }
             Ok(())
         }
@@ -167,18 +213,30 @@ pub fn check_placement<'a>(
         .ok_or_else(|| Reason::ShardNotBound(ev.shard_id.clone()))
 }
 
-/// The target against what its shard knows (see the module doc).
-pub fn check_target(ev: &ChangeEvent, e: &Evidence) -> Result<(), Reason> {
-    if e.in_outbox {
-        return Ok(());
+/// What to do with a checked message, given what its shard knows of its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The audit trail already has the event: nothing to append (a redelivery, a relay's
+    /// resend, a replayed dead letter, or a copy of a recorded event).
+    Recorded,
+    /// Record this: the event as its outbox row holds it.
+    Record(Box<ChangeEvent>),
+}
+
+/// The message against its shard's evidence (see the module doc): the outbox row's event, or
+/// why not.
+pub fn check_evidence(ev: &ChangeEvent, e: &Evidence) -> Result<Verdict, Reason> {
+    if e.recorded {
+        return Ok(Verdict::Recorded);
     }
-    match e.version {
-        Some(row) if ev.entity_version > row => Err(Reason::VersionAhead {
-            event: ev.entity_version,
-            row,
-        }),
-        Some(_) => Ok(()),
-        None if e.audited => Ok(()),
-        None => Err(Reason::NoSuchTarget(ev.subject.clone())),
+    let Some(body) = &e.outbox else {
+        return Err(Reason::NotInOutbox(ev.id.to_string()));
+    };
+    match crate::domain::event::decode(body) {
+        Ok(row) if row.id == ev.id && row.account_id == ev.account_id => {
+            Ok(Verdict::Record(Box::new(row)))
+        }
+        Ok(_) => Err(Reason::NotInOutbox(ev.id.to_string())),
+        Err(e) => Err(Reason::Undecodable(format!("outbox row: {e}"))),
     }
 }

@@ -161,6 +161,20 @@ pub async fn chain_start(
     }
 }
 
+/// An event's entry in its account's audit trail (None: not recorded).
+pub async fn recorded(
+    db: &impl Database,
+    account_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<AuditEntry>, StoreError> {
+    Ok(db
+        .query(store::recorded_stmt(account_id, event_id))
+        .await?
+        .first()
+        .and_then(|r| col_json(r, "body"))
+        .and_then(|b| serde_json::from_value(b).ok()))
+}
+
 /// Whether an event is in its account's audit trail.
 pub async fn is_recorded(
     db: &impl Database,

@@ -456,6 +456,10 @@ pub async fn forward_account_events(
         .into_iter()
         .filter(|e| e.account_id == account)
         .map(|mut e| {
+            // The source names the shard too (`/deployments/{d}/shards/{s}`): both follow.
+            if let Some((deployment, _)) = e.source.rsplit_once("/shards/") {
+                e.source = format!("{deployment}/shards/{shard_id}");
+            }
             e.shard_id = shard_id.to_string();
             e
         })

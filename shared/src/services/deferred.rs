@@ -46,7 +46,7 @@ pub struct IsolateState<'a> {
 /// [`FLUSH_EVERY`]: crate::services::usage::FLUSH_EVERY
 pub fn due(s: IsolateState<'_>, now: OffsetDateTime) -> Vec<Deferred> {
     let mut out = Vec::new();
-    if s.marks.needs_flush() {
+    if s.marks.needs_flush(now) {
         out.push(Deferred::MarkPublished { after: FLUSH_AFTER });
     }
     let usage = s.usage.take_due_counts(now);
@@ -64,6 +64,8 @@ pub struct Ran {
     pub failed: Vec<String>,
     /// Bindings this deployment cannot reach: their work is dropped (the relay resends marks).
     pub unbound: Vec<String>,
+    /// Event ids whose marks were dropped (unbound, or past `marks::MAX_RESTORED`), logged here.
+    pub dropped: usize,
 }
 
 /// Run one piece of deferred work, one D1 batch per shard binding.
@@ -81,10 +83,18 @@ pub async fn run<D: Database>(
                 let binding = m.binding.clone();
                 match outcome(&shard, &binding, stmts).await {
                     Outcome::Done => ran.batches += 1,
-                    Outcome::Unbound => ran.unbound.push(binding),
+                    Outcome::Unbound => {
+                        tracing::warn!(%binding, events = m.len(), "marks for a shard this deployment does not bind dropped; the relay resends them");
+                        ran.dropped += m.len();
+                        ran.unbound.push(binding);
+                    }
                     Outcome::Failed => {
                         tracing::warn!(%binding, events = m.len(), "marking outbox rows published failed; kept for the next flush");
-                        s.marks.restore(m);
+                        let dropped = s.marks.restore(m);
+                        if dropped > 0 {
+                            tracing::warn!(%binding, dropped, "too many marks kept for the next flush; the relay resends the dropped ones");
+                        }
+                        ran.dropped += dropped;
                         ran.failed.push(binding);
                     }
                 }
@@ -95,7 +105,12 @@ pub async fn run<D: Database>(
                 let binding = u.binding.clone();
                 match outcome(&shard, &binding, u.statements()).await {
                     Outcome::Done => ran.batches += 1,
-                    Outcome::Unbound => ran.unbound.push(binding),
+                    Outcome::Unbound => {
+                        tracing::warn!(%binding, "usage of a shard this deployment does not bind dropped");
+                        ran.unbound.push(binding);
+                    }
+                    // The batch may have committed though the call failed (a lost answer):
+                    // those counts are then added twice. Usage is for planning only.
                     Outcome::Failed => {
                         tracing::warn!(%binding, "usage flush failed; kept for the next flush");
                         s.usage.restore(u);

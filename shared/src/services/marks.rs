@@ -13,11 +13,18 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 pub const FLUSH_AFTER: Duration = Duration::seconds(2);
+/// A scheduled flush that has not taken the marks by then is taken for lost (a `wait_until`
+/// future the runtime dropped): the next request schedules another.
+pub const SCHEDULED_EXPIRES: Duration = Duration::seconds(30);
+/// At most this many event ids are kept for the next flush after failed ones (a shard failing
+/// for long would grow them past what one D1 batch holds); the relay resends what is dropped.
+pub const MAX_RESTORED: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct PendingMarks {
     pending: RefCell<BTreeMap<(String, Uuid), Vec<Uuid>>>,
-    scheduled: Cell<bool>,
+    /// When the pending flush was scheduled (None: none is).
+    scheduled: Cell<Option<OffsetDateTime>>,
 }
 
 impl PendingMarks {
@@ -29,18 +36,26 @@ impl PendingMarks {
             .extend(events);
     }
 
-    /// True once per batch: the caller must schedule a flush (none is scheduled yet).
-    pub fn needs_flush(&self) -> bool {
-        if self.scheduled.get() || self.pending.borrow().is_empty() {
+    /// True once per batch: the caller must schedule a flush (none is scheduled yet, or the
+    /// one scheduled did not run within [`SCHEDULED_EXPIRES`]).
+    pub fn needs_flush(&self, now: OffsetDateTime) -> bool {
+        if self.pending.borrow().is_empty() {
             return false;
         }
-        self.scheduled.set(true);
+        if self
+            .scheduled
+            .get()
+            .is_some_and(|at| now < at + SCHEDULED_EXPIRES)
+        {
+            return false;
+        }
+        self.scheduled.set(Some(now));
         true
     }
 
     /// Everything pending, per shard binding, and a flush may be scheduled again.
     pub fn take_pending(&self) -> Vec<ShardMarks> {
-        self.scheduled.set(false);
+        self.scheduled.set(None);
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
         let mut out: BTreeMap<String, ShardMarks> = BTreeMap::new();
         for ((binding, account), ids) in pending {
@@ -55,6 +70,10 @@ impl PendingMarks {
         out.into_values().collect()
     }
 
+    fn len(&self) -> usize {
+        self.pending.borrow().values().map(Vec::len).sum()
+    }
+
     /// Everything pending, as one mark statement per account (at most 90 ids each: D1 allows
     /// 100 bound parameters), grouped by shard binding.
     pub fn take(&self, now: OffsetDateTime) -> Vec<(String, Vec<Stmt>)> {
@@ -67,11 +86,22 @@ impl PendingMarks {
             .collect()
     }
 
-    /// Put back marks whose statement failed: the next flush marks them with what came since.
-    pub fn restore(&self, m: ShardMarks) {
-        for (account, ids) in m.accounts {
-            self.add(&m.binding, account, ids);
+    /// Put back marks whose statement failed: the next flush marks them with what came since,
+    /// up to [`MAX_RESTORED`] ids pending in all. Returns how many ids were dropped (their rows
+    /// stay unpublished; the relay resends them).
+    pub fn restore(&self, m: ShardMarks) -> usize {
+        let mut room = MAX_RESTORED.saturating_sub(self.len());
+        let mut dropped = 0;
+        for (account, mut ids) in m.accounts {
+            let keep = ids.len().min(room);
+            dropped += ids.len() - keep;
+            ids.truncate(keep);
+            room -= keep;
+            if !ids.is_empty() {
+                self.add(&m.binding, account, ids);
+            }
         }
+        dropped
     }
 }
 
@@ -112,19 +142,47 @@ mod tests {
     #[test]
     fn one_statement_per_account_and_one_flush_scheduled_at_a_time() {
         let m = PendingMarks::default();
-        assert!(!m.needs_flush(), "nothing pending");
+        let t = datetime!(2026-11-26 09:00 UTC);
+        assert!(!m.needs_flush(t), "nothing pending");
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         m.add("S1", a, [Uuid::from_u128(10)]);
-        assert!(m.needs_flush());
+        assert!(m.needs_flush(t));
         m.add("S1", a, (11..200).map(Uuid::from_u128));
         m.add("S1", b, [Uuid::from_u128(20)]);
-        assert!(!m.needs_flush(), "already scheduled");
+        assert!(!m.needs_flush(t), "already scheduled");
         let due = m.take(datetime!(2026-11-26 09:00 UTC));
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].1.len(), 4, "190 ids of a in 3 chunks, 1 of b");
         assert!(due[0].1.iter().all(|s| s.params.len() <= 100));
         assert!(m.take(datetime!(2026-11-26 09:00 UTC)).is_empty());
         m.add("S1", a, [Uuid::from_u128(30)]);
-        assert!(m.needs_flush(), "a new batch schedules again");
+        assert!(m.needs_flush(t), "a new batch schedules again");
+    }
+
+    #[test]
+    fn a_scheduled_flush_that_never_ran_expires_and_another_is_scheduled() {
+        let m = PendingMarks::default();
+        let t = datetime!(2026-11-26 09:00 UTC);
+        m.add("S1", Uuid::from_u128(1), [Uuid::from_u128(10)]);
+        assert!(m.needs_flush(t));
+        assert!(!m.needs_flush(t + SCHEDULED_EXPIRES - Duration::seconds(1)));
+        assert!(
+            m.needs_flush(t + SCHEDULED_EXPIRES),
+            "the lost flush is replaced"
+        );
+        assert!(!m.needs_flush(t + SCHEDULED_EXPIRES), "once");
+    }
+
+    #[test]
+    fn restored_marks_are_capped_and_the_dropped_ones_counted() {
+        let m = PendingMarks::default();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        m.add("S1", a, (0..6_000).map(Uuid::from_u128));
+        m.add("S1", b, (6_000..12_000).map(Uuid::from_u128));
+        let taken = m.take_pending();
+        m.add("S1", a, [Uuid::from_u128(99_999)]);
+        let dropped: usize = taken.into_iter().map(|s| m.restore(s)).sum();
+        assert_eq!(m.len(), MAX_RESTORED);
+        assert_eq!(dropped, 12_001 - MAX_RESTORED);
     }
 }

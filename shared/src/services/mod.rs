@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod changes;
 pub mod checkpoints;
+pub mod dead_letters;
 pub mod deferred;
 pub mod derived;
 pub mod marks;

@@ -18,10 +18,10 @@ pub fn head_stmt(account_id: Uuid, event_id: Uuid) -> Stmt {
     )
 }
 
-/// Whether an event is recorded (a row, `seq`, or none): by the unique event index.
+/// Whether an event is recorded (a row, `seq` and `body`, or none): by the unique event index.
 pub fn recorded_stmt(account_id: Uuid, event_id: Uuid) -> Stmt {
     Stmt::new(
-        "SELECT seq FROM audit_log WHERE account_id = ?1 AND event_id = ?2",
+        "SELECT seq, body FROM audit_log WHERE account_id = ?1 AND event_id = ?2",
         vec![json!(account_id), json!(event_id)],
     )
 }

@@ -41,19 +41,36 @@ pub fn mark_replayed(id: &str, now: OffsetDateTime) -> Stmt {
 /// What became of a dead letter's message before it was dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// Its change event is in the audit trail: it was processed, only its ack was lost.
+    /// Its change event is in the audit trail as the message says it (type, subject, version):
+    /// it was processed, only its ack was lost.
     Applied,
+    /// The audit trail records its event id, but not as the message says it: a copy altered
+    /// or made up around a recorded id. Nothing of it was applied.
+    Conflicting,
     /// Never applied.
     Failed,
+    /// Not known yet: its shard did not answer when it was recorded (resolved when listed).
+    Unknown,
 }
 
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Applied => "applied",
+            Status::Conflicting => "conflicting",
             Status::Failed => "failed",
+            Status::Unknown => "unknown",
         }
     }
+}
+
+/// Settle an `unknown` dead letter's status (a letter settled meanwhile is left as it is).
+pub fn settle_stmt(id: &str, status: Status) -> Stmt {
+    Stmt::new(
+        "UPDATE dead_letters SET body = json_set(body, '$.status', ?2) \
+         WHERE id = ?1 AND body ->> '$.status' = 'unknown'",
+        vec![json!(id), json!(status.as_str())],
+    )
 }
 
 /// One dead letter as recorded.

@@ -1,76 +1,41 @@
-//! What a shard knows of the events a consumer is about to record (shard D1): for each event,
-//! whether its outbox row is there (the write protocol wrote it), the target row's current
-//! version, and whether the target has an audit history. One query per account and batch:
-//! the events travel as one JSON array (`json_each`), every lookup is by primary key or a
-//! tenant-led index.
+//! What a shard knows of the events a consumer is about to record (shard D1): for each event
+//! id, its outbox row's body (the event as the write protocol wrote it: the only proof an event
+//! happened, and what is recorded) and whether the audit trail already has it. One query per
+//! account and batch: the ids travel as one JSON array (`json_each`), both lookups by primary
+//! key or unique index (`outbox` (account_id, id), `audit_by_event`).
+//!
+//! The outbox keeps every event until the audit trail has it (`outbox::purge_published`), so a
+//! genuine event not yet recorded always has its row here.
 
-use crate::domain::entity::ALL;
-use crate::ports::{col_i64, Rows, Stmt};
-use serde_json::json;
+use crate::ports::{col_i64, col_json, Rows, Stmt};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// Shard tables an event's subject may name besides the entities.
-const OTHER_TARGETS: &[&str] = &["erasure_requests"];
-
-/// One event to look up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe<'a> {
-    pub event_id: Uuid,
-    pub event_type: &'a str,
-    pub subject: &'a str,
-    pub target_type: &'a str,
-    pub target_id: &'a str,
-}
-
-/// What the shard knows of one probed event.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the shard knows of one probed event id.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Evidence {
-    /// The outbox holds this event id with this type and subject.
-    pub in_outbox: bool,
-    /// The target row exists (with this version).
-    pub version: Option<i64>,
-    /// The target has at least one audit row (it existed, whatever became of it); the
-    /// consumer also sets it when another event of the target in the batch is in the outbox.
-    pub audited: bool,
+    /// The outbox row's body (the envelope plus `published_at`); None: no such event here.
+    pub outbox: Option<Value>,
+    /// The audit trail already records this event id.
+    pub recorded: bool,
 }
 
-/// The evidence for `probes` of one account, one row per probe (`i` = its index).
-pub fn evidence_stmt(account_id: Uuid, probes: &[Probe<'_>]) -> Stmt {
-    let tables = ALL
-        .iter()
-        .map(|e| e.table)
-        .chain(OTHER_TARGETS.iter().copied());
-    let version_cases: String = tables
-        .map(|t| {
-            format!(
-                " WHEN '{t}' THEN (SELECT coalesce(body ->> '$.version', 1) FROM {t} \
-                 WHERE account_id = ?1 AND id = j.value ->> '$.id')"
-            )
-        })
-        .collect();
-    let list: Vec<serde_json::Value> = probes
-        .iter()
-        .map(|p| {
-            json!({"e": p.event_id, "ty": p.event_type, "s": p.subject,
-                   "t": p.target_type, "id": p.target_id})
-        })
-        .collect();
+/// The evidence for the event ids of one account, one row per id (`i` = its index).
+pub fn evidence_stmt(account_id: Uuid, event_ids: &[Uuid]) -> Stmt {
     Stmt::new(
-        format!(
-            "SELECT j.key AS i, \
-             EXISTS (SELECT 1 FROM outbox o WHERE o.account_id = ?1 AND o.id = j.value ->> '$.e' \
-               AND o.body ->> '$.type' = j.value ->> '$.ty' \
-               AND o.body ->> '$.subject' = j.value ->> '$.s') AS in_outbox, \
-             CASE j.value ->> '$.t'{version_cases} END AS version, \
-             EXISTS (SELECT 1 FROM audit_log a WHERE a.account_id = ?1 \
-               AND a.target_type = j.value ->> '$.t' AND a.target_id = j.value ->> '$.id') AS audited \
-             FROM json_each(?2) j ORDER BY j.key"
-        ),
-        vec![json!(account_id), json!(serde_json::Value::from(list).to_string())],
+        "SELECT j.key AS i, \
+         (SELECT o.body FROM outbox o WHERE o.account_id = ?1 AND o.id = j.value) AS outbox, \
+         EXISTS (SELECT 1 FROM audit_log a WHERE a.account_id = ?1 AND a.event_id = j.value) \
+           AS recorded \
+         FROM json_each(?2) j ORDER BY j.key",
+        vec![
+            json!(account_id),
+            json!(Value::from(event_ids.iter().map(|e| json!(e)).collect::<Vec<_>>()).to_string()),
+        ],
     )
 }
 
-/// The evidence per probe, in probe order (a probe without a row has none).
+/// The evidence per id, in order (an id without a row has none).
 pub fn read_evidence(rows: &Rows, n: usize) -> Vec<Evidence> {
     let mut out = vec![Evidence::default(); n];
     for r in &rows.rows {
@@ -79,9 +44,8 @@ pub fn read_evidence(rows: &Rows, n: usize) -> Vec<Evidence> {
         };
         if let Some(e) = out.get_mut(i) {
             *e = Evidence {
-                in_outbox: col_i64(r, "in_outbox") == Some(1),
-                version: col_i64(r, "version"),
-                audited: col_i64(r, "audited") == Some(1),
+                outbox: col_json(r, "outbox"),
+                recorded: col_i64(r, "recorded") == Some(1),
             };
         }
     }

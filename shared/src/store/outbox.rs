@@ -108,11 +108,16 @@ pub fn unpublished_page(before: OffsetDateTime, limit: i64) -> Stmt {
     )
 }
 
-/// Delete up to `limit` rows published before `before`.
+/// Delete up to `limit` rows published before `before` whose event the audit trail records.
+/// The outbox is the consumer's evidence and the record's source (`store::event_evidence`): a
+/// row whose event is not recorded yet (a consumer running late, a dead letter waiting for
+/// replay) stays. The audit probe is by the unique index `audit_by_event`.
 pub fn purge_published(before: OffsetDateTime, limit: i64) -> Stmt {
     Stmt::new(
-        "DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox \
-         WHERE published_at IS NOT NULL AND published_at < ?1 LIMIT ?2)",
+        "DELETE FROM outbox WHERE rowid IN (SELECT o.rowid FROM outbox o \
+         WHERE o.published_at IS NOT NULL AND o.published_at < ?1 \
+         AND EXISTS (SELECT 1 FROM audit_log a WHERE a.account_id = o.account_id \
+           AND a.event_id = o.id) LIMIT ?2)",
         vec![json!(rfc3339(before)), json!(limit)],
     )
 }

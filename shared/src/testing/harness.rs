@@ -104,8 +104,8 @@ impl ConsumerPlatform for Fake {
     type Db = Rc<SqliteDb>;
     type Entropy = CountingEntropy;
     type Queue = MemQueue;
-    fn index_jobs(&self) -> &MemQueue {
-        &self.index_jobs
+    fn index_jobs(&self) -> Option<&MemQueue> {
+        Some(&self.index_jobs)
     }
     fn entropy(&self) -> &CountingEntropy {
         &self.entropy

@@ -15,6 +15,7 @@ mod audit_guards;
 mod audit_verify;
 mod bookmarks;
 mod consumer_checks;
+mod consumer_forgery;
 mod contention;
 mod derived_after_disposal;
 mod erasure_data_map;

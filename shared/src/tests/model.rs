@@ -693,3 +693,24 @@ proptest! {
         run(plan, &ops);
     }
 }
+
+/// A proptest regression: the consumer running late (after a sweep and a relay run moved the
+/// clock past the outbox's keep time) found no outbox row for a genuine create, because the
+/// relay purged published rows the audit trail did not have yet.
+#[test]
+fn a_create_consumed_after_an_erasure_a_sweep_and_the_relay_is_still_recorded() {
+    run(
+        FaultPlan {
+            send_skip: false,
+            consumer_retry: false,
+            duplicates: false,
+        },
+        &[
+            Op::CreateClient,
+            Op::Erasure(0),
+            Op::Sweep,
+            Op::Relay,
+            Op::Sweep,
+        ],
+    );
+}

@@ -342,6 +342,7 @@ async fn list_dead_letters<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRe
         .iter()
         .filter_map(|r| col_json(r, "body"))
         .collect();
+    settle_unknown_dead_letters(p, &mut items).await;
     let next = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|l| {
@@ -360,6 +361,35 @@ async fn list_dead_letters<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiRe
         200,
         json!({ "items": items, "next_cursor": next }),
     ))
+}
+
+/// Dead letters recorded `unknown` (their shard did not answer then) get their status now,
+/// stored once known; a shard still down leaves them `unknown`.
+async fn settle_unknown_dead_letters<P: Platform>(p: &P, items: &mut [Value]) {
+    use crate::services::dead_letters::{status, Status};
+    if !items
+        .iter()
+        .any(|i| i["status"] == Status::Unknown.as_str())
+    {
+        return;
+    }
+    let Ok(bindings) = crate::store::registry::shard_bindings(p.accounts()).await else {
+        return;
+    };
+    for item in items
+        .iter_mut()
+        .filter(|i| i["status"] == Status::Unknown.as_str())
+    {
+        let message = item.get("message").cloned().unwrap_or(Value::Null);
+        let Ok(settled) = status(&bindings, |b| p.shard(b, None), &message).await else {
+            continue;
+        };
+        let id = item["id"].as_str().unwrap_or_default().to_string();
+        let stmt = crate::store::dead_letters::settle_stmt(&id, settled);
+        if p.accounts().query(stmt).await.is_ok() {
+            item["status"] = json!(settled.as_str());
+        }
+    }
 }
 
 async fn replay_dead_letter<P: Platform>(p: &P, id: &str) -> Result<ApiResponse, ApiError> {

@@ -143,9 +143,12 @@ fn work_for_a_shard_this_deployment_cannot_reach_is_reported_not_retried() {
     usage.record("S9", ACCT, T0, reads(1));
     let work = due(s, T0 + FLUSH_EVERY);
     assert_eq!(work.len(), 2);
+    let mut dropped = 0;
     for w in work {
         let ran = block_on(run(w, s, T0, on(&db)));
         assert_eq!(ran.unbound, vec!["S9".to_string()]);
+        dropped += ran.dropped;
     }
+    assert_eq!(dropped, 1, "the one mark is reported dropped");
     assert!(due(s, T0 + FLUSH_EVERY * 3).is_empty(), "dropped, not kept");
 }
