@@ -121,3 +121,60 @@ pub fn domain_stmt(hostname: &str) -> Stmt {
         vec![json!(hostname.to_ascii_lowercase())],
     )
 }
+
+/// An account's row (`body`), by primary key.
+pub fn body_stmt(account_id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT body FROM accounts WHERE id = ?1",
+        vec![json!(account_id)],
+    )
+}
+
+/// Change one top-level field of an account, conditionally on `version`, with `event`
+/// appended to the row's `pending_events` in the same statement (the account D1 has no
+/// outbox): the change and its event land together or not at all. `RETURNING` the row.
+pub fn change_with_event_stmt(
+    account_id: Uuid,
+    field: &str,
+    value: &Value,
+    event: &crate::domain::event::ChangeEvent,
+    version: i64,
+) -> Stmt {
+    use crate::store::changes::{CURRENT_VERSION, NEXT_VERSION, RETURNING};
+    Stmt::new(
+        format!(
+            "UPDATE accounts SET body = json_set(body, '$.{field}', json(?2), '$.updated_at', ?3, \
+             '$.version', {NEXT_VERSION}, '$.last_event_id', ?4, '$.pending_events', \
+             json_insert(coalesce(body -> '$.pending_events', json('[]')), '$[#]', json(?5))) \
+             WHERE id = ?1 AND {CURRENT_VERSION} = ?6{RETURNING}"
+        ),
+        vec![
+            json!(account_id),
+            json!(value.to_string()),
+            json!(event.time),
+            json!(event.id),
+            json!(serde_json::to_string(event).unwrap_or_default()),
+            json!(version),
+        ],
+    )
+}
+
+/// Clear an account's forwarded events, unless a newer change arrived (its `last_event_id`).
+pub fn clear_pending_stmt(account_id: Uuid, last_event_id: Option<String>) -> Stmt {
+    Stmt::new(
+        "UPDATE accounts SET body = json_remove(body, '$.pending_events') \
+         WHERE id = ?1 AND body ->> '$.last_event_id' IS ?2",
+        vec![
+            json!(account_id),
+            last_event_id.map_or(Value::Null, Value::String),
+        ],
+    )
+}
+
+/// Accounts of a shard whose own changes still wait to be forwarded (the relay's part).
+pub fn accounts_with_pending_events(shard_id: &str) -> Stmt {
+    Stmt::new(
+        "SELECT id FROM accounts WHERE db_shard_id = ?1 AND body -> '$.pending_events' IS NOT NULL",
+        vec![json!(shard_id)],
+    )
+}

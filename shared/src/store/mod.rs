@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod changes;
 pub mod checkpoints;
 pub mod dead_letters;
 pub mod derived_fields;
