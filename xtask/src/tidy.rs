@@ -28,6 +28,7 @@ pub fn run_at(root: &Path) -> Result<()> {
         problems: Vec::new(),
     };
     t.layering();
+    t.sql_only_in_store();
     t.doc_references();
     wrangler_configs_match_the_binding_consts(&mut t);
     t.readme_two_commands();
@@ -174,6 +175,42 @@ impl Tidy {
             }
         }
     }
+}
+
+impl Tidy {
+    /// SQL lives in `store/` alone: a statement built anywhere else (`Stmt::new(`) outside test
+    /// code is a problem.
+    fn sql_only_in_store(&mut self) {
+        let src = self.root.join("shared/src");
+        for file in rs_files(&src) {
+            let rel = file.strip_prefix(&src).unwrap_or(&file).to_path_buf();
+            if rel.starts_with("store") || rel.starts_with("testing") || is_test_file(&rel) {
+                continue;
+            }
+            let Some(text) = self.read(&file) else {
+                continue;
+            };
+            for line in statements_built_outside_store(&text) {
+                self.report(
+                    &file,
+                    line,
+                    "a SQL statement outside store/: move it to the store file of its table family",
+                );
+            }
+        }
+    }
+}
+
+/// Lines (1-based) of a source that build a statement, comments left out.
+fn statements_built_outside_store(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let code = l.split("//").next().unwrap_or("");
+            code.contains("Stmt::new(")
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// The forbidden imports of one file of `layer`: (line, message).
@@ -1346,6 +1383,12 @@ mod tests {
             unresolved_references("tests::some_long_field_name_here", &d).len(),
             1
         );
+    }
+
+    #[test]
+    fn a_statement_built_outside_store_is_found_and_comments_are_not() {
+        let src = "// Stmt::new( in a comment\nlet s = Stmt::new(\"SELECT 1\", vec![]);\n";
+        assert_eq!(statements_built_outside_store(src), vec![2]);
     }
 
     #[test]
