@@ -121,3 +121,11 @@ pub fn domain_stmt(hostname: &str) -> Stmt {
         vec![json!(hostname.to_ascii_lowercase())],
     )
 }
+
+/// The account row's version (`version`), by primary key: the route cache's cheap probe.
+pub fn account_version_stmt(account_id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT body ->> '$.version' AS version FROM accounts WHERE id = ?1",
+        vec![json!(account_id)],
+    )
+}
