@@ -159,7 +159,7 @@ impl IdentitySettings {
     pub fn find(&self, iss: &str, aud: &[String]) -> Option<&Issuer> {
         self.issuers
             .iter()
-            .find(|i| i.issuer == iss && aud.iter().any(|a| *a == i.audience))
+            .find(|i| i.issuer == iss && aud.contains(&i.audience))
     }
 }
 
