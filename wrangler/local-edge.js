@@ -8,6 +8,10 @@ export default {
     if (new URL(request.url).pathname.startsWith("/admin/v1/jobs/")) {
       return env.SCHEDULER.fetch(request);
     }
+    // The local mock identity provider (tests' issuers live under /mock-idp/<realm>).
+    if (new URL(request.url).pathname.startsWith("/mock-idp/")) {
+      return env.MOCK_IDP.fetch(request);
+    }
     const host = (request.headers.get("host") || "").split(":")[0].toLowerCase();
     const routes = JSON.parse(env.HOST_ROUTES || "{}");
     const target = env[routes[host] || "API"];

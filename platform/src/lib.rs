@@ -447,3 +447,24 @@ pub fn to_worker_response(r: ApiResponse) -> worker::Result<worker::Response> {
     }
     Ok(resp)
 }
+
+/// Outbound HTTP through the Worker's `fetch()` (identity providers' JWKS). Only GET, no
+/// credentials, redirects followed by the runtime.
+pub struct HttpFetch;
+
+impl Fetch for HttpFetch {
+    async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
+        let url = worker::Url::parse(url).map_err(|e| FetchError(format!("{url}: {e}")))?;
+        let mut r = worker::Fetch::Url(url)
+            .send()
+            .await
+            .map_err(|e| FetchError(e.to_string()))?;
+        let cache_control = r.headers().get("cache-control").ok().flatten();
+        let body = r.bytes().await.map_err(|e| FetchError(e.to_string()))?;
+        Ok(Fetched {
+            status: r.status_code(),
+            body,
+            cache_control,
+        })
+    }
+}

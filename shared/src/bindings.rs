@@ -77,3 +77,7 @@ pub const INDEX_JOBS_QUEUE_NAME: &str = "index-jobs";
 
 /// `on` enables the KV read cache of GET by id (default off: see the README's benchmarks).
 pub const READ_CACHE_VAR: &str = "READ_CACHE";
+
+/// Seconds between two fetches of one identity provider's JWKS by an isolate when tokens name
+/// unknown keys (default 60; the local stack lowers it so rotation tests need not wait).
+pub const JWKS_REFETCH_SECONDS_VAR: &str = "JWKS_REFETCH_SECONDS";

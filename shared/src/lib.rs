@@ -46,4 +46,4 @@ mod tests;
 pub use api::http;
 pub use consumer::{dead_letters, platform_events};
 pub use domain::{auth, clock};
-pub use services::{deferred, marks, tenancy, usage};
+pub use services::{deferred, identity, marks, tenancy, usage};

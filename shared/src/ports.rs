@@ -275,6 +275,24 @@ pub trait Cache {
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[error("outbound fetch failed: {0}")]
+pub struct FetchError(pub String);
+
+/// What an outbound GET answered (bodies are small documents such as a JWKS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The `Cache-Control` header, if any.
+    pub cache_control: Option<String>,
+}
+
+/// Outbound HTTP through the Worker (`fetch()`): identity providers' JWKS.
+pub trait Fetch {
+    async fn get(&self, url: &str) -> Result<Fetched, FetchError>;
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
 #[error("blob store error: {0}")]
 pub struct BlobError(pub String);
 

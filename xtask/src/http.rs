@@ -44,6 +44,11 @@ impl Client {
         }
     }
 
+    /// The base URL (`http://127.0.0.1:<port>`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Send a request; `body` is sent as-is with the given headers.
     pub fn send(
         &self,

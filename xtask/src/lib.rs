@@ -42,6 +42,8 @@ pub const STACK_CONFIGS: &[&str] = &[
     "wrangler/api-dedicated-01.jsonc",
     "wrangler/consumer.jsonc",
     "wrangler/scheduler.jsonc",
+    // Local only: the mock identity provider the tests' issuers live on.
+    "wrangler/mock-idp.jsonc",
 ];
 
 /// (binding, config that declares it) for every local D1.

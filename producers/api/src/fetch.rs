@@ -1,11 +1,12 @@
 //! `fetch` entrypoint.
 
-use platform::{logging, CryptoEntropy, Kv, Queue, D1, R2};
+use platform::{logging, CryptoEntropy, HttpFetch, Kv, Queue, D1, R2};
 use shared::api::{self, ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
 use shared::deferred;
 use shared::http::{ApiRequest, ApiResponse};
+use shared::identity::{KeyCache, REFETCH_INTERVAL};
 use shared::marks::PendingMarks;
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
@@ -20,6 +21,8 @@ thread_local! {
     static USAGE: &'static UsageMeter = Box::leak(Box::new(UsageMeter::default()));
     // Sent events whose outbox rows are marked published shortly after (see shared::marks).
     static MARKS: &'static PendingMarks = Box::leak(Box::new(PendingMarks::default()));
+    // The identity providers' keys (JWKS), until their expiry (see shared::identity).
+    static KEYS: OnceCell<&'static KeyCache> = const { OnceCell::new() };
     // Variables and secrets do not change within an isolate: read them once.
     static SETTINGS: OnceCell<&'static Settings> = const { OnceCell::new() };
 }
@@ -30,6 +33,8 @@ struct Settings {
     /// Shard bindings this deployment serves (`SHARD_BINDINGS`).
     served: Vec<String>,
     read_cache: bool,
+    /// At most one JWKS fetch per identity provider and isolate per this interval.
+    jwks_refetch: time::Duration,
 }
 
 fn settings(env: &Env) -> Settings {
@@ -55,6 +60,9 @@ fn settings(env: &Env) -> Settings {
         // probe costs D1 the same row as the read itself, so the cache adds a KV round trip
         // and saves no D1 rows; see the README's benchmarks).
         read_cache: platform::var(env, b::READ_CACHE_VAR).as_deref() == Some("on"),
+        jwks_refetch: platform::var(env, b::JWKS_REFETCH_SECONDS_VAR)
+            .and_then(|s| s.parse::<i64>().ok())
+            .map_or(REFETCH_INTERVAL, time::Duration::seconds),
     }
 }
 
@@ -68,6 +76,8 @@ struct WorkerPlatform {
     blobs: OnceCell<R2>,
     checkpoints: OnceCell<R2>,
     cache: OnceCell<Option<Kv>>,
+    key_store: OnceCell<Option<Kv>>,
+    keys: &'static KeyCache,
     routes: &'static RouteCache,
     usage: &'static UsageMeter,
     marks: &'static PendingMarks,
@@ -80,6 +90,18 @@ impl Platform for WorkerPlatform {
     type Checkpoints = R2;
     type Entropy = CryptoEntropy;
     type Cache = Kv;
+    type Fetch = HttpFetch;
+    fn fetcher(&self) -> &HttpFetch {
+        &HttpFetch
+    }
+    fn keys(&self) -> &KeyCache {
+        self.keys
+    }
+    fn key_store(&self) -> Option<&Kv> {
+        self.key_store
+            .get_or_init(|| self.env.kv(b::CACHE_KV).ok().map(Kv))
+            .as_ref()
+    }
     fn cache(&self) -> Option<&Kv> {
         self.cache
             .get_or_init(|| {
@@ -161,6 +183,9 @@ async fn serve(
         blobs: OnceCell::new(),
         checkpoints: OnceCell::new(),
         cache: OnceCell::new(),
+        key_store: OnceCell::new(),
+        keys: KEYS
+            .with(|k| *k.get_or_init(|| Box::leak(Box::new(KeyCache::new(settings.jwks_refetch))))),
         routes: ROUTES.with(|r| *r),
         usage: USAGE.with(|u| *u),
         marks: MARKS.with(|m| *m),

@@ -157,3 +157,20 @@ fn constraint_hint(msg: &str) -> String {
         "constraint".into()
     }
 }
+
+impl From<crate::services::identity::IdentityError> for ApiError {
+    fn from(e: crate::services::identity::IdentityError) -> Self {
+        use crate::services::identity::IdentityError as E;
+        match e {
+            E::Auth(a) => ApiError::Auth(a),
+            E::KeysUnavailable(d) => {
+                tracing::warn!(detail = %d, "identity provider keys unavailable");
+                ApiError::Unavailable(format!(
+                    "the account's identity provider cannot be reached to verify the token ({d}); retry later"
+                ))
+            }
+            E::Store(s) => ApiError::Store(s),
+            E::Taken(d) => ApiError::Conflict(d),
+        }
+    }
+}

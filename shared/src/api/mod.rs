@@ -16,6 +16,7 @@ mod extract;
 mod holds;
 pub mod http;
 mod idempotency;
+pub mod identity;
 mod lists;
 pub mod openapi;
 mod preconditions;
@@ -53,7 +54,14 @@ pub trait Platform {
     type Entropy: Entropy;
     type Cache: Cache;
     type Checkpoints: ImmutableStore;
+    type Fetch: Fetch;
     fn accounts(&self) -> &Self::Db;
+    /// Outbound HTTP (the identity providers' JWKS).
+    fn fetcher(&self) -> &Self::Fetch;
+    /// The isolate's cache of the identity providers' keys.
+    fn keys(&self) -> &crate::services::identity::KeyCache;
+    /// KV for the identity providers' keys, shared by every isolate (None: not bound).
+    fn key_store(&self) -> Option<&Self::Cache>;
     /// The KV read cache, when this deployment enables it.
     fn cache(&self) -> Option<&Self::Cache>;
     /// A session on a shard this deployment binds (None: not bound here). `bookmark` is the
@@ -216,6 +224,8 @@ async fn tenant_route<P: Platform>(
         H::GetErasure => crate::api::erasure::get(t, id()?).await,
         H::GetRetention => crate::api::settings::get(t).await,
         H::PutRetention => crate::api::settings::put(p, cfg, t, req).await,
+        H::GetIdentity => crate::api::identity::get(t).await,
+        H::PutIdentity => crate::api::identity::put(p, cfg, t, req).await,
         H::ListAudit => crate::api::audit_api::list(t, req, false).await,
         H::ExportAudit => crate::api::audit_api::list(t, req, true).await,
         H::VerifyAudit => crate::api::audit_api::verify(p, cfg, t, req).await,

@@ -694,6 +694,38 @@ pub fn document(server: Option<&str>) -> Value {
         "put": {"operationId": "put_retention_settings", "tags": ["settings"], "summary": "Admins only",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": policy}}},
                 "responses": rs_put}}));
+    let issuer = json!({"type": "object", "additionalProperties": false,
+        "required": ["issuer", "audience", "jwks_uri", "algorithms"],
+        "properties": {
+            "issuer": {"type": "string", "format": "uri", "description": "The tokens' `iss`, exactly (https)"},
+            "audience": {"type": "string", "description": "The tokens' `aud` must contain it (the application's client id)"},
+            "jwks_uri": {"type": "string", "format": "uri", "description": "The issuer's JWKS (its discovery document's `jwks_uri`)"},
+            "algorithms": {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string", "enum": ["RS256", "ES256"]}},
+            "role_claim": {"type": "string", "description": "The claim carrying the role (string or array); absent: the matched user's role"},
+            "role_values": {"type": "object", "additionalProperties": false, "description": "Claim values granting each role (the highest present wins)",
+                "properties": {"admin": {"type": "array", "items": {"type": "string"}}, "member": {"type": "array", "items": {"type": "string"}},
+                    "readonly": {"type": "array", "items": {"type": "string"}}}},
+            "user_claim": {"type": "string", "default": "email", "description": "The claim naming the user"},
+            "user_match": {"type": "string", "enum": ["email", "user_id"], "default": "email",
+                "description": "How the user claim names one of the account's users"}}});
+    let identity = json!({"type": "object", "additionalProperties": false, "properties": {
+        "issuers": {"type": "array", "maxItems": crate::domain::identity::MAX_ISSUERS, "items": issuer}}});
+    let mut id_get = tenant_errors(&[]);
+    id_get.insert(
+        "200".into(),
+        json!({"description": "The account's trusted identity providers",
+        "content": {"application/json": {"schema": identity.clone()}}}),
+    );
+    let mut id_put = tenant_errors(&[
+        ("409", "Another account trusts this issuer and audience, or the change would drop the issuer of the caller's own token"),
+        ("415", "Content-Type must be application/json"),
+    ]);
+    id_put.insert("200".into(), json!({"description": "Saved", "content": {"application/json": {"schema": identity.clone()}}}));
+    paths.insert("/v1/settings/identity".into(), json!({
+        "get": {"operationId": "get_identity_settings", "tags": ["settings"], "summary": "Admins only", "responses": id_get},
+        "put": {"operationId": "put_identity_settings", "tags": ["settings"], "summary": "Admins only (an account change, audited)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": identity}}},
+                "responses": id_put}}));
     paths.insert(
         "/v1/audit/verify".into(),
         json!({"get": {"operationId": "verify_audit_chain", "tags": ["audit"], "summary": "Admins only",
@@ -738,7 +770,7 @@ pub fn document(server: Option<&str>) -> Value {
             "title": "clientdocs API",
             "version": "1.0.0",
             "description": "Multi-tenant client and document management. Every request is authenticated with a JWT \
-                bearer token whose `account_id` selects the tenant; a tenant only ever sees its own rows.\n\n\
+                bearer token: the account's own identity provider's (its issuer and audience select the tenant), or for test accounts an HS256 token whose `account_id` does; a tenant only ever sees its own rows.\n\n\
                 **Read-after-write:** every response carries `x-d1-bookmark`. Send it back as the `x-d1-bookmark` \
                 request header and the read is served by a D1 session at least as fresh as that write. Without \
                 it, reads may be served by any replica (`first-unconstrained`).\n\n\
@@ -752,7 +784,7 @@ pub fn document(server: Option<&str>) -> Value {
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": "HS256 JWT with claims sub, account_id, role (admin|member|readonly), exp, iat, iss, aud; 60 s clock skew"},
+                    "description": "An RS256/ES256 JWT of one of the account's identity providers (`/v1/settings/identity`: issuer, audience, role claim, user claim), verified against the issuer's JWKS; or, for test accounts and the local stack only, an HS256 JWT with claims sub, account_id, role (admin|member|readonly), exp, iat, iss, aud. 60 s clock skew"},
                 "adminAuth": {"type": "http", "scheme": "bearer",
                     "description": "Operator API: the deployment's ADMIN_SECRET as a bearer token"}
             },

@@ -1,4 +1,5 @@
-//! Tenant resolution: the verified token, the account's route (shard, status), the account's
+//! Tenant resolution: the verified token (HS256 with the deployment's secret for local and test
+//! accounts; RS256/ES256 of the account's own identity providers otherwise), the account's route (shard, status), the account's
 //! access rules (custom domain, UK only, CIDR allowlist), the bookmark, and the shard session.
 //! Also the checks every write makes of the tenant and its shard (`require_write`).
 
@@ -7,9 +8,13 @@ use crate::api::http::ApiRequest;
 use crate::api::{ApiConfig, Platform, BOOKMARK_HEADER, MAX_BOOKMARK, SIMULATED_COUNTRY_HEADER};
 use crate::domain::auth::{self, Claims, Role};
 use crate::domain::entity::EntitySpec;
+use crate::domain::identity::{self, SigningAlg};
+use crate::domain::tenancy::AccountKind;
 use crate::domain::tenancy::{SchemaStatus, ShardStatus};
 use crate::ports::Database;
+use crate::services::identity as services_identity;
 use crate::services::tenancy::{self, Route};
+use jsonwebtoken::Algorithm;
 use uuid::Uuid;
 
 /// An authenticated, routed request.
@@ -17,12 +22,22 @@ pub struct Tenant<D> {
     pub claims: Claims,
     pub route: Route,
     pub db: D,
+    pub via: Via,
 }
 
 impl<D> Tenant<D> {
     pub fn account_id(&self) -> Uuid {
         self.claims.account_id
     }
+}
+
+/// How the request's token was verified (settings changes must not lock their caller out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// HS256 with the deployment's secret (local environment and test accounts only).
+    Secret,
+    /// One of the account's identity providers: (issuer, audience).
+    Issuer { issuer: String, audience: String },
 }
 
 pub(crate) async fn tenant<P: Platform>(
@@ -32,13 +47,36 @@ pub(crate) async fn tenant<P: Platform>(
 ) -> Result<Tenant<P::Db>, ApiError> {
     let now = p.now();
     let token = auth::bearer(req.header("authorization"))?;
-    let claims = auth::verify(token, &cfg.jwt, now)?;
+    let u = identity::inspect(token)?;
     // Unknown account: the same answer as a bad token, so existence never leaks.
-    let route = p
-        .routes()
-        .route(|| p.accounts(), claims.account_id, now)
-        .await?
-        .ok_or_else(|| ApiError::Auth(auth::AuthError::Invalid("unknown subject".into())))?;
+    let unknown = || ApiError::Auth(auth::AuthError::Invalid("unknown subject".into()));
+    let (claims, route, via, db) = match u.alg {
+        Algorithm::HS256 => {
+            let claims = auth::verify(token, &cfg.jwt, now)?;
+            let route = p
+                .routes()
+                .route(|| p.accounts(), claims.account_id, now)
+                .await?
+                .ok_or_else(unknown)?;
+            // The shared secret signs only for the local stack and test accounts: a production
+            // or training account's users sign in through the account's identity provider.
+            if !cfg.local && route.account.kind != AccountKind::Test {
+                return Err(ApiError::Auth(auth::AuthError::Invalid(
+                    "HS256 tokens are accepted only for test accounts; sign in through the \
+                     account's identity provider"
+                        .into(),
+                )));
+            }
+            let db = shard(p, req, &route, claims.account_id)?;
+            (claims, route, Via::Secret, db)
+        }
+        alg if SigningAlg::of(alg).is_some() => external(p, req, token, &u, now).await?,
+        alg => {
+            return Err(ApiError::Auth(auth::AuthError::Invalid(format!(
+                "algorithm {alg:?} is not accepted"
+            ))))
+        }
+    };
     if let Some(host) = req.host().map(tenancy::hostname) {
         let host = host.to_ascii_lowercase();
         if !cfg.api_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
@@ -77,6 +115,16 @@ pub(crate) async fn tenant<P: Platform>(
             ));
         }
     }
+    Ok(Tenant {
+        claims,
+        route,
+        db,
+        via,
+    })
+}
+
+/// The bookmark the request sends back, checked for shape (see [`is_bookmark`]).
+fn bookmark(req: &ApiRequest) -> Result<Option<&str>, ApiError> {
     let bookmark = req.header(BOOKMARK_HEADER);
     if let Some(b) = bookmark.filter(|b| !is_bookmark(b)) {
         return Err(ApiError::InvalidBookmark(format!(
@@ -86,14 +134,89 @@ pub(crate) async fn tenant<P: Platform>(
             b.chars().take(MAX_BOOKMARK).collect::<String>()
         )));
     }
-    let db = p
-        .shard(&route.shard.binding, bookmark)
+    Ok(bookmark)
+}
+
+/// The session on the account's shard (421 when this deployment does not bind it).
+fn shard<P: Platform>(
+    p: &P,
+    req: &ApiRequest,
+    route: &Route,
+    account: Uuid,
+) -> Result<P::Db, ApiError> {
+    p.shard(&route.shard.binding, bookmark(req)?)
         .ok_or_else(|| ApiError::Misdirected {
-            account: claims.account_id.to_string(),
+            account: account.to_string(),
             shard: route.shard.id.clone(),
             deployment: route.shard.deployment.clone(),
+        })
+}
+
+/// An RS256/ES256 token of one of the account's identity providers: the account from the
+/// token's (unverified) `iss`/`aud`, the signature, `iss`, `aud` and times against that
+/// issuer's keys, then the role (the role claim, or the user row's) and the user (the issuer's
+/// user claim, matched to a live row of the account's `users`).
+async fn external<P: Platform>(
+    p: &P,
+    req: &ApiRequest,
+    token: &str,
+    u: &identity::Unverified,
+    now: time::OffsetDateTime,
+) -> Result<(Claims, Route, Via, P::Db), ApiError> {
+    let unknown = || ApiError::Auth(auth::AuthError::Invalid("unknown subject".into()));
+    let iss = u.iss.as_deref().ok_or_else(unknown)?;
+    let account = p
+        .routes()
+        .issuer(|| p.accounts(), iss, &u.aud, now)
+        .await?
+        .ok_or_else(unknown)?;
+    let route = p
+        .routes()
+        .route(|| p.accounts(), account, now)
+        .await?
+        .ok_or_else(unknown)?;
+    let settings = route.identity.clone();
+    let (verified, issuer) = services_identity::verify_external(
+        p.keys(),
+        p.key_store(),
+        p.fetcher(),
+        &settings,
+        token,
+        u,
+        now,
+    )
+    .await?;
+    let db = shard(p, req, &route, account)?;
+    let (user, user_role) = services_identity::find_user(&db, account, issuer, &verified)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Forbidden(format!(
+                "the token's {} names no active user of this account",
+                issuer.user_claim
+            ))
         })?;
-    Ok(Tenant { claims, route, db })
+    let role = match &issuer.role_claim {
+        Some(name) => identity::role(&verified, issuer).ok_or_else(|| {
+            ApiError::Forbidden(format!("the token's {name} claim grants no role here"))
+        })?,
+        None => user_role.ok_or_else(|| ApiError::Forbidden("the user has no role".into()))?,
+    };
+    let num = |f: &str| verified.get(f).and_then(serde_json::Value::as_i64);
+    let claims = Claims {
+        sub: user,
+        account_id: account,
+        role,
+        exp: num("exp").unwrap_or_default(),
+        iat: num("iat").unwrap_or_default(),
+        nbf: num("nbf"),
+        iss: issuer.issuer.clone(),
+        aud: issuer.audience.clone(),
+    };
+    let via = Via::Issuer {
+        issuer: issuer.issuer.clone(),
+        audience: issuer.audience.clone(),
+    };
+    Ok((claims, route, via, db))
 }
 
 pub(crate) fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Result<(), ApiError> {

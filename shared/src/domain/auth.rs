@@ -1,4 +1,6 @@
-//! Bearer JWTs: HS256 with a configured secret. Signature, `iss` and `aud` are checked by
+//! Bearer JWTs. This file: HS256 with the deployment's secret (local and test accounts only;
+//! `api::tenant` enforces it), RS256/ES256 of the firms' own providers are in
+//! `domain::identity`. Signature, `iss` and `aud` are checked by
 //! `jsonwebtoken` (pure-Rust backend, builds for wasm32); `exp`/`iat`/`nbf` against the
 //! injected clock with 60 s leeway, so the checks are deterministic in tests. Also the operator secret's
 //! constant-time check ([`authorize_secret`]).
@@ -65,6 +67,9 @@ pub enum AuthError {
     NotYetValid,
     #[error("signing is not configured")]
     NotConfigured,
+    /// The token names a key its issuer does not (or no longer) publish.
+    #[error("the token's signing key (kid) is not one its issuer publishes")]
+    UnknownKey,
 }
 
 /// Extract the token from an `Authorization` header value.
@@ -77,6 +82,7 @@ pub fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
     Ok(token.trim())
 }
 
+/// Verify an HS256 token with the deployment's secret (nothing else is ever an HMAC key).
 pub fn verify(token: &str, cfg: &JwtConfig, now: OffsetDateTime) -> Result<Claims, AuthError> {
     if cfg.secret.is_empty() {
         return Err(AuthError::NotConfigured);

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod content;
 pub mod entity;
 pub mod event;
+pub mod identity;
 pub mod integers;
 pub mod personal_data;
 pub mod planner;

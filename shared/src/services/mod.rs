@@ -7,6 +7,7 @@ pub mod checkpoints;
 pub mod dead_letters;
 pub mod deferred;
 pub mod derived;
+pub mod identity;
 pub mod marks;
 pub mod tenancy;
 pub mod usage;

@@ -1,9 +1,11 @@
 //! Tenant routing: token -> account -> shard. The account D1 holds the registry; a deployment
-//! serves only the shard bindings it has; results are cached in-isolate for a short TTL so a
-//! cached request costs no registry query.
+//! serves only the shard bindings it has; results are cached in-isolate (see [`RouteCache`]
+//! for how long, and how fast a deactivation reaches every isolate) so a cached request costs
+//! no registry query.
 
+use crate::domain::identity::IdentitySettings;
 use crate::domain::tenancy::{Account, Shard};
-use crate::ports::{col_json, col_str, Database, StoreError};
+use crate::ports::{col_i64, col_json, col_str, Database, StoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -24,9 +26,11 @@ pub fn chance(entropy: &impl crate::domain::clock::Entropy, rate: f64) -> bool {
 pub struct Route {
     pub account: Account,
     pub shard: Shard,
+    /// The account's trusted identity providers (the `identity` field of its row).
+    pub identity: IdentitySettings,
 }
 
-pub use crate::store::accounts::{domain_stmt, route_stmt};
+pub use crate::store::accounts::{account_version_stmt, domain_stmt, route_stmt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {
@@ -44,13 +48,23 @@ pub async fn load_route(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let account = col_json(row, "account")
+    let account_body = col_json(row, "account");
+    let identity = match account_body.as_ref().map(|b| &b["identity"]) {
+        None | Some(serde_json::Value::Null) => IdentitySettings::default(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| TenancyError::Corrupt(format!("identity of account {account_id}: {e}")))?,
+    };
+    let account = account_body
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| TenancyError::Corrupt(format!("account {account_id}")))?;
     let shard = col_json(row, "shard")
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| TenancyError::Corrupt(format!("shard of account {account_id}")))?;
-    Ok(Some(Route { account, shard }))
+    Ok(Some(Route {
+        account,
+        shard,
+        identity,
+    }))
 }
 
 pub async fn load_domain(db: &impl Database, hostname: &str) -> Result<Option<Uuid>, TenancyError> {
@@ -61,46 +75,99 @@ pub async fn load_domain(db: &impl Database, hostname: &str) -> Result<Option<Uu
         .and_then(|s| Uuid::parse_str(s).ok()))
 }
 
-/// In-isolate cache of routes and custom domains (negative answers too), with a TTL.
-/// A deactivation takes effect within `ttl` everywhere, immediately in the isolate that made it.
+/// In-isolate cache of routes, custom domains and trusted issuers (negative answers of the
+/// last two too).
+///
+/// **How fast a deactivation (or any change of the account row: identity settings, UK-only, the
+/// CIDR allowlist) reaches every isolate:** a cached route is used for at most
+/// [`ACCOUNT_CHECK_INTERVAL`] (5 s) without asking the account D1; after that, the next request
+/// of that account probes the row's version (`SELECT` of one row by primary key, 1 row read:
+/// half of the route's join) and reloads the route if it moved. Every account change moves the
+/// version (`services::changes::commit_account`), so a request that starts more than 5 s after
+/// the change commits sees it, in every isolate; the isolate that made the change forgets the
+/// route at once. The shard's own record (status, schema check) is reloaded every
+/// [`ROUTE_CACHE_TTL`] (30 s). A KV-held epoch would not be faster: KV is eventually
+/// consistent and a write can take 60 s or more to be visible in other locations.
 pub struct RouteCache {
     ttl: time::Duration,
-    routes: RefCell<HashMap<Uuid, (OffsetDateTime, Option<Route>)>>,
+    check: time::Duration,
+    routes: RefCell<HashMap<Uuid, CachedRoute>>,
     domains: RefCell<HashMap<String, (OffsetDateTime, Option<Uuid>)>>,
+    issuers: RefCell<HashMap<String, (OffsetDateTime, Option<Uuid>)>>,
 }
 
+struct CachedRoute {
+    loaded_at: OffsetDateTime,
+    checked_at: OffsetDateTime,
+    route: Route,
+}
+
+/// How long the shard's record in a cached route is used before it is loaded again.
 pub const ROUTE_CACHE_TTL: time::Duration = time::Duration::seconds(30);
+/// How long a cached route is used before the account's version is probed (the bound on a
+/// deactivation reaching an isolate that did not make it).
+pub const ACCOUNT_CHECK_INTERVAL: time::Duration = time::Duration::seconds(5);
 const MAX_ENTRIES: usize = 10_000;
 
 impl RouteCache {
     pub fn new(ttl: time::Duration) -> Self {
         Self {
             ttl,
+            check: ACCOUNT_CHECK_INTERVAL.min(ttl),
             routes: RefCell::default(),
             domains: RefCell::default(),
+            issuers: RefCell::default(),
         }
     }
 
-    /// `db` is only called on a cache miss (a Worker opens its account-D1 session lazily).
+    /// `db` is only called on a cache miss or a due probe (a Worker opens its account-D1
+    /// session lazily).
     pub async fn route<'a, D: Database + 'a>(
         &self,
         db: impl FnOnce() -> &'a D,
         account_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<Route>, TenancyError> {
-        if let Some((at, r)) = self.routes.borrow().get(&account_id) {
-            if now - *at < self.ttl {
-                return Ok(r.clone());
+        let cached = self.routes.borrow().get(&account_id).and_then(|c| {
+            (now - c.loaded_at < self.ttl).then(|| (c.route.clone(), now - c.checked_at))
+        });
+        let db = match cached {
+            Some((route, since_check)) if since_check < self.check => return Ok(Some(route)),
+            Some((route, _)) => {
+                let db = db();
+                let rows = db.query(account_version_stmt(account_id)).await?;
+                match rows.first().and_then(|r| col_i64(r, "version")) {
+                    Some(v) if v == route.account.version => {
+                        if let Some(c) = self.routes.borrow_mut().get_mut(&account_id) {
+                            c.checked_at = now;
+                        }
+                        return Ok(Some(route));
+                    }
+                    _ => db,
+                }
             }
-        }
-        let r = load_route(db(), account_id).await?;
-        // Unknown accounts are not cached: one created a moment ago must work at once.
-        if r.is_some() {
-            let mut m = self.routes.borrow_mut();
-            if m.len() >= MAX_ENTRIES {
-                m.clear();
+            None => db(),
+        };
+        let r = load_route(db, account_id).await?;
+        let mut m = self.routes.borrow_mut();
+        match &r {
+            // Unknown accounts are not cached: one created a moment ago must work at once.
+            None => {
+                m.remove(&account_id);
             }
-            m.insert(account_id, (now, r.clone()));
+            Some(route) => {
+                if m.len() >= MAX_ENTRIES {
+                    m.clear();
+                }
+                m.insert(
+                    account_id,
+                    CachedRoute {
+                        loaded_at: now,
+                        checked_at: now,
+                        route: route.clone(),
+                    },
+                );
+            }
         }
         Ok(r)
     }
@@ -126,8 +193,34 @@ impl RouteCache {
         Ok(r)
     }
 
+    /// The account that trusts the issuer `iss` for one of `aud` (a token's unverified claims).
+    /// Answers are kept for [`ACCOUNT_CHECK_INTERVAL`], negative ones too.
+    pub async fn issuer<'a, D: Database + 'a>(
+        &self,
+        db: impl FnOnce() -> &'a D,
+        iss: &str,
+        aud: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, TenancyError> {
+        let key = serde_json::json!([iss, aud]).to_string();
+        if let Some((at, r)) = self.issuers.borrow().get(&key) {
+            if now - *at < self.check {
+                return Ok(*r);
+            }
+        }
+        let r = crate::services::identity::issuer_account(db(), iss, aud).await?;
+        let mut m = self.issuers.borrow_mut();
+        if m.len() >= MAX_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, (now, r));
+        Ok(r)
+    }
+
+    /// Forget what is cached of `account_id` (its route; issuers are looked up again too).
     pub fn forget(&self, account_id: Uuid) {
         self.routes.borrow_mut().remove(&account_id);
+        self.issuers.borrow_mut().clear();
     }
 }
 

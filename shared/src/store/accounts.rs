@@ -178,3 +178,11 @@ pub fn accounts_with_pending_events(shard_id: &str) -> Stmt {
         vec![json!(shard_id)],
     )
 }
+
+/// The account row's version (`version`), by primary key: the route cache's cheap probe.
+pub fn account_version_stmt(account_id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT body ->> '$.version' AS version FROM accounts WHERE id = ?1",
+        vec![json!(account_id)],
+    )
+}

@@ -12,6 +12,7 @@ pub mod erasure_requests;
 pub mod event_evidence;
 pub mod health_job;
 pub mod idempotency;
+pub mod identity;
 pub mod job_state;
 pub mod operations;
 pub mod outbox;

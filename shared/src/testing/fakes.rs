@@ -340,3 +340,37 @@ pub fn query_plan(db: &SqliteDb, stmt: &Stmt) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Outbound HTTP over a table of answers, counting what was asked (identity providers' JWKS).
+#[derive(Default)]
+pub struct CountingFetch {
+    pub answers: RefCell<BTreeMap<String, Fetched>>,
+    pub calls: RefCell<BTreeMap<String, usize>>,
+}
+
+impl CountingFetch {
+    pub fn serve(&self, url: &str, body: &serde_json::Value) {
+        self.answers.borrow_mut().insert(
+            url.into(),
+            Fetched {
+                status: 200,
+                body: body.to_string().into_bytes(),
+                cache_control: Some("public, max-age=3600".into()),
+            },
+        );
+    }
+    pub fn calls(&self, url: &str) -> usize {
+        self.calls.borrow().get(url).copied().unwrap_or(0)
+    }
+}
+
+impl Fetch for CountingFetch {
+    async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
+        *self.calls.borrow_mut().entry(url.into()).or_default() += 1;
+        self.answers
+            .borrow()
+            .get(url)
+            .cloned()
+            .ok_or_else(|| FetchError(format!("{url}: connection refused")))
+    }
+}

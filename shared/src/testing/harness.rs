@@ -36,6 +36,9 @@ pub struct Fake {
     /// The signed audit checkpoints' bucket.
     pub checkpoints: MemImmutable,
     pub cache: MemCache,
+    /// Outbound HTTP (identity providers' JWKS), counting calls.
+    pub fetch: CountingFetch,
+    pub keys: crate::services::identity::KeyCache,
     pub routes: RouteCache,
     pub clock: FixedClock,
     pub entropy: CountingEntropy,
@@ -61,6 +64,16 @@ impl Platform for Fake {
     type Entropy = CountingEntropy;
     type Cache = MemCache;
     type Checkpoints = MemImmutable;
+    type Fetch = CountingFetch;
+    fn fetcher(&self) -> &CountingFetch {
+        &self.fetch
+    }
+    fn keys(&self) -> &crate::services::identity::KeyCache {
+        &self.keys
+    }
+    fn key_store(&self) -> Option<&MemCache> {
+        Some(&self.cache)
+    }
     fn checkpoints(&self) -> &MemImmutable {
         &self.checkpoints
     }
@@ -210,6 +223,10 @@ impl Fake {
             blobs: MemBlobs::default(),
             checkpoints: MemImmutable::default(),
             cache: MemCache::default(),
+            fetch: CountingFetch::default(),
+            keys: crate::services::identity::KeyCache::new(
+                crate::services::identity::REFETCH_INTERVAL,
+            ),
             routes: RouteCache::new(crate::services::tenancy::ROUTE_CACHE_TTL),
             clock: FixedClock::new(START),
             entropy: CountingEntropy::default(),

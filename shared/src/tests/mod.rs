@@ -17,9 +17,11 @@ mod bookmarks;
 mod consumer_checks;
 mod consumer_forgery;
 mod contention;
+mod deactivation;
 mod derived_after_disposal;
 mod erasure_data_map;
 mod idempotency;
+mod identity;
 mod model;
 mod overlap;
 mod patch_edges;
@@ -323,7 +325,9 @@ fn uk_only_account_gets_451_outside_gb_and_the_header_works_only_locally() {
     let r = f.admin(
         Post,
         "/admin/v1/accounts",
-        Some(json!({"name": "UK", "slug": "uk-firm", "uk_only": true})),
+        // A test account: its HS256 token stays valid with `local` off (production accounts take
+        // their identity provider's tokens only).
+        Some(json!({"name": "UK", "slug": "uk-firm", "uk_only": true, "kind": "test"})),
     );
     let acct = Uuid::parse_str(r.body_json().unwrap()["id"].as_str().unwrap()).unwrap();
     let auth = format!("Bearer {}", f.token(acct, Role::Member));
