@@ -43,6 +43,12 @@ struct Progress {
     /// Rows of the subject erased: (table, id, version and derived revision as read), whose
     /// cached renderings go too.
     touched: Vec<(&'static str, String, i64, i64)>,
+    /// Other rows whose cached renderings carry the subject's data (the clients an erased
+    /// user advises: `adviser_name`), as read.
+    cached: Vec<(&'static str, String, i64, i64)>,
+    /// Content objects of erased documents whose R2 delete failed: kept on the request and
+    /// retried, which defers it until they are gone.
+    pending_blobs: Vec<String>,
 }
 
 impl Progress {
@@ -57,7 +63,7 @@ impl Progress {
 pub(super) async fn erase<P: SchedulerPlatform>(
     p: &P,
     d: &mut Deleter<'_, P>,
-    acct: &AccountCtx,
+    acct: &mut AccountCtx,
     counts: &mut RetentionCounts,
 ) -> Result<(), StoreError> {
     let now = p.now();
@@ -74,10 +80,31 @@ pub(super) async fn erase<P: SchedulerPlatform>(
         let body = col_json(r, "body").unwrap_or_default();
         let subject = body["subject_id"].as_str().unwrap_or_default();
         let received = body["received_at"].as_str().and_then(parse_rfc3339);
+        // The account's hold and policy as they are now (a hold placed since the run began
+        // stops this request).
+        acct.refresh(p).await?;
         let mut run = Progress {
             held: acct.hold,
             ..Progress::default()
         };
+        // Content objects an earlier run could not delete: retried first.
+        let stored_blobs: Vec<String> = body["pending_blobs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for key in &stored_blobs {
+            match p.blobs().delete(key).await {
+                Ok(()) => counts.contents_deleted.add(1),
+                Err(_) => {
+                    counts.contents_delete_failed.add(1);
+                    run.pending_blobs.push(key.clone());
+                }
+            }
+        }
         if run.held {
             // A legal hold on the account beats erasure: nothing is even read.
         } else if body["subject_type"] == "user" {
@@ -85,18 +112,30 @@ pub(super) async fn erase<P: SchedulerPlatform>(
         } else {
             erase_client(d, acct, subject, received, now, &mut run, counts).await?;
         }
-        if run.held {
-            counts.erasures_held.add(1);
-            continue;
-        } else if run.deferred {
-            counts.erasures_deferred.add(1);
-            continue;
-        }
         let table = if body["subject_type"] == "user" {
             "users"
         } else {
             "clients"
         };
+        if run.held {
+            counts.erasures_held.add(1);
+            continue;
+        } else if run.deferred || !run.pending_blobs.is_empty() {
+            // What this run did erase is followed everywhere now (the next night no longer
+            // sees the rows it deleted), and the objects still to delete are kept on the
+            // request.
+            counts.erasures_deferred.add(1);
+            erase_elsewhere(d, acct, table, subject, &run, counts).await?;
+            if run.pending_blobs != stored_blobs {
+                let edit = Edit::Set(vec![("pending_blobs", json!(run.pending_blobs))]);
+                let entity = ("erasure_requests", "erasure_request");
+                let expect = Expect::Version(version_of(&body));
+                let why = ("pending_blobs", Action::Updated);
+                d.change(acct.id, entity, &req_id.to_string(), edit, expect, why)
+                    .await?;
+            }
+            continue;
+        }
         erase_elsewhere(d, acct, table, subject, &run, counts).await?;
         if finish(d, acct, req_id, &body, run, now).await? {
             counts.erasures_completed.add(1);
@@ -118,6 +157,19 @@ async fn erase_user<P: SchedulerPlatform>(
         return Ok(());
     };
     run.touch("users", subject, &body);
+    // The clients this user advises, soft-deleted ones too: their cached renderings carry
+    // the user's name (the consumer re-derives the rows themselves).
+    for c in
+        d.db.query(sql::clients_advised_by(acct.id, subject))
+            .await?
+            .rows
+    {
+        if let (Some(id), Some(cb)) = (col_str(&c, "id"), col_json(&c, "body")) {
+            let rev = cb["index_rev"].as_i64().unwrap_or(0);
+            run.cached
+                .push(("clients", id.to_string(), version_of(&cb), rev));
+        }
+    }
     if !body["erased_at"].is_null() {
         run.erased += 1; // an overlapping run erased it
         return Ok(());
@@ -186,7 +238,9 @@ async fn erase_client<P: SchedulerPlatform>(
                 }
                 run.erased += 1;
                 run.touch("documents", &due.id, &due.body);
-                d.delete_content(acct.id, &due, counts).await;
+                if let Some(key) = d.delete_content(acct.id, &due, counts).await {
+                    run.pending_blobs.push(key);
+                }
             }
             Decision::KeepRestricted { until, reason } => {
                 kept_docs += 1;
@@ -335,6 +389,7 @@ async fn finish<P: SchedulerPlatform>(
         return Ok(false);
     }
     let edit = Edit::Set(vec![
+        ("pending_blobs", json!([])),
         ("status", json!(status)),
         ("completed_at", json!(rfc3339(now))),
         ("outcome", outcome),
@@ -353,9 +408,13 @@ async fn finish<P: SchedulerPlatform>(
     .await
 }
 
-/// Most cached renderings deleted per erased row (versions x derived revisions); older ones
-/// are unreachable anyway (keys carry the version) and expire with the cache's TTL.
-const MAX_CACHE_KEYS_PER_ROW: usize = 2_000;
+/// Most cached renderings deleted per row (versions x derived revisions), newest first: the
+/// rendering a read caches is the current version at the current revision, so it goes first;
+/// older ones are unreachable anyway (keys carry the version) and expire with the cache's
+/// TTL. Bounded so that one run stays within KV's 1,000 operations per invocation.
+const MAX_CACHE_KEYS_PER_ROW: usize = 64;
+/// Cached renderings deleted per run at most (KV: 1,000 operations per invocation).
+pub(super) const MAX_CACHE_DELETES_PER_RUN: u64 = 800;
 
 /// Walk the data map for everything besides the subject's own rows: stored responses are
 /// deleted, cached renderings of the erased rows deleted at every version; derived copies are
@@ -408,14 +467,20 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
             }
             (Erasure::CacheEntries, Store::Kv) => {
                 let mut deleted = 0;
-                for (t, id, version, rev) in &run.touched {
+                for (t, id, version, rev) in run.touched.iter().chain(&run.cached) {
                     let Ok(id) = Uuid::parse_str(id) else {
                         continue;
                     };
+                    // Newest first: the current version at its current revision and down.
                     let keys = (1..=*version)
-                        .flat_map(|v| (0..=*rev).map(move |r| (v, r)))
+                        .rev()
+                        .flat_map(|v| (0..=*rev).rev().map(move |r| (v, r)))
                         .take(MAX_CACHE_KEYS_PER_ROW);
                     for (v, r) in keys {
+                        if d.cache_deletes >= MAX_CACHE_DELETES_PER_RUN {
+                            break;
+                        }
+                        d.cache_deletes += 1;
                         let key = read_cache_key(acct.id, t, id, v, r);
                         if d.p.cache().delete(&key).await.is_ok() {
                             deleted += 1;
