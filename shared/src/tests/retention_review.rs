@@ -485,3 +485,76 @@ fn a_deferred_erasure_deletes_the_cache_of_what_it_already_erased() {
     relay_and_settle(&f);
     assert_eq!(kv_hits(&f, NAME), Vec::<String>::new());
 }
+
+/// D7: a document created while the sweep erases its (document-less) client: the client's
+/// DELETE fails on the foreign key, the pseudonymisation lands anyway (the client's version did
+/// not move) and the request completes, leaving the new document's personal data.
+#[test]
+fn a_document_created_during_the_erasure_defers_it() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", Some("shard-eu-01"));
+    let admin = f.token(acct, Role::Admin);
+    let c = zelda(&f, &admin, json!({}));
+    let req = erase(&f, &admin, "client", &c);
+    let p = Overlap::new(&f);
+    let shard = f.shard_db("SHARD_EU_01");
+    let (cid, done) = (c.clone(), Rc::new(std::cell::Cell::new(false)));
+    let seen = done.clone();
+    *p.hook.borrow_mut() = Some(Box::new(move |s: &Stmt| {
+        if s.sql.starts_with("DELETE FROM clients") && !seen.get() {
+            seen.set(true);
+            // What POST /v1/documents commits (the insert copies client_ended_on/restricted).
+            shard
+                .exec(&format!(
+                    "INSERT INTO documents (account_id, id, body) VALUES ('{acct}', \
+                '00000000-0000-4000-9999-000000000001', json_object('client_id', '{cid}', 'kind', \
+                'fact_find', 'title', 'Zelda Quennell suitability', 'version', 1, \
+                'created_at', '2026-11-26T09:00:00.000Z'))"
+                ))
+                .unwrap();
+        }
+    }));
+    block_on(jobs::run(&p, Job::Retention, None));
+    assert!(done.get());
+    let r = f.as_user(&admin, Get, &format!("/v1/erasure-requests/{req}"), None);
+    let status = r.body_json().unwrap()["status"].clone();
+    let left = db_hits(&f, NAME);
+    assert!(
+        status != "completed" || left.is_empty(),
+        "request {status} but found in {left:?}"
+    );
+}
+
+/// D6: 50 pending requests that cannot proceed (held clients) fill `pending_stmt`'s LIMIT 50
+/// for ever: a newer request is never carried out, whatever its deadline.
+#[test]
+fn held_erasure_requests_do_not_starve_a_newer_one() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", Some("shard-eu-01"));
+    let admin = f.token(acct, Role::Admin);
+    former_clients(&f, acct, 50, "8002", "Held", "2020-01-01", true);
+    for i in 1..=50 {
+        erase(
+            &f,
+            &admin,
+            "client",
+            &format!("00000000-0000-4000-8002-{i:012}"),
+        );
+        f.clock.advance(Duration::seconds(1));
+    }
+    let c = zelda(&f, &admin, json!({}));
+    let req = erase(&f, &admin, "client", &c);
+    for _ in 0..3 {
+        let run = sweep(&f);
+        eprintln!("{:?}", run.counts.to_json());
+        f.clock.advance(Duration::days(1));
+    }
+    let admin = f.token(acct, Role::Admin);
+    let r = f.as_user(&admin, Get, &format!("/v1/erasure-requests/{req}"), None);
+    assert_eq!(
+        r.body_json().unwrap()["status"],
+        "completed",
+        "{:?}",
+        r.body_json()
+    );
+}

@@ -20,7 +20,7 @@ use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
 use crate::services::changes::{version_of, Edit, Expect};
 use crate::store::erasure_requests::{
-    due_for_review_stmt, pending_stmt, CLIENT_PSEUDONYM, USER_PSEUDONYM,
+    due_for_review_stmt, pending_stmt, CLIENT_PSEUDONYM, PENDING_PAGE, USER_PSEUDONYM,
 };
 use crate::store::retention as sql;
 use serde_json::{json, Value};
@@ -59,6 +59,9 @@ impl Progress {
     }
 }
 
+/// Pending requests examined per account per run at most.
+const MAX_REQUESTS_PER_RUN: usize = 1_000;
+
 /// Carry out the account's pending erasure requests and review the restricted ones now due.
 pub(super) async fn erase<P: SchedulerPlatform>(
     p: &P,
@@ -67,7 +70,22 @@ pub(super) async fn erase<P: SchedulerPlatform>(
     counts: &mut RetentionCounts,
 ) -> Result<(), StoreError> {
     let now = p.now();
-    let mut requests = d.db.query(pending_stmt(acct.id)).await?.rows;
+    // Every pending request, page by page (held ones cannot starve newer ones), up to a
+    // bound per run.
+    let mut requests = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = d.db.query(pending_stmt(acct.id, &after)).await?.rows;
+        let full = page.len() as i64 == PENDING_PAGE;
+        match page.last().and_then(|r| col_str(r, "id")) {
+            Some(id) => after = id.to_string(),
+            None => break,
+        }
+        requests.extend(page);
+        if !full || requests.len() >= MAX_REQUESTS_PER_RUN {
+            break;
+        }
+    }
     requests.extend(
         d.db.query(due_for_review_stmt(acct.id, &rfc3339(now)))
             .await?
@@ -211,6 +229,8 @@ async fn erase_client<P: SchedulerPlatform>(
         d.db.query(sql::documents_of_client(acct.id, subject))
             .await?;
     let mut kept_docs = 0;
+    // The documents judged and kept: the client row is only erased while no others exist.
+    let mut kept_ids: Vec<String> = Vec::new();
     for doc in &docs.rows {
         let dbody = col_json(doc, "body").unwrap_or_default();
         let did = col_str(doc, "id").unwrap_or_default().to_string();
@@ -244,6 +264,7 @@ async fn erase_client<P: SchedulerPlatform>(
             }
             Decision::KeepRestricted { until, reason } => {
                 kept_docs += 1;
+                kept_ids.push(did.clone());
                 let entity = ("documents", "document");
                 if !restrict(d, acct, entity, &did, &dbody, until, now).await? {
                     run.deferred = true;
@@ -254,9 +275,13 @@ async fn erase_client<P: SchedulerPlatform>(
             }
             Decision::Held { .. } => {
                 kept_docs += 1;
+                kept_ids.push(did.clone());
                 run.held = true;
             }
-            Decision::Keep { .. } => kept_docs += 1,
+            Decision::Keep { .. } => {
+                kept_docs += 1;
+                kept_ids.push(did.clone());
+            }
         }
     }
     let mut rec = record(
@@ -282,8 +307,14 @@ async fn erase_client<P: SchedulerPlatform>(
                 body: Value::Null,
                 reason,
             };
-            // Deleted outright if nothing kept refers to it, otherwise pseudonymised.
+            // Deleted outright if nothing kept refers to it, otherwise pseudonymised; but
+            // only while its documents are still exactly those judged above: one created
+            // meanwhile (its personal data not judged) defers the request to the next run.
             let deleted = kept_docs == 0 && d.delete_as(acct.id, &due, Action::Erased).await?;
+            if !deleted && !only_documents(d, acct, subject, &kept_ids).await? {
+                run.deferred = true;
+                return Ok(());
+            }
             let erased = deleted || {
                 let edit = Edit::Rewrite(CLIENT_PSEUDONYM);
                 let why = ("personal data", Action::Erased);
@@ -311,6 +342,23 @@ async fn erase_client<P: SchedulerPlatform>(
         Decision::Keep { .. } => {}
     }
     Ok(())
+}
+
+/// Whether the client's documents are exactly `kept` (by id) now.
+async fn only_documents<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    client: &str,
+    kept: &[String],
+) -> Result<bool, StoreError> {
+    let now =
+        d.db.query(sql::documents_of_client(acct.id, client))
+            .await?;
+    let mut ids: Vec<&str> = now.rows.iter().filter_map(|r| col_str(r, "id")).collect();
+    ids.sort_unstable();
+    let mut want: Vec<&str> = kept.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    Ok(ids == want)
 }
 
 /// Mark a kept record restricted until `until` (a `*.restricted` event), unless it already is;
