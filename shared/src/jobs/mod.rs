@@ -426,16 +426,27 @@ async fn retention<P: SchedulerPlatform>(
         }
         leases.release(p, &fence).await;
     }
-    // Dead letters (account D1): after the preset's days, once a night.
+    // Dead letters (account D1), once a night: after the longest period any account's policy
+    // sets (never sooner than an account asked for; the UK preset at least), and never those
+    // of an account under legal hold.
     if !resume_only {
         use crate::domain::retention::{latest_due_start, Policy};
-        let days = Policy::uk_preset().dead_letter_days;
-        let cutoff = rfc3339(latest_due_start(days, p.now()));
-        match p
-            .accounts()
-            .query(crate::store::retention::purge_dead_letters(&cutoff))
-            .await
-        {
+        let purged = async {
+            let longest = p
+                .accounts()
+                .query(crate::store::retention::longest_dead_letter_days())
+                .await?
+                .first()
+                .and_then(|r| r.get("days").and_then(serde_json::Value::as_u64))
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(0);
+            let days = longest.max(Policy::uk_preset().dead_letter_days);
+            let cutoff = rfc3339(latest_due_start(days, p.now()));
+            p.accounts()
+                .query(crate::store::retention::purge_dead_letters(&cutoff))
+                .await
+        };
+        match purged.await {
             Ok(r) => counts.counts.dead_letters_purged.add(r.meta.changes),
             Err(e) => {
                 detail.push(format!("dead letters: {e}"));

@@ -69,6 +69,8 @@ pub enum Copy {
 }
 
 /// One chunk (`limit` clients after `after`) of a fan-out; returns the ids it updated.
+/// An adviser's name goes to soft-deleted clients too: they keep their rows for the grace period, and an erased
+/// adviser's name must not survive in them (`clients_all_by_adviser` serves the adviser's).
 pub fn fan_out_chunk(
     copy: Copy,
     account_id: &str,
@@ -76,16 +78,31 @@ pub fn fan_out_chunk(
     after: &str,
     limit: i64,
 ) -> Stmt {
-    let (field, value, column) = match copy {
-        Copy::GroupName => ("$.group_name", GROUP_NAME, "group_id"),
-        Copy::AdviserName => ("$.adviser_name", ADVISER_NAME, "adviser_id"),
+    let (field, value, column, from) = match copy {
+        Copy::GroupName => (
+            "$.group_name",
+            GROUP_NAME,
+            "group_id",
+            "clients WHERE deleted_at IS NULL AND",
+        ),
+        Copy::AdviserName => (
+            "$.adviser_name",
+            ADVISER_NAME,
+            "adviser_id",
+            "clients INDEXED BY clients_all_by_adviser WHERE",
+        ),
     };
     Stmt::new(
         format!(
             "UPDATE clients SET body = json_set(body, '{field}', {value}, {BUMP}) WHERE rowid IN \
-             (SELECT rowid FROM clients WHERE account_id = ?1 AND {column} = ?2 AND deleted_at IS NULL \
+             (SELECT rowid FROM {from} account_id = ?1 AND {column} = ?2 \
               AND id > ?3 ORDER BY id LIMIT ?4) RETURNING id"
         ),
-        vec![json!(account_id), json!(target_id), json!(after), json!(limit)],
+        vec![
+            json!(account_id),
+            json!(target_id),
+            json!(after),
+            json!(limit),
+        ],
     )
 }

@@ -17,11 +17,18 @@ pub const USER_PSEUDONYM: &str =
     "json_set(body, '$.display_name', '[erased]', '$.email', 'erased-' || id || '@invalid', \
      '$.erased_at', ?3, '$.deleted_at', coalesce(body ->> '$.deleted_at', ?3))";
 
-/// Requests not yet carried out, oldest first.
-pub fn pending_stmt(account_id: Uuid) -> Stmt {
+/// Pending requests read per page.
+pub const PENDING_PAGE: i64 = 50;
+
+/// A page of requests not yet carried out after id `after` (keyset over the status index),
+/// oldest first: ids are UUIDv7 of the time received, and every request is due a month after
+/// it was received, so this is also the order of their deadlines. The sweep pages through all
+/// of them, so requests that cannot proceed (held) never take a newer one's place.
+pub fn pending_stmt(account_id: Uuid, after: &str) -> Stmt {
     Stmt::new(
-        "SELECT id, body FROM erasure_requests WHERE account_id = ?1 AND status = 'pending' ORDER BY id LIMIT 50",
-        vec![json!(account_id)],
+        "SELECT id, body FROM erasure_requests WHERE account_id = ?1 AND status = 'pending' \
+         AND id > ?2 ORDER BY id LIMIT ?3",
+        vec![json!(account_id), json!(after), json!(PENDING_PAGE)],
     )
 }
 

@@ -160,6 +160,16 @@ pub fn row(table: &str, account: Uuid, id: &str) -> Stmt {
     )
 }
 
+/// The clients a user advises, soft-deleted ones included (their cached renderings carry the
+/// user's name in `adviser_name`).
+pub fn clients_advised_by(account: Uuid, user: &str) -> Stmt {
+    Stmt::new(
+        "SELECT id, body FROM clients INDEXED BY clients_all_by_adviser \
+         WHERE account_id = ?1 AND adviser_id = ?2",
+        vec![json!(account), json!(user)],
+    )
+}
+
 /// Every document of a client, soft-deleted ones included, in id order.
 pub fn documents_of_client(account: Uuid, client: &str) -> Stmt {
     Stmt::new(
@@ -176,10 +186,29 @@ pub fn purge_idempotency(account: Uuid, cutoff: &str) -> Stmt {
     )
 }
 
-/// Dead letters (account D1) received at or before `cutoff`.
+/// One account's registry row (the sweep re-reads its hold and policy before it disposes).
+pub fn account(id: Uuid) -> Stmt {
+    Stmt::new(
+        "SELECT id, body FROM accounts WHERE id = ?1",
+        vec![json!(id)],
+    )
+}
+
+/// The longest `dead_letter_days` any account's stored policy sets (NULL when none does).
+pub fn longest_dead_letter_days() -> Stmt {
+    Stmt::new(
+        "SELECT max(CAST(body ->> '$.retention.dead_letter_days' AS INTEGER)) AS days FROM accounts",
+        vec![],
+    )
+}
+
+/// Dead letters (account D1) received at or before `cutoff`, except those of an account
+/// under legal hold (a hold keeps every record of the account, its dead letters included).
 pub fn purge_dead_letters(cutoff: &str) -> Stmt {
     Stmt::new(
-        "DELETE FROM dead_letters WHERE received_at <= ?1",
+        "DELETE FROM dead_letters WHERE received_at <= ?1 \
+         AND coalesce(body ->> '$.message.account_id', '') NOT IN \
+         (SELECT id FROM accounts WHERE body ->> '$.legal_hold' = 1)",
         vec![json!(cutoff)],
     )
 }

@@ -20,7 +20,7 @@ use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
 use crate::services::changes::{version_of, Edit, Expect};
 use crate::store::erasure_requests::{
-    due_for_review_stmt, pending_stmt, CLIENT_PSEUDONYM, USER_PSEUDONYM,
+    due_for_review_stmt, pending_stmt, CLIENT_PSEUDONYM, PENDING_PAGE, USER_PSEUDONYM,
 };
 use crate::store::retention as sql;
 use serde_json::{json, Value};
@@ -43,6 +43,12 @@ struct Progress {
     /// Rows of the subject erased: (table, id, version and derived revision as read), whose
     /// cached renderings go too.
     touched: Vec<(&'static str, String, i64, i64)>,
+    /// Other rows whose cached renderings carry the subject's data (the clients an erased
+    /// user advises: `adviser_name`), as read.
+    cached: Vec<(&'static str, String, i64, i64)>,
+    /// Content objects of erased documents whose R2 delete failed: kept on the request and
+    /// retried, which defers it until they are gone.
+    pending_blobs: Vec<String>,
 }
 
 impl Progress {
@@ -53,15 +59,33 @@ impl Progress {
     }
 }
 
+/// Pending requests examined per account per run at most.
+const MAX_REQUESTS_PER_RUN: usize = 1_000;
+
 /// Carry out the account's pending erasure requests and review the restricted ones now due.
 pub(super) async fn erase<P: SchedulerPlatform>(
     p: &P,
     d: &mut Deleter<'_, P>,
-    acct: &AccountCtx,
+    acct: &mut AccountCtx,
     counts: &mut RetentionCounts,
 ) -> Result<(), StoreError> {
     let now = p.now();
-    let mut requests = d.db.query(pending_stmt(acct.id)).await?.rows;
+    // Every pending request, page by page (held ones cannot starve newer ones), up to a
+    // bound per run.
+    let mut requests = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = d.db.query(pending_stmt(acct.id, &after)).await?.rows;
+        let full = page.len() as i64 == PENDING_PAGE;
+        match page.last().and_then(|r| col_str(r, "id")) {
+            Some(id) => after = id.to_string(),
+            None => break,
+        }
+        requests.extend(page);
+        if !full || requests.len() >= MAX_REQUESTS_PER_RUN {
+            break;
+        }
+    }
     requests.extend(
         d.db.query(due_for_review_stmt(acct.id, &rfc3339(now)))
             .await?
@@ -74,10 +98,31 @@ pub(super) async fn erase<P: SchedulerPlatform>(
         let body = col_json(r, "body").unwrap_or_default();
         let subject = body["subject_id"].as_str().unwrap_or_default();
         let received = body["received_at"].as_str().and_then(parse_rfc3339);
+        // The account's hold and policy as they are now (a hold placed since the run began
+        // stops this request).
+        acct.refresh(p).await?;
         let mut run = Progress {
             held: acct.hold,
             ..Progress::default()
         };
+        // Content objects an earlier run could not delete: retried first.
+        let stored_blobs: Vec<String> = body["pending_blobs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for key in &stored_blobs {
+            match p.blobs().delete(key).await {
+                Ok(()) => counts.contents_deleted.add(1),
+                Err(_) => {
+                    counts.contents_delete_failed.add(1);
+                    run.pending_blobs.push(key.clone());
+                }
+            }
+        }
         if run.held {
             // A legal hold on the account beats erasure: nothing is even read.
         } else if body["subject_type"] == "user" {
@@ -85,18 +130,30 @@ pub(super) async fn erase<P: SchedulerPlatform>(
         } else {
             erase_client(d, acct, subject, received, now, &mut run, counts).await?;
         }
-        if run.held {
-            counts.erasures_held.add(1);
-            continue;
-        } else if run.deferred {
-            counts.erasures_deferred.add(1);
-            continue;
-        }
         let table = if body["subject_type"] == "user" {
             "users"
         } else {
             "clients"
         };
+        if run.held {
+            counts.erasures_held.add(1);
+            continue;
+        } else if run.deferred || !run.pending_blobs.is_empty() {
+            // What this run did erase is followed everywhere now (the next night no longer
+            // sees the rows it deleted), and the objects still to delete are kept on the
+            // request.
+            counts.erasures_deferred.add(1);
+            erase_elsewhere(d, acct, table, subject, &run, counts).await?;
+            if run.pending_blobs != stored_blobs {
+                let edit = Edit::Set(vec![("pending_blobs", json!(run.pending_blobs))]);
+                let entity = ("erasure_requests", "erasure_request");
+                let expect = Expect::Version(version_of(&body));
+                let why = ("pending_blobs", Action::Updated);
+                d.change(acct.id, entity, &req_id.to_string(), edit, expect, why)
+                    .await?;
+            }
+            continue;
+        }
         erase_elsewhere(d, acct, table, subject, &run, counts).await?;
         if finish(d, acct, req_id, &body, run, now).await? {
             counts.erasures_completed.add(1);
@@ -118,6 +175,19 @@ async fn erase_user<P: SchedulerPlatform>(
         return Ok(());
     };
     run.touch("users", subject, &body);
+    // The clients this user advises, soft-deleted ones too: their cached renderings carry
+    // the user's name (the consumer re-derives the rows themselves).
+    for c in
+        d.db.query(sql::clients_advised_by(acct.id, subject))
+            .await?
+            .rows
+    {
+        if let (Some(id), Some(cb)) = (col_str(&c, "id"), col_json(&c, "body")) {
+            let rev = cb["index_rev"].as_i64().unwrap_or(0);
+            run.cached
+                .push(("clients", id.to_string(), version_of(&cb), rev));
+        }
+    }
     if !body["erased_at"].is_null() {
         run.erased += 1; // an overlapping run erased it
         return Ok(());
@@ -159,6 +229,8 @@ async fn erase_client<P: SchedulerPlatform>(
         d.db.query(sql::documents_of_client(acct.id, subject))
             .await?;
     let mut kept_docs = 0;
+    // The documents judged and kept: the client row is only erased while no others exist.
+    let mut kept_ids: Vec<String> = Vec::new();
     for doc in &docs.rows {
         let dbody = col_json(doc, "body").unwrap_or_default();
         let did = col_str(doc, "id").unwrap_or_default().to_string();
@@ -186,10 +258,13 @@ async fn erase_client<P: SchedulerPlatform>(
                 }
                 run.erased += 1;
                 run.touch("documents", &due.id, &due.body);
-                d.delete_content(acct.id, &due, counts).await;
+                if let Some(key) = d.delete_content(acct.id, &due, counts).await {
+                    run.pending_blobs.push(key);
+                }
             }
             Decision::KeepRestricted { until, reason } => {
                 kept_docs += 1;
+                kept_ids.push(did.clone());
                 let entity = ("documents", "document");
                 if !restrict(d, acct, entity, &did, &dbody, until, now).await? {
                     run.deferred = true;
@@ -200,9 +275,13 @@ async fn erase_client<P: SchedulerPlatform>(
             }
             Decision::Held { .. } => {
                 kept_docs += 1;
+                kept_ids.push(did.clone());
                 run.held = true;
             }
-            Decision::Keep { .. } => kept_docs += 1,
+            Decision::Keep { .. } => {
+                kept_docs += 1;
+                kept_ids.push(did.clone());
+            }
         }
     }
     let mut rec = record(
@@ -228,8 +307,14 @@ async fn erase_client<P: SchedulerPlatform>(
                 body: Value::Null,
                 reason,
             };
-            // Deleted outright if nothing kept refers to it, otherwise pseudonymised.
+            // Deleted outright if nothing kept refers to it, otherwise pseudonymised; but
+            // only while its documents are still exactly those judged above: one created
+            // meanwhile (its personal data not judged) defers the request to the next run.
             let deleted = kept_docs == 0 && d.delete_as(acct.id, &due, Action::Erased).await?;
+            if !deleted && !only_documents(d, acct, subject, &kept_ids).await? {
+                run.deferred = true;
+                return Ok(());
+            }
             let erased = deleted || {
                 let edit = Edit::Rewrite(CLIENT_PSEUDONYM);
                 let why = ("personal data", Action::Erased);
@@ -257,6 +342,23 @@ async fn erase_client<P: SchedulerPlatform>(
         Decision::Keep { .. } => {}
     }
     Ok(())
+}
+
+/// Whether the client's documents are exactly `kept` (by id) now.
+async fn only_documents<P: SchedulerPlatform>(
+    d: &mut Deleter<'_, P>,
+    acct: &AccountCtx,
+    client: &str,
+    kept: &[String],
+) -> Result<bool, StoreError> {
+    let now =
+        d.db.query(sql::documents_of_client(acct.id, client))
+            .await?;
+    let mut ids: Vec<&str> = now.rows.iter().filter_map(|r| col_str(r, "id")).collect();
+    ids.sort_unstable();
+    let mut want: Vec<&str> = kept.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    Ok(ids == want)
 }
 
 /// Mark a kept record restricted until `until` (a `*.restricted` event), unless it already is;
@@ -335,6 +437,7 @@ async fn finish<P: SchedulerPlatform>(
         return Ok(false);
     }
     let edit = Edit::Set(vec![
+        ("pending_blobs", json!([])),
         ("status", json!(status)),
         ("completed_at", json!(rfc3339(now))),
         ("outcome", outcome),
@@ -353,9 +456,13 @@ async fn finish<P: SchedulerPlatform>(
     .await
 }
 
-/// Most cached renderings deleted per erased row (versions x derived revisions); older ones
-/// are unreachable anyway (keys carry the version) and expire with the cache's TTL.
-const MAX_CACHE_KEYS_PER_ROW: usize = 2_000;
+/// Most cached renderings deleted per row (versions x derived revisions), newest first: the
+/// rendering a read caches is the current version at the current revision, so it goes first;
+/// older ones are unreachable anyway (keys carry the version) and expire with the cache's
+/// TTL. Bounded so that one run stays within KV's 1,000 operations per invocation.
+const MAX_CACHE_KEYS_PER_ROW: usize = 64;
+/// Cached renderings deleted per run at most (KV: 1,000 operations per invocation).
+pub(super) const MAX_CACHE_DELETES_PER_RUN: u64 = 800;
 
 /// Walk the data map for everything besides the subject's own rows: stored responses are
 /// deleted, cached renderings of the erased rows deleted at every version; derived copies are
@@ -408,14 +515,20 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
             }
             (Erasure::CacheEntries, Store::Kv) => {
                 let mut deleted = 0;
-                for (t, id, version, rev) in &run.touched {
+                for (t, id, version, rev) in run.touched.iter().chain(&run.cached) {
                     let Ok(id) = Uuid::parse_str(id) else {
                         continue;
                     };
+                    // Newest first: the current version at its current revision and down.
                     let keys = (1..=*version)
-                        .flat_map(|v| (0..=*rev).map(move |r| (v, r)))
+                        .rev()
+                        .flat_map(|v| (0..=*rev).rev().map(move |r| (v, r)))
                         .take(MAX_CACHE_KEYS_PER_ROW);
                     for (v, r) in keys {
+                        if d.cache_deletes >= MAX_CACHE_DELETES_PER_RUN {
+                            break;
+                        }
+                        d.cache_deletes += 1;
                         let key = read_cache_key(acct.id, t, id, v, r);
                         if d.p.cache().delete(&key).await.is_ok() {
                             deleted += 1;

@@ -53,12 +53,40 @@ pub(crate) struct AccountCtx {
     hold: bool,
 }
 
+impl AccountCtx {
+    fn of(id: Uuid, body: &Value) -> Self {
+        AccountCtx {
+            id,
+            policy: Policy::from_stored(&body["retention"]),
+            hold: body["legal_hold"] == json!(true),
+        }
+    }
+
+    /// Read the account's hold and policy again (before each dispose batch and each erasure
+    /// request: a hold placed while the run goes stops it from the next write on). An account
+    /// no longer in the registry is treated as held: nothing of it is disposed of.
+    /// Returns whether the policy changed.
+    async fn refresh<P: SchedulerPlatform>(&mut self, p: &P) -> Result<bool, StoreError> {
+        let rows = p.accounts().query(sql::account(self.id)).await?;
+        let Some(body) = rows.first().and_then(|r| col_json(r, "body")) else {
+            self.hold = true;
+            return Ok(false);
+        };
+        let now = AccountCtx::of(self.id, &body);
+        let changed = now.policy != self.policy;
+        *self = now;
+        Ok(changed)
+    }
+}
+
 struct Deleter<'a, P: SchedulerPlatform> {
     p: &'a P,
     db: &'a P::Db,
     shard_id: &'a str,
     deleted: u64,
     examined: u64,
+    /// Cached renderings deleted so far by this run (`erase::MAX_CACHE_DELETES_PER_RUN`).
+    cache_deletes: u64,
 }
 
 impl<P: SchedulerPlatform> Deleter<'_, P> {
@@ -150,20 +178,29 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
     }
 
     /// Delete a removed document's content from R2 (after the commit; a failed delete leaves
-    /// an unreferenced object, counted so an operator sees it).
-    async fn delete_content(&self, account: Uuid, due: &Due, counts: &mut RetentionCounts) {
-        if let (Some(sha), Ok(doc)) = (
+    /// an unreferenced object, counted so an operator sees it, and its key is returned: an
+    /// erasure keeps it to retry).
+    async fn delete_content(
+        &self,
+        account: Uuid,
+        due: &Due,
+        counts: &mut RetentionCounts,
+    ) -> Option<String> {
+        let (Some(sha), Ok(doc)) = (
             due.body["content"]["sha256"].as_str(),
             Uuid::parse_str(&due.id),
-        ) {
-            match self
-                .p
-                .blobs()
-                .delete(&crate::domain::content::blob_key(account, doc, sha))
-                .await
-            {
-                Ok(()) => counts.contents_deleted.add(1),
-                Err(_) => counts.contents_delete_failed.add(1),
+        ) else {
+            return None;
+        };
+        let key = crate::domain::content::blob_key(account, doc, sha);
+        match self.p.blobs().delete(&key).await {
+            Ok(()) => {
+                counts.contents_deleted.add(1);
+                None
+            }
+            Err(_) => {
+                counts.contents_delete_failed.add(1);
+                Some(key)
             }
         }
     }
@@ -231,6 +268,7 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         shard_id,
         deleted: 0,
         examined: 0,
+        cache_deletes: 0,
     };
     let mut stopped: Option<Cursor> = None;
     for row in &accounts.rows {
@@ -238,17 +276,14 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
             continue;
         };
         let body = col_json(row, "body").unwrap_or_default();
-        let ctx = AccountCtx {
-            id,
-            policy: Policy::from_stored(&body["retention"]),
-            hold: body["legal_hold"] == json!(true),
-        };
+        let mut ctx = AccountCtx::of(id, &body);
         let (step, after) = if id.to_string() == cursor.account {
             (cursor.step, cursor.after.clone())
         } else {
             (STEP_ERASURE, String::new())
         };
-        if let Some((step, after)) = sweep_account(p, &mut d, &ctx, step, after, counts).await? {
+        if let Some((step, after)) = sweep_account(p, &mut d, &mut ctx, step, after, counts).await?
+        {
             stopped = Some(Cursor {
                 account: id.to_string(),
                 step,
@@ -394,13 +429,13 @@ fn classify(step: u8, body: &Value) -> (RecordType, &'static str, &'static str) 
 async fn sweep_account<P: SchedulerPlatform>(
     p: &P,
     d: &mut Deleter<'_, P>,
-    acct: &AccountCtx,
+    acct: &mut AccountCtx,
     start_step: u8,
     start_after: String,
     counts: &mut RetentionCounts,
 ) -> Result<Option<(u8, String)>, StoreError> {
     let now = p.now();
-    let cutoffs = Cutoffs::of(&acct.policy, now);
+    let mut cutoffs = Cutoffs::of(&acct.policy, now);
     // The account's clients under legal hold, once (the partial index holds only them).
     let held_clients: std::collections::HashSet<String> = if acct.hold {
         Default::default()
@@ -421,14 +456,15 @@ async fn sweep_account<P: SchedulerPlatform>(
         match step {
             // Erasure requests first: within the statutory month, before anything else.
             STEP_ERASURE => erase::erase(p, d, acct, counts).await?,
+            // An account under legal hold keeps everything (idempotency keys included): no
+            // candidate is even read.
+            _ if acct.hold => {}
             STEP_IDEMPOTENCY => {
                 let days = acct.policy.idempotency_days;
                 let cutoff = rfc3339(retention::latest_due_start(days, now));
                 let r = d.db.query(sql::purge_idempotency(acct.id, &cutoff)).await?;
                 counts.idempotency_keys_purged.add(r.meta.changes);
             }
-            // An account under legal hold keeps everything: no candidate is even read.
-            _ if acct.hold => {}
             _ => loop {
                 if d.deleted >= MAX_DELETIONS_PER_SHARD || d.examined >= MAX_EXAMINED_PER_SHARD {
                     return Ok(Some((step, after)));
@@ -463,6 +499,17 @@ async fn sweep_account<P: SchedulerPlatform>(
                             counts.kept.add(1)
                         }
                     }
+                }
+                // The hold and policy as they are now, not as the run began: a hold placed
+                // meanwhile keeps the page (and the rest of the account); a policy changed
+                // meanwhile judges the page again.
+                if acct.refresh(p).await? {
+                    cutoffs = Cutoffs::of(&acct.policy, now);
+                    continue;
+                }
+                if acct.hold {
+                    counts.held.add(due.len() as u64);
+                    break;
                 }
                 dispose(counts, d, acct, due).await?;
                 match rows.rows.last().and_then(|r| col_str(r, "k")) {
@@ -614,7 +661,7 @@ async fn dispose<P: SchedulerPlatform>(
         for r in gone {
             counts.deleted_from(r.table).add(1);
             // Document contents go with their row.
-            d.delete_content(acct.id, r, counts).await;
+            let _unreferenced = d.delete_content(acct.id, r, counts).await;
         }
     }
     Ok(())

@@ -84,7 +84,7 @@ fn erasure_and_purge_statements_search_indexes_led_by_account_id() {
     let a = Uuid::from_u128(1);
     let c = "00000000-0000-4000-8000-000000000002";
     for stmt in [
-        pending_stmt(a),
+        pending_stmt(a, ""),
         due_for_review_stmt(a, "2026-11-26T02:00:00.000Z"),
         sql::row("clients", a, c),
         sql::row("users", a, c),
