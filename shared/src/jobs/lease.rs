@@ -111,6 +111,25 @@ pub enum JobError {
     LeaseLost { lease: String, token: i64 },
 }
 
+/// Keep the lease while the run works (before each unit of bounded work): extended by the job's
+/// lease time from now, only while `fence` is still current; `LeaseLost` otherwise, and the run
+/// must stop touching the shard (a newer run has it).
+pub async fn renew<P: SchedulerPlatform>(p: &P, job: Job, fence: &Fence) -> Result<(), JobError> {
+    use crate::ports::Database;
+    let until = p.now() + job.lease_ttl();
+    let r = p
+        .accounts()
+        .query(job_state::renew_stmt(fence, until))
+        .await?;
+    if r.meta.changes == 0 {
+        return Err(JobError::LeaseLost {
+            lease: fence.lease_id.clone(),
+            token: fence.token,
+        });
+    }
+    Ok(())
+}
+
 /// Store or forget a cursor under `fence`; refused (`LeaseLost`) when the fence is stale.
 pub async fn write_cursor<P: SchedulerPlatform>(
     p: &P,

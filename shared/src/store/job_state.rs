@@ -111,6 +111,19 @@ pub fn release_stmt(fence: &Fence, now: OffsetDateTime) -> Stmt {
     )
 }
 
+/// Extend the lease to `until`, only while `fence` is its current token (`changes` 0: lost).
+pub fn renew_stmt(fence: &Fence, until: OffsetDateTime) -> Stmt {
+    Stmt::new(
+        "UPDATE job_leases SET body = json_set(body, '$.expires_at', ?3) \
+         WHERE id = ?1 AND CAST(body ->> '$.token' AS INTEGER) = ?2",
+        vec![
+            json!(fence.lease_id),
+            json!(fence.token),
+            json!(rfc3339(until)),
+        ],
+    )
+}
+
 /// The fencing condition every cursor write carries: the writer's token (`?{n+1}`) is the
 /// current one of the lease (`?{n}`).
 fn fenced(n: usize) -> String {

@@ -81,3 +81,27 @@ fn a_stale_holders_cursor_write_is_refused_and_the_new_holders_lands() {
     block_on(write_cursor(&f, id, None, &fresh)).unwrap();
     assert!(block_on(cursor(&*f.accounts, id)).unwrap().is_none());
 }
+
+#[test]
+fn a_run_that_renews_keeps_its_lease_and_a_stale_run_learns_it_lost_it() {
+    let f = Fake::new();
+    let first = fence_of(take(&f, "run-a"));
+    // Renewing before the lease runs out keeps it: another run is still refused later.
+    f.clock
+        .advance(Job::Retention.lease_ttl() - time::Duration::seconds(1));
+    block_on(renew(&f, Job::Retention, &first)).unwrap();
+    f.clock.advance(time::Duration::seconds(2));
+    assert!(
+        matches!(take(&f, "run-b"), Acquired::Held { .. }),
+        "renewed"
+    );
+    // Left to expire, it is taken over; the old holder's next renewal says so, and it stops.
+    f.clock.advance(Job::Retention.lease_ttl());
+    let second = fence_of(take(&f, "run-b"));
+    assert!(second.token > first.token);
+    assert!(matches!(
+        block_on(renew(&f, Job::Retention, &first)),
+        Err(JobError::LeaseLost { .. })
+    ));
+    block_on(renew(&f, Job::Retention, &second)).unwrap();
+}

@@ -275,6 +275,12 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         let Some(id) = col_str(row, "id").and_then(|s| Uuid::parse_str(s).ok()) else {
             continue;
         };
+        // Still ours? A run whose lease expired and was taken over stops here, before it
+        // touches another account (the deletions so far are counted below either way).
+        if let Err(e) = crate::jobs::lease::renew(p, crate::jobs::Job::Retention, fence).await {
+            add_counts(counts, d.deleted, d.examined, db, &before);
+            return Err(e);
+        }
         let body = col_json(row, "body").unwrap_or_default();
         let mut ctx = AccountCtx::of(id, &body);
         let (step, after) = if id.to_string() == cursor.account {
@@ -282,8 +288,15 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         } else {
             (STEP_ERASURE, String::new())
         };
-        if let Some((step, after)) = sweep_account(p, &mut d, &mut ctx, step, after, counts).await?
-        {
+        let swept = sweep_account(p, &mut d, &mut ctx, step, after, counts).await;
+        let swept = match swept {
+            Ok(s) => s,
+            Err(e) => {
+                add_counts(counts, d.deleted, d.examined, db, &before);
+                return Err(e.into());
+            }
+        };
+        if let Some((step, after)) = swept {
             stopped = Some(Cursor {
                 account: id.to_string(),
                 step,
@@ -292,6 +305,8 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
             break;
         }
     }
+    // Counted before the cursor write: a run that loses its lease there still reports what it did.
+    add_counts(counts, d.deleted, d.examined, db, &before);
     let now = rfc3339(p.now());
     match stopped {
         Some(c) => {
@@ -324,10 +339,6 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         spent.rows_read.saturating_sub(before.rows_read),
         spent.rows_written.saturating_sub(before.rows_written),
     );
-    counts.deleted.add(d.deleted);
-    counts.candidates_examined.add(d.examined);
-    counts.rows_read.add(read);
-    counts.rows_written.add(written);
     // The same per shard: a shard with nothing due still reads its probes, and an operator
     // sizing the sweep wants each shard's own cost per deletion.
     report.by_shard.insert(
@@ -340,6 +351,25 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         },
     );
     Ok(())
+}
+
+/// A shard invocation's work into the run's counts (once, whichever way it ends).
+fn add_counts(
+    counts: &mut RetentionCounts,
+    deleted: u64,
+    examined: u64,
+    db: &impl Database,
+    before: &crate::ports::Cost,
+) {
+    let spent = db.cost();
+    counts.deleted.add(deleted);
+    counts.candidates_examined.add(examined);
+    counts
+        .rows_read
+        .add(spent.rows_read.saturating_sub(before.rows_read));
+    counts
+        .rows_written
+        .add(spent.rows_written.saturating_sub(before.rows_written));
 }
 
 fn record(
