@@ -1,0 +1,97 @@
+//! Case folding of the prefix-searched columns (group names, client surnames, the clients'
+//! search text), the same on write and on query. SQLite's `lower()` folds ASCII only (D1 has
+//! no ICU), so `Øster` would never match `øster`. The fold is one table, [`pairs`]: ASCII
+//! letters, every capital of Latin-1, Latin Extended-A, Greek and Cyrillic with a one-letter
+//! lower case, `İ` to `i`, and `ß`/`ẞ` to `ss`. The generated columns apply it in SQL
+//! ([`sql`]: `replace()` over `lower()`, written into migration 0013, which a test checks), the
+//! list query applies it in Rust ([`fold`]), and a test checks both give the same string for
+//! every letter of the table. Letters outside the table are kept as they are on both sides
+//! (folded nowhere, so they still match themselves).
+//! Not handled: decomposed input (`e` + U+0301) does not match the composed `é`.
+
+use std::sync::OnceLock;
+
+/// Uppercase letters (outside ASCII) and what they fold to, in code point order.
+pub fn pairs() -> &'static [(char, String)] {
+    static PAIRS: OnceLock<Vec<(char, String)>> = OnceLock::new();
+    PAIRS.get_or_init(|| {
+        let ranges = [
+            '\u{00C0}'..='\u{00DE}', // Latin-1 Supplement capitals
+            '\u{0100}'..='\u{017F}', // Latin Extended-A
+            '\u{0386}'..='\u{03AB}', // Greek capitals
+            '\u{0400}'..='\u{042F}', // Cyrillic capitals
+        ];
+        let mut out: Vec<(char, String)> = ranges
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                let mut lower = c.to_lowercase();
+                match (lower.next(), lower.next()) {
+                    (Some(l), None) if l != c => Some((c, l.to_string())),
+                    _ => None,
+                }
+            })
+            .collect();
+        out.push(('\u{0130}', "i".into())); // İ: lower case is i + combining dot
+        out.push(('\u{1E9E}', "ss".into())); // ẞ
+        out.push(('\u{00DF}', "ss".into())); // ß
+        out.sort();
+        out
+    })
+}
+
+/// The fold of `s` (what a prefix query compares against the folded column).
+pub fn fold(s: &str) -> String {
+    let table = pairs();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push(c.to_ascii_lowercase());
+        } else if let Ok(i) = table.binary_search_by(|(k, _)| k.cmp(&c)) {
+            out.push_str(&table[i].1);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The SQL of the fold of the SQL expression `expr` (a generated column's definition).
+pub fn sql(expr: &str) -> String {
+    let mut out = format!("lower({expr})");
+    for (c, to) in pairs() {
+        out = format!("replace({out}, '{c}', '{to}')");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_maps_capitals_to_small_letters_and_sharp_s_to_ss() {
+        assert_eq!(fold("Øster"), "øster");
+        assert_eq!(fold("ÉLODIE"), "élodie");
+        assert_eq!(fold("Strauß"), "strauss");
+        assert_eq!(fold("ŁUKASZ Ženíšek"), "łukasz ženíšek");
+        assert_eq!(fold("ΑΘΗΝΑ Москва"), "αθηνα москва");
+        assert_eq!(fold("İzmir"), "izmir");
+        assert_eq!(fold("ø already"), "ø already");
+        // outside the table: kept as is on both sides
+        assert_eq!(fold("Ꭰ"), "Ꭰ");
+    }
+
+    #[test]
+    fn the_table_is_sorted_unique_and_never_folds_to_a_capital_of_its_own() {
+        let t = pairs();
+        assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
+        for (_, to) in t {
+            assert!(
+                to.chars().all(|c| fold(&c.to_string()) == c.to_string()),
+                "{to}"
+            );
+        }
+        assert!(t.len() > 150, "{}", t.len());
+    }
+}
