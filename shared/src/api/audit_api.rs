@@ -67,7 +67,7 @@ fn parse_query(req: &ApiRequest) -> Result<AuditQuery, ApiError> {
         }
         return Ok(AuditQuery::Target {
             entity_type: ty,
-            id,
+            id: id.to_ascii_lowercase(),
         });
     }
     if modes[0] {

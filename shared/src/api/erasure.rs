@@ -37,7 +37,8 @@ pub async fn create<P: Platform>(
         ));
     }
     crate::api::require_write(t, &crate::domain::entity::CLIENTS)?;
-    let r: NewRequest = crate::api::typed_body(req)?;
+    let mut r: NewRequest = crate::api::typed_body(req)?;
+    r.subject_id.make_ascii_lowercase(); // any case accepted, stored lower-case
     let table = match r.subject_type.as_str() {
         "client" => "clients",
         "user" => "users",

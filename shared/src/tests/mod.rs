@@ -20,6 +20,7 @@ mod contention;
 mod derived_after_disposal;
 mod erasure_data_map;
 mod folding;
+mod http_semantics;
 mod idempotency;
 mod model;
 mod overlap;
