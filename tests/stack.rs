@@ -11,6 +11,7 @@ use xtask::stack::{self, Stack};
 mod api;
 mod audit;
 mod contention;
+mod http;
 mod pipeline;
 mod writes;
 
@@ -20,6 +21,7 @@ fn main() {
         api::TESTS,
         audit::TESTS,
         contention::TESTS,
+        http::TESTS,
         pipeline::TESTS,
         writes::TESTS,
     ]
