@@ -454,7 +454,10 @@ fn unknown_method(env: &Env) -> TestResult {
         head.starts_with("http/1.1 405"),
         format!("QUERY /health: {}", resp.lines().next().unwrap_or("")),
     )?;
-    ensure(head.contains("\r\nallow: get, head\r\n"), "Allow header")
+    ensure(
+        head.contains("\r\nallow: get, head, options\r\n"),
+        "Allow header",
+    )
 }
 
 fn get_after_update(env: &Env) -> TestResult {

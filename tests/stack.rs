@@ -11,6 +11,7 @@ use xtask::stack::{self, Stack};
 mod api;
 mod audit;
 mod contention;
+mod http;
 mod identity;
 mod pipeline;
 mod writes;
@@ -22,6 +23,7 @@ fn main() {
         audit::TESTS,
         contention::TESTS,
         identity::TESTS,
+        http::TESTS,
         pipeline::TESTS,
         writes::TESTS,
     ]

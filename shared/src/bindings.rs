@@ -31,6 +31,11 @@ pub const JWT_AUDIENCE_VAR: &str = "JWT_AUDIENCE";
 /// Secrets (plain `vars` only in the local environment; `wrangler secret put` when deployed).
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const ADMIN_SECRET: &str = "ADMIN_SECRET";
+/// The key of the list cursors' HMAC-SHA256 (API Workers): cursors are opaque, and one that
+/// was altered, forged or made for another account or query is refused. Its own secret, not
+/// derived from JWT_SECRET: the token key is replaced by per-account identity providers, and
+/// rotating one must not invalidate the other.
+pub const CURSOR_SECRET: &str = "CURSOR_SECRET";
 /// The audit writer's private key (consumer: link receipts; scheduler: signed checkpoints),
 /// `<key id>:<base64 of a 32-byte Ed25519 seed>`. Never stored in D1.
 pub const AUDIT_SIGNING_KEY: &str = "AUDIT_SIGNING_KEY";

@@ -54,6 +54,7 @@ fn settings(env: &Env) -> Settings {
             audit_keys: platform::secret(env, b::AUDIT_PUBLIC_KEYS_VAR)
                 .and_then(|v| serde_json::from_str(&v).ok())
                 .unwrap_or_default(),
+            cursor_secret: platform::secret(env, b::CURSOR_SECRET).unwrap_or_default(),
         },
         served: platform::list_var(env, b::SHARD_BINDINGS_VAR),
         // READ_CACHE=on enables the KV read cache of GET by id (off by default: the version

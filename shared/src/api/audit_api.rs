@@ -2,23 +2,23 @@
 //! One filter mode at a time, each served by its own index: target, actor, or time range.
 
 use crate::api::error::ApiError;
-use crate::api::http::{ApiRequest, ApiResponse, Body};
-use crate::api::{with_bookmark, ApiConfig, Platform, Tenant};
+use crate::api::http::{ApiRequest, ApiResponse, Body, Method};
+use crate::api::{ApiConfig, Platform, Tenant};
 use crate::domain::auth::Role;
 use crate::domain::checkpoint::{period_label, period_start, KeyRing};
 use crate::domain::entity::is_uuid;
 use crate::ports::{col_i64, col_json, Database};
 use crate::services::checkpoints::{self, CheckpointError};
 use crate::store::audit::{list_stmt, AuditQuery};
-use base64::Engine;
 use serde_json::{json, Value};
 
 pub const MAX_PAGE: usize = 200;
 pub const MAX_EXPORT: usize = 1000;
 
+/// A position in the audit list; its cursor is MAC'd and bound to the account and the filter
+/// (`api::cursor`).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    q: String,
+struct Position {
     seq: i64,
     t: Option<String>,
 }
@@ -67,7 +67,7 @@ fn parse_query(req: &ApiRequest) -> Result<AuditQuery, ApiError> {
         }
         return Ok(AuditQuery::Target {
             entity_type: ty,
-            id,
+            id: id.to_ascii_lowercase(),
         });
     }
     if modes[0] {
@@ -99,6 +99,7 @@ fn parse_query(req: &ApiRequest) -> Result<AuditQuery, ApiError> {
 }
 
 pub async fn list(
+    cfg: &ApiConfig,
     t: &Tenant<impl Database>,
     req: &ApiRequest,
     export: bool,
@@ -111,20 +112,24 @@ pub async fn list(
     let q = parse_query(req)?;
     let max = if export { MAX_EXPORT } else { MAX_PAGE };
     let limit = crate::api::query_limit(req, if export { MAX_EXPORT } else { 50 }, max)?;
-    let qsig = format!("{q:?}");
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let after = match req.query_param("cursor") {
-        Some(c) => Some(
-            b64.decode(c)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
-                .filter(|c| c.q == qsig)
-                .ok_or_else(|| {
-                    ApiError::bad_request("cursor is invalid or belongs to another filter")
-                })?,
-        ),
+    let scope = format!("audit?{q:?}");
+    let after: Option<Position> = match req.query_param("cursor") {
+        Some(c) => Some(crate::api::cursor::open(
+            &cfg.cursor_secret,
+            t.account_id(),
+            &scope,
+            c,
+        )?),
         None => None,
     };
+    if export && req.method == Method::Head {
+        // HEAD of the export: its headers, without running it.
+        return Ok(ApiResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/x-ndjson".into())],
+            body: Body::Empty,
+        });
+    }
     let rows =
         t.db.query(list_stmt(
             t.account_id(),
@@ -143,15 +148,17 @@ pub async fn list(
         let last = rows.rows.get(limit - 1);
         last.map(|r| {
             let body = col_json(r, "body").unwrap_or_default();
-            b64.encode(
-                serde_json::to_vec(&Cursor {
-                    q: qsig.clone(),
+            crate::api::cursor::seal(
+                &cfg.cursor_secret,
+                t.account_id(),
+                &scope,
+                &Position {
                     seq: col_i64(r, "seq").unwrap_or(0),
                     t: body["event_time"].as_str().map(str::to_owned),
-                })
-                .unwrap_or_default(),
+                },
             )
         })
+        .transpose()?
     } else {
         None
     };
@@ -169,11 +176,11 @@ pub async fn list(
         if let Some(n) = next {
             r = r.with_header("x-next-cursor", n);
         }
-        return Ok(with_bookmark(r, &t.db));
+        return Ok(r);
     }
-    Ok(with_bookmark(
-        ApiResponse::json(200, json!({"items": items, "next_cursor": next})),
-        &t.db,
+    Ok(ApiResponse::json(
+        200,
+        json!({"items": items, "next_cursor": next}),
     ))
 }
 
@@ -248,7 +255,7 @@ pub async fn verify<P: Platform>(
         "findings": window.findings,
         "next_after": window.next_after,
     });
-    Ok(with_bookmark(ApiResponse::json(200, body), &t.db))
+    Ok(ApiResponse::json(200, body))
 }
 
 /// `GET /v1/audit/checkpoints[?after=P][&limit=N]`: the account's signed checkpoints, oldest

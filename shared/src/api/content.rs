@@ -4,7 +4,7 @@
 
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse, Body};
-use crate::api::{etag, new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
+use crate::api::{etag, new_event, publish, ApiConfig, Platform, Tenant};
 use crate::domain::clock::rfc3339;
 use crate::domain::content::{blob_key, ALLOWED_CONTENT_TYPES};
 use crate::domain::entity::DOCUMENTS;
@@ -34,12 +34,10 @@ pub async fn put<P: Platform>(
     crate::api::require_write(t, &crate::domain::entity::DOCUMENTS)?;
     let content_type = req
         .header("content-type")
-        .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase())
-        .filter(|c| ALLOWED_CONTENT_TYPES.contains(&c.as_str()))
+        .and_then(content_type)
         .ok_or_else(|| {
             ApiError::UnsupportedMediaType(format!(
-                "Content-Type must be one of {}",
+                "Content-Type must be one of {} (parameters such as charset are kept)",
                 ALLOWED_CONTENT_TYPES.join(", ")
             ))
         })?;
@@ -55,9 +53,9 @@ pub async fn put<P: Platform>(
     let current = load_document(t, id).await?;
     let version = version_of(&current);
     crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), &current)?;
-    if let Some(h) = req.header("if-match") {
-        if h.trim() != "*" && h.trim() != etag(version) {
-            return Err(ApiError::PreconditionFailed(h.trim().into()));
+    if let Some(h) = crate::api::preconditions::if_match(req) {
+        if !crate::api::preconditions::matches_etag(h, version) {
+            return Err(ApiError::PreconditionFailed(h.into()));
         }
     }
     let sha = hex::encode(Sha256::digest(&req.body));
@@ -112,13 +110,17 @@ pub async fn put<P: Platform>(
             tracing::warn!(error = %e, "deleting the superseded content failed");
         }
     }
-    Ok(with_bookmark(
-        ApiResponse::json(200, content).with_header("etag", etag(landed.version)),
-        &t.db,
-    ))
+    Ok(ApiResponse::json(200, content).with_header("etag", etag(landed.version)))
 }
 
-pub async fn get<P: Platform>(p: &P, t: &Tenant<P::Db>, id: Uuid) -> Result<ApiResponse, ApiError> {
+/// `GET` (and `HEAD`) of a document's content. HEAD answers from the document row alone
+/// (type, size and digest are in its `content` metadata): the R2 object is never read.
+pub async fn get<P: Platform>(
+    p: &P,
+    t: &Tenant<P::Db>,
+    id: Uuid,
+    head: bool,
+) -> Result<ApiResponse, ApiError> {
     let doc = load_document(t, id).await?;
     // A restricted document's content (or a restricted client's) is personal data: admins only.
     if t.claims.role != crate::domain::auth::Role::Admin {
@@ -132,23 +134,89 @@ pub async fn get<P: Platform>(p: &P, t: &Tenant<P::Db>, id: Uuid) -> Result<ApiR
         .get("sha256")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let blob = p
-        .blobs()
-        .get(&blob_key(t.account_id(), id, sha))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("the content of document {id} is gone")))?;
+    let stored_type = meta.get("content_type").and_then(Value::as_str);
+    let (content_type, body, length) = if head {
+        let size = meta.get("size").and_then(Value::as_u64);
+        (
+            stored_type
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+            Body::Empty,
+            size,
+        )
+    } else {
+        let blob = p
+            .blobs()
+            .get(&blob_key(t.account_id(), id, sha))
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("the content of document {id} is gone")))?;
+        let ct = stored_type.map_or(blob.content_type, str::to_string);
+        (ct, Body::Bytes(blob.bytes), None)
+    };
+    let mut headers = vec![
+        ("content-type".into(), content_type),
+        ("etag".into(), format!("\"sha256-{sha}\"")),
+        ("x-content-sha256".into(), sha.into()),
+        (
+            "content-disposition".into(),
+            format!("attachment; filename=\"{id}\""),
+        ),
+        ("x-content-type-options".into(), "nosniff".into()),
+    ];
+    if let Some(n) = length {
+        headers.push(("content-length".into(), n.to_string()));
+    }
     Ok(ApiResponse {
         status: 200,
-        headers: vec![
-            ("content-type".into(), blob.content_type),
-            ("etag".into(), format!("\"sha256-{sha}\"")),
-            ("x-content-sha256".into(), sha.into()),
-            (
-                "content-disposition".into(),
-                format!("attachment; filename=\"{id}\""),
-            ),
-            ("x-content-type-options".into(), "nosniff".into()),
-        ],
-        body: Body::Bytes(blob.bytes),
+        headers,
+        body,
     })
+}
+
+/// Longest `Content-Type` kept with a document.
+pub const MAX_CONTENT_TYPE: usize = 200;
+
+/// A document's `Content-Type` as it is kept and served back: the media type (one of
+/// [`ALLOWED_CONTENT_TYPES`], lower-cased) with its parameters (`charset=utf-8`; names
+/// lower-cased, values as sent, quoted strings kept), `; `-separated. None when the media
+/// type is not allowed or a parameter is not `token=token|quoted-string` (RFC 9110 §8.3.1).
+pub fn content_type(header: &str) -> Option<String> {
+    if header.len() > MAX_CONTENT_TYPE {
+        return None;
+    }
+    let mut parts = header.split(';');
+    let mime = parts.next()?.trim().to_ascii_lowercase();
+    if !ALLOWED_CONTENT_TYPES.contains(&mime.as_str()) {
+        return None;
+    }
+    let mut out = mime;
+    for p in parts {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        let (name, value) = p.split_once('=')?;
+        let (name, value) = (name.trim(), value.trim());
+        let quoted = value.len() >= 2
+            && value.starts_with('"')
+            && value.ends_with('"')
+            && value[1..value.len() - 1]
+                .chars()
+                .all(|c| c == '\t' || (' '..='~').contains(&c));
+        if !is_token(name) || !(is_token(value) || quoted) {
+            return None;
+        }
+        out.push_str("; ");
+        out.push_str(&name.to_ascii_lowercase());
+        out.push('=');
+        out.push_str(value);
+    }
+    Some(out)
+}
+
+/// An RFC 9110 token (`tchar`s).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }

@@ -6,8 +6,8 @@ use crate::api::idempotency::{idempotency_key, outcome, replay};
 use crate::api::preconditions::{etag, if_match, if_match_versions};
 use crate::api::render::refuse_if_restricted;
 use crate::api::{
-    json_body, new_event, present, publish, render, require_write, with_bookmark, ApiConfig,
-    Platform, Tenant, BOOKMARK_HEADER,
+    json_body, new_event, present, publish, render, require_write, ApiConfig, Platform, Tenant,
+    BOOKMARK_HEADER,
 };
 use crate::domain::clock::uuid_v7;
 use crate::domain::entity::{self, EntitySpec};
@@ -26,14 +26,16 @@ pub(crate) async fn create<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     require_write(t, spec)?;
-    let input = json_body(req, &["application/json"])?;
+    let mut input = json_body(req, &["application/json"])?;
     entity::validate(spec, &input).map_err(ApiError::Validation)?;
-    let idem = idempotency_key(t, req)?;
+    entity::lowercase_uuids(spec, &mut input);
+    let idem = idempotency_key(t, spec, req)?;
     if let Some(key) = &idem {
-        if let Some(r) = replay(t, key, req).await? {
+        if let Some(r) = replay(t, spec, key, req).await? {
             return Ok(r);
         }
     }
+    require_live_references(t, spec, &input).await?;
     if spec.table == entity::DOCUMENTS.table {
         refuse_for_restricted_client(t, &input).await?;
     }
@@ -84,7 +86,7 @@ pub(crate) async fn create<P: Platform>(
             // a concurrent request with the same key won the race (its batch, row and key
             // together, committed): answer as it did. Otherwise it is the entity's constraint.
             if let Some(key) = &idem {
-                if let Some(r) = replay(t, key, req).await? {
+                if let Some(r) = replay(t, spec, key, req).await? {
                     return Ok(r);
                 }
             }
@@ -94,15 +96,35 @@ pub(crate) async fn create<P: Platform>(
     };
     let landed = landed.ok_or_else(|| ApiError::Internal("the insert returned no row".into()))?;
     publish(p, cfg, t, vec![landed.event]).await;
-    Ok(with_bookmark(
-        ApiResponse::json(
-            201,
-            present(t.claims.role, spec, &id.to_string(), &landed.body),
-        )
-        .with_header("location", location)
-        .with_header("etag", etag(landed.version)),
-        &t.db,
-    ))
+    Ok(ApiResponse::json(
+        201,
+        present(t.claims.role, spec, &id.to_string(), &landed.body),
+    )
+    .with_header("location", location)
+    .with_header("etag", etag(landed.version)))
+}
+
+/// Every reference the body sets names a live row (422 otherwise, as for an id that does not
+/// exist: the foreign key only knows the key, which a soft-deleted row keeps). One read per
+/// reference set. A parent deleted between this read and the write is not caught here.
+pub(crate) async fn require_live_references(
+    t: &Tenant<impl Database>,
+    spec: &EntitySpec,
+    body: &Value,
+) -> Result<(), ApiError> {
+    for r in spec.references {
+        let Some(id) = body[r.field].as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
+            continue;
+        };
+        let rows = t.db.query(get_stmt(r.target, t.account_id(), id)).await?;
+        if rows.rows.is_empty() {
+            return Err(ApiError::Unprocessable(format!(
+                "{} {id} does not exist in this account (or has been deleted)",
+                r.field
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// No new document for a restricted client (409 `restricted`, naming the client). A document
@@ -164,12 +186,7 @@ pub(crate) async fn get<P: Platform>(
     spec: &EntitySpec,
     id: Uuid,
 ) -> Result<ApiResponse, ApiError> {
-    let respond = |body: Value, v: i64| {
-        with_bookmark(
-            ApiResponse::json(200, body).with_header("etag", etag(v)),
-            &t.db,
-        )
-    };
+    let respond = |body: Value, v: i64| ApiResponse::json(200, body).with_header("etag", etag(v));
     // With a bookmark the client asked for at least that write: read through the session.
     let cache = p.cache().filter(|_| req.header(BOOKMARK_HEADER).is_none());
     let Some(cache) = cache else {
@@ -263,5 +280,5 @@ pub(crate) async fn delete<P: Platform>(
         ));
     };
     publish(p, cfg, t, vec![landed.event]).await;
-    Ok(with_bookmark(ApiResponse::empty(204), &t.db))
+    Ok(ApiResponse::empty(204))
 }

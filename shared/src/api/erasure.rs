@@ -7,7 +7,7 @@
 
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
-use crate::api::{new_event, publish, with_bookmark, ApiConfig, Platform, Tenant};
+use crate::api::{new_event, publish, ApiConfig, Platform, Tenant};
 use crate::domain::auth::Role;
 use crate::domain::clock::{rfc3339, uuid_v7};
 use crate::domain::entity::is_uuid;
@@ -37,7 +37,8 @@ pub async fn create<P: Platform>(
         ));
     }
     crate::api::require_write(t, &crate::domain::entity::CLIENTS)?;
-    let r: NewRequest = crate::api::typed_body(req)?;
+    let mut r: NewRequest = crate::api::typed_body(req)?;
+    r.subject_id.make_ascii_lowercase(); // any case accepted, stored lower-case
     let table = match r.subject_type.as_str() {
         "client" => "clients",
         "user" => "users",
@@ -94,11 +95,10 @@ pub async fn create<P: Platform>(
         .await?
         .ok_or_else(|| ApiError::Internal("the insert returned no row".into()))?;
     publish(p, cfg, t, vec![landed.event]).await;
-    Ok(with_bookmark(
+    Ok(
         ApiResponse::json(202, crate::api::render(&id.to_string(), &landed.body))
             .with_header("location", format!("/v1/erasure-requests/{id}")),
-        &t.db,
-    ))
+    )
 }
 
 pub async fn get<D: Database>(t: &Tenant<D>, id: Uuid) -> Result<ApiResponse, ApiError> {
@@ -114,8 +114,8 @@ pub async fn get<D: Database>(t: &Tenant<D>, id: Uuid) -> Result<ApiResponse, Ap
         .first()
         .and_then(|row| col_json(row, "body"))
         .ok_or_else(|| ApiError::NotFound(format!("no erasure request {id}")))?;
-    Ok(with_bookmark(
-        ApiResponse::json(200, crate::api::render(&id.to_string(), &body)),
-        &t.db,
+    Ok(ApiResponse::json(
+        200,
+        crate::api::render(&id.to_string(), &body),
     ))
 }

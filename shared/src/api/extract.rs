@@ -29,10 +29,18 @@ pub fn query_limit(req: &ApiRequest, default: usize, max: usize) -> Result<usize
     }
 }
 
-pub fn with_bookmark(r: ApiResponse, db: &impl Database) -> ApiResponse {
-    match db.bookmark() {
-        Some(b) => r.with_header(BOOKMARK_HEADER, b),
-        None => r,
+/// The `x-d1-bookmark` every tenant response carries (set in one place, `api::route`): the
+/// shard session's latest bookmark once it ran a statement (reads and writes alike, errors
+/// included); otherwise the one the request sent, echoed, so a client that keeps the latest
+/// bookmark it saw never loses its read-after-write floor on a response that read nothing.
+pub fn set_bookmark(r: &mut ApiResponse, db: &impl Database, req: &ApiRequest) {
+    let value = db
+        .bookmark()
+        .or_else(|| req.header(BOOKMARK_HEADER).map(str::to_owned));
+    r.headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case(BOOKMARK_HEADER));
+    if let Some(b) = value {
+        r.headers.push((BOOKMARK_HEADER.into(), b));
     }
 }
 
@@ -57,7 +65,8 @@ pub fn json_body(req: &ApiRequest, allowed_types: &[&str]) -> Result<Value, ApiE
             entity::MAX_JSON_BODY_BYTES
         )));
     }
-    let v: Value = serde_json::from_slice(&req.body)
+    // Strict: a key named twice in one object is a 400 (serde_json alone keeps the last).
+    let v: Value = entity::strict_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     if entity::json_depth(&v) > entity::MAX_JSON_DEPTH {
         return Err(ApiError::bad_request(format!(

@@ -5,9 +5,7 @@ use crate::api::crud::load_any;
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::etag;
-use crate::api::{
-    new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform, Tenant,
-};
+use crate::api::{new_event, present, publish, require_write, ApiConfig, Platform, Tenant};
 use crate::domain::auth::Role;
 use crate::domain::entity;
 use crate::domain::event::{Action, Change};
@@ -48,14 +46,11 @@ pub(crate) async fn set_client_hold<P: Platform>(
         .unwrap_or(false)
         == h.hold
     {
-        return Ok(with_bookmark(
-            ApiResponse::json(
-                200,
-                present(t.claims.role, &entity::CLIENTS, &id.to_string(), &current),
-            )
-            .with_header("etag", etag(version)),
-            &t.db,
-        ));
+        return Ok(ApiResponse::json(
+            200,
+            present(t.claims.role, &entity::CLIENTS, &id.to_string(), &current),
+        )
+        .with_header("etag", etag(version)));
     }
     let mut ev = new_event(
         p,
@@ -85,17 +80,14 @@ pub(crate) async fn set_client_hold<P: Platform>(
         .await?
         .ok_or_else(|| ApiError::Conflict("the client changed concurrently; retry".into()))?;
     publish(p, cfg, t, vec![landed.event]).await;
-    Ok(with_bookmark(
-        ApiResponse::json(
-            200,
-            present(
-                t.claims.role,
-                &entity::CLIENTS,
-                &id.to_string(),
-                &landed.body,
-            ),
-        )
-        .with_header("etag", etag(landed.version)),
-        &t.db,
-    ))
+    Ok(ApiResponse::json(
+        200,
+        present(
+            t.claims.role,
+            &entity::CLIENTS,
+            &id.to_string(),
+            &landed.body,
+        ),
+    )
+    .with_header("etag", etag(landed.version)))
 }

@@ -1,5 +1,8 @@
-//! `Idempotency-Key` on creates: the key is scoped to the caller and the route; the same key
-//! with the same body replays the first outcome, with another body it is 422. The row stores
+//! `Idempotency-Key` on creates: the key is scoped to the account (the row's `account_id`), the
+//! caller and the route (`{user}:POST /v1/{collection}:{key}`, the collection's template, so
+//! `/v1/clients/` and `/v1/clients` share keys); the same key with the same JSON (compared
+//! canonically: whitespace and key order do not matter) replays the first outcome, with another
+//! body it is 422. The row stores
 //! the outcome by reference (status, table, id); a replay renders the row as it is now, and a
 //! created row since deleted or erased is 410 Gone, never its old body.
 
@@ -7,7 +10,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::etag;
 use crate::api::render::present;
-use crate::api::{with_bookmark, Tenant};
+use crate::api::Tenant;
 use crate::domain::entity::{self, EntitySpec};
 use crate::ports::*;
 use crate::services::changes::version_of;
@@ -16,7 +19,23 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub(crate) fn request_hash(req: &ApiRequest) -> String {
+/// What a key's row remembers of the request: SHA-256 of the route and the body's canonical
+/// JSON (keys sorted at every level, no insignificant whitespace). A body that is not JSON is
+/// hashed as sent (it never reaches a create: `json_body` refuses it first).
+pub(crate) fn request_hash(spec: &EntitySpec, req: &ApiRequest) -> String {
+    let body = entity::strict_json::from_slice(&req.body)
+        .map(|v| canonical_json(&v).into_bytes())
+        .unwrap_or_else(|_| req.body.clone());
+    let mut h = Sha256::new();
+    h.update(b"canonical-v1\0");
+    h.update(format!("/v1/{}", spec.table).as_bytes());
+    h.update([0]);
+    h.update(&body);
+    hex::encode(h.finalize())
+}
+
+/// The hash rows written before bodies were compared canonically hold: the raw path and bytes.
+fn legacy_request_hash(req: &ApiRequest) -> String {
     let mut h = Sha256::new();
     h.update(req.path.as_bytes());
     h.update([0]);
@@ -24,8 +43,29 @@ pub(crate) fn request_hash(req: &ApiRequest) -> String {
     hex::encode(h.finalize())
 }
 
+/// JSON with its object keys sorted at every level and no whitespace: one spelling per value.
+pub fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            let members: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&o[k])))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(canonical_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 pub(crate) fn idempotency_key(
     t: &Tenant<impl Database>,
+    spec: &EntitySpec,
     req: &ApiRequest,
 ) -> Result<Option<String>, ApiError> {
     let Some(k) = req.header("idempotency-key") else {
@@ -37,11 +77,15 @@ pub(crate) fn idempotency_key(
             "Idempotency-Key must be 1 to 200 printable ASCII characters",
         ));
     }
-    Ok(Some(format!("{}:POST {}:{}", t.claims.sub, req.path, k)))
+    Ok(Some(format!(
+        "{}:POST /v1/{}:{}",
+        t.claims.sub, spec.table, k
+    )))
 }
 
 pub(crate) async fn replay(
     t: &Tenant<impl Database>,
+    spec: &EntitySpec,
     key: &str,
     req: &ApiRequest,
 ) -> Result<Option<ApiResponse>, ApiError> {
@@ -51,7 +95,10 @@ pub(crate) async fn replay(
     let Some(stored) = rows.first().and_then(|r| col_json(r, "body")) else {
         return Ok(None);
     };
-    if stored.get("request_hash").and_then(Value::as_str) != Some(request_hash(req).as_str()) {
+    let stored_hash = stored.get("request_hash").and_then(Value::as_str);
+    if stored_hash != Some(request_hash(spec, req).as_str())
+        && stored_hash != Some(legacy_request_hash(req).as_str())
+    {
         return Err(ApiError::Unprocessable(
             "this Idempotency-Key was used with a different request body".into(),
         ));
@@ -92,14 +139,14 @@ pub(crate) async fn replay(
         .with_header("idempotent-replayed", "true")
         .with_header("location", location)
         .with_header("etag", etag(version_of(&body)));
-    Ok(Some(with_bookmark(r, &t.db)))
+    Ok(Some(r))
 }
 
 /// What the key's row stores: the outcome by reference (never the response body, which holds
 /// personal data that erasure must be able to remove from one place, the entity row).
 pub(crate) fn outcome(req: &ApiRequest, spec: &EntitySpec, id: Uuid, time: &str) -> Value {
     json!({
-        "request_hash": request_hash(req),
+        "request_hash": request_hash(spec, req),
         "status": 201,
         "table": spec.table,
         "entity_id": id,

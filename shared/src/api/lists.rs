@@ -6,42 +6,30 @@ use crate::api::error::ApiError;
 use crate::api::http::ApiRequest;
 use crate::api::http::ApiResponse;
 use crate::api::render::present;
-use crate::api::{query_limit, with_bookmark, Tenant, DEFAULT_PAGE, MAX_PAGE};
+use crate::api::{cursor, query_limit, ApiConfig, Tenant, DEFAULT_PAGE, MAX_PAGE};
 use crate::domain::auth::Role;
 use crate::domain::entity::{self, EntitySpec};
 use crate::domain::personal_data;
 use crate::ports::*;
 use crate::store::entities::list_stmt;
-use base64::Engine;
 use serde_json::{json, Value};
 
-/// Opaque keyset cursor: the last row's sort key and id, bound to the filter that made it.
+/// A keyset position: the last row's sort key and id. The cursor carrying it is MAC'd and
+/// bound to the account and the query (`api::cursor`).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    f: String,
+struct Position {
     k: Option<String>,
     id: String,
 }
 
-fn encode_cursor(c: &Cursor) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(c).unwrap_or_default())
-}
-
-fn decode_cursor(s: &str) -> Option<Cursor> {
-    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()?;
-    serde_json::from_slice(&b).ok()
-}
-
 pub(crate) async fn list(
+    cfg: &ApiConfig,
     t: &Tenant<impl Database>,
     spec: &'static EntitySpec,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let allowed: Vec<&str> = spec.filters.iter().map(|f| f.param).collect();
-    let mut filter = None;
+    let mut filter: Option<(&entity::Filter, String)> = None;
     let mut limit = DEFAULT_PAGE;
     let mut cursor = None;
     for (k, v) in &req.query {
@@ -63,7 +51,12 @@ pub(crate) async fn list(
                     if let Some(e) = errs.first() {
                         return Err(ApiError::bad_request(format!("filter {}: {}", f.param, e.message)));
                     }
-                    filter = Some((f, v.as_str()));
+                    // UUIDs in any case, compared in the stored lower-case spelling.
+                    let v = match f.value {
+                        entity::Kind::Uuid => v.to_ascii_lowercase(),
+                        _ => v.clone(),
+                    };
+                    filter = Some((f, v));
                 }
                 None => {
                     return Err(ApiError::BadRequest {
@@ -79,16 +72,18 @@ pub(crate) async fn list(
         }
     }
     let fsig = filter
+        .as_ref()
         .map(|(f, v)| format!("{}={}", f.param, v))
         .unwrap_or_default();
+    // The query a cursor belongs to: the collection and its one filter.
+    let scope = format!("{}?{fsig}", spec.table);
     let after = match cursor {
         None => None,
         Some(c) => {
-            let c = decode_cursor(c)
-                .filter(|c| c.f == fsig && entity::is_uuid(&c.id))
-                .ok_or_else(|| {
-                    ApiError::bad_request("cursor is invalid or belongs to another filter")
-                })?;
+            let c: Position = cursor::open(&cfg.cursor_secret, t.account_id(), &scope, c)?;
+            if !entity::is_uuid(&c.id) {
+                return Err(ApiError::bad_request("cursor is invalid"));
+            }
             Some(c)
         }
     };
@@ -97,11 +92,13 @@ pub(crate) async fn list(
     // out, so a cursor only ever carries keys of rows the caller may see. The default order
     // and the other filters are on ids, enums and foreign keys, none personal.
     let unrestricted_only = t.claims.role != Role::Admin
-        && filter.is_some_and(|(f, _)| personal_data::is_personal_column(spec.table, f.column));
+        && filter
+            .as_ref()
+            .is_some_and(|(f, _)| personal_data::is_personal_column(spec.table, f.column));
     let stmt = list_stmt(
         spec,
         t.account_id(),
-        filter,
+        filter.as_ref().map(|(f, v)| (*f, v.as_str())),
         after.as_ref().map(|c| (c.k.as_deref(), c.id.as_str())),
         limit,
         unrestricted_only,
@@ -113,11 +110,15 @@ pub(crate) async fn list(
         let id = col_str(r, "id").unwrap_or_default();
         if i == limit {
             let prev = &rows.rows[i - 1];
-            next = Some(encode_cursor(&Cursor {
-                f: fsig.clone(),
-                k: col_str(prev, "k").map(str::to_owned),
-                id: col_str(prev, "id").unwrap_or_default().into(),
-            }));
+            next = Some(cursor::seal(
+                &cfg.cursor_secret,
+                t.account_id(),
+                &scope,
+                &Position {
+                    k: col_str(prev, "k").map(str::to_owned),
+                    id: col_str(prev, "id").unwrap_or_default().into(),
+                },
+            )?);
             break;
         }
         items.push(present(
@@ -127,8 +128,8 @@ pub(crate) async fn list(
             &col_json(r, "body").unwrap_or(Value::Null),
         ));
     }
-    Ok(with_bookmark(
-        ApiResponse::json(200, json!({"items": items, "next_cursor": next})),
-        &t.db,
+    Ok(ApiResponse::json(
+        200,
+        json!({"items": items, "next_cursor": next}),
     ))
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit_api;
 pub mod content;
 mod crud;
+pub mod cursor;
 pub mod erasure;
 pub mod error;
 mod events;
@@ -28,7 +29,7 @@ pub(crate) mod tenant;
 mod update;
 
 use crate::api::error::ApiError;
-use crate::api::http::{ApiRequest, ApiResponse, Method};
+use crate::api::http::{ApiRequest, ApiResponse, Body, Method};
 use crate::domain::auth::JwtConfig;
 use crate::domain::clock::Entropy;
 use crate::ports::*;
@@ -39,7 +40,7 @@ use time::OffsetDateTime;
 // The paths the handler modules (and the tests) use.
 pub use crate::api::events::publish;
 pub(crate) use crate::api::events::{change_account, new_event};
-pub use crate::api::extract::{json_body, parse_id, query_limit, typed_body, with_bookmark};
+pub use crate::api::extract::{json_body, parse_id, query_limit, typed_body};
 pub(crate) use crate::api::holds::HoldRequest;
 pub use crate::api::preconditions::etag;
 pub use crate::api::render::{present, render, HIDDEN_FIELDS};
@@ -93,6 +94,8 @@ pub struct ApiConfig {
     /// The audit writer's public keys, old ones included (`AUDIT_PUBLIC_KEYS`): verify checks
     /// receipts and checkpoints with them, and `/.well-known/audit-keys` publishes them.
     pub audit_keys: Vec<crate::domain::checkpoint::PublicKey>,
+    /// The key of the page cursors' MAC (`CURSOR_SECRET`, see `api::cursor`).
+    pub cursor_secret: String,
 }
 
 pub const BOOKMARK_HEADER: &str = "x-d1-bookmark";
@@ -105,26 +108,79 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const DEFAULT_MAX_CONTENT_BYTES: usize = 25 * 1024 * 1024;
 
 pub async fn handle<P: Platform>(p: &P, cfg: &ApiConfig, req: ApiRequest) -> ApiResponse {
-    match route(p, cfg, &req).await {
+    let r = match route(p, cfg, &req).await {
         Ok(r) => r.with_header("x-request-id", req.request_id.clone()),
         Err(e) => error_response(e, &req.request_id),
+    };
+    if req.method == Method::Head {
+        without_body(r)
+    } else {
+        r
     }
 }
 
-/// The one place an error becomes a response: problem+json, the request id, and `Allow` on 405.
+/// A HEAD answer: the GET's status and headers, no body, and `content-length` of the body the
+/// GET would have sent (a handler that knows it without making the body, such as the content
+/// download, sets it itself).
+fn without_body(mut r: ApiResponse) -> ApiResponse {
+    let length = match &r.body {
+        Body::Empty => None,
+        Body::Json(_) | Body::Bytes(_) => Some(r.body_bytes().len()),
+    };
+    if let Some(n) = length.filter(|_| r.header("content-length").is_none()) {
+        r = r.with_header("content-length", n.to_string());
+    }
+    r.body = Body::Empty;
+    r
+}
+
+/// The one place an error becomes a response: problem+json, the request id, `Allow` on 405,
+/// and on 401 the RFC 6750 challenge: `error="invalid_request"` when no bearer token was
+/// sent (or the header is not `Bearer <token>`), `error="invalid_token"` when the token is
+/// bad, expired or not yet valid. (`insufficient_scope` belongs to 403s.)
 pub fn error_response(e: ApiError, request_id: &str) -> ApiResponse {
     let allow = match &e {
         ApiError::MethodNotAllowed(a) => Some(*a),
         _ => None,
     };
-    let r = e
+    let challenge = match &e {
+        ApiError::Auth(a) => bearer_challenge(a),
+        _ => None,
+    };
+    let mut r = e
         .into_problem()
         .into_response(request_id)
         .with_header("x-request-id", request_id);
-    match allow {
-        Some(a) => r.with_header("allow", a),
-        None => r,
+    if let Some(a) = allow {
+        r = r.with_header("allow", a);
     }
+    if let Some(c) = challenge {
+        r = r.with_header("www-authenticate", c);
+    }
+    r
+}
+
+/// The `WWW-Authenticate` value of a 401 (None for an error that is not a 401).
+pub fn bearer_challenge(e: &crate::domain::auth::AuthError) -> Option<String> {
+    use crate::domain::auth::AuthError::*;
+    let error = match e {
+        NotConfigured => return None,
+        Missing | Malformed => "invalid_request",
+        Invalid(_) | Expired | NotYetValid | UnknownKey => "invalid_token",
+    };
+    // error_description is a quoted-string of printable ASCII without `"` and `\` (RFC 6750 §3).
+    let description: String = e
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect();
+    Some(format!(
+        "Bearer realm=\"clientdocs\", error=\"{error}\", error_description=\"{description}\""
+    ))
 }
 
 async fn route<P: Platform>(
@@ -133,6 +189,14 @@ async fn route<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     use crate::api::routes::{area, find, Area, Found, Handler, Public};
+    // OPTIONS needs no credentials (a CORS preflight never carries any): 204 with the path's
+    // `Allow` from the route table. No CORS headers: no account configures CORS.
+    if req.method == Method::Options {
+        return match crate::api::routes::allow(&req.path) {
+            Some(allow) => Ok(ApiResponse::empty(204).with_header("allow", allow)),
+            None => Err(not_found(req)),
+        };
+    }
     match area(&req.path) {
         Area::Public => match find(&req.method, &req.path) {
             Found::Route(r, _) => match r.handler {
@@ -174,7 +238,9 @@ async fn route<P: Platform>(
                     cost,
                 },
             );
-            let r = result.unwrap_or_else(|e| error_response(e, &req.request_id));
+            let mut r = result.unwrap_or_else(|e| error_response(e, &req.request_id));
+            // The one place every tenant response gets its bookmark (errors included).
+            crate::api::extract::set_bookmark(&mut r, &t.db, req);
             Ok(if cfg.local {
                 r.with_header(COST_HEADER, cost.header())
             } else {
@@ -210,7 +276,7 @@ async fn tenant_route<P: Platform>(
             .map_or_else(|| Err(not_found(req)), |s| parse_id(s))
     };
     match handler {
-        H::List(spec) => lists::list(t, spec, req).await,
+        H::List(spec) => lists::list(cfg, t, spec, req).await,
         H::Create(spec) => crud::create(p, cfg, t, spec, req).await,
         H::Get(spec) => crud::get(p, req, t, spec, id()?).await,
         H::Update(spec) => update::update(p, cfg, t, spec, id()?, req).await,
@@ -219,15 +285,15 @@ async fn tenant_route<P: Platform>(
         H::Restrict => restriction::put(p, cfg, t, id()?, req).await,
         H::Unrestrict => restriction::lift(p, cfg, t, id()?, req).await,
         H::PutContent => crate::api::content::put(p, cfg, t, id()?, req).await,
-        H::GetContent => crate::api::content::get(p, t, id()?).await,
+        H::GetContent => crate::api::content::get(p, t, id()?, req.method == Method::Head).await,
         H::CreateErasure => crate::api::erasure::create(p, cfg, t, req).await,
         H::GetErasure => crate::api::erasure::get(t, id()?).await,
         H::GetRetention => crate::api::settings::get(t).await,
         H::PutRetention => crate::api::settings::put(p, cfg, t, req).await,
         H::GetIdentity => crate::api::identity::get(t).await,
         H::PutIdentity => crate::api::identity::put(p, cfg, t, req).await,
-        H::ListAudit => crate::api::audit_api::list(t, req, false).await,
-        H::ExportAudit => crate::api::audit_api::list(t, req, true).await,
+        H::ListAudit => crate::api::audit_api::list(cfg, t, req, false).await,
+        H::ExportAudit => crate::api::audit_api::list(cfg, t, req, true).await,
         H::VerifyAudit => crate::api::audit_api::verify(p, cfg, t, req).await,
         H::AuditCheckpoints => crate::api::audit_api::checkpoints(p, t, req).await,
     }

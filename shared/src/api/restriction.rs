@@ -9,8 +9,7 @@ use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::etag;
 use crate::api::{
-    new_event, present, publish, require_write, typed_body, with_bookmark, ApiConfig, Platform,
-    Tenant,
+    new_event, present, publish, require_write, typed_body, ApiConfig, Platform, Tenant,
 };
 use crate::domain::auth::Role;
 use crate::domain::clock::{parse_rfc3339, rfc3339};
@@ -110,11 +109,8 @@ async fn change<P: Platform>(
         }),
     };
     let shown = |body: &Value, v: i64| {
-        with_bookmark(
-            ApiResponse::json(200, present(t.claims.role, &CLIENTS, &id.to_string(), body))
-                .with_header("etag", etag(v)),
-            &t.db,
-        )
+        ApiResponse::json(200, present(t.claims.role, &CLIENTS, &id.to_string(), body))
+            .with_header("etag", etag(v))
     };
     if terms(&before) == terms(&after) {
         return Ok(shown(&current, version));

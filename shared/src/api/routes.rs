@@ -282,7 +282,8 @@ fn fit<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
     }
 }
 
-/// The `Allow` header of each template: its verbs in [`Verb`] order, HEAD after GET.
+/// The `Allow` header of each template: its verbs in [`Verb`] order, HEAD after GET, and
+/// OPTIONS (answered for every path the table serves) last.
 fn allow_of(template: &'static str) -> &'static str {
     static ALLOW: OnceLock<BTreeMap<&'static str, String>> = OnceLock::new();
     let table = ALLOW.get_or_init(|| {
@@ -295,18 +296,26 @@ fn allow_of(template: &'static str) -> &'static str {
             .map(|(path, mut vs)| {
                 vs.sort();
                 vs.dedup();
-                let names: Vec<&str> = vs
+                let mut names: Vec<&str> = vs
                     .iter()
                     .flat_map(|v| match v {
                         Verb::Get => vec!["GET", "HEAD"],
                         v => vec![v.as_str()],
                     })
                     .collect();
+                names.push("OPTIONS");
                 (path, names.join(", "))
             })
             .collect()
     });
     table.get(template).map(String::as_str).unwrap_or("")
+}
+
+/// The `Allow` header of the path (an OPTIONS answer), None when no route serves it.
+pub fn allow(path: &str) -> Option<&'static str> {
+    all()
+        .find(|r| fit(r.path, path).is_some())
+        .map(|r| allow_of(r.path))
 }
 
 /// Look a request up in the table.
@@ -375,15 +384,15 @@ mod tests {
     fn allow_lists_the_methods_of_a_path_in_a_stable_order_with_head_after_get() {
         assert!(matches!(
             find(&Method::Put, "/v1/clients"),
-            Found::MethodNotAllowed("GET, HEAD, POST")
+            Found::MethodNotAllowed("GET, HEAD, POST, OPTIONS")
         ));
         assert!(matches!(
             find(&Method::Post, "/v1/clients/x"),
-            Found::MethodNotAllowed("GET, HEAD, PATCH, DELETE")
+            Found::MethodNotAllowed("GET, HEAD, PATCH, DELETE, OPTIONS")
         ));
         assert!(matches!(
             find(&Method::Other("QUERY".into()), "/health"),
-            Found::MethodNotAllowed("GET, HEAD")
+            Found::MethodNotAllowed("GET, HEAD, OPTIONS")
         ));
         assert!(matches!(
             find(&Method::Head, "/openapi.json"),

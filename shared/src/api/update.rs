@@ -6,8 +6,7 @@ use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::{etag, if_match, matches_etag};
 use crate::api::render::refuse_if_restricted;
 use crate::api::{
-    json_body, new_event, present, publish, require_write, with_bookmark, ApiConfig, Platform,
-    Tenant,
+    json_body, new_event, present, publish, require_write, ApiConfig, Platform, Tenant,
 };
 use crate::domain::entity::{self, EntitySpec};
 use crate::domain::event::{Action, Change};
@@ -46,6 +45,7 @@ pub(crate) async fn update<P: Platform>(
     let mut patch = json_body(req, &["application/merge-patch+json", "application/json"])?;
     entity::strip_nulls_in_arrays(&mut patch);
     entity::validate_patch(spec, &patch).map_err(ApiError::Validation)?;
+    entity::lowercase_uuids(spec, &mut patch);
     // Validation reads the row once: the patch merged onto it must be a valid entity, change no
     // immutable field and change something. The write then merges the patch onto the row as it
     // is when the statement runs (`Edit::MergePatch`), so writers of other fields never
@@ -74,12 +74,12 @@ pub(crate) async fn update<P: Platform>(
         }]));
     }
     if changed.is_empty() {
-        return Ok(with_bookmark(
+        return Ok(
             ApiResponse::json(200, present(t.claims.role, spec, &id.to_string(), &current))
                 .with_header("etag", etag(old_version)),
-            &t.db,
-        ));
+        );
     }
+    crate::api::crud::require_live_references(t, spec, &patch).await?;
     // The event names the fields the patch sets, not those it changed on the row as read: the
     // statement applies it to the row as it is then, which another writer may have moved.
     let patched: Vec<String> = patch
@@ -127,12 +127,9 @@ pub(crate) async fn update<P: Platform>(
         });
     };
     publish(p, cfg, t, vec![landed.event]).await;
-    Ok(with_bookmark(
-        ApiResponse::json(
-            200,
-            present(t.claims.role, spec, &id.to_string(), &landed.body),
-        )
-        .with_header("etag", etag(landed.version)),
-        &t.db,
-    ))
+    Ok(ApiResponse::json(
+        200,
+        present(t.claims.role, spec, &id.to_string(), &landed.body),
+    )
+    .with_header("etag", etag(landed.version)))
 }

@@ -4,6 +4,9 @@
 
 use serde_json::{Map, Value};
 
+pub mod fold;
+pub mod strict_json;
+
 #[derive(Debug)]
 pub enum Kind {
     Str {
@@ -64,6 +67,15 @@ pub enum UnknownFields {
     Reject,
 }
 
+/// A field that names a row of another entity (a foreign key). The row must exist and be live
+/// (not soft-deleted) when a create or patch sets it: a reference to a deleted parent is
+/// refused like one to a missing parent.
+#[derive(Debug)]
+pub struct Reference {
+    pub field: &'static str,
+    pub target: &'static EntitySpec,
+}
+
 #[derive(Debug)]
 pub struct EntitySpec {
     /// Table name and URL segment (`/v1/{table}`).
@@ -78,6 +90,8 @@ pub struct EntitySpec {
     pub admin_writes: bool,
     /// Fields set at creation that a patch may not change.
     pub immutable: &'static [&'static str],
+    /// Fields that name a row of another entity.
+    pub references: &'static [Reference],
 }
 
 /// Server-maintained fields of every entity.
@@ -146,13 +160,14 @@ pub static GROUPS: EntitySpec = EntitySpec {
     read_only: &[],
     filters: &[Filter {
         param: "name_prefix",
-        column: "name_lc",
+        column: "name_fold",
         op: FilterOp::Prefix,
         value: &SHORT,
     }],
     unknown_fields: UnknownFields::Reject,
     admin_writes: true,
     immutable: &[],
+    references: &[],
 };
 
 pub static USERS: EntitySpec = EntitySpec {
@@ -192,6 +207,10 @@ pub static USERS: EntitySpec = EntitySpec {
     unknown_fields: UnknownFields::Reject,
     admin_writes: true,
     immutable: &[],
+    references: &[Reference {
+        field: "group_id",
+        target: &GROUPS,
+    }],
 };
 
 pub static CLIENTS: EntitySpec = EntitySpec {
@@ -262,13 +281,13 @@ pub static CLIENTS: EntitySpec = EntitySpec {
         },
         Filter {
             param: "surname_prefix",
-            column: "surname_lc",
+            column: "surname_fold",
             op: FilterOp::Prefix,
             value: &SHORT,
         },
         Filter {
             param: "search_prefix",
-            column: "search_text",
+            column: "search_fold",
             op: FilterOp::Prefix,
             value: &SHORT,
         },
@@ -276,6 +295,16 @@ pub static CLIENTS: EntitySpec = EntitySpec {
     unknown_fields: UnknownFields::Reject,
     admin_writes: false,
     immutable: &[],
+    references: &[
+        Reference {
+            field: "group_id",
+            target: &GROUPS,
+        },
+        Reference {
+            field: "adviser_id",
+            target: &USERS,
+        },
+    ],
 };
 
 pub static DOCUMENTS: EntitySpec = EntitySpec {
@@ -317,6 +346,10 @@ pub static DOCUMENTS: EntitySpec = EntitySpec {
     unknown_fields: UnknownFields::Reject,
     admin_writes: false,
     immutable: &["client_id"],
+    references: &[Reference {
+        field: "client_id",
+        target: &CLIENTS,
+    }],
 };
 
 pub static ALL: [&EntitySpec; 4] = [&GROUPS, &USERS, &CLIENTS, &DOCUMENTS];
@@ -445,6 +478,14 @@ fn check_object(
         match fields.iter().find(|f| f.name == k) {
             None => out.push(err(&p, "is not a known field")),
             Some(_) if v.is_null() => {} // null clears an optional field; required checked below
+            // A required text (a name, a title) must say something.
+            Some(Field {
+                kind: Kind::Str { .. },
+                required: true,
+                ..
+            }) if v.as_str().is_some_and(|s| s.trim().is_empty()) => {
+                out.push(err(&p, "must not be empty or whitespace only"))
+            }
             Some(fd) => check_value(&fd.kind, v, &p, out),
         }
     }
@@ -489,6 +530,32 @@ pub fn validate_patch(spec: &EntitySpec, patch: &Value) -> Result<(), Vec<FieldE
         Ok(())
     } else {
         Err(out)
+    }
+}
+
+/// UUIDs of a valid body (a create or a merge patch) in their canonical lower-case spelling:
+/// any case is accepted (as in paths), one spelling is stored, so equality, foreign keys and
+/// filters agree.
+pub fn lowercase_uuids(spec: &EntitySpec, body: &mut Value) {
+    fn walk(fields: &[Field], o: &mut Map<String, Value>) {
+        for fd in fields {
+            if let Some(v) = o.get_mut(fd.name) {
+                lower_value(&fd.kind, v);
+            }
+        }
+    }
+    fn lower_value(kind: &Kind, v: &mut Value) {
+        match (kind, v) {
+            (Kind::Uuid, Value::String(s)) => s.make_ascii_lowercase(),
+            (Kind::Object(fields), Value::Object(o)) => walk(fields, o),
+            (Kind::Array { item, .. }, Value::Array(a)) => {
+                a.iter_mut().for_each(|x| lower_value(&item.kind, x))
+            }
+            _ => {}
+        }
+    }
+    if let Value::Object(o) = body {
+        walk(spec.fields, o);
     }
 }
 

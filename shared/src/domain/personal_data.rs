@@ -36,7 +36,13 @@ pub fn fields(table: &str) -> &'static [&'static str] {
 /// which rows match a prefix, or the sort key in the cursor), so it leaves restricted records
 /// out for anyone who may not see them.
 pub fn is_personal_column(table: &str, column: &str) -> bool {
-    matches!((table, column), ("clients", "surname_lc" | "search_text"))
+    matches!(
+        (table, column),
+        (
+            "clients",
+            "surname_lc" | "search_text" | "surname_fold" | "search_fold"
+        )
+    )
 }
 
 /// Where data lives.

@@ -90,8 +90,9 @@ pub fn list_stmt(
             sql += &format!(" AND {} = ?{}", f.column, params.len());
         }
         Some((f, v)) => {
-            // SQLite's lower() folds ASCII only: fold the same way so both sides agree.
-            let lo = v.to_ascii_lowercase();
+            // The column holds the fold of its field (`domain::entity::fold`, applied in SQL by
+            // the generated column): fold the prefix the same way, so both sides agree.
+            let lo = crate::domain::entity::fold::fold(v);
             let hi = format!("{lo}\u{10FFFF}");
             params.push(json!(lo));
             params.push(json!(hi));

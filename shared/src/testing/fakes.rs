@@ -36,6 +36,10 @@ impl SqliteDb {
         migrations: &[crate::migrations::Migration],
     ) -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::Backend(e.to_string()))?;
+        // D1 refuses an expression tree deeper than 100 ("Expression tree is too large
+        // (maximum depth 100)"); SQLite's default is 1000. The fake refuses what D1 refuses.
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_EXPR_DEPTH, 100)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         // Like `wrangler d1 migrations apply`: each applied migration is recorded.

@@ -238,6 +238,7 @@ impl Fake {
                 api_hosts: vec!["api.test".into()],
                 max_content_bytes: 1024,
                 audit_keys: vec![test_seal().signer.public_key()],
+                cursor_secret: "test-cursor-secret".into(),
             },
             seal: test_seal(),
         }

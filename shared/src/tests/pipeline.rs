@@ -389,7 +389,7 @@ fn writes_cost_one_d1_batch_and_outbox_marks_are_deferred_and_grouped() {
         &path,
         &[
             ("authorization", &format!("Bearer {tok}")),
-            ("if-match", "W/\"v2\""),
+            ("if-match", "\"v2\""),
         ],
         None,
     );

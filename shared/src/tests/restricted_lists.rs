@@ -57,7 +57,7 @@ fn a_restricted_surname_never_reaches_a_member_through_a_prefix_list_or_its_curs
             break;
         };
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&cursor)
+            .decode(cursor.split('.').next().unwrap_or_default())
             .unwrap();
         let c: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert_ne!(c["k"], "lovelace-secret", "the cursor carries it: {c}");
