@@ -5,10 +5,12 @@
 //!
 //! An unkeyed hash chain catches accidental edits only: whoever can write the database can
 //! recompute it. So the writer signs (Ed25519, `domain::checkpoint`'s keys) the last link of
-//! every run it appends, and refuses to chain onto a link it did not sign. A link an insider
-//! forges therefore stays at the tail, unsigned, where [`Walker::finish`] names it; a rewrite
-//! anywhere breaks the signatures after it; what is cut from the tail is caught by the signed
-//! checkpoints outside D1.
+//! every run it appends, and never vouches for a link it did not sign: links an insider forges
+//! stay unsigned at the tail, where [`Walker::finish`] names them, until the writer appends
+//! again, first its own signed [`UNSIGNED_LINKS_ACTION`] link naming them, which the walk
+//! reports as the break. A rewrite anywhere breaks the signatures after it (and a row whose
+//! text is not the link as written breaks at once); what is cut from the tail is caught by
+//! the heads the writer anchors outside D1 and by the signed checkpoints.
 
 use crate::domain::checkpoint::{KeyError, KeyRing, PublicKey, Receipt, Signer};
 use crate::domain::clock::rfc3339;

@@ -196,16 +196,15 @@ impl Listed {
     }
 }
 
-/// The account's checkpoint objects with a period in `[from, to)` (None: unbounded), oldest
-/// first, read, at most `max` (paged).
-async fn list_range(
+/// The keys of the account's checkpoint objects with a period in `[from, to)` (None:
+/// unbounded), oldest first, at most `max` (paged; keys only).
+async fn list_keys(
     bucket: &impl ImmutableStore,
-    keys: &KeyRing,
     account_id: Uuid,
     from: Option<&str>,
     to: Option<&str>,
     max: usize,
-) -> Result<Vec<Listed>, CheckpointError> {
+) -> Result<Vec<String>, CheckpointError> {
     const PAGE: usize = 1000;
     let pre = prefix(account_id);
     // Every key of period P (and later) sorts after `{prefix}{P}` itself.
@@ -216,19 +215,11 @@ async fn list_range(
         let n = page.len();
         for key in page {
             after = Some(key.clone());
-            let period = key
-                .trim_start_matches(&pre)
-                .get(..24)
-                .unwrap_or("")
-                .to_string();
-            if to.is_some_and(|t| period.as_str() >= t) {
+            let period = key.trim_start_matches(&pre).get(..24).unwrap_or("");
+            if to.is_some_and(|t| period >= t) {
                 return Ok(out);
             }
-            let checkpoint = match bucket.get(&key).await? {
-                Some(bytes) => valid(account_id, keys, &bytes),
-                None => continue,
-            };
-            out.push(Listed { key, checkpoint });
+            out.push(key);
             if out.len() >= max {
                 return Ok(out);
             }
@@ -239,44 +230,55 @@ async fn list_range(
     }
 }
 
-/// The valid checkpoints with a period before `before` (None: any) from a week back, or, when
-/// that week holds none, the last valid one of the whole prefix.
-async fn recent_before(
+/// Read one listed object (None: gone since it was listed).
+async fn read_listed(
     bucket: &impl ImmutableStore,
     keys: &KeyRing,
     account_id: Uuid,
-    before: Option<OffsetDateTime>,
-    now: OffsetDateTime,
-) -> Result<Vec<SignedCheckpoint>, CheckpointError> {
-    let to = before.map(period_label);
-    let week_back = period_label(before.unwrap_or(now) - WEEK);
-    let recent: Vec<SignedCheckpoint> = list_range(
-        bucket,
-        keys,
-        account_id,
-        Some(&week_back),
-        to.as_deref(),
-        LIST_MAX,
-    )
-    .await?
-    .into_iter()
-    .filter_map(|l| l.checkpoint.ok())
-    .collect();
-    if !recent.is_empty() {
-        return Ok(recent);
-    }
-    Ok(
-        list_range(bucket, keys, account_id, None, to.as_deref(), usize::MAX)
-            .await?
-            .into_iter()
-            .rev()
-            .find_map(|l| l.checkpoint.ok())
-            .into_iter()
-            .collect(),
-    )
+    key: String,
+) -> Result<Option<Listed>, CheckpointError> {
+    Ok(bucket.get(&key).await?.map(|bytes| Listed {
+        checkpoint: valid(account_id, keys, &bytes),
+        key,
+    }))
 }
 
-/// The last valid checkpoint with a period before `before` (None: any).
+/// The account's checkpoint objects with a period in `[from, to)`, read.
+async fn list_range(
+    bucket: &impl ImmutableStore,
+    keys: &KeyRing,
+    account_id: Uuid,
+    from: Option<&str>,
+    to: Option<&str>,
+    max: usize,
+) -> Result<Vec<Listed>, CheckpointError> {
+    let mut out = Vec::new();
+    for key in list_keys(bucket, account_id, from, to, max).await? {
+        out.extend(read_listed(bucket, keys, account_id, key).await?);
+    }
+    Ok(out)
+}
+
+/// The last valid checkpoint among `listed` keys (read from the newest back).
+async fn last_valid(
+    bucket: &impl ImmutableStore,
+    keys: &KeyRing,
+    account_id: Uuid,
+    listed: Vec<String>,
+) -> Result<Option<SignedCheckpoint>, CheckpointError> {
+    for key in listed.into_iter().rev() {
+        if let Some(Listed {
+            checkpoint: Ok(c), ..
+        }) = read_listed(bucket, keys, account_id, key).await?
+        {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
+}
+
+/// The last valid checkpoint with a period before `before` (None: any), looking a week back
+/// first and at the whole prefix only when that week holds none.
 async fn last_before(
     bucket: &impl ImmutableStore,
     keys: &KeyRing,
@@ -284,9 +286,15 @@ async fn last_before(
     before: Option<OffsetDateTime>,
     now: OffsetDateTime,
 ) -> Result<Option<SignedCheckpoint>, CheckpointError> {
-    Ok(recent_before(bucket, keys, account_id, before, now)
-        .await?
-        .pop())
+    let to = before.map(period_label);
+    let week_back = period_label(before.unwrap_or(now) - WEEK);
+    for from in [Some(week_back.as_str()), None] {
+        let listed = list_keys(bucket, account_id, from, to.as_deref(), usize::MAX).await?;
+        if let Some(c) = last_valid(bucket, keys, account_id, listed).await? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// A week of periods: how far back the job looks for where it stopped, and one verify window.
@@ -306,8 +314,7 @@ async fn resume(
     now: OffsetDateTime,
     warnings: &mut Vec<String>,
 ) -> Result<Option<(OffsetDateTime, String)>, CheckpointError> {
-    let recent = recent_before(bucket, keys, account_id, None, now).await?;
-    let last = recent.last().cloned();
+    let last = last_before(bucket, keys, account_id, None, now).await?;
     let hint = store::resume_point(db, account_id).await?;
     if let Some((p, d)) = &hint {
         let future = parse_rfc3339(p).is_none_or(|t| t > period_start(now));
@@ -315,13 +322,25 @@ async fn resume(
             warnings.push(format!(
                 "the resume point in D1 names period {p}, which has not ended: ignored"
             ));
-        } else if !recent.iter().any(|c| digest(c) == *d) {
-            // A hint that lags (a batch that failed after its object was written) names one of
-            // them; one that names none points at a checkpoint the bucket does not hold.
-            warnings.push(format!(
-                "the resume point in D1 (period {p}) names no checkpoint in the bucket: \
-                 checkpoints were removed or the resume point edited; the bucket's last is used"
-            ));
+        } else if last.as_ref().is_none_or(|c| digest(c) != *d) {
+            // A hint that lags (a batch that failed after its object was written) names a
+            // checkpoint of its period; one that does not points at what the bucket lacks.
+            let next = parse_rfc3339(p).map(|t| period_label(t + PERIOD));
+            let mut held = false;
+            for key in list_keys(bucket, account_id, Some(p), next.as_deref(), 20).await? {
+                if let Some(Listed {
+                    checkpoint: Ok(c), ..
+                }) = read_listed(bucket, keys, account_id, key).await?
+                {
+                    held |= digest(&c) == *d;
+                }
+            }
+            if !held {
+                warnings.push(format!(
+                    "the resume point in D1 (period {p}) names no checkpoint in the bucket: \
+                     checkpoints were removed or the resume point edited; the bucket's last is used"
+                ));
+            }
         }
     }
     Ok(last.and_then(|c| {
@@ -486,15 +505,25 @@ pub async fn dispose_expired(
         .map_or(0, |(through, _)| through);
     // A disposal signed by an earlier call whose batch failed: carried out now.
     let week_back = period_label(now - WEEK);
-    let pending = list_range(bucket, keys, account_id, Some(&week_back), None, LIST_MAX)
-        .await?
+    let mut pending = None;
+    let listed = list_keys(bucket, account_id, Some(&week_back), None, LIST_MAX).await?;
+    for key in listed
         .into_iter()
         .rev()
-        .filter_map(|l| l.checkpoint.ok())
-        .find(|c| {
-            c.checkpoint.kind == Kind::Disposal
+        .filter(|k| k.contains(".disposal-"))
+    {
+        if let Some(Listed {
+            checkpoint: Ok(c), ..
+        }) = read_listed(bucket, keys, account_id, key).await?
+        {
+            if c.checkpoint.kind == Kind::Disposal
                 && c.checkpoint.disposed_through.is_some_and(|t| t > after)
-        });
+            {
+                pending = Some(c);
+                break;
+            }
+        }
+    }
     if let Some(stored) = pending {
         let through = stored.checkpoint.disposed_through.unwrap_or(0);
         let hash = store::hashes_at(db, account_id, &[through]).await?;
