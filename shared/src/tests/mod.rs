@@ -15,6 +15,7 @@ mod audit_checkpoint_freshness;
 mod audit_disposal;
 mod audit_guards;
 mod audit_insider;
+mod audit_keys;
 mod audit_offline;
 mod audit_stored_text;
 mod audit_truncation;
