@@ -260,6 +260,36 @@ pub async fn chain_start(
     }
 }
 
+/// Whether the writer has recorded, signed, that its head `anchored` is gone (a cut it
+/// carried on after: see [`append`]). The trail is then shorter than a signed head on the
+/// record, not silently.
+pub async fn cut_recorded(
+    db: &impl Database,
+    account_id: Uuid,
+    anchored: i64,
+    keys: &KeyRing,
+) -> Result<bool, StoreError> {
+    let rows = db
+        .query(store::latest_of_action_stmt(
+            account_id,
+            crate::domain::audit::UNSIGNED_LINKS_ACTION,
+        ))
+        .await?;
+    let Some(e) = rows
+        .first()
+        .and_then(|r| col_str(r, "body"))
+        .and_then(|b| serde_json::from_str::<AuditEntry>(b).ok())
+    else {
+        return Ok(false);
+    };
+    let signed = e
+        .receipt
+        .as_ref()
+        .is_some_and(|r| keys.verify_receipt(account_id, e.seq, &e.hash, r));
+    let cut = e.changes.as_ref().and_then(|c| c["cut_head"].as_i64());
+    Ok(signed && e.compute_hash() == e.hash && cut.is_some_and(|c| c >= anchored))
+}
+
 /// An event's entry in its account's audit trail (None: not recorded).
 pub async fn recorded(
     db: &impl Database,

@@ -90,7 +90,8 @@ pub async fn anchor_head(
 /// What lies above a trail's head among the anchored heads.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Above {
-    /// The lowest anchored head above it that the writer signed: the trail was cut.
+    /// The highest anchored head above it that the writer signed (among the first
+    /// [`ABOVE_LOOKED_AT`] objects there): the trail was cut.
     pub signed: Option<HeadAnchor>,
     /// Objects there that are not anchors the writer signed: `(key, why)`.
     pub corrupt: Vec<(String, String)>,
@@ -114,8 +115,8 @@ pub async fn anchors_above(
         };
         match serde_json::from_slice::<HeadAnchor>(&bytes) {
             Ok(a) if a.verifies(account_id, keys) && key == head_key(account_id, a.seq) => {
+                // Keys ascend: the last one read is the highest signed head looked at.
                 out.signed = Some(a);
-                break;
             }
             Ok(_) => out
                 .corrupt
@@ -373,8 +374,9 @@ async fn signable_head(
 /// Sign the checkpoints due for one account: every complete period after the last one in the
 /// bucket, up to the one that ended before `now`, each stating the last head the writer signed,
 /// read now (a late run signs the periods it missed with the head it sees, and its `time` says
-/// when). Refused when a head the writer anchored outside D1 is above it (the trail was cut):
-/// a checkpoint must never sign the loss.
+/// when). Refused when a head the writer anchored outside D1 is above it (the trail was cut)
+/// and the writer has not recorded that cut in the trail: a checkpoint must never sign the
+/// loss unrecorded.
 pub async fn write_due(
     db: &impl Database,
     bucket: &impl ImmutableStore,
@@ -401,10 +403,14 @@ pub async fn write_due(
         above = anchors_above(bucket, keys, account_id, head.seq).await?;
     }
     if let Some(a) = above.signed {
-        return Err(CheckpointError::BelowAnchor {
-            head: head.seq,
-            anchored: a.seq,
-        });
+        // Once the writer has recorded the cut (signed, in the trail), the checkpoints go on
+        // from the head it carried on at; until then they would sign the loss.
+        if !crate::services::audit::cut_recorded(db, account_id, a.seq, keys).await? {
+            return Err(CheckpointError::BelowAnchor {
+                head: head.seq,
+                anchored: a.seq,
+            });
+        }
     }
     let mut last = None;
     for _ in 0..MAX_PERIODS_PER_RUN {

@@ -134,3 +134,12 @@ pub fn receipted_below_stmt(account_id: Uuid, below_seq: i64, limit: i64) -> Stm
         vec![json!(account_id), json!(below_seq), json!(limit)],
     )
 }
+
+/// The account's latest link of `action` (the writer's own links), `seq` and `body`.
+pub fn latest_of_action_stmt(account_id: Uuid, action: &str) -> Stmt {
+    Stmt::new(
+        "SELECT seq, body FROM audit_log WHERE account_id = ?1 AND body ->> '$.action' = ?2 \
+         ORDER BY seq DESC LIMIT 1",
+        vec![json!(account_id), json!(action)],
+    )
+}
