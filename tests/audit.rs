@@ -1,7 +1,8 @@
 //! The audit trail against an insider, on workerd: a link appended straight into the shard D1
-//! with its hash recomputed is never chained onto (the next genuine event waits in the dead
-//! letters) and verify names it; the hourly checkpoint job signs into the write-once R2 bucket
-//! once per period, however often it runs, and verify checks the trail against it.
+//! with its hash recomputed is never vouched for (the writer records it as unsigned, signed,
+//! and carries on) and verify names it; a tail cut below a head the writer anchored in R2 is
+//! named as truncation; the hourly checkpoint job signs into the write-once R2 bucket once per
+//! period, however often it runs, and verify checks the trail against it.
 
 use integration_tests::*;
 use serde_json::{json, Value};
@@ -15,6 +16,10 @@ pub const TESTS: &[NamedTest] = &[
     (
         "checkpoints_are_signed_once_per_period_into_r2_and_verify_checks_them",
         checkpoints,
+    ),
+    (
+        "a_tail_cut_below_an_anchored_head_is_named_as_truncation",
+        truncation,
     ),
 ];
 
@@ -45,9 +50,29 @@ fn audit_rows(env: &Env, t: &TestTenant) -> Result<usize, String> {
 }
 
 fn verify(env: &Env, t: &TestTenant) -> Result<Value, String> {
-    let r = env.call(t, &t.admin, "GET", "/v1/audit/verify", None, &[])?;
+    verify_at(env, t, "")
+}
+
+fn verify_at(env: &Env, t: &TestTenant, query: &str) -> Result<Value, String> {
+    let r = env.call(
+        t,
+        &t.admin,
+        "GET",
+        &format!("/v1/audit/verify{query}"),
+        None,
+        &[],
+    )?;
     expect_status(&r, 200, "verify")?;
     Ok(r.json())
+}
+
+fn shard_sql(env: &Env, t: &TestTenant, sql: &str) -> Result<Vec<Value>, String> {
+    xtask::seed::query(
+        &env.persist,
+        binding_of(&t.shard),
+        "wrangler/api.jsonc",
+        sql,
+    )
 }
 
 fn forged_append(env: &Env) -> TestResult {
@@ -91,31 +116,103 @@ fn forged_append(env: &Env) -> TestResult {
             body.replace('\'', "''")
         ),
     )?;
-    // A genuine change after it: the writer refuses to vouch for the forged head.
+    // A genuine change after it: the writer records the forged link as unsigned (its own
+    // signed link), then the event; it never vouches for the forged one.
     new_client(env, &t, "After")?;
-    let letter = poll(
-        "the next genuine event in the dead letters",
+    poll(
+        "the next genuine event recorded",
         Duration::from_secs(90),
-        || {
-            let r = env.admin("GET", "/admin/v1/dead-letters?limit=200", None)?;
-            Ok(r.json()["items"].as_array().and_then(|items| {
-                items
-                    .iter()
-                    .find(|i| i["kind"] == "unsealed_chain_head" && i.to_string().contains(&t.id))
-                    .cloned()
-            }))
-        },
+        || Ok((audit_rows(env, &t)? == 4).then_some(())),
     )?;
+    let own = shard_sql(
+        env,
+        &t,
+        &format!(
+            "SELECT body FROM audit_log WHERE account_id = '{}' AND seq = {}",
+            t.id,
+            forged.seq + 1
+        ),
+    )?;
+    let own = own
+        .first()
+        .and_then(|r| r["body"].as_str())
+        .unwrap_or_default();
     ensure(
-        audit_rows(env, &t)? == 2,
-        format!("nothing chained onto the forged link: {letter}"),
+        own.contains("audit.unsigned_links")
+            && own.contains(&format!("\"unsigned_from\":{}", forged.seq)),
+        format!("the writer's own record of the unsigned link: {own}"),
     )?;
     let v = verify(env, &t)?;
     ensure(
         v["ok"] == false
             && v["first_broken"]["seq"] == json!(forged.seq)
-            && v["last_good"]["seq"] == json!(head.seq),
-        format!("verify names the forged link: {v}"),
+            && v["last_good"]["seq"] == json!(head.seq)
+            && v["next"]["after_seq"] == json!(forged.seq + 1),
+        format!("verify names the forged link and resumes at the writer's record: {v}"),
+    )?;
+    let rest = verify_at(
+        env,
+        &t,
+        &format!(
+            "?after_seq={}&after_hash={}",
+            forged.seq + 1,
+            v["next"]["after_hash"].as_str().unwrap_or_default()
+        ),
+    )?;
+    ensure(
+        rest["first_broken"].is_null() && rest["complete"] == true,
+        format!("the links after the writer's record verify: {rest}"),
+    )
+}
+
+fn truncation(env: &Env) -> TestResult {
+    let t = env.tenant(None)?;
+    for (i, name) in ["One", "Two", "Three"].iter().enumerate() {
+        new_client(env, &t, name)?;
+        poll("the event recorded", Duration::from_secs(60), || {
+            Ok((audit_rows(env, &t)? == i + 1).then_some(()))
+        })?;
+    }
+    // The insider: drop the delete guard, cut the tail to its first link, put the guard back.
+    let guard = shard_sql(
+        env,
+        &t,
+        "SELECT sql FROM sqlite_master WHERE name = 'audit_log_no_delete'",
+    )?;
+    let guard = guard
+        .first()
+        .and_then(|r| r["sql"].as_str())
+        .ok_or("no delete guard")?
+        .to_string();
+    shard_sql(
+        env,
+        &t,
+        &format!(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE account_id = '{}' AND seq > 1; {guard};",
+            t.id
+        ),
+    )?;
+    let v = verify(env, &t)?;
+    let named = v["checkpoints"]["findings"].as_array().is_some_and(|f| {
+        f.iter()
+            .any(|f| f["problem"] == "truncated" && f["trail_head"] == 1)
+    });
+    ensure(
+        v["ok"] == false && named,
+        format!("verify names the cut below the anchored head: {v}"),
+    )?;
+    // The next genuine event: the writer records the cut, signed, and carries on.
+    new_client(env, &t, "Four")?;
+    poll("the next event recorded", Duration::from_secs(60), || {
+        Ok((audit_rows(env, &t)? == 3).then_some(()))
+    })?;
+    let v = verify(env, &t)?;
+    ensure(
+        v["ok"] == false
+            && v["first_broken"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("the trail was cut")),
+        format!("verify names the cut the writer recorded: {v}"),
     )
 }
 

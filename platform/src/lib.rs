@@ -266,22 +266,38 @@ impl ImmutableStore for R2 {
         }
     }
 
+    /// R2 may answer fewer keys than asked for with `truncated` set (a page is at most 1,000
+    /// keys, and fewer with metadata): pages are followed by their cursor until `limit` keys
+    /// or the end.
     async fn list(
         &self,
         prefix: &str,
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, BlobError> {
-        let mut l = self
-            .bucket()?
-            .list()
-            .prefix(prefix)
-            .limit(u32::try_from(limit.clamp(1, 1000)).unwrap_or(1000));
-        if let Some(a) = start_after {
-            l = l.start_after(a);
+        let mut out: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        while out.len() < limit {
+            let want = (limit - out.len()).clamp(1, 1000);
+            let mut l = self
+                .bucket()?
+                .list()
+                .prefix(prefix)
+                .limit(u32::try_from(want).unwrap_or(1000));
+            match (&cursor, start_after) {
+                (Some(c), _) => l = l.cursor(c.clone()),
+                (None, Some(a)) => l = l.start_after(a),
+                (None, None) => {}
+            }
+            let objects = l.execute().await.map_err(|e| BlobError(e.to_string()))?;
+            out.extend(objects.objects().iter().map(|o| o.key()));
+            match objects.cursor().filter(|_| objects.truncated()) {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
         }
-        let objects = l.execute().await.map_err(|e| BlobError(e.to_string()))?;
-        Ok(objects.objects().iter().map(|o| o.key()).collect())
+        out.truncate(limit);
+        Ok(out)
     }
 }
 

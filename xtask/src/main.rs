@@ -18,10 +18,13 @@ fn main() {
         Some("dry-run") => toolchain::ensure().and_then(|_| dry_run()),
         Some("bench") => xtask::bench::run(&args[1..]),
         // Offline verification of an exported audit trail: no access to the service needed.
+        // Run from the caller's directory (cargo runs xtask there), so relative paths in the
+        // arguments mean what they say; the workspace is named by its manifest.
         Some("audit-verify") => run(std::process::Command::new(env!("CARGO"))
-            .args(["run", "-q", "--release", "-p", "audit-verify", "--"])
-            .args(&args[1..])
-            .current_dir(root())),
+            .args(["run", "-q", "--release", "--manifest-path"])
+            .arg(root().join("Cargo.toml"))
+            .args(["-p", "audit-verify", "--"])
+            .args(&args[1..])),
         Some("seed") => toolchain::ensure().and_then(|_| {
             let persist = root().join(".state/dev");
             stack::prepare(&persist)?;
@@ -33,7 +36,7 @@ fn main() {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity, README commands (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  audit-verify --trail FILE.jsonl --checkpoints DIR|FILE --keys FILE  verify an exported audit trail offline\n  setup    install the pinned toolchain"
+                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity, README commands (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  audit-verify --trail FILE.jsonl --checkpoints DIR|FILE --keys FILE [--pin FINGERPRINT] [--as-of T]  verify an exported audit trail offline\n  setup    install the pinned toolchain"
             );
             std::process::exit(2);
         }

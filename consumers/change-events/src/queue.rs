@@ -1,6 +1,6 @@
 //! `queue` entrypoint: the change-event queue and its dead-letter queue.
 
-use platform::{logging, CryptoEntropy, Queue, D1};
+use platform::{logging, CryptoEntropy, Queue, D1, R2};
 use shared::bindings as b;
 use shared::consumer::{self, ConsumerPlatform, Decision};
 use shared::dead_letters;
@@ -17,6 +17,8 @@ struct WorkerPlatform {
     local: bool,
     index_jobs: Option<Queue>,
     seal: Option<Seal>,
+    /// The write-once checkpoint bucket, where every head the writer signs is anchored.
+    checkpoints: Option<R2>,
 }
 
 impl ConsumerPlatform for WorkerPlatform {
@@ -47,16 +49,33 @@ impl ConsumerPlatform for WorkerPlatform {
     fn seal(&self) -> Option<&Seal> {
         self.seal.as_ref()
     }
+    type Checkpoints = R2;
+    fn checkpoints(&self) -> Option<&R2> {
+        self.checkpoints.as_ref()
+    }
 }
 
 /// The audit writer's key from its secret, with the published keys its older receipts verify
-/// with. None (logged): not configured or malformed.
+/// with (`AUDIT_PUBLIC_KEYS`, a secret when deployed, a variable locally: after a rotation the
+/// old key is what the head's receipt verifies with). None (logged): not configured or malformed.
 fn seal(env: &Env) -> Option<Seal> {
     let secret = platform::secret(env, b::AUDIT_SIGNING_KEY)?;
-    let published: Vec<shared::domain::checkpoint::PublicKey> =
-        platform::var(env, b::AUDIT_PUBLIC_KEYS_VAR)
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .unwrap_or_default();
+    let published: Vec<shared::domain::checkpoint::PublicKey> = match platform::secret(
+        env,
+        b::AUDIT_PUBLIC_KEYS_VAR,
+    )
+    .map(|v| serde_json::from_str(&v))
+    {
+        Some(Ok(keys)) => keys,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "AUDIT_PUBLIC_KEYS is not a JSON array of keys; only the signing key's own is used");
+            Vec::new()
+        }
+        None => {
+            tracing::warn!("AUDIT_PUBLIC_KEYS is not set; only the signing key's own is used");
+            Vec::new()
+        }
+    };
     match Seal::new(&secret, &published) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -151,6 +170,7 @@ async fn consume(
         served: platform::list_var(&env, b::SHARD_BINDINGS_VAR),
         local: platform::var(&env, b::ENVIRONMENT_VAR).as_deref() == Some(b::LOCAL_ENVIRONMENT),
         seal: seal(&env),
+        checkpoints: env.bucket(b::AUDIT_CHECKPOINTS_R2).ok().map(R2::new),
         env,
         accounts,
         index_jobs,

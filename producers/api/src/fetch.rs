@@ -51,9 +51,17 @@ fn settings(env: &Env) -> Settings {
             api_hosts: platform::list_var(env, b::API_HOSTS_VAR),
             max_content_bytes: api::DEFAULT_MAX_CONTENT_BYTES,
             // A secret when deployed (required there), a plain variable locally.
-            audit_keys: platform::secret(env, b::AUDIT_PUBLIC_KEYS_VAR)
-                .and_then(|v| serde_json::from_str(&v).ok())
-                .unwrap_or_default(),
+            // Missing or invalid: left empty, and the audit endpoints answer a 500 naming it.
+            audit_keys: match platform::secret(env, b::AUDIT_PUBLIC_KEYS_VAR)
+                .map(|v| serde_json::from_str(&v))
+            {
+                Some(Ok(keys)) => keys,
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "AUDIT_PUBLIC_KEYS is not a JSON array of keys");
+                    Vec::new()
+                }
+                None => Vec::new(),
+            },
             cursor_secret: platform::secret(env, b::CURSOR_SECRET).unwrap_or_default(),
         },
         served: platform::list_var(env, b::SHARD_BINDINGS_VAR),

@@ -36,10 +36,24 @@ impl WorkerPlatform {
         let platform_events = Queue::new(env.queue(b::PLATFORM_EVENTS_QUEUE).ok()?);
         let cache = Kv(env.kv(b::CACHE_KV).ok()?);
         let checkpoints = R2::from_env(&env, b::AUDIT_CHECKPOINTS_R2);
-        let published: Vec<shared::domain::checkpoint::PublicKey> =
-            platform::var(&env, b::AUDIT_PUBLIC_KEYS_VAR)
-                .and_then(|v| serde_json::from_str(&v).ok())
-                .unwrap_or_default();
+        // A secret when deployed, a variable locally: the keys older checkpoints and receipts
+        // verify with after a rotation.
+        let published: Vec<shared::domain::checkpoint::PublicKey> = match platform::secret(
+            &env,
+            b::AUDIT_PUBLIC_KEYS_VAR,
+        )
+        .map(|v| serde_json::from_str(&v))
+        {
+            Some(Ok(keys)) => keys,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "AUDIT_PUBLIC_KEYS is not a JSON array of keys");
+                Vec::new()
+            }
+            None => {
+                tracing::warn!("AUDIT_PUBLIC_KEYS is not set; only the signing key's own is used");
+                Vec::new()
+            }
+        };
         let seal = platform::secret(&env, b::AUDIT_SIGNING_KEY).and_then(|s| {
             shared::domain::audit::Seal::new(&s, &published)
                 .map_err(|e| tracing::error!(error = %e, "AUDIT_SIGNING_KEY is malformed"))

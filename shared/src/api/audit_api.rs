@@ -5,9 +5,9 @@ use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse, Body, Method};
 use crate::api::{ApiConfig, Platform, Tenant};
 use crate::domain::auth::Role;
-use crate::domain::checkpoint::{period_label, period_start, KeyRing};
+use crate::domain::checkpoint::{period_label, period_start, KeyRing, Problem};
 use crate::domain::entity::is_uuid;
-use crate::ports::{col_i64, col_json, Database};
+use crate::ports::{col_i64, col_json, col_str, Database};
 use crate::services::checkpoints::{self, CheckpointError};
 use crate::store::audit::{list_stmt, AuditQuery};
 use serde_json::{json, Value};
@@ -143,7 +143,8 @@ pub async fn list(
         .iter()
         .filter_map(|r| col_json(r, "body"))
         .collect();
-    let next = if items.len() > limit {
+    let more = items.len() > limit;
+    let next = if more {
         items.truncate(limit);
         let last = rows.rows.get(limit - 1);
         last.map(|r| {
@@ -163,10 +164,14 @@ pub async fn list(
         None
     };
     if export {
+        // The stored text as is: it is what the chain and the offline verifier check (a
+        // re-serialised value would spell it differently).
         let mut out = Vec::new();
-        for it in &items {
-            out.extend(serde_json::to_vec(it).unwrap_or_default());
-            out.push(b'\n');
+        for r in rows.rows.iter().take(limit) {
+            if let Some(text) = col_str(r, "body") {
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'\n');
+            }
         }
         let mut r = ApiResponse {
             status: 200,
@@ -184,13 +189,25 @@ pub async fn list(
     ))
 }
 
-/// Checkpoints checked per verify call (a week of hours); follow `checkpoints.next_after`.
-pub const VERIFY_CHECKPOINTS: usize = 168;
 pub const MAX_CHECKPOINT_PAGE: usize = 500;
 
-/// `GET /v1/audit/verify[?after_seq=N[&after_hash=H]][&checkpoints_after=P]`: one bounded step
+/// The audit writer's published keys, or a 500 naming the setting: verify without them would
+/// call every receipt forged.
+fn configured_keys(cfg: &ApiConfig) -> Result<KeyRing, ApiError> {
+    if cfg.audit_keys.is_empty() {
+        return Err(ApiError::Misconfigured(
+            "AUDIT_PUBLIC_KEYS is missing or not a JSON array of {key_id, public_key}".into(),
+        ));
+    }
+    KeyRing::new(&cfg.audit_keys)
+        .map_err(|e| ApiError::Misconfigured(format!("AUDIT_PUBLIC_KEYS: {e}")))
+}
+
+/// `GET /v1/audit/verify[?after_seq=N[&after_hash=H]][&checkpoints_before=P]`: one bounded step
 /// of recomputing the chain (`services::audit::verify`; follow `next` until it is null) and one
-/// window of the signed checkpoints checked against the trail (follow `checkpoints.next_after`).
+/// week of the signed checkpoints checked against the trail: the most recent by default
+/// (with every period due by now, and the head anchors), older weeks with
+/// `checkpoints_before` (follow `checkpoints.next_before`). `ok` is false on any finding.
 pub async fn verify<P: Platform>(
     p: &P,
     cfg: &ApiConfig,
@@ -203,10 +220,10 @@ pub async fn verify<P: Platform>(
         ));
     }
     for (k, _) in &req.query {
-        if !["after_seq", "after_hash", "checkpoints_after"].contains(&k.as_str()) {
+        if !["after_seq", "after_hash", "checkpoints_before"].contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "unknown parameter `{k}`; resume with after_seq (and after_hash) from `next`, \
-                 and checkpoints_after from `checkpoints.next_after`"
+                 and page older checkpoints with checkpoints_before from `checkpoints.next_before`"
             )));
         }
     }
@@ -225,10 +242,11 @@ pub async fn verify<P: Platform>(
         (None, Some(_)) => return Err(ApiError::bad_request("after_hash goes with after_seq")),
         (None, None) => None,
     };
-    let checkpoints_after = period_param(req, "checkpoints_after")?;
-    let keys = KeyRing::new(&cfg.audit_keys)
-        .map_err(|e| ApiError::Internal(format!("AUDIT_PUBLIC_KEYS: {e}")))?;
-    let v = crate::services::audit::verify(
+    let before = period_param(req, "checkpoints_before")?
+        .as_deref()
+        .and_then(crate::domain::clock::parse_rfc3339);
+    let keys = configured_keys(cfg)?;
+    let mut v = crate::services::audit::verify(
         &t.db,
         t.account_id(),
         after,
@@ -237,31 +255,51 @@ pub async fn verify<P: Platform>(
     )
     .await?
     .ok_or_else(|| ApiError::bad_request("after_seq names no link of this account's chain"))?;
-    let window = checkpoints::verify_window(
+    let window = checkpoints::verify_recent(
         &t.db,
         p.checkpoints(),
         t.account_id(),
-        checkpoints_after.as_deref(),
-        VERIFY_CHECKPOINTS,
+        before,
+        p.now(),
         &keys,
     )
     .await
     .map_err(checkpoint_error)?;
+    // A head the writer anchored above the trail's: what the walk sees as unsigned links at
+    // the tail is what was left of a run cut in the middle.
+    let cut = window.findings.iter().find_map(|f| match f.problem {
+        Problem::Truncated { trail_head } if f.period.is_empty() => Some((f.seq, trail_head)),
+        _ => None,
+    });
+    if let (Some((signed, trail_head)), Some(b)) = (cut, v.first_broken.as_mut()) {
+        if b.reason.contains("appended outside the service") && b.seq <= trail_head {
+            b.reason = format!(
+                "the trail was cut: the writer's signed head {signed} is gone, and links \
+                 {}..={trail_head} are what is left of its last run",
+                b.seq
+            );
+            v.reason = Some(b.reason.clone());
+        }
+    }
     let mut body = serde_json::to_value(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["ok"] = json!(v.ok && window.findings.is_empty());
     body["checkpoints"] = json!({
         "ok": window.findings.is_empty(),
         "checked": window.checked,
+        "from": window.from,
+        "to": window.to,
         "findings": window.findings,
-        "next_after": window.next_after,
+        "next_before": window.next_before,
     });
     Ok(ApiResponse::json(200, body))
 }
 
 /// `GET /v1/audit/checkpoints[?after=P][&limit=N]`: the account's signed checkpoints, oldest
-/// first, as stored in the checkpoint bucket (verify them offline with `audit-verify`).
+/// first, as stored in the checkpoint bucket, and `head`, the writer's latest anchored head
+/// (verify them offline with `audit-verify`).
 pub async fn checkpoints<P: Platform>(
     p: &P,
+    cfg: &ApiConfig,
     t: &Tenant<impl Database>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
@@ -294,15 +332,29 @@ pub async fn checkpoints<P: Platform>(
         .then(|| items.last().map(|(_, c)| c.checkpoint.period.clone()))
         .flatten();
     let items: Vec<_> = items.into_iter().map(|(_, c)| c).collect();
+    // The writer's latest anchored head: an exported trail must reach it.
+    let head = match configured_keys(cfg) {
+        Ok(keys) => checkpoints::latest_anchor(&t.db, p.checkpoints(), &keys, t.account_id())
+            .await
+            .map_err(checkpoint_error)?,
+        Err(e) => return Err(e),
+    };
     Ok(ApiResponse::json(
         200,
-        json!({"items": items, "next_after": next}),
+        json!({"items": items, "next_after": next, "head": head}),
     ))
 }
 
-/// `GET /.well-known/audit-keys`: the audit writer's public keys, old ones included.
-pub fn keys(cfg: &ApiConfig) -> ApiResponse {
-    ApiResponse::json(200, json!({"keys": cfg.audit_keys}))
+/// `GET /.well-known/audit-keys`: the audit writer's public keys, old ones included, each with
+/// its fingerprint (SHA-256 of the key), which an auditor compares with one received out of band.
+pub fn keys(cfg: &ApiConfig) -> Result<ApiResponse, ApiError> {
+    configured_keys(cfg)?;
+    let keys: Vec<Value> = cfg
+        .audit_keys
+        .iter()
+        .map(|k| json!({"key_id": k.key_id, "public_key": k.public_key, "fingerprint": k.fingerprint()}))
+        .collect();
+    Ok(ApiResponse::json(200, json!({"keys": keys})))
 }
 
 /// A period parameter: an RFC 3339 instant, given back as the period label it falls in.
@@ -322,6 +374,7 @@ fn period_param(req: &ApiRequest, name: &str) -> Result<Option<String>, ApiError
 fn checkpoint_error(e: CheckpointError) -> ApiError {
     match e {
         CheckpointError::Store(e) => e.into(),
+        CheckpointError::Bucket(e) => e.into(),
         other => ApiError::Unavailable(other.to_string()),
     }
 }

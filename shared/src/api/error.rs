@@ -67,6 +67,9 @@ pub enum ApiError {
     Blob(#[from] BlobError),
     #[error("{0}")]
     Internal(String),
+    /// A deployment setting is missing or invalid: a 500 that names it.
+    #[error("{0}")]
+    Misconfigured(String),
 }
 
 impl ApiError {
@@ -136,6 +139,10 @@ impl ApiError {
             Internal(d) => {
                 tracing::error!(detail = %d, "internal error");
                 Problem::new(500, "internal", "Internal Server Error", "an unexpected error occurred")
+            }
+            Misconfigured(d) => {
+                tracing::error!(detail = %d, "configuration error");
+                Problem::new(500, "misconfigured", "Internal Server Error", d)
             }
         }
     }

@@ -207,7 +207,7 @@ async fn route<P: Platform>(
                 Handler::Public(Public::OpenApi) => {
                     Ok(ApiResponse::json(200, crate::api::openapi::document(None)))
                 }
-                Handler::Public(Public::AuditKeys) => Ok(crate::api::audit_api::keys(cfg)),
+                Handler::Public(Public::AuditKeys) => crate::api::audit_api::keys(cfg),
                 _ => Err(not_found(req)),
             },
             Found::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed(allow)),
@@ -295,6 +295,6 @@ async fn tenant_route<P: Platform>(
         H::ListAudit => crate::api::audit_api::list(cfg, t, req, false).await,
         H::ExportAudit => crate::api::audit_api::list(cfg, t, req, true).await,
         H::VerifyAudit => crate::api::audit_api::verify(p, cfg, t, req).await,
-        H::AuditCheckpoints => crate::api::audit_api::checkpoints(p, t, req).await,
+        H::AuditCheckpoints => crate::api::audit_api::checkpoints(p, cfg, t, req).await,
     }
 }

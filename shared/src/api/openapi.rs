@@ -539,9 +539,11 @@ pub fn document(server: Option<&str>) -> Value {
     verify_r.insert(
         "200".into(),
         json!({"description": "One bounded step of verifying the account's audit trail: the hash chain and the \
-                   writer's signed receipts (resume with `next`), and one window of the signed checkpoints kept outside \
-                   D1, checked against the trail (resume with `checkpoints.next_after`). `ok` is false when either part \
-                   found a problem; `first_broken` and `checkpoints.findings` name where (period and sequence).",
+                   writer's signed receipts (resume with `next`; after a range the writer recorded as unsigned, `next` \
+                   is its record), and one week of the signed checkpoints kept outside D1, checked against the trail: the \
+                   most recent by default (every period due by now, and the writer's anchored heads), older weeks with \
+                   `checkpoints_before` = `checkpoints.next_before`. `ok` is false on any finding; `first_broken` and \
+                   `checkpoints.findings` name where (period and sequence).",
                "content": {"application/json": {"schema": {"type": "object",
                    "required": ["ok", "checked", "first_broken_seq", "reason", "head_seq", "head_hash", "checkpoints"],
                    "properties": {"ok": {"type": "boolean"}, "checked": {"type": "integer"},
@@ -553,11 +555,12 @@ pub fn document(server: Option<&str>) -> Value {
                        "first_broken_seq": {"type": ["integer", "null"]}, "reason": {"type": ["string", "null"]},
                        "head_seq": {"type": "integer"}, "head_hash": {"type": "string"}, "complete": {"type": "boolean"},
                        "checkpoints": {"type": "object", "properties": {"ok": {"type": "boolean"}, "checked": {"type": "integer"},
+                           "from": {"type": "string", "format": "date-time"}, "to": {"type": ["string", "null"], "format": "date-time"},
                            "findings": {"type": "array", "items": {"type": "object", "required": ["period", "seq", "problem"],
                                "properties": {"period": {"type": "string"}, "seq": {"type": "integer"}, "problem": {"type": "string",
                                    "enum": ["unknown_key", "bad_signature", "wrong_account", "chain_broken", "missing_period",
-                                            "head_went_back", "truncated", "rewritten", "head_cut"]}}}},
-                           "next_after": {"type": ["string", "null"]}}}}}}}}),
+                                            "head_went_back", "truncated", "rewritten", "head_cut", "corrupt"]}}}},
+                           "next_before": {"type": ["string", "null"]}}}}}}}}),
     );
     let checkpoint_schema = json!({"type": "object", "description": "A signed checkpoint (Ed25519 over its canonical JSON; \
         verify with the keys at /.well-known/audit-keys, or offline with audit-verify)",
@@ -569,9 +572,13 @@ pub fn document(server: Option<&str>) -> Value {
             "signature": {"type": "string", "contentEncoding": "base64"}}});
     let mut checkpoints_r = tenant_errors(&[]);
     checkpoints_r.insert("200".into(), json!({"description": "The account's signed checkpoints, oldest first",
-        "content": {"application/json": {"schema": {"type": "object", "required": ["items", "next_after"],
+        "content": {"application/json": {"schema": {"type": "object", "required": ["items", "next_after", "head"],
             "properties": {"items": {"type": "array", "items": checkpoint_schema},
-                "next_after": {"type": ["string", "null"]}}}}}}));
+                "next_after": {"type": ["string", "null"]},
+                "head": {"type": ["object", "null"], "description": "The writer's latest head anchored outside D1 \
+                    (its receipt signs account, seq and hash): an exported trail must reach it",
+                    "properties": {"account_id": {"type": "string", "format": "uuid"}, "seq": {"type": "integer"},
+                        "hash": {"type": "string"}, "receipt": {"type": "object"}}}}}}}}));
     let audit_params = json!([
         {"name": "target_type", "in": "query", "schema": {"type": "string", "enum": ["groups", "users", "clients", "documents"]}},
         {"name": "target_id", "in": "query", "schema": {"type": "string", "format": "uuid"}},
@@ -732,7 +739,7 @@ pub fn document(server: Option<&str>) -> Value {
             "parameters": [
                 {"name": "after_seq", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 {"name": "after_hash", "in": "query", "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
-                {"name": "checkpoints_after", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+                {"name": "checkpoints_before", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
             "responses": verify_r}}),
     );
     paths.insert(
@@ -749,8 +756,10 @@ pub fn document(server: Option<&str>) -> Value {
             "summary": "The audit writer's Ed25519 public keys, old ones included",
             "responses": {"200": {"description": "Keys by id",
                 "content": {"application/json": {"schema": {"type": "object", "required": ["keys"],
-                    "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["key_id", "public_key"],
-                        "properties": {"key_id": {"type": "string"}, "public_key": {"type": "string", "contentEncoding": "base64"}}}}}}}}}}}}),
+                    "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["key_id", "public_key", "fingerprint"],
+                        "properties": {"key_id": {"type": "string"}, "public_key": {"type": "string", "contentEncoding": "base64"},
+                            "fingerprint": {"type": "string", "description": "SHA-256 of the public key, hex: compare with the one received out of band"}}}}}}}}},
+                "500": {"description": "AUDIT_PUBLIC_KEYS is missing or invalid (problem type misconfigured)"}}}}),
     );
     paths.insert(
         "/health".into(),

@@ -48,6 +48,10 @@ pub trait ConsumerPlatform {
     /// The audit writer's signing key and the keys its earlier receipts verify with (None: not
     /// configured, and nothing can be appended).
     fn seal(&self) -> Option<&Seal>;
+    type Checkpoints: crate::ports::ImmutableStore;
+    /// The write-once checkpoint bucket, where the writer anchors every head it signs
+    /// (`audit-heads/`). None: not bound; heads are then not anchored (logged).
+    fn checkpoints(&self) -> Option<&Self::Checkpoints>;
     /// The local environment honours per-account fault injection.
     fn local(&self) -> bool {
         false
@@ -79,6 +83,8 @@ struct Learned {
     /// Accounts whose first event is already recorded: their run goes one event at a time.
     recorded_first: HashSet<Uuid>,
     faults: HashMap<Uuid, Faults>,
+    /// The head's seq as read, sealed or not.
+    tails: HashMap<Uuid, i64>,
 }
 
 /// Validate a batch (see `validate`): one account-D1 query for every account of the batch,
@@ -194,10 +200,13 @@ async fn check_batch<P: ConsumerPlatform>(
             .map(|r| audit::read_head(r, account, &seal.keys))
         {
             Some(audit::HeadLookup::Head(h)) => {
+                learned.tails.insert(account, h.seq);
                 learned.heads.insert(account, h);
             }
-            // Appended one by one, where the refusal is decided.
-            Some(audit::HeadLookup::Unsealed(_)) => {}
+            // Appended one by one, after the writer's record of the unsigned links.
+            Some(audit::HeadLookup::Unsealed(h)) => {
+                learned.tails.insert(account, h.seq);
+            }
             Some(audit::HeadLookup::AlreadyRecorded) | None => {
                 learned.recorded_first.insert(account);
             }
@@ -231,7 +240,12 @@ pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<
     let (checked, mut learned) = check_batch(p, bodies, seal).await;
     let faults = std::mem::take(&mut learned.faults);
     let fault_of = |c: &Checked| faults.get(&c.ev.account_id);
-    let mut done = append_runs(p, &checked, &mut learned, seal, |c| fault_of(c).is_some()).await;
+    let mut cut = cut_trails(p, &learned, seal).await;
+    let read = learned.heads.clone();
+    let mut done = append_runs(p, &checked, &mut learned, seal, |c| {
+        fault_of(c).is_some() || cut.contains_key(&c.ev.account_id)
+    })
+    .await;
     let mut heads = learned.heads;
     let mut out = Vec::with_capacity(bodies.len());
     for (i, c) in checked.iter().enumerate() {
@@ -246,10 +260,10 @@ pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<
                 continue;
             }
         };
-        let mut d = process_one(p, c, &mut heads, seal).await;
+        let mut d = process_one(p, c, &mut heads, &mut cut, seal).await;
         if let Some(f) = fault_of(c) {
             if f.duplicate_delivery && d == Decision::Ack {
-                d = process_one(p, c, &mut heads, seal).await;
+                d = process_one(p, c, &mut heads, &mut cut, seal).await;
             }
             if d == Decision::Ack && chance(p.entropy(), f.consumer_retry_rate) {
                 d = Decision::Retry { delay_seconds: 0 };
@@ -257,7 +271,72 @@ pub async fn process_batch<P: ConsumerPlatform>(p: &P, bodies: &[Value]) -> Vec<
         }
         out.push(d);
     }
+    anchor_heads(p, &read, &heads, seal).await;
     out
+}
+
+/// Accounts of the batch whose trail's head is below a head the writer signed and anchored
+/// outside D1 (the trail was cut): account -> that anchored seq. One listing per account; a
+/// bucket that does not answer is logged and checked again next batch.
+async fn cut_trails<P: ConsumerPlatform>(
+    p: &P,
+    learned: &Learned,
+    seal: &Seal,
+) -> HashMap<Uuid, i64> {
+    let mut cut = HashMap::new();
+    let Some(bucket) = p.checkpoints() else {
+        return cut;
+    };
+    for (account, tail) in &learned.tails {
+        match crate::services::checkpoints::anchors_above(bucket, &seal.keys, *account, *tail).await
+        {
+            Ok(above) => {
+                if let Some(a) = above.signed {
+                    tracing::error!(account = %account, head = tail, anchored = a.seq,
+                        "the audit trail's head is below a head the writer anchored: the trail was cut");
+                    cut.insert(*account, a.seq);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, account = %account, "listing anchored heads failed")
+            }
+        }
+    }
+    cut
+}
+
+/// Anchor every head the batch appended outside D1 (`audit-heads/{account}/{seq}`), and again
+/// the head it started from (created only if absent: a failed earlier anchor is retried). A
+/// failed create is logged; the event is recorded all the same.
+async fn anchor_heads<P: ConsumerPlatform>(
+    p: &P,
+    read: &HashMap<Uuid, ChainHead>,
+    heads: &HashMap<Uuid, ChainHead>,
+    seal: &Seal,
+) {
+    let moved: Vec<(&Uuid, &ChainHead)> = heads
+        .iter()
+        .filter(|(a, h)| read.get(*a) != Some(*h))
+        .collect();
+    if moved.is_empty() {
+        return;
+    }
+    let Some(bucket) = p.checkpoints() else {
+        tracing::error!(
+            "the checkpoint bucket (AUDIT_CHECKPOINTS) is not bound: heads not anchored"
+        );
+        return;
+    };
+    use crate::services::checkpoints::anchor_head;
+    for (account, head) in moved {
+        let earlier = read.get(account).filter(|h| h.seq > 0 && h.seq < head.seq);
+        for h in earlier.into_iter().chain([head]) {
+            if let Err(e) = anchor_head(bucket, &seal.signer, *account, h).await {
+                tracing::warn!(error = %e, account = %account, seq = h.seq,
+                    "anchoring the audit head failed; retried with the next run");
+            }
+        }
+    }
 }
 
 /// A checked message of the batch, with its index statements.
@@ -345,6 +424,7 @@ async fn process_one<P: ConsumerPlatform>(
     p: &P,
     c: &Checked,
     heads: &mut HashMap<Uuid, ChainHead>,
+    cut: &mut HashMap<Uuid, i64>,
     seal: &Seal,
 ) -> Decision {
     let ev = &c.ev;
@@ -356,7 +436,8 @@ async fn process_one<P: ConsumerPlatform>(
     // with a fresh head, so contention does not use up the queue's max_retries.
     let mut attempt = 0;
     let appended = loop {
-        let r = audit::append(&db, ev, heads.get(&ev.account_id), p.now(), seal).await;
+        let gone = cut.get(&ev.account_id).copied();
+        let r = audit::append(&db, ev, heads.get(&ev.account_id), gone, p.now(), seal).await;
         match r {
             Err(StoreError::Constraint(_)) if attempt < CHAIN_RACE_ATTEMPTS => {
                 heads.remove(&ev.account_id);
@@ -367,6 +448,23 @@ async fn process_one<P: ConsumerPlatform>(
     };
     match appended {
         Ok(Appended::New(head)) => {
+            cut.remove(&ev.account_id);
+            heads.insert(ev.account_id, head);
+        }
+        Ok(Appended::AfterUnsigned {
+            from,
+            to,
+            cut: gone,
+            head,
+        }) => {
+            tracing::error!(
+                account = %ev.account_id,
+                from,
+                to,
+                cut = gone,
+                "audit links without the writer's receipt (or a cut trail) recorded by the writer; the trail carries on"
+            );
+            cut.remove(&ev.account_id);
             heads.insert(ev.account_id, head);
         }
         Ok(Appended::Duplicate) => {}
@@ -375,7 +473,7 @@ async fn process_one<P: ConsumerPlatform>(
             tracing::error!(
                 account = %ev.account_id,
                 seq,
-                "audit chain ends in a link the writer did not sign; event dead-lettered for replay"
+                "audit chain ends in a link the writer did not sign and no signed link was found below it; event dead-lettered for replay"
             );
             return Decision::DeadLetter {
                 reason: Reason::UnsealedChainHead { seq },

@@ -26,6 +26,11 @@ const DOMAIN: &[u8] = b"clientdocs.audit-checkpoint.v1\n";
 const RECEIPT_DOMAIN: &[u8] = b"clientdocs.audit-link.v1\n";
 /// Checkpoint periods are clock hours, UTC.
 pub const PERIOD: Duration = Duration::HOUR;
+/// How long after its end a period's checkpoint may still be missing without a finding: the
+/// job runs at :05, and a run or two may fail.
+pub const GRACE: Duration = Duration::hours(2);
+/// Periods due since the last checkpoint that are listed one by one (the most recent).
+pub const MAX_TRAILING_MISSING: usize = 24 * 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,6 +153,33 @@ pub struct PublicKey {
     pub public_key: String,
 }
 
+impl PublicKey {
+    /// SHA-256 of the 32 raw key bytes, hex: what an auditor receives out of band and pins,
+    /// rather than trusting keys fetched from the service being audited. None: not a key.
+    pub fn fingerprint(&self) -> Option<String> {
+        let bytes = B64.decode(&self.public_key).ok()?;
+        (bytes.len() == 32).then(|| hex::encode(Sha256::digest(&bytes)))
+    }
+}
+
+/// The writer's signed head, anchored outside D1 as it is appended (one write-once object per
+/// run the writer appends): a trail whose head is below an anchor was cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadAnchor {
+    pub account_id: Uuid,
+    pub seq: i64,
+    pub hash: String,
+    pub receipt: Receipt,
+}
+
+impl HeadAnchor {
+    /// Whether the receipt is the writer's signature of this account's link `(seq, hash)`.
+    pub fn verifies(&self, account_id: Uuid, keys: &KeyRing) -> bool {
+        self.account_id == account_id
+            && keys.verify_receipt(account_id, self.seq, &self.hash, &self.receipt)
+    }
+}
+
 /// Verification keys by id, old ones included.
 #[derive(Default)]
 pub struct KeyRing(BTreeMap<String, VerifyingKey>);
@@ -267,6 +299,9 @@ pub enum Problem {
     Rewritten,
     /// The trail starts after seq 1 without a signed disposal covering the rows before it.
     HeadCut { first_seq: i64 },
+    /// An object where checkpoints (or head anchors) live that is not one signed by the audit
+    /// writer for this account: planted, or damaged.
+    Corrupt { key: String, detail: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -283,6 +318,11 @@ pub trait Trail {
     fn first(&self) -> Option<(i64, String)>;
     /// The last seq present (0 when empty).
     fn head(&self) -> i64;
+    /// When the first row present was recorded (RFC 3339), if known: with no checkpoint at
+    /// all, the periods since then are missing.
+    fn first_recorded(&self) -> Option<String> {
+        None
+    }
     /// The hash stored in row `seq`, if that row is present.
     fn hash_at(&self, seq: i64) -> Option<String>;
 }
@@ -290,13 +330,18 @@ pub trait Trail {
 /// Check an account's checkpoints (in any order) on their own and against the trail. The trail's
 /// internal chain (each row's hash over its predecessor) is checked by the audit verifier; this
 /// ties it to the signed record.
+///
+/// `as_of`: the time of the check; every complete period since the last checkpoint, more than
+/// [`GRACE`] ago, is a `MissingPeriod` (checkpoints deleted, or the job stopped). None: the
+/// checkpoints are older ones and a newer window follows.
 pub fn verify(
     account_id: Uuid,
     checkpoints: &[SignedCheckpoint],
     keys: &KeyRing,
     trail: &impl Trail,
+    as_of: Option<OffsetDateTime>,
 ) -> Vec<Finding> {
-    walk(account_id, None, None, checkpoints, keys, trail)
+    walk(account_id, None, None, checkpoints, keys, trail, as_of)
 }
 
 /// [`verify`] for a window of an account's checkpoints (the service checks a bounded number
@@ -311,8 +356,17 @@ pub fn verify_window(
     checkpoints: &[SignedCheckpoint],
     keys: &KeyRing,
     trail: &impl Trail,
+    as_of: Option<OffsetDateTime>,
 ) -> Vec<Finding> {
-    walk(account_id, anchor, disposal, checkpoints, keys, trail)
+    walk(
+        account_id,
+        anchor,
+        disposal,
+        checkpoints,
+        keys,
+        trail,
+        as_of,
+    )
 }
 
 fn walk<'a>(
@@ -322,6 +376,7 @@ fn walk<'a>(
     checkpoints: &'a [SignedCheckpoint],
     keys: &KeyRing,
     trail: &impl Trail,
+    as_of: Option<OffsetDateTime>,
 ) -> Vec<Finding> {
     let mut cps: Vec<&SignedCheckpoint> = checkpoints.iter().collect();
     cps.sort_by(|a, b| {
@@ -339,17 +394,20 @@ fn walk<'a>(
     let mut previous: Option<&SignedCheckpoint> = anchor;
     // The latest disposal that verifies, from D1's copy or among these checkpoints: rows up to it
     // may be gone, whichever checkpoint named them.
-    let mut disposed: Option<(i64, String)> = disposal;
+    let mut disposed: Option<(i64, String)> = disposal.clone();
+    // Where the remaining trail may start: after any disposal that verifies (one whose D1 half
+    // failed has removed nothing yet, so an earlier start is fine too).
+    let mut starts: Vec<(i64, String)> = disposal.into_iter().collect();
     for sc in &cps {
         let c = &sc.checkpoint;
         if let (Kind::Disposal, Some(through), Some(hash)) =
             (c.kind, c.disposed_through, &c.disposed_hash)
         {
-            if c.account_id == account_id
-                && keys.verify(sc).is_ok()
-                && disposed.as_ref().is_none_or(|(t, _)| through > *t)
-            {
-                disposed = Some((through, hash.clone()));
+            if c.account_id == account_id && keys.verify(sc).is_ok() {
+                starts.push((through, hash.clone()));
+                if disposed.as_ref().is_none_or(|(t, _)| through > *t) {
+                    disposed = Some((through, hash.clone()));
+                }
             }
         }
     }
@@ -397,11 +455,60 @@ fn walk<'a>(
         }
         previous = Some(sc);
     }
-    if let Some((first_seq, prev_hash)) = trail.first() {
-        let covered = match &disposed {
-            Some((through, hash)) => first_seq == through + 1 && prev_hash == *hash,
-            None => first_seq == 1,
+    // The account's first checkpoint (no anchor, naming the genesis digest) must cover the
+    // trail from its first row's period: checkpoints removed from the start are named.
+    if let (None, Some(first)) = (anchor, cps.first()) {
+        let c = &first.checkpoint;
+        let began = trail
+            .first_recorded()
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .map(|t| period_start(t) - PERIOD);
+        if c.previous == GENESIS && c.account_id == account_id {
+            if let Some(began) = began {
+                let missing = missing_periods(&period_label(began), &c.period);
+                let skip = missing.len().saturating_sub(MAX_TRAILING_MISSING);
+                for period in missing.into_iter().skip(skip) {
+                    findings.push(Finding {
+                        period,
+                        seq: 0,
+                        problem: Problem::MissingPeriod,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(now) = as_of {
+        // The last complete period whose checkpoint is overdue.
+        let due = period_start(now - GRACE) - PERIOD;
+        let from = match previous {
+            Some(p) => parse_rfc3339(&p.checkpoint.period),
+            // No checkpoint at all: every period since the trail began.
+            None => trail
+                .first_recorded()
+                .as_deref()
+                .and_then(parse_rfc3339)
+                .map(|t| period_start(t) - PERIOD),
         };
+        if let Some(from) = from {
+            let seq = previous.map_or(0, |p| p.checkpoint.head_seq);
+            let missing = missing_periods(&period_label(from), &period_label(due + PERIOD));
+            // The most recent week of them: enough to say the record stopped, and when.
+            let skip = missing.len().saturating_sub(MAX_TRAILING_MISSING);
+            for period in missing.into_iter().skip(skip) {
+                findings.push(Finding {
+                    period,
+                    seq,
+                    problem: Problem::MissingPeriod,
+                });
+            }
+        }
+    }
+    if let Some((first_seq, prev_hash)) = trail.first() {
+        let covered = first_seq == 1
+            || starts
+                .iter()
+                .any(|(through, hash)| first_seq == through + 1 && prev_hash == *hash);
         if !covered {
             findings.push(Finding {
                 period: previous
@@ -415,12 +522,13 @@ fn walk<'a>(
     findings
 }
 
+fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    crate::domain::clock::parse_rfc3339(s)
+}
+
 /// Periods strictly between two period labels.
 fn missing_periods(from: &str, to: &str) -> Vec<String> {
-    let (Some(a), Some(b)) = (
-        crate::domain::clock::parse_rfc3339(from),
-        crate::domain::clock::parse_rfc3339(to),
-    ) else {
+    let (Some(a), Some(b)) = (parse_rfc3339(from), parse_rfc3339(to)) else {
         return Vec::new();
     };
     let mut out = Vec::new();

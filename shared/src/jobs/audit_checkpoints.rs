@@ -2,7 +2,9 @@
 //! the signed checkpoints of the periods that ended since its last one
 //! (`services::checkpoints::write_due`), into the write-once checkpoint bucket. One run per
 //! shard at a time (the job's lease); a repeated or overlapping run finds its objects there and
-//! writes nothing new.
+//! writes nothing new. Partial, naming the account, when an account's trail is below a head
+//! the writer anchored (cut: nothing signed), or when the run distrusted what it found (a
+//! resume hint in D1 that disagrees with the bucket, an object planted at a checkpoint's key).
 
 use crate::jobs::lease::Leases;
 use crate::jobs::report::{CheckpointCounts, Tally};
@@ -17,7 +19,7 @@ pub async fn run<P: SchedulerPlatform>(
     counts: &mut CheckpointCounts,
     detail: &mut Vec<String>,
 ) -> Outcome {
-    let Some(signer) = p.audit_seal().map(|s| &s.signer) else {
+    let Some(seal) = p.audit_seal() else {
         detail.push("AUDIT_SIGNING_KEY is missing or malformed: no checkpoint signed".into());
         return Outcome::Failed;
     };
@@ -51,10 +53,16 @@ pub async fn run<P: SchedulerPlatform>(
             .filter_map(|r| col_str(r, "id").and_then(|s| uuid::Uuid::parse_str(s).ok()))
         {
             counts.accounts.add(1);
-            match write_due(&db, p.checkpoints(), signer, id, p.now()).await {
+            match write_due(&db, p.checkpoints(), &seal.signer, &seal.keys, id, p.now()).await {
                 Ok(w) => {
                     counts.signed.add(u64::from(w.signed));
                     counts.already_there.add(u64::from(w.already_there));
+                    if !w.warnings.is_empty() {
+                        outcome = Outcome::Partial;
+                    }
+                    for warning in w.warnings {
+                        detail.push(format!("{binding}: account {id}: {warning}"));
+                    }
                 }
                 Err(e) => {
                     counts.failed.add(1);

@@ -57,20 +57,79 @@ pub fn insert_stmt(entry: &AuditEntry) -> Stmt {
 pub enum Appended {
     New(ChainHead),
     Duplicate,
-    /// Refused: the chain's head link is not the writer's (see [`HeadLookup::Unsealed`]).
+    /// Appended after the writer's own signed link recording that links `from..=to` carry no
+    /// receipt of it (appended outside the service), or that its signed head `cut` is gone.
+    AfterUnsigned {
+        from: i64,
+        to: i64,
+        cut: Option<i64>,
+        head: ChainHead,
+    },
+    /// Refused: the chain's head link is not the writer's and no link the writer signed was
+    /// found within [`SEALED_SEARCH_ROWS`] links below it, so the range cannot be named.
     UnsealedHead {
         seq: i64,
     },
+}
+
+/// Links looked at (newest first, those with a receipt) when searching for the last link the
+/// writer signed below an unsealed head.
+pub const SEALED_SEARCH_ROWS: i64 = 1000;
+
+/// The last link below `below_seq` the writer signed (a valid receipt), or the chain's start
+/// when no link there carries one. None: not found within [`SEALED_SEARCH_ROWS`] receipted
+/// links, or the chain's start is itself not the writer's.
+pub async fn last_sealed(
+    db: &impl Database,
+    account_id: Uuid,
+    below_seq: i64,
+    keys: &KeyRing,
+) -> Result<Option<ChainHead>, StoreError> {
+    const PAGE: i64 = 100;
+    let mut below = below_seq;
+    let mut looked = 0;
+    while looked < SEALED_SEARCH_ROWS {
+        let rows = db
+            .query(store::receipted_below_stmt(account_id, below, PAGE))
+            .await?;
+        for row in &rows.rows {
+            let (Some(seq), Some(hash)) = (col_i64(row, "seq"), col_str(row, "hash")) else {
+                continue;
+            };
+            below = seq;
+            let valid = col_json(row, "receipt")
+                .and_then(|r| serde_json::from_value::<Receipt>(r).ok())
+                .is_some_and(|r| keys.verify_receipt(account_id, seq, hash, &r));
+            if valid {
+                return Ok(Some(ChainHead {
+                    seq,
+                    hash: hash.into(),
+                }));
+            }
+        }
+        looked += PAGE;
+        if (rows.rows.len() as i64) < PAGE {
+            return Ok(chain_start(db, account_id, keys).await?.ok());
+        }
+    }
+    Ok(None)
 }
 
 /// Append one event to its account's chain, its link signed. Idempotent: a recorded event
 /// appends nothing. A concurrent append of the same seq fails on the primary key and returns a
 /// constraint error; the caller retries (the message is redelivered) and re-reads the head.
 /// `known_head` is a head this writer appended itself (so it is sealed).
+///
+/// A head the writer did not sign is not refused (that would stop the account's auditing for
+/// good on one forged INSERT): the writer first appends a signed link of its own recording
+/// the links after its last signed one as unsigned ([`AuditEntry::unsigned_links`]), then the
+/// event, in one batch. So does a trail whose head is below `cut`, a head the writer signed and
+/// anchored outside D1 (the trail was cut).
 pub async fn append(
     db: &impl Database,
     ev: &ChangeEvent,
     known_head: Option<&ChainHead>,
+    cut: Option<i64>,
     now: OffsetDateTime,
     seal: &Seal,
 ) -> Result<Appended, StoreError> {
@@ -81,26 +140,66 @@ pub async fn append(
             &seal.keys,
         ))
     };
-    let head = match known_head {
-        Some(h) => h.clone(),
+    let known_head = known_head.filter(|_| cut.is_none());
+    // `unsigned`: the first link after the last one the writer signed, when the head is not.
+    let (head, unsigned) = match known_head {
+        Some(h) => (h.clone(), None),
         None => match lookup().await? {
             HeadLookup::AlreadyRecorded => return Ok(Appended::Duplicate),
-            HeadLookup::Unsealed(h) => return Ok(Appended::UnsealedHead { seq: h.seq }),
-            HeadLookup::Head(h) => h,
+            HeadLookup::Unsealed(h) => {
+                match last_sealed(db, ev.account_id, h.seq, &seal.keys).await? {
+                    Some(s) => (h, Some(s.seq + 1)),
+                    None => return Ok(Appended::UnsealedHead { seq: h.seq }),
+                }
+            }
+            HeadLookup::Head(h) => {
+                let from = cut.filter(|c| *c > h.seq).map(|_| h.seq + 1);
+                (h, from)
+            }
         },
     };
-    let mut entry = AuditEntry::from_event(ev, &head, now);
+    let cut = cut.filter(|c| *c > head.seq);
+    let mut entries = Vec::with_capacity(2);
+    let mut at = head.clone();
+    if let Some(from) = unsigned {
+        let mut own = AuditEntry::unsigned_links(ev.account_id, &head, from, cut, now);
+        own.seal(&seal.signer);
+        at = ChainHead {
+            seq: own.seq,
+            hash: own.hash.clone(),
+        };
+        entries.push(own);
+    }
+    let mut entry = AuditEntry::from_event(ev, &at, now);
     entry.seal(&seal.signer);
-    match db.query(insert_stmt(&entry)).await {
-        Ok(_) => Ok(Appended::New(ChainHead {
-            seq: entry.seq,
-            hash: entry.hash,
-        })),
+    let new = ChainHead {
+        seq: entry.seq,
+        hash: entry.hash.clone(),
+    };
+    entries.push(entry);
+    let written = if entries.len() == 1 {
+        db.query(insert_stmt(&entries[0])).await.map(|_| ())
+    } else {
+        db.batch(entries.iter().map(insert_stmt).collect())
+            .await
+            .map(|_| ())
+    };
+    match written {
+        Ok(()) => Ok(match unsigned {
+            Some(from) => Appended::AfterUnsigned {
+                from,
+                to: head.seq,
+                cut,
+                head: new,
+            },
+            None => Appended::New(new),
+        }),
         // With a cached head, the constraint may be the event already being there.
         Err(StoreError::Constraint(_)) if known_head.is_some() => match lookup().await? {
             HeadLookup::AlreadyRecorded => Ok(Appended::Duplicate),
-            HeadLookup::Unsealed(h) => Ok(Appended::UnsealedHead { seq: h.seq }),
-            HeadLookup::Head(_) => Err(StoreError::Constraint("audit chain moved".into())),
+            HeadLookup::Unsealed(_) | HeadLookup::Head(_) => {
+                Err(StoreError::Constraint("audit chain moved".into()))
+            }
         },
         Err(e) => Err(e),
     }
@@ -159,6 +258,36 @@ pub async fn chain_start(
         Err(CheckpointError::Store(e)) => Err(e),
         Err(e) => Ok(Err(e.to_string())),
     }
+}
+
+/// Whether the writer has recorded, signed, that its head `anchored` is gone (a cut it
+/// carried on after: see [`append`]). The trail is then shorter than a signed head on the
+/// record, not silently.
+pub async fn cut_recorded(
+    db: &impl Database,
+    account_id: Uuid,
+    anchored: i64,
+    keys: &KeyRing,
+) -> Result<bool, StoreError> {
+    let rows = db
+        .query(store::latest_of_action_stmt(
+            account_id,
+            crate::domain::audit::UNSIGNED_LINKS_ACTION,
+        ))
+        .await?;
+    let Some(e) = rows
+        .first()
+        .and_then(|r| col_str(r, "body"))
+        .and_then(|b| serde_json::from_str::<AuditEntry>(b).ok())
+    else {
+        return Ok(false);
+    };
+    let signed = e
+        .receipt
+        .as_ref()
+        .is_some_and(|r| keys.verify_receipt(account_id, e.seq, &e.hash, r));
+    let cut = e.changes.as_ref().and_then(|c| c["cut_head"].as_i64());
+    Ok(signed && e.compute_hash() == e.hash && cut.is_some_and(|c| c >= anchored))
 }
 
 /// An event's entry in its account's audit trail (None: not recorded).

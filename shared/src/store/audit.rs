@@ -123,3 +123,23 @@ pub fn list_stmt(
     sql += &format!(" ORDER BY {order} LIMIT ?{}", params.len());
     Stmt::new(sql, params)
 }
+
+/// The account's links below `below_seq` that carry a receipt, newest first (at most `limit`):
+/// `seq`, `hash`, `receipt`, for finding the last link the writer signed.
+pub fn receipted_below_stmt(account_id: Uuid, below_seq: i64, limit: i64) -> Stmt {
+    Stmt::new(
+        "SELECT seq, body ->> '$.hash' AS hash, body -> '$.receipt' AS receipt FROM audit_log \
+         WHERE account_id = ?1 AND seq < ?2 AND body ->> '$.receipt' IS NOT NULL \
+         ORDER BY seq DESC LIMIT ?3",
+        vec![json!(account_id), json!(below_seq), json!(limit)],
+    )
+}
+
+/// The account's latest link of `action` (the writer's own links), `seq` and `body`.
+pub fn latest_of_action_stmt(account_id: Uuid, action: &str) -> Stmt {
+    Stmt::new(
+        "SELECT seq, body FROM audit_log WHERE account_id = ?1 AND body ->> '$.action' = ?2 \
+         ORDER BY seq DESC LIMIT 1",
+        vec![json!(account_id), json!(action)],
+    )
+}

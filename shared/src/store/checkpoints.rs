@@ -86,20 +86,25 @@ pub async fn hashes_at(
     Ok(out)
 }
 
-/// The first row present: `(seq, prev_hash)`.
+/// The first row present: `(seq, prev_hash, recorded_time)`.
 pub async fn chain_first(
     db: &impl Database,
     account_id: Uuid,
-) -> Result<Option<(i64, String)>, StoreError> {
+) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
     let r = db
         .query(Stmt::new(
-            "SELECT seq, body ->> '$.prev_hash' AS prev FROM audit_log WHERE account_id = ?1 \
-             ORDER BY seq LIMIT 1",
+            "SELECT seq, body ->> '$.prev_hash' AS prev, body ->> '$.recorded_time' AS recorded \
+             FROM audit_log WHERE account_id = ?1 ORDER BY seq LIMIT 1",
             vec![json!(account_id)],
         ))
         .await?;
-    Ok(r.first()
-        .and_then(|row| Some((col_i64(row, "seq")?, col_str(row, "prev")?.to_string()))))
+    Ok(r.first().and_then(|row| {
+        Some((
+            col_i64(row, "seq")?,
+            col_str(row, "prev")?.to_string(),
+            col_str(row, "recorded").map(str::to_string),
+        ))
+    }))
 }
 
 /// The account's first links after `after_seq` (ascending, at most `limit`): `seq`, `hash`,

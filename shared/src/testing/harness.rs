@@ -138,6 +138,10 @@ impl ConsumerPlatform for Fake {
     fn seal(&self) -> Option<&crate::services::audit::Seal> {
         Some(&self.seal)
     }
+    type Checkpoints = MemImmutable;
+    fn checkpoints(&self) -> Option<&MemImmutable> {
+        Some(&self.checkpoints)
+    }
 }
 
 impl SchedulerPlatform for Fake {

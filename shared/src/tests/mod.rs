@@ -10,9 +10,17 @@ use crate::testing::harness::*;
 use serde_json::json;
 use uuid::Uuid;
 
+mod audit_bucket_objects;
+mod audit_checkpoint_freshness;
 mod audit_disposal;
 mod audit_guards;
+mod audit_insider;
+mod audit_keys;
+mod audit_offline;
+mod audit_stored_text;
 mod audit_trail;
+mod audit_truncation;
+mod audit_unsigned_links;
 mod audit_verify;
 mod bookmarks;
 mod consumer_checks;

@@ -634,12 +634,8 @@ fn run(plan: FaultPlan, ops: &[Op]) {
             Op::Consumer => {
                 w.consume();
                 let v = w.json(&w.admin, Method::Get, "/v1/audit/verify", &[], Value::Null);
-                assert_eq!(
-                    v.body_json().unwrap()["ok"],
-                    json!(true),
-                    "{step}: {:?}",
-                    v.body_json()
-                );
+                let v = v.body_json().unwrap();
+                assert!(chain_verifies(v), "{step}: {v:?}");
             }
             Op::Relay => w.relay(),
             Op::Sweep => {
@@ -668,13 +664,19 @@ fn run(plan: FaultPlan, ops: &[Op]) {
         "every event reached the audit trail"
     );
     let v = w.json(&w.admin, Method::Get, "/v1/audit/verify", &[], Value::Null);
-    assert_eq!(
-        v.body_json().unwrap()["ok"],
-        json!(true),
-        "{:?}",
-        v.body_json()
-    );
+    let v = v.body_json().unwrap();
+    assert!(chain_verifies(v), "{v:?}");
     check_world(&w, "the end");
+}
+
+/// The chain verifies to its head. The model never runs the hourly checkpoint job while its
+/// sweeps move the clock on by weeks: the only checkpoint findings are the periods not signed.
+fn chain_verifies(v: &Value) -> bool {
+    v["first_broken"].is_null()
+        && v["complete"] == json!(true)
+        && v["checkpoints"]["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["problem"] == "missing_period"))
 }
 
 impl World {

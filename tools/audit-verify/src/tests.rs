@@ -4,19 +4,19 @@ use shared::domain::audit::ChainHead;
 use shared::domain::checkpoint::{digest, period_label, Checkpoint, Kind, Problem, Signer};
 use shared::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
 
-const ACCOUNT: Uuid = Uuid::from_u128(0xa1);
+pub(crate) const ACCOUNT: Uuid = Uuid::from_u128(0xa1);
 
-fn signer() -> Signer {
+pub(crate) fn signer() -> Signer {
     let seed = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
     Signer::from_secret(&format!("k1:{seed}")).unwrap()
 }
 
-fn at(hours: i64) -> time::OffsetDateTime {
+pub(crate) fn at(hours: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(1_764_633_600 + hours * 3600).unwrap()
 }
 
 /// `n` genuine rows, chained from genesis.
-fn trail(n: i64) -> Vec<AuditEntry> {
+pub(crate) fn trail(n: i64) -> Vec<AuditEntry> {
     let mut head = ChainHead::genesis();
     let mut rows = Vec::new();
     for i in 1..=n {
@@ -52,7 +52,7 @@ fn trail(n: i64) -> Vec<AuditEntry> {
 }
 
 /// Signed hourly checkpoints of the given heads of `rows`.
-fn checkpoints(rows: &[AuditEntry], heads: &[i64]) -> Vec<SignedCheckpoint> {
+pub(crate) fn checkpoints(rows: &[AuditEntry], heads: &[i64]) -> Vec<SignedCheckpoint> {
     let s = signer();
     let mut out: Vec<SignedCheckpoint> = Vec::new();
     for (h, &head) in heads.iter().enumerate() {
@@ -81,8 +81,20 @@ fn checkpoints(rows: &[AuditEntry], heads: &[i64]) -> Vec<SignedCheckpoint> {
     out
 }
 
-fn run(rows: &[AuditEntry], cps: &[SignedCheckpoint]) -> Report {
-    verify(ACCOUNT, rows, cps, &[signer().public_key()]).unwrap()
+pub(crate) fn run(rows: &[AuditEntry], cps: &[SignedCheckpoint]) -> Report {
+    run_lines(&rows.iter().map(Line::of).collect::<Vec<_>>(), cps)
+}
+
+pub(crate) fn run_lines(rows: &[Line], cps: &[SignedCheckpoint]) -> Report {
+    let signed = Signed {
+        checkpoints: cps.to_vec(),
+        heads: Vec::new(),
+    };
+    let opts = Options {
+        pins: Vec::new(),
+        as_of: None,
+    };
+    verify(ACCOUNT, rows, &signed, &[signer().public_key()], &opts).unwrap()
 }
 
 #[test]
@@ -202,12 +214,12 @@ fn the_command_line_reads_the_files_and_fails_once_the_trail_is_altered() {
         })
         .collect::<Vec<_>>()
     };
-    let ok = run_cli(args(())).unwrap();
+    let ok = run_cli(args(()), at(3)).unwrap();
     assert!(ok.ok, "{ok:?}");
     let mut altered = rows.clone();
     altered[2].outcome = "failure".into();
     write_trail(&altered);
-    let r = run_cli(args(())).unwrap();
+    let r = run_cli(args(()), at(3)).unwrap();
     assert_eq!(r.first_broken.map(|b| b.seq), Some(3));
     std::fs::remove_dir_all(&dir).ok();
 }

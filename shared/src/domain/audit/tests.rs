@@ -109,3 +109,66 @@ fn old_receipts_verify_after_a_key_rotation() {
     links[1].seal(&new.signer);
     assert_eq!(walk(&links, &new.keys), Ok(2));
 }
+
+fn walk_text(lines: &[String], keys: &KeyRing) -> Result<i64, Break> {
+    let mut w = Walker::new(ACCOUNT, ChainHead::genesis(), keys);
+    for (i, l) in lines.iter().enumerate() {
+        w.step_text(i as i64 + 1, l)?;
+    }
+    w.finish()?;
+    Ok(w.sealed().seq)
+}
+
+#[test]
+fn a_row_whose_text_is_not_the_link_as_written_breaks_although_its_hash_holds() {
+    let w = seal(1);
+    let links = chain(3, &[3], &w);
+    let mut lines: Vec<String> = links.iter().map(AuditEntry::stored_text).collect();
+    assert_eq!(walk_text(&lines, &w.keys), Ok(3));
+    // An extra field: serde ignores it, so the hash still matches; the text does not.
+    lines[1] = lines[1].replacen('{', "{\"approved_by\":\"x\",", 1);
+    let err = walk_text(&lines, &w.keys).unwrap_err();
+    assert_eq!(err.seq, 2);
+    assert!(err.reason.contains("differs from the link as written"));
+}
+
+#[test]
+fn the_writers_record_of_unsigned_links_breaks_at_the_range_and_resumes_after_it() {
+    let w = seal(1);
+    let mut links = chain(4, &[2], &w); // 3 and 4 unsigned: appended outside
+    let head = ChainHead {
+        seq: 4,
+        hash: links[3].hash.clone(),
+    };
+    let mut own =
+        AuditEntry::unsigned_links(ACCOUNT, &head, 3, None, datetime!(2026-12-02 10:00 UTC));
+    own.seal(&w.signer);
+    assert_eq!(own.unsigned_range(), Some((3, 4)));
+    links.push(own.clone());
+    let mut walker = Walker::new(ACCOUNT, ChainHead::genesis(), &w.keys);
+    let mut err = None;
+    for e in &links {
+        if let Err(b) = walker.step(e.seq, e) {
+            err = Some(b);
+            break;
+        }
+    }
+    let err = err.unwrap();
+    assert_eq!(err.seq, 3);
+    assert!(err.reason.contains("3..=4"), "{}", err.reason);
+    assert_eq!(
+        walker.sealed().seq,
+        2,
+        "the last good link is before the range"
+    );
+    assert_eq!(err.resume.map(|r| r.seq), Some(5));
+    // The same record claiming another range is itself a break.
+    let mut wrong =
+        AuditEntry::unsigned_links(ACCOUNT, &head, 4, None, datetime!(2026-12-02 10:00 UTC));
+    wrong.seal(&w.signer);
+    links[4] = wrong;
+    let err = walk(&links, &w.keys).unwrap_err();
+    assert_eq!(err.seq, 5);
+    assert!(err.reason.contains("names links 4..=4"), "{}", err.reason);
+    assert!(err.resume.is_none());
+}

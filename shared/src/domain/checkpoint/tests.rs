@@ -82,7 +82,7 @@ fn an_intact_trail_with_an_empty_period_verifies() {
     let s = signer("k1", 7);
     let keys = KeyRing::new(&[s.public_key()]).unwrap();
     let cps = chain(&s, &[0, 2, 2, 5]);
-    assert_eq!(verify(ACCOUNT, &cps, &keys, &Rows::new(6)), vec![]);
+    assert_eq!(verify(ACCOUNT, &cps, &keys, &Rows::new(6), None), vec![]);
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn a_truncated_tail_is_named_with_its_period_and_seq() {
     let s = signer("k1", 7);
     let keys = KeyRing::new(&[s.public_key()]).unwrap();
     let cps = chain(&s, &[2, 6]);
-    let f = verify(ACCOUNT, &cps, &keys, &Rows::new(4));
+    let f = verify(ACCOUNT, &cps, &keys, &Rows::new(4), None);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].period, period(1));
     assert_eq!(f[0].seq, 6);
@@ -105,7 +105,7 @@ fn a_rewritten_trail_is_named() {
     let mut rows = Rows::new(4);
     rows.hashes[2] = "forged".into();
     assert_eq!(
-        problems(&verify(ACCOUNT, &cps, &keys, &rows)),
+        problems(&verify(ACCOUNT, &cps, &keys, &rows, None)),
         vec![&Problem::Rewritten]
     );
 }
@@ -118,13 +118,13 @@ fn an_altered_or_unsigned_checkpoint_is_refused() {
     cps[0].checkpoint.head_seq = 2;
     cps[0].checkpoint.head_hash = "h2".into();
     assert_eq!(
-        problems(&verify(ACCOUNT, &cps, &keys, &Rows::new(2))),
+        problems(&verify(ACCOUNT, &cps, &keys, &Rows::new(2), None)),
         vec![&Problem::BadSignature]
     );
     let forger = signer("k1", 9);
     let forged = chain(&forger, &[1]);
     assert_eq!(
-        problems(&verify(ACCOUNT, &forged, &keys, &Rows::new(1))),
+        problems(&verify(ACCOUNT, &forged, &keys, &Rows::new(1), None)),
         vec![&Problem::BadSignature]
     );
 }
@@ -136,7 +136,7 @@ fn a_removed_checkpoint_breaks_the_chain_and_leaves_a_missing_period() {
     let mut cps = chain(&s, &[1, 2, 3]);
     cps.remove(1);
     assert_eq!(
-        problems(&verify(ACCOUNT, &cps, &keys, &Rows::new(3))),
+        problems(&verify(ACCOUNT, &cps, &keys, &Rows::new(3), None)),
         vec![&Problem::ChainBroken, &Problem::MissingPeriod]
     );
 }
@@ -160,10 +160,10 @@ fn old_checkpoints_verify_with_the_old_key_after_rotation() {
         key_id: "k2".into(),
         time: period(2),
     }));
-    assert_eq!(verify(ACCOUNT, &cps, &keys, &Rows::new(2)), vec![]);
+    assert_eq!(verify(ACCOUNT, &cps, &keys, &Rows::new(2), None), vec![]);
     let only_new = KeyRing::new(&[new.public_key()]).unwrap();
     assert_eq!(
-        problems(&verify(ACCOUNT, &cps, &only_new, &Rows::new(2))),
+        problems(&verify(ACCOUNT, &cps, &only_new, &Rows::new(2), None)),
         vec![&Problem::UnknownKey, &Problem::ChainBroken]
     );
 }
@@ -178,7 +178,7 @@ fn rows_cut_from_the_start_need_a_signed_disposal() {
         hashes: (3..=5).map(|s| format!("h{s}")).collect(),
     };
     assert_eq!(
-        problems(&verify(ACCOUNT, &cps, &keys, &cut)),
+        problems(&verify(ACCOUNT, &cps, &keys, &cut, None)),
         vec![&Problem::HeadCut { first_seq: 3 }]
     );
     // The same cut, recorded by a signed disposal checkpoint, verifies.
@@ -195,7 +195,7 @@ fn rows_cut_from_the_start_need_a_signed_disposal() {
         key_id: "k1".into(),
         time: period(1),
     }));
-    assert_eq!(verify(ACCOUNT, &with_disposal, &keys, &cut), vec![]);
+    assert_eq!(verify(ACCOUNT, &with_disposal, &keys, &cut, None), vec![]);
 }
 
 #[test]

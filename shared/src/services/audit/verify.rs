@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 pub const VERIFY_PAGE: i64 = 500;
 pub const VERIFY_MAX_ROWS: u64 = 50_000;
+/// No run the writer appends is longer (a queue batch holds at most 100 messages): more links
+/// than this without its receipt at the end of a call are not one of its runs.
+pub const MAX_RUN: i64 = 1000;
 
 /// A link of the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,7 +82,14 @@ impl Verification {
                     after_hash: g.hash.clone(),
                 }),
             ),
-            End::Broken(seq, reason) => (Some(Broken { seq, reason }), false, None),
+            End::Broken(seq, reason, resume) => (
+                Some(Broken { seq, reason }),
+                false,
+                resume.map(|r| Resume {
+                    after_seq: r.seq,
+                    after_hash: r.hash,
+                }),
+            ),
         };
         let last_good = good.map(|g| Link {
             seq: g.seq,
@@ -105,22 +115,24 @@ impl Verification {
     }
 }
 
-/// Parse a row (`seq`, `body`) into its link.
-fn entry_of(row: &serde_json::Map<String, Value>) -> Result<(i64, AuditEntry), Broken> {
+/// Check the next row (`seq`, `body` as stored) with the walker.
+fn step(walker: &mut Walker, row: &serde_json::Map<String, Value>) -> Result<AuditEntry, Break> {
     let seq = col_i64(row, "seq").unwrap_or(-1);
-    col_str(row, "body")
-        .and_then(|b| serde_json::from_str::<AuditEntry>(b).ok())
-        .map(|e| (seq, e))
-        .ok_or(Broken {
+    let Some(text) = col_str(row, "body") else {
+        return Err(Break {
             seq,
             reason: "body is not an audit entry".into(),
-        })
+            resume: None,
+        });
+    };
+    walker.step_text(seq, text)
 }
 
 enum End {
     Head,
     Budget,
-    Broken(i64, String),
+    /// Broken at seq, why, and where a caller may resume (the writer's acknowledgment).
+    Broken(i64, String, Option<ChainHead>),
 }
 
 /// Verify an account's chain from its start, or after `after` = (seq, hash of that link as a
@@ -149,7 +161,7 @@ pub async fn verify(
                 0,
                 0,
                 None,
-                End::Broken(first, reason),
+                End::Broken(first, reason, None),
             )));
         }
     };
@@ -164,14 +176,16 @@ pub async fn verify(
                 seq,
                 0,
                 None,
-                End::Broken(seq, reason.to_string()),
+                End::Broken(seq, reason.to_string(), None),
             )))
         };
-        let (_, entry) = match entry_of(row) {
-            Ok(e) => e,
-            Err(b) => return refuse(&b.reason),
+        let Some(entry) =
+            col_str(row, "body").and_then(|b| serde_json::from_str::<AuditEntry>(b).ok())
+        else {
+            return refuse("body is not an audit entry");
         };
-        // The resume link is checked on its own: its content, and that the writer signed it.
+        // The resume link is checked on its own: its stored text, content, and that the writer
+        // signed it.
         let mut walker = Walker::new(
             account_id,
             ChainHead {
@@ -180,7 +194,7 @@ pub async fn verify(
             },
             keys,
         );
-        if let Err(b) = walker.step(seq, &entry) {
+        if let Err(b) = step(&mut walker, row) {
             return refuse(&b.reason);
         }
         if walker.sealed().seq != seq {
@@ -201,15 +215,16 @@ pub async fn verify(
             .query(store::page_stmt(account_id, walker.head().seq, limit))
             .await?;
         for row in &rows.rows {
-            let step = entry_of(row).and_then(|(seq, e)| walker.step(seq, &e).map_err(into_broken));
-            if let Err(b) = step {
+            if let Err(b) = step(&mut walker, row) {
+                // Before an acknowledged range, the last good link is the one before it.
+                let good = walker.sealed().clone();
                 return Ok(Some(Verification {
                     from_start,
                     ..Verification::new(
                         started_after,
                         checked,
-                        Some(walker.sealed().clone()),
-                        End::Broken(b.seq, b.reason),
+                        Some(good),
+                        End::Broken(b.seq, b.reason, b.resume),
                     )
                 }));
             }
@@ -218,7 +233,7 @@ pub async fn verify(
         if (rows.rows.len() as i64) < limit {
             let end = match walker.finish() {
                 Ok(()) => End::Head,
-                Err(b) => End::Broken(b.seq, b.reason),
+                Err(b) => End::Broken(b.seq, b.reason, None),
             };
             return Ok(Some(Verification {
                 from_start,
@@ -226,20 +241,24 @@ pub async fn verify(
             }));
         }
     }
+    // A whole call's budget of links and none of them signed: no genuine run is that long.
+    let unsealed = walker.head().seq - walker.sealed().seq;
+    let end = if walker.sealed().seq == started_after || unsealed > MAX_RUN {
+        End::Broken(
+            walker.sealed().seq + 1,
+            format!(
+                "links {}..={} and on carry no receipt of the audit writer (longer than any run \
+                 it appends): appended outside the service",
+                walker.sealed().seq + 1,
+                walker.head().seq
+            ),
+            None,
+        )
+    } else {
+        End::Budget
+    };
     Ok(Some(Verification {
         from_start,
-        ..Verification::new(
-            started_after,
-            checked,
-            Some(walker.sealed().clone()),
-            End::Budget,
-        )
+        ..Verification::new(started_after, checked, Some(walker.sealed().clone()), end)
     }))
-}
-
-fn into_broken(b: Break) -> Broken {
-    Broken {
-        seq: b.seq,
-        reason: b.reason,
-    }
 }

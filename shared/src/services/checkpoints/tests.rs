@@ -17,6 +17,18 @@ fn keys(s: &[PublicKey]) -> KeyRing {
     KeyRing::new(s).unwrap()
 }
 
+/// Every key these tests sign with: the checkpoint signers' and the audit writer's.
+fn ring() -> KeyRing {
+    let seed = base64::engine::general_purpose::STANDARD.encode([6u8; 32]);
+    keys(&[
+        signer("k1").public_key(),
+        Signer::from_secret(&format!("k2:{seed}"))
+            .unwrap()
+            .public_key(),
+        crate::testing::harness::test_seal().signer.public_key(),
+    ])
+}
+
 /// Record `n` more events of the account in its audit trail.
 fn record(db: &SqliteDb, n: u128, at: OffsetDateTime) {
     let before = db.query_json("SELECT count(*) AS n FROM audit_log")[0]["n"]
@@ -46,6 +58,7 @@ fn record(db: &SqliteDb, n: u128, at: OffsetDateTime) {
             db,
             &ev,
             None,
+            None,
             at,
             &crate::testing::harness::test_seal(),
         ))
@@ -71,6 +84,7 @@ fn one_checkpoint_per_period_also_when_nothing_happened_and_the_trail_verifies()
         &db,
         &bucket,
         &s,
+        &ring(),
         ACCOUNT,
         datetime!(2026-12-02 10:05 UTC),
     ));
@@ -79,10 +93,10 @@ fn one_checkpoint_per_period_also_when_nothing_happened_and_the_trail_verifies()
     for h in [11, 12, 13] {
         let now = datetime!(2026-12-02 00:05 UTC) + time::Duration::hours(h);
         assert_eq!(
-            block_on(write_due(&db, &bucket, &s, ACCOUNT, now)).unwrap(),
+            block_on(write_due(&db, &bucket, &s, &ring(), ACCOUNT, now)).unwrap(),
             Written {
                 signed: 1,
-                already_there: 0
+                ..Written::default()
             }
         );
         if h == 12 {
@@ -108,30 +122,27 @@ fn a_repeated_run_writes_nothing_and_a_late_run_fills_every_missed_period() {
     record(&db, 1, datetime!(2026-12-02 09:10 UTC));
     let at = datetime!(2026-12-02 10:05 UTC);
     assert_eq!(
-        block_on(write_due(&db, &bucket, &s, ACCOUNT, at))
+        block_on(write_due(&db, &bucket, &s, &ring(), ACCOUNT, at))
             .unwrap()
             .signed,
         1
     );
     assert_eq!(
-        block_on(write_due(&db, &bucket, &s, ACCOUNT, at)).unwrap(),
+        block_on(write_due(&db, &bucket, &s, &ring(), ACCOUNT, at)).unwrap(),
         Written::default(),
         "the same run again does nothing"
     );
-    // The resume point lost (or a run that crashed before saving it): the objects already in
-    // the bucket are kept, never replaced.
+    // The resume hint lost (or a run that crashed before saving it): the job resumes from the
+    // bucket, whose objects are never replaced.
     db.exec("DELETE FROM audit_checkpoint_heads").unwrap();
     assert_eq!(
-        block_on(write_due(&db, &bucket, &s, ACCOUNT, at)).unwrap(),
-        Written {
-            signed: 0,
-            already_there: 1
-        }
+        block_on(write_due(&db, &bucket, &s, &ring(), ACCOUNT, at)).unwrap(),
+        Written::default()
     );
     // Off for four hours: the next run signs the four periods it missed.
     let late = datetime!(2026-12-02 14:40 UTC);
     assert_eq!(
-        block_on(write_due(&db, &bucket, &s, ACCOUNT, late))
+        block_on(write_due(&db, &bucket, &s, &ring(), ACCOUNT, late))
             .unwrap()
             .signed,
         4
@@ -155,6 +166,7 @@ fn a_truncated_or_rewritten_trail_parts_from_its_checkpoints() {
         &db,
         &bucket,
         &s,
+        &ring(),
         ACCOUNT,
         datetime!(2026-12-02 10:05 UTC),
     ))
@@ -183,6 +195,7 @@ fn checkpoints_signed_before_a_key_rotation_still_verify() {
         &db,
         &bucket,
         &old,
+        &ring(),
         ACCOUNT,
         datetime!(2026-12-02 10:05 UTC),
     ))
@@ -192,6 +205,7 @@ fn checkpoints_signed_before_a_key_rotation_still_verify() {
         &db,
         &bucket,
         &new,
+        &ring(),
         ACCOUNT,
         datetime!(2026-12-02 11:05 UTC),
     ))
@@ -221,6 +235,7 @@ fn the_audit_logs_own_disposal_is_a_signed_checkpoint_and_the_rest_still_verifie
         &db,
         &bucket,
         &seal.signer,
+        &ring(),
         ACCOUNT,
         t0 + time::Duration::hours(1),
     ))
@@ -267,6 +282,7 @@ fn the_audit_logs_own_disposal_is_a_signed_checkpoint_and_the_rest_still_verifie
         &db,
         &bucket,
         &seal.signer,
+        &ring(),
         ACCOUNT,
         later + time::Duration::hours(1),
     ))
@@ -277,8 +293,23 @@ fn the_audit_logs_own_disposal_is_a_signed_checkpoint_and_the_rest_still_verifie
         block_on(verify_against(&db, ACCOUNT, &cps, &seal.keys)).unwrap(),
         vec![]
     );
-    let w = block_on(verify_window(&db, &bucket, ACCOUNT, None, 3, &seal.keys)).unwrap();
-    assert_eq!(w.findings, vec![], "{w:?}");
+    let w = block_on(verify_recent(
+        &db,
+        &bucket,
+        ACCOUNT,
+        None,
+        later + time::Duration::hours(1),
+        &seal.keys,
+    ))
+    .unwrap();
+    // Ten years without the hourly job: the periods it did not sign, and nothing else.
+    assert!(
+        !w.findings.is_empty()
+            && w.findings
+                .iter()
+                .all(|f| f.problem == Problem::MissingPeriod),
+        "{w:?}"
+    );
 }
 
 #[test]
