@@ -12,6 +12,7 @@ mod api;
 mod audit;
 mod contention;
 mod identity;
+mod operator;
 mod pipeline;
 mod writes;
 
@@ -22,6 +23,7 @@ fn main() {
         audit::TESTS,
         contention::TESTS,
         identity::TESTS,
+        operator::TESTS,
         pipeline::TESTS,
         writes::TESTS,
     ]

@@ -108,6 +108,8 @@ fn test() -> Result<()> {
         "-p",
         "api-worker",
         "-p",
+        "operator-worker",
+        "-p",
         "change-events-consumer",
         "-p",
         "scheduler-worker",

@@ -860,6 +860,39 @@ fn wrangler_parity(root: &Path, out: &mut Vec<String>) -> Result<()> {
         ));
     }
 
+    // The operator plane is its own Worker: it reaches the scheduler through its service
+    // binding, and the tenant API Workers hold no operator secret in any environment.
+    let ops = Config::read(root, "operator.jsonc")?;
+    let svc = b.s("SCHEDULER_SERVICE")?;
+    for env in ["", "/env/production"] {
+        let services = ops.at(&format!("{env}/services"));
+        if !services.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|s| s["binding"] == svc && s["service"] == sched.json["name"])
+        }) {
+            out.push(ops.problem(
+                &format!("{env}/services"),
+                format!("no service binding {svc:?} to the scheduler (shared::bindings::SCHEDULER_SERVICE)"),
+            ));
+        }
+    }
+    let admin = b.s("ADMIN_SECRET")?;
+    for name in ["api.jsonc", "api-dedicated-01.jsonc"] {
+        let cfg = Config::read(root, name)?;
+        for env in ["", "/env/production"] {
+            let required = cfg.at(&format!("{env}/secrets/required"));
+            if required
+                .as_array()
+                .is_some_and(|a| a.iter().any(|s| s == admin))
+            {
+                out.push(cfg.problem(
+                    &format!("{env}/secrets/required"),
+                    format!("the tenant API requires {admin:?}: it belongs to the operator Worker"),
+                ));
+            }
+        }
+    }
+
     // Every storage binding of EVERY config in wrangler/ (bench and local-only ones too, in
     // every env block) states the EU jurisdiction where the config has a field for it.
     let dir = root.join("wrangler");

@@ -141,7 +141,24 @@ async fn route<P: OperatorPlatform>(
         });
     }
     let operator = authenticate(p, cfg, req).await?;
-    let param = params.first().copied().unwrap_or_default();
+    let mut param = params.first().copied().unwrap_or_default().to_string();
+    // A new account's id is chosen here (unless the operator names it), so that the trail
+    // records which account the action created.
+    let assigned;
+    let req = match (r.handler, serde_json::from_slice::<Value>(&req.body)) {
+        (H::CreateAccount, Ok(Value::Object(mut body))) => {
+            let id = body
+                .entry("id")
+                .or_insert_with(|| json!(crate::domain::clock::uuid_v4(p.entropy())));
+            param = id.as_str().unwrap_or_default().to_string();
+            assigned = ApiRequest {
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+                ..req.clone()
+            };
+            &assigned
+        }
+        _ => req,
+    };
     if let Some(a) = r.audited {
         let details: Value = if req.body.is_empty() {
             Value::Null
@@ -165,10 +182,10 @@ async fn route<P: OperatorPlatform>(
         tracing::info!(
             operator = %operator.email,
             action = a.action,
-            target = param,
+            target = %param,
             platform_audit_seq = entry.seq,
             "operator action"
         );
     }
-    handlers::dispatch(p, cfg, req, r.handler, param, &operator).await
+    handlers::dispatch(p, cfg, req, r.handler, &param, &operator).await
 }
