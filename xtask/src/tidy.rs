@@ -1379,6 +1379,19 @@ mod tests {
             ("jobs", l3),
             ("consumer", l3),
             ("api", l3),
+            // The operator Worker's layer: the API's toolkit on top of what the API may use.
+            (
+                "operator",
+                &[
+                    "api",
+                    "services",
+                    "store",
+                    "ports",
+                    "domain",
+                    "bindings",
+                    "migrations",
+                ],
+            ),
             ("bindings", &[]),
             ("migrations", &[]),
         ];
