@@ -328,7 +328,7 @@ fn run_job_on_demand(env: &Env) -> TestResult {
         "/admin/v1/jobs/migration_check/run",
         Some("not-the-secret"),
         None,
-        &[],
+        &[("host", "ops.localhost")],
     )?;
     expect_status(&r, 401, "wrong secret")
 }

@@ -13,6 +13,7 @@ mod audit;
 mod contention;
 mod http;
 mod identity;
+mod operator;
 mod pipeline;
 mod writes;
 
@@ -24,6 +25,7 @@ fn main() {
         contention::TESTS,
         identity::TESTS,
         http::TESTS,
+        operator::TESTS,
         pipeline::TESTS,
         writes::TESTS,
     ]

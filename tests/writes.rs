@@ -225,7 +225,9 @@ fn settings_audited(env: &Env) -> TestResult {
         .collect();
     ensure(holds.len() == 2, format!("two hold changes: {items:?}"))?;
     ensure(
-        holds.iter().all(|h| h["actor"]["id"] == "operator")
+        holds
+            .iter()
+            .all(|h| h["actor"]["id"] == "operator:local-operator@ops.localhost")
             && holds
                 .iter()
                 .any(|h| h["changes"]["legal_hold"] == json!({"before": false, "after": true}))

@@ -1,13 +1,11 @@
 // LOCAL ONLY. Stands in for Cloudflare's zone routing in `wrangler dev`, which serves only the
 // first config over HTTP: routes each request to the deployment its Host names (as custom
-// domains and routes do when deployed), and hands cron triggers to the scheduler. It holds no
+// domains and routes do when deployed), and hands cron triggers to the scheduler. The operator
+// Worker is reached only with Host ops.localhost (HOST_ROUTES); no tenant host ever reaches it,
+// and the scheduler is reached only by cron triggers here and by the operator's service binding. It holds no
 // product logic and is never deployed.
 export default {
   async fetch(request, env) {
-    // The scheduler's own operator API (deployed: its own route on the operations domain).
-    if (new URL(request.url).pathname.startsWith("/admin/v1/jobs/")) {
-      return env.SCHEDULER.fetch(request);
-    }
     // The local mock identity provider (tests' issuers live under /mock-idp/<realm>).
     if (new URL(request.url).pathname.startsWith("/mock-idp/")) {
       return env.MOCK_IDP.fetch(request);

@@ -484,3 +484,45 @@ impl Fetch for HttpFetch {
         })
     }
 }
+
+/// POST to another Worker through its service binding (the operator Worker's call of the
+/// scheduler's job run), with a bearer credential; its answer as an `ApiResponse` (a JSON body
+/// kept as JSON).
+pub async fn post_service(
+    env: &Env,
+    binding: &str,
+    path: &str,
+    bearer: &str,
+    request_id: &str,
+) -> Result<ApiResponse, String> {
+    let fetcher = env
+        .service(binding)
+        .map_err(|e| format!("{binding}: {e}"))?;
+    let headers = worker::Headers::new();
+    headers
+        .set("authorization", &format!("Bearer {bearer}"))
+        .and_then(|_| headers.set("x-request-id", request_id))
+        .map_err(|e| e.to_string())?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post).with_headers(headers);
+    // A service binding ignores the host; the path is what the callee routes on.
+    let mut r = fetcher
+        .fetch(
+            format!("https://{}{path}", binding.to_ascii_lowercase()),
+            Some(init),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status_code();
+    let content_type = r.headers().get("content-type").ok().flatten();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    let mut out = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => ApiResponse::json(status, v),
+        Err(_) => ApiResponse::empty(status),
+    };
+    if let Some(ct) = content_type {
+        out.headers.retain(|(k, _)| k != "content-type");
+        out = out.with_header("content-type", ct);
+    }
+    Ok(out)
+}

@@ -86,3 +86,10 @@ pub const READ_CACHE_VAR: &str = "READ_CACHE";
 /// Seconds between two fetches of one identity provider's JWKS by an isolate when tokens name
 /// unknown keys (default 60; the local stack lowers it so rotation tests need not wait).
 pub const JWKS_REFETCH_SECONDS_VAR: &str = "JWKS_REFETCH_SECONDS";
+
+/// Operator Worker: the Cloudflare Access application it sits behind (deployed): the team
+/// domain (`<team>.cloudflareaccess.com`) and the application's audience (AUD) tag.
+pub const ACCESS_TEAM_DOMAIN_VAR: &str = "ACCESS_TEAM_DOMAIN";
+pub const ACCESS_AUD_VAR: &str = "ACCESS_AUD";
+/// Operator Worker: its service binding to the scheduler (job runs on demand).
+pub const SCHEDULER_SERVICE: &str = "SCHEDULER";

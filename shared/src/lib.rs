@@ -14,8 +14,10 @@
 //! - [`services`] (L2): rules that need storage but know nothing of HTTP, cron or queues (the
 //!   write protocol, tenancy, usage, audit chain, derived fields). Imports `store` and below.
 //! - [`api`], [`jobs`], [`consumer`] (L3): one per Worker (HTTP, cron, queues). Each imports
-//!   `services` and below, never a sibling; only `api/admin/jobs.rs` (the scheduler's job-run
-//!   endpoint) imports `jobs`.
+//!   `services` and below, never a sibling.
+//! - [`operator`] (L3, the operator Worker): the operator plane on its own host. Imports `api`
+//!   (its HTTP toolkit and account-change protocol; `api` never imports it) and below; only
+//!   `operator/jobs.rs` (the scheduler's side of a job run) imports `jobs`.
 //! - `testing` (fakes, the test harness) and `tests` may import anything.
 //!
 //! [`bindings`] (binding, queue and cron names) and [`migrations`] sit at the top level, below
@@ -32,6 +34,7 @@ pub mod consumer;
 pub mod domain;
 pub mod jobs;
 pub mod migrations;
+pub mod operator;
 pub mod ports;
 pub mod services;
 pub mod store;

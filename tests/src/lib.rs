@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 pub use xtask::http::{Client, Reply};
-use xtask::LOCAL_ADMIN_SECRET;
+use xtask::{LOCAL_ADMIN_SECRET, OPERATOR_HOST};
 
 pub type TestResult = Result<(), String>;
 
@@ -39,9 +39,15 @@ pub struct TestTenant {
 }
 
 impl Env {
+    /// An operator call: the operator Worker's own host, the local dev credential.
     pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
-        self.client
-            .json(method, path, Some(LOCAL_ADMIN_SECRET), body, &[])
+        self.client.json(
+            method,
+            path,
+            Some(LOCAL_ADMIN_SECRET),
+            body,
+            &[("host", OPERATOR_HOST)],
+        )
     }
 
     pub fn token(&self, account: &str, role: &str) -> Result<String, String> {

@@ -59,6 +59,8 @@ fn ok(r: &crate::http::Reply, what: &str) -> Result<Value> {
 pub fn seed(base: &str) -> Result<Vec<Seeded>> {
     let c = Client::new(base);
     let admin = Some(LOCAL_ADMIN_SECRET);
+    // Operator calls go to the operator Worker's own host.
+    let ops: &[(&str, &str)] = &[("host", crate::OPERATOR_HOST)];
     let mut out = Vec::new();
     for t in TENANTS {
         crate::step(&format!("demo tenant {}", t.name));
@@ -66,7 +68,7 @@ pub fn seed(base: &str) -> Result<Vec<Seeded>> {
         if let Some(s) = t.shard {
             body["shard_id"] = json!(s);
         }
-        let r = c.json("POST", "/admin/v1/accounts", admin, Some(&body), &[])?;
+        let r = c.json("POST", "/admin/v1/accounts", admin, Some(&body), ops)?;
         if r.status != 201 && r.status != 409 {
             return Err(format!(
                 "create account {}: HTTP {} {}",
@@ -81,7 +83,7 @@ pub fn seed(base: &str) -> Result<Vec<Seeded>> {
                 &format!("/admin/v1/accounts/{}", t.id),
                 admin,
                 None,
-                &[],
+                ops,
             )?,
             "get account",
         )?;
@@ -95,7 +97,7 @@ pub fn seed(base: &str) -> Result<Vec<Seeded>> {
                 &format!("/admin/v1/accounts/{}/domains", t.id),
                 admin,
                 Some(&json!({"hostname": d})),
-                &[],
+                ops,
             )?;
             if r.status != 201 && r.status != 409 {
                 return Err(format!(
@@ -111,7 +113,7 @@ pub fn seed(base: &str) -> Result<Vec<Seeded>> {
                 &format!("/admin/v1/accounts/{}/tokens", t.id),
                 admin,
                 Some(&json!({"sub": t.user, "role": "admin", "ttl_seconds": 86400})),
-                &[],
+                ops,
             )?,
             "mint token",
         )?;
@@ -187,8 +189,26 @@ pub fn print(base: &str, seeded: &[Seeded]) {
         }
         println!();
     }
-    println!("# operator API and the scheduler (cron triggers go through /__scheduled locally)");
-    println!("curl -s {base}/admin/v1/shards -H 'Authorization: Bearer {LOCAL_ADMIN_SECRET}'");
+    let ops = crate::OPERATOR_HOST;
+    println!(
+        "# operator API: the operator Worker on its own host ({ops}; deployed behind Cloudflare Access),"
+    );
+    println!("# locally with the dev credential; every action lands in the platform audit trail");
+    println!(
+        "curl -s {base}/admin/v1/shards -H 'Host: {ops}' -H 'Authorization: Bearer {LOCAL_ADMIN_SECRET}'"
+    );
+    println!(
+        "curl -s -X POST {base}/admin/v1/jobs/outbox_relay/run -H 'Host: {ops}' -H 'Authorization: Bearer {LOCAL_ADMIN_SECRET}'"
+    );
+    println!(
+        "curl -s '{base}/admin/v1/job-runs' -H 'Host: {ops}' -H 'Authorization: Bearer {LOCAL_ADMIN_SECRET}'"
+    );
+    println!(
+        "curl -s '{base}/admin/v1/audit' -H 'Host: {ops}' -H 'Authorization: Bearer {LOCAL_ADMIN_SECRET}'"
+    );
+    println!(
+        "curl -s '{base}/admin/v1/audit/verify' -H 'Host: {ops}' -H 'Authorization: Bearer {LOCAL_ADMIN_SECRET}'"
+    );
+    println!("# cron triggers go through /__scheduled locally");
     println!("curl -s '{base}/__scheduled?cron=*+*+*+*+*'");
-    println!("curl -s '{base}/admin/v1/job-runs' -H 'Authorization: Bearer {LOCAL_ADMIN_SECRET}'");
 }

@@ -23,6 +23,7 @@ pub fn root() -> PathBuf {
 /// Worker crates: (crate dir, wrangler config). One build serves every config that names it.
 pub const WORKERS: &[(&str, &str)] = &[
     ("producers/api", "wrangler/api.jsonc"),
+    ("producers/operator", "wrangler/operator.jsonc"),
     ("consumers/change-events", "wrangler/consumer.jsonc"),
     ("schedulers/cron", "wrangler/scheduler.jsonc"),
 ];
@@ -31,6 +32,7 @@ pub const WORKERS: &[(&str, &str)] = &[
 pub const DEPLOYABLE_CONFIGS: &[&str] = &[
     "wrangler/api.jsonc",
     "wrangler/api-dedicated-01.jsonc",
+    "wrangler/operator.jsonc",
     "wrangler/consumer.jsonc",
     "wrangler/scheduler.jsonc",
 ];
@@ -40,6 +42,7 @@ pub const STACK_CONFIGS: &[&str] = &[
     "wrangler/local-edge.jsonc",
     "wrangler/api.jsonc",
     "wrangler/api-dedicated-01.jsonc",
+    "wrangler/operator.jsonc",
     "wrangler/consumer.jsonc",
     "wrangler/scheduler.jsonc",
     // Local only: the mock identity provider the tests' issuers live on.
@@ -55,6 +58,9 @@ pub const DATABASES: &[(&str, &str)] = &[
 ];
 
 pub const LOCAL_ADMIN_SECRET: &str = "local-dev-admin-secret";
+/// The operator Worker's own hostname on the local stack (the local edge routes it; no tenant
+/// host reaches the operator Worker).
+pub const OPERATOR_HOST: &str = "ops.localhost";
 
 /// A command with the pinned Node toolchain first on PATH and quiet wrangler settings.
 pub fn node_command(program: &str) -> Command {

@@ -111,6 +111,8 @@ fn test() -> Result<()> {
         "-p",
         "api-worker",
         "-p",
+        "operator-worker",
+        "-p",
         "change-events-consumer",
         "-p",
         "scheduler-worker",

@@ -76,13 +76,15 @@ impl Tidy {
 /// The layers: folders (or, for `ports`, `tests` and the like, single files) directly under
 /// `shared/src/`.
 const LAYERS: &[&str] = &[
-    "domain", "ports", "store", "services", "api", "jobs", "consumer", "testing", "tests",
+    "domain", "ports", "store", "services", "api", "jobs", "consumer", "operator", "testing",
+    "tests",
 ];
 
 /// What each layer imports directly (besides itself); it may import the transitive closure
 /// (`may_import`). Layers and top-level files not listed import nothing. `testing`, `tests`
-/// and `lib.rs` may import anything; `api` may also import `jobs`, but only from a file named
-/// `jobs.rs` under `api/admin/` (the scheduler's job-run endpoint, see `allowed`).
+/// and `lib.rs` may import anything. `operator` (the operator Worker) builds on the API's HTTP
+/// toolkit, so it imports `api` (and `api` never imports it); it may also import `jobs`, but
+/// only from `operator/jobs.rs` (the scheduler's side of a job run, see `allowed`).
 const DIRECT: &[(&str, &[&str])] = &[
     ("domain", &["bindings"]),
     ("ports", &["domain"]),
@@ -91,6 +93,7 @@ const DIRECT: &[(&str, &[&str])] = &[
     ("api", &["services"]),
     ("jobs", &["services"]),
     ("consumer", &["services"]),
+    ("operator", &["api"]),
 ];
 const ANYTHING: &[&str] = &["testing", "tests", "lib"];
 /// Files directly in `shared/src/` that are not layers.
@@ -119,8 +122,8 @@ fn allowed(from: &str, rel: &Path, to: &str) -> bool {
     if from == to || ANYTHING.contains(&from) || is_test_file(rel) {
         return true;
     }
-    if from == "api" && to == "jobs" {
-        return rel.starts_with("api/admin") && rel.file_name() == Some("jobs.rs".as_ref());
+    if from == "operator" && to == "jobs" {
+        return rel == Path::new("operator/jobs.rs");
     }
     may_import(from).contains(&to)
 }
@@ -234,8 +237,8 @@ fn layering_violations(layer: &str, rel: &Path, text: &str) -> Vec<(usize, Strin
                 "`crate::{head}` is not a layer module: `{layer}` imports it from the layer that \
                  defines it (lib.rs is the facade for the Workers)"
             )
-        } else if to == "jobs" && layer == "api" {
-            format!("`api` imports `crate::{head}` only from api/admin/jobs.rs")
+        } else if to == "jobs" && layer == "operator" {
+            format!("`operator` imports `crate::{head}` only from operator/jobs.rs")
         } else {
             let may = may_import(layer).join(", ");
             format!(
@@ -857,6 +860,39 @@ fn wrangler_parity(root: &Path, out: &mut Vec<String>) -> Result<()> {
         ));
     }
 
+    // The operator plane is its own Worker: it reaches the scheduler through its service
+    // binding, and the tenant API Workers hold no operator secret in any environment.
+    let ops = Config::read(root, "operator.jsonc")?;
+    let svc = b.s("SCHEDULER_SERVICE")?;
+    for env in ["", "/env/production"] {
+        let services = ops.at(&format!("{env}/services"));
+        if !services.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|s| s["binding"] == svc && s["service"] == sched.json["name"])
+        }) {
+            out.push(ops.problem(
+                &format!("{env}/services"),
+                format!("no service binding {svc:?} to the scheduler (shared::bindings::SCHEDULER_SERVICE)"),
+            ));
+        }
+    }
+    let admin = b.s("ADMIN_SECRET")?;
+    for name in ["api.jsonc", "api-dedicated-01.jsonc"] {
+        let cfg = Config::read(root, name)?;
+        for env in ["", "/env/production"] {
+            let required = cfg.at(&format!("{env}/secrets/required"));
+            if required
+                .as_array()
+                .is_some_and(|a| a.iter().any(|s| s == admin))
+            {
+                out.push(cfg.problem(
+                    &format!("{env}/secrets/required"),
+                    format!("the tenant API requires {admin:?}: it belongs to the operator Worker"),
+                ));
+            }
+        }
+    }
+
     // Every storage binding of EVERY config in wrangler/ (bench and local-only ones too, in
     // every env block) states the EU jurisdiction where the config has a field for it.
     let dir = root.join("wrangler");
@@ -1223,12 +1259,31 @@ mod tests {
             violations("jobs", "jobs/relay.rs", "use crate::api::x;").len(),
             1
         );
-        // Only api/admin/jobs.rs may reach the jobs layer.
-        assert!(violations("api", "api/admin/jobs.rs", "use crate::jobs::{run, Job};").is_empty());
+        // Only operator/jobs.rs may reach the jobs layer; the API never reaches the operator.
+        assert!(violations(
+            "operator",
+            "operator/jobs.rs",
+            "use crate::jobs::{run, Job};"
+        )
+        .is_empty());
         assert_eq!(
-            violations("api", "api/router.rs", "use crate::jobs::Job;").len(),
+            violations("operator", "operator/handlers.rs", "use crate::jobs::Job;").len(),
             1
         );
+        assert_eq!(
+            violations("api", "api/admin/jobs.rs", "use crate::jobs::Job;").len(),
+            1
+        );
+        assert_eq!(
+            violations("api", "api/mod.rs", "use crate::operator::handle;").len(),
+            1
+        );
+        assert!(violations(
+            "operator",
+            "operator/mod.rs",
+            "use crate::api::error::ApiError;"
+        )
+        .is_empty());
         // Domain is pure; ports see only domain.
         assert_eq!(
             violations("domain", "domain/auth.rs", "use crate::ports::Stmt;").len(),
@@ -1324,6 +1379,19 @@ mod tests {
             ("jobs", l3),
             ("consumer", l3),
             ("api", l3),
+            // The operator Worker's layer: the API's toolkit on top of what the API may use.
+            (
+                "operator",
+                &[
+                    "api",
+                    "services",
+                    "store",
+                    "ports",
+                    "domain",
+                    "bindings",
+                    "migrations",
+                ],
+            ),
             ("bindings", &[]),
             ("migrations", &[]),
         ];

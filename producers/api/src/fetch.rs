@@ -47,7 +47,6 @@ fn settings(env: &Env) -> Settings {
                 issuer: platform::var(env, b::JWT_ISSUER_VAR).unwrap_or_default(),
                 audience: platform::var(env, b::JWT_AUDIENCE_VAR).unwrap_or_default(),
             },
-            admin_secret: platform::secret(env, b::ADMIN_SECRET).unwrap_or_default(),
             api_hosts: platform::list_var(env, b::API_HOSTS_VAR),
             max_content_bytes: api::DEFAULT_MAX_CONTENT_BYTES,
             // A secret when deployed (required there), a plain variable locally.

@@ -1,4 +1,5 @@
-//! `fetch` entrypoint: the operator API that runs a job on demand.
+//! `fetch` entrypoint: a job run on demand, called only by the operator Worker through its
+//! service binding (the scheduler has no route).
 
 use crate::WorkerPlatform;
 use platform::logging;
@@ -25,5 +26,5 @@ async fn serve(env: Env, req: ApiRequest) -> ApiResponse {
         )
         .into_response(&req.request_id);
     };
-    shared::api::admin::jobs::handle_operator(&p, &secret, &req).await
+    shared::operator::jobs::handle_scheduler(&p, &secret, &req).await
 }

@@ -1,5 +1,5 @@
 //! The scheduler Worker: outbox relay, shard health, migration checks, retention; also runs any
-//! job on demand for operators (`POST /admin/v1/jobs/{job}/run`).
+//! job on demand for the operator Worker (`POST /admin/v1/jobs/{job}/run`, service binding only).
 #![cfg(target_arch = "wasm32")]
 
 mod fetch;

@@ -1,11 +1,9 @@
-//! Layer 3, the API (tenant `/v1` and operator `/admin/v1` over HTTP): the only layer that knows
-//! requests, responses and problem+json. The API Worker's behaviour, platform-free: authenticate,
+//! Layer 3, the API (tenant `/v1` over HTTP; the operator plane is `crate::operator`, its own
+//! Worker): the layer that knows requests, responses and problem+json. The API Worker's behaviour, platform-free: authenticate,
 //! route the tenant to its shard, validate, write entity + outbox row in one batch, publish,
-//! answer. The Worker only adapts. It uses services, store, ports and domain; the jobs layer
-//! only from `admin/jobs.rs`.
+//! answer. The Worker only adapts. It uses services, store, ports and domain.
 #![allow(async_fn_in_trait)]
 
-pub mod admin;
 pub mod audit_api;
 pub mod content;
 mod crud;
@@ -87,7 +85,6 @@ pub struct ApiConfig {
     /// Local environment: demo tokens and the simulated-country header are honoured.
     pub local: bool,
     pub jwt: JwtConfig,
-    pub admin_secret: String,
     /// Hostnames of the API itself (never looked up as custom domains).
     pub api_hosts: Vec<String>,
     pub max_content_bytes: usize,
@@ -213,7 +210,6 @@ async fn route<P: Platform>(
             Found::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed(allow)),
             Found::NotFound => Err(not_found(req)),
         },
-        Area::Operator => crate::api::admin::handle(p, cfg, req).await,
         Area::Tenant => {
             let t = crate::api::tenant::tenant(p, cfg, req).await?;
             // The adapter's request span declares these; every line of this request carries them.

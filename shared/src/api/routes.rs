@@ -76,32 +76,10 @@ pub enum Tenant {
     AuditCheckpoints,
 }
 
-/// Operator routes (`/admin/v1`): the operator secret.
-#[derive(Debug, Clone, Copy)]
-pub enum Operator {
-    ListShards,
-    ShardHealth,
-    Proposals,
-    PlatformEvents,
-    CreateAccount,
-    GetAccount,
-    Deactivate,
-    Reactivate,
-    MintToken,
-    AddDomain,
-    JobRuns,
-    SetFaults,
-    AccountHold,
-    DeadLetters,
-    InjectMessage,
-    ReplayDeadLetter,
-}
-
 #[derive(Debug, Clone, Copy)]
 pub enum Handler {
     Public(Public),
     Tenant(Tenant),
-    Operator(Operator),
 }
 
 /// One (path template, method) pair. `{name}` in a template matches one path segment.
@@ -120,7 +98,7 @@ const fn r(path: &'static str, verb: Verb, handler: Handler) -> Route {
     }
 }
 
-use Handler::{Operator as O, Public as P, Tenant as T};
+use Handler::{Public as P, Tenant as T};
 use Verb::*;
 
 macro_rules! entity_routes {
@@ -164,58 +142,6 @@ static OTHER_ROUTES: &[Route] = &[
     r("/v1/audit/export", Get, T(Tenant::ExportAudit)),
     r("/v1/audit/verify", Get, T(Tenant::VerifyAudit)),
     r("/v1/audit/checkpoints", Get, T(Tenant::AuditCheckpoints)),
-    r("/admin/v1/shards", Get, O(Operator::ListShards)),
-    r(
-        "/admin/v1/shards/{id}/health",
-        Get,
-        O(Operator::ShardHealth),
-    ),
-    r("/admin/v1/rebalance-proposals", Get, O(Operator::Proposals)),
-    r(
-        "/admin/v1/platform-events",
-        Get,
-        O(Operator::PlatformEvents),
-    ),
-    r("/admin/v1/job-runs", Get, O(Operator::JobRuns)),
-    r("/admin/v1/accounts", Post, O(Operator::CreateAccount)),
-    r("/admin/v1/accounts/{id}", Get, O(Operator::GetAccount)),
-    r(
-        "/admin/v1/accounts/{id}/deactivate",
-        Post,
-        O(Operator::Deactivate),
-    ),
-    r(
-        "/admin/v1/accounts/{id}/reactivate",
-        Post,
-        O(Operator::Reactivate),
-    ),
-    r(
-        "/admin/v1/accounts/{id}/tokens",
-        Post,
-        O(Operator::MintToken),
-    ),
-    r(
-        "/admin/v1/accounts/{id}/domains",
-        Post,
-        O(Operator::AddDomain),
-    ),
-    r(
-        "/admin/v1/accounts/{id}/faults",
-        Put,
-        O(Operator::SetFaults),
-    ),
-    r(
-        "/admin/v1/accounts/{id}/legal-hold",
-        Put,
-        O(Operator::AccountHold),
-    ),
-    r("/admin/v1/dead-letters", Get, O(Operator::DeadLetters)),
-    r(
-        "/admin/v1/dead-letters/{id}/replay",
-        Post,
-        O(Operator::ReplayDeadLetter),
-    ),
-    r("/admin/v1/change-events", Post, O(Operator::InjectMessage)),
 ];
 
 /// Every route of the API Worker.
@@ -234,15 +160,12 @@ pub fn all() -> impl Iterator<Item = &'static Route> {
 pub enum Area {
     Public,
     Tenant,
-    Operator,
 }
 
 pub fn area(path: &str) -> Area {
     let p = path.trim_start_matches('/');
     if p == "v1" || p.starts_with("v1/") {
         Area::Tenant
-    } else if p == "admin/v1" || p.starts_with("admin/v1/") {
-        Area::Operator
     } else {
         Area::Public
     }
@@ -419,13 +342,11 @@ mod tests {
         assert_eq!(area("/v1/clients"), Area::Tenant);
         assert_eq!(area("/v1"), Area::Tenant);
         assert_eq!(area("/v1x"), Area::Public);
-        assert_eq!(area("/admin/v1/shards"), Area::Operator);
         assert_eq!(area("/health"), Area::Public);
         for r in all() {
             let expected = match r.handler {
                 Handler::Public(_) => Area::Public,
                 Handler::Tenant(_) => Area::Tenant,
-                Handler::Operator(_) => Area::Operator,
             };
             assert_eq!(area(r.path), expected, "{}", r.path);
         }

@@ -11,6 +11,7 @@ pub mod entity;
 pub mod event;
 pub mod identity;
 pub mod integers;
+pub mod operator;
 pub mod personal_data;
 pub mod planner;
 pub mod platform_events;

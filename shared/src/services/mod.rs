@@ -9,5 +9,6 @@ pub mod deferred;
 pub mod derived;
 pub mod identity;
 pub mod marks;
+pub mod platform_audit;
 pub mod tenancy;
 pub mod usage;

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod job_state;
 pub mod operations;
 pub mod outbox;
+pub mod platform_audit;
 pub mod platform_events;
 pub mod registry;
 pub mod retention;

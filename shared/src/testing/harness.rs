@@ -17,6 +17,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub const ADMIN: &str = "admin-secret";
+/// The fake Cloudflare Access application of the operator Worker.
+pub const ACCESS_TEAM: &str = "platform.cloudflareaccess.com";
+pub const ACCESS_AUD: &str = "aud-tag-0123456789";
+pub const ACCESS_CERTS: &str = "https://platform.cloudflareaccess.com/cdn-cgi/access/certs";
+/// The operator `admin` calls are made as when deployed.
+pub const OPERATOR_EMAIL: &str = "ops@platform.example";
 pub const START: OffsetDateTime = datetime!(2026-11-26 09:00 UTC);
 
 pub struct Fake {
@@ -110,6 +116,22 @@ impl Platform for Fake {
     }
     fn marks(&self) -> &crate::services::marks::PendingMarks {
         &self.marks
+    }
+}
+
+impl crate::operator::OperatorPlatform for Fake {
+    /// The scheduler's side of the service-binding call, in process.
+    async fn run_job(&self, job: &str, request_id: &str) -> Result<ApiResponse, String> {
+        let req = ApiRequest {
+            method: Method::Post,
+            path: crate::operator::jobs::run_path(job),
+            query: vec![],
+            headers: vec![("authorization".into(), format!("Bearer {ADMIN}"))],
+            body: vec![],
+            cf_country: None,
+            request_id: request_id.into(),
+        };
+        Ok(crate::operator::jobs::handle_scheduler(self, ADMIN, &req).await)
     }
 }
 
@@ -238,7 +260,6 @@ impl Fake {
                 deployment: "clientdocs-api".into(),
                 local: true,
                 jwt: jwt(),
-                admin_secret: ADMIN.into(),
                 api_hosts: vec!["api.test".into()],
                 max_content_bytes: 1024,
                 audit_keys: vec![test_seal().signer.public_key()],
@@ -297,13 +318,76 @@ impl Fake {
         }
     }
 
-    pub fn admin(&self, method: Method, path: &str, body: Option<Value>) -> ApiResponse {
-        self.call(
-            method,
-            path,
-            &[("authorization", &format!("Bearer {ADMIN}"))],
-            body,
+    /// The operator Worker's configuration over this fake (local: the dev credential).
+    pub fn operator_cfg(&self) -> crate::operator::OperatorConfig {
+        crate::operator::OperatorConfig {
+            api: self.cfg.clone(),
+            access: crate::domain::operator::AccessApp::new(ACCESS_TEAM, ACCESS_AUD),
+            dev_secret: ADMIN.into(),
+        }
+    }
+
+    /// A Cloudflare Access assertion for `email` (RS256 with the test key `access-1`, served at
+    /// the team's certs URL by the fake fetch), valid for an hour from the fake clock.
+    pub fn access_assertion(&self, email: &str) -> String {
+        use crate::domain::identity::tests::{rsa_key, sign};
+        let key = serde_json::to_value(rsa_key("access-1")).unwrap_or_default();
+        self.fetch.serve(ACCESS_CERTS, &json!({"keys": [key]}));
+        let now = self.clock.now().unix_timestamp();
+        sign(
+            jsonwebtoken::Algorithm::RS256,
+            Some("access-1"),
+            &json!({"iss": format!("https://{ACCESS_TEAM}"), "aud": [ACCESS_AUD], "email": email,
+                    "sub": format!("sub-{email}"), "iat": now, "exp": now + 3600}),
         )
+    }
+
+    /// An operator request to the operator Worker: locally with the dev credential as a
+    /// bearer, deployed (`cfg.local` false) with an Access assertion of [`OPERATOR_EMAIL`].
+    pub fn admin(&self, method: Method, path: &str, body: Option<Value>) -> ApiResponse {
+        let (name, value) = if self.cfg.local {
+            ("authorization", format!("Bearer {ADMIN}"))
+        } else {
+            (
+                crate::domain::operator::ACCESS_ASSERTION_HEADER,
+                self.access_assertion(OPERATOR_EMAIL),
+            )
+        };
+        self.operator(&self.operator_cfg(), method, path, &[(name, &value)], body)
+    }
+
+    /// One request to the operator Worker with `cfg`.
+    pub fn operator(
+        &self,
+        cfg: &crate::operator::OperatorConfig,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> ApiResponse {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut h: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        if body.is_some() {
+            h.push(("content-type".into(), "application/json".into()));
+        }
+        h.push(("host".into(), "ops.test".into()));
+        let req = ApiRequest {
+            method,
+            path: path.into(),
+            query: ApiRequest::parse_query(query),
+            headers: h,
+            body: body
+                .map(|b| serde_json::to_vec(&b).unwrap_or_default())
+                .unwrap_or_default(),
+            cf_country: None,
+            request_id: "req-test".into(),
+        };
+        let r = block_on(crate::operator::handle(self, cfg, req));
+        self.flush_marks();
+        r
     }
 
     /// Create an account (placement by the operator API) and return (id, shard id).

@@ -14,7 +14,7 @@ fn operators_run_any_job_on_demand_with_the_operator_secret() {
         cf_country: None,
         request_id: "r".into(),
     };
-    let run = |r| block_on(crate::api::admin::jobs::handle_operator(&f, ADMIN, &r));
+    let run = |r| block_on(crate::operator::jobs::handle_scheduler(&f, ADMIN, &r));
     assert_eq!(
         run(req("/admin/v1/jobs/migration_check/run", "wrong")).status,
         401

@@ -37,6 +37,7 @@ mod idempotency;
 mod identity;
 mod jobs_and_health;
 mod model;
+mod operator;
 mod patch_edges;
 mod pipeline;
 mod read_cache;

@@ -360,7 +360,7 @@ fn retention_settings_and_account_holds_reach_the_audit_trail_with_actor_and_bef
     assert_eq!(holds.len(), 1, "{items:#?}");
     assert_eq!(
         holds[0]["actor"],
-        json!({"type": "system", "id": "operator"})
+        json!({"type": "system", "id": "operator:local-operator@ops.localhost"})
     );
     assert_eq!(
         holds[0]["changes"]["legal_hold"],

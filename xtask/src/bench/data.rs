@@ -140,7 +140,7 @@ pub fn account(c: &Client, id: &str, slug: &str, shard: &str) -> Result<()> {
         "/admin/v1/accounts",
         Some(LOCAL_ADMIN_SECRET),
         Some(&body),
-        &[],
+        &[("host", crate::OPERATOR_HOST)],
     )?;
     if r.status == 201 || r.status == 409 {
         Ok(())
@@ -160,7 +160,7 @@ pub fn token(c: &Client, account: &str, sub: &str, ttl: u64) -> Result<String> {
         &format!("/admin/v1/accounts/{account}/tokens"),
         Some(LOCAL_ADMIN_SECRET),
         Some(&json!({"sub": sub, "role": "admin", "ttl_seconds": ttl})),
-        &[],
+        &[("host", crate::OPERATOR_HOST)],
     )?;
     r.json()["token"]
         .as_str()

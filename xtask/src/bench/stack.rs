@@ -14,6 +14,7 @@ pub fn configs(consumer: &Path) -> Vec<PathBuf> {
         r.join("wrangler/bench-edge.jsonc"),
         r.join("wrangler/api.jsonc"),
         r.join("wrangler/api-dedicated-01.jsonc"),
+        r.join("wrangler/operator.jsonc"),
         consumer.to_path_buf(),
         r.join("wrangler/scheduler.jsonc"),
         r.join("wrangler/bench-floor-rs.jsonc"),

@@ -24,6 +24,7 @@ pub fn run(base: &str, max_runs: usize, shard: &str) -> Result<Value> {
         let mut res = agent
             .post(format!("{base}/admin/v1/jobs/retention/run"))
             .header("authorization", format!("Bearer {LOCAL_ADMIN_SECRET}"))
+            .header("host", crate::OPERATOR_HOST)
             .send_empty()
             .map_err(|e| format!("retention run: {e}"))?;
         let status = res.status().as_u16();

@@ -1,60 +1,54 @@
-//! The operator API under `/admin/v1`, authenticated by its own secret (`ADMIN_SECRET`).
-
-pub mod jobs;
+//! The operator routes' handlers (moved from the API Worker's `api/admin`): accounts, shards,
+//! health, proposals, dead letters, local test helpers, identity providers, job runs and the
+//! platform audit trail. Authentication and the audit record happen before (`operator::route`).
 
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
-use crate::api::{json_body, parse_id, ApiConfig, Platform};
+use crate::api::{json_body, parse_id, Platform};
 use crate::domain::auth::{self, Claims, Role};
 use crate::domain::clock::{rfc3339, uuid_v4};
 use crate::domain::event::Actor;
+use crate::domain::identity::IdentitySettings;
+use crate::domain::operator::Operator;
 use crate::domain::tenancy::{Account, AccountKind, Shard};
+use crate::operator::routes::Handler as H;
+use crate::operator::{OperatorConfig, OperatorPlatform};
 use crate::ports::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// The operator secret as a bearer token (constant-time comparison).
-pub(crate) fn authorize_secret(secret: &str, req: &ApiRequest) -> Result<(), ApiError> {
-    Ok(auth::authorize_secret(secret, req.header("authorization"))?)
-}
-
-pub async fn handle<P: Platform>(
+pub(crate) async fn dispatch<P: OperatorPlatform>(
     p: &P,
-    cfg: &ApiConfig,
+    cfg: &OperatorConfig,
     req: &ApiRequest,
+    handler: H,
+    param: &str,
+    operator: &Operator,
 ) -> Result<ApiResponse, ApiError> {
-    use crate::api::routes::{find, Found, Handler, Operator as H};
-    authorize_secret(&cfg.admin_secret, req)?;
-    let not_found = || ApiError::NotFound(format!("no operator route for {}", req.path));
-    let (handler, params) = match find(&req.method, &req.path) {
-        Found::Route(r, params) => match r.handler {
-            Handler::Operator(h) => (h, params),
-            _ => return Err(not_found()),
-        },
-        Found::MethodNotAllowed(allow) => return Err(ApiError::MethodNotAllowed(allow)),
-        Found::NotFound => return Err(not_found()),
-    };
-    // Every operator template has at most one parameter.
-    let param = params.first().copied().unwrap_or_default();
     let id = || parse_id(param);
     match handler {
+        H::Health | H::OpenApi => Err(ApiError::NotFound("public route".into())),
         H::ListShards => list_shards(p).await,
         H::ShardHealth => shard_health(p, param, req).await,
         H::Proposals => proposals(p).await,
         H::PlatformEvents => platform_events(p, req).await,
         H::CreateAccount => create_account(p, req).await,
         H::GetAccount => get_account(p, id()?).await,
-        H::Deactivate => set_active(p, cfg, req, id()?, false).await,
-        H::Reactivate => set_active(p, cfg, req, id()?, true).await,
+        H::Deactivate => set_active(p, cfg, req, operator, id()?, false).await,
+        H::Reactivate => set_active(p, cfg, req, operator, id()?, true).await,
         H::MintToken => mint_token(p, cfg, id()?, req).await,
         H::AddDomain => add_domain(p, id()?, req).await,
+        H::SetIdentity => set_identity(p, cfg, req, operator, id()?).await,
         H::JobRuns => job_runs(p, req).await,
+        H::RunJob => run_job(p, param, req).await,
         H::SetFaults => set_faults(p, cfg, id()?, req).await,
-        H::AccountHold => set_account_hold(p, cfg, id()?, req).await,
+        H::AccountHold => set_account_hold(p, cfg, operator, id()?, req).await,
         H::DeadLetters => list_dead_letters(p, req).await,
         H::InjectMessage => inject_message(p, cfg, req).await,
         H::ReplayDeadLetter => replay_dead_letter(p, param).await,
+        H::ListAudit => list_audit(p, req).await,
+        H::VerifyAudit => verify_audit(p, req).await,
     }
 }
 
@@ -185,12 +179,13 @@ async fn get_account<P: Platform>(p: &P, id: Uuid) -> Result<ApiResponse, ApiErr
 
 async fn set_active<P: Platform>(
     p: &P,
-    cfg: &ApiConfig,
+    cfg: &OperatorConfig,
     req: &ApiRequest,
+    operator: &Operator,
     id: Uuid,
     active: bool,
 ) -> Result<ApiResponse, ApiError> {
-    set_account_field(p, cfg, req, id, "is_active", json!(active)).await
+    set_account_field(p, cfg, req, operator, id, "is_active", json!(active)).await
 }
 
 #[derive(Deserialize)]
@@ -208,11 +203,11 @@ fn default_ttl() -> i64 {
 
 async fn mint_token<P: Platform>(
     p: &P,
-    cfg: &ApiConfig,
+    cfg: &OperatorConfig,
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    if !cfg.local {
+    if !cfg.api.local {
         return Err(ApiError::NotFound(
             "demo tokens exist only in the local environment".into(),
         ));
@@ -230,10 +225,10 @@ async fn mint_token<P: Platform>(
         exp: now + t.ttl_seconds,
         iat: now,
         nbf: None,
-        iss: cfg.jwt.issuer.clone(),
-        aud: cfg.jwt.audience.clone(),
+        iss: cfg.api.jwt.issuer.clone(),
+        aud: cfg.api.jwt.audience.clone(),
     };
-    let token = auth::mint(&claims, &cfg.jwt)?;
+    let token = auth::mint(&claims, &cfg.api.jwt)?;
     Ok(ApiResponse::json(
         201,
         json!({"token": token, "claims": claims}),
@@ -289,11 +284,11 @@ async fn add_domain<P: Platform>(
 
 async fn set_faults<P: Platform>(
     p: &P,
-    cfg: &ApiConfig,
+    cfg: &OperatorConfig,
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    if !cfg.local {
+    if !cfg.api.local {
         return Err(ApiError::NotFound(
             "fault injection exists only in the local environment".into(),
         ));
@@ -424,10 +419,10 @@ async fn replay_dead_letter<P: Platform>(p: &P, id: &str) -> Result<ApiResponse,
 /// Local only: put a raw message on the change-event queue (tests use it for poison messages).
 async fn inject_message<P: Platform>(
     p: &P,
-    cfg: &ApiConfig,
+    cfg: &OperatorConfig,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    if !cfg.local {
+    if !cfg.api.local {
         return Err(ApiError::NotFound(
             "message injection exists only in the local environment".into(),
         ));
@@ -529,33 +524,132 @@ async fn platform_events<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResp
 /// `PUT /admin/v1/accounts/{id}/legal-hold`: a hold on everything of the account.
 async fn set_account_hold<P: Platform>(
     p: &P,
-    cfg: &ApiConfig,
+    cfg: &OperatorConfig,
+    operator: &Operator,
     id: Uuid,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let h: crate::api::HoldRequest = crate::api::typed_body(req)?;
-    set_account_field(p, cfg, req, id, "legal_hold", json!(h.hold)).await
+    set_account_field(p, cfg, req, operator, id, "legal_hold", json!(h.hold)).await
 }
 
 /// Set one field of an account's body through the write protocol (its version moves by one,
 /// and the change is an `account.updated` event in the tenant's audit trail, attributed to the
-/// operator), and drop the cached route so this isolate sees it at once (others within the
+/// operator by name), and drop the cached route so this isolate sees it at once (others within the
 /// route cache's TTL).
 async fn set_account_field<P: Platform>(
     p: &P,
-    cfg: &ApiConfig,
+    cfg: &OperatorConfig,
     req: &ApiRequest,
+    operator: &Operator,
     id: Uuid,
     field: &'static str,
     value: Value,
 ) -> Result<ApiResponse, ApiError> {
     let actor = Actor::System {
-        id: "operator".into(),
+        id: operator.actor_id(),
     };
     let outcome =
-        crate::api::change_account(p, cfg, id, field, value, actor, &req.request_id).await?;
+        crate::api::change_account(p, &cfg.api, id, field, value, actor, &req.request_id).await?;
     if outcome == crate::services::changes::AccountOutcome::Missing {
         return Err(ApiError::NotFound(format!("no account {id}")));
     }
     get_account(p, id).await
+}
+
+/// `PUT /admin/v1/accounts/{id}/identity`: set an account's trusted identity providers. The
+/// bootstrap of a production account, which accepts no HS256 token: its first issuer is set
+/// here. The same service and account change as the tenant's own `PUT /v1/settings/identity`
+/// (claimed first, one account per issuer and audience; released after), attributed to the
+/// operator in the tenant's trail as in the platform's.
+async fn set_identity<P: Platform>(
+    p: &P,
+    cfg: &OperatorConfig,
+    req: &ApiRequest,
+    operator: &Operator,
+    id: Uuid,
+) -> Result<ApiResponse, ApiError> {
+    use crate::services::identity as service;
+    let settings: IdentitySettings = crate::api::typed_body(req)?;
+    settings
+        .validate(cfg.api.local)
+        .map_err(ApiError::bad_request)?;
+    load_account(p, id).await?;
+    service::claim_issuers(p.accounts(), id, &settings, &rfc3339(p.now())).await?;
+    let value = serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let actor = Actor::System {
+        id: operator.actor_id(),
+    };
+    let outcome =
+        crate::api::change_account(p, &cfg.api, id, "identity", value, actor, &req.request_id)
+            .await?;
+    if outcome == crate::services::changes::AccountOutcome::Missing {
+        return Err(ApiError::NotFound(format!("no account {id}")));
+    }
+    service::release_issuers(p.accounts(), id, &settings).await?;
+    p.routes().forget(id);
+    Ok(ApiResponse::json(
+        200,
+        serde_json::to_value(&settings).unwrap_or_default(),
+    ))
+}
+
+/// `POST /admin/v1/jobs/{job}/run`: the scheduler runs it (service binding) and answers with
+/// its recorded run.
+async fn run_job<P: OperatorPlatform>(
+    p: &P,
+    job: &str,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    if !crate::operator::jobs::known(job) {
+        return Err(ApiError::NotFound(format!(
+            "no job {job}; jobs: outbox_relay, shard_health, migration_check, retention, audit_checkpoints"
+        )));
+    }
+    p.run_job(job, &req.request_id)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the scheduler did not answer: {e}")))
+}
+
+fn audit_error(e: crate::services::platform_audit::PlatformAuditError) -> ApiError {
+    use crate::services::platform_audit::PlatformAuditError as E;
+    match e {
+        E::Store(s) => ApiError::Store(s),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// `GET /admin/v1/audit?after_seq=&limit=`: the platform audit trail, oldest first.
+async fn list_audit<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let limit = crate::api::query_limit(req, 100, 1000)? as i64;
+    let after = match req.query_param("after_seq") {
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::bad_request("after_seq is a sequence number"))?,
+        None => 0,
+    };
+    let items = crate::services::platform_audit::page(p.accounts(), after, limit)
+        .await
+        .map_err(audit_error)?;
+    let next = (items.len() as i64 == limit)
+        .then(|| items.last().map(|e| e.seq))
+        .flatten();
+    Ok(ApiResponse::json(
+        200,
+        json!({"items": items, "next_after_seq": next}),
+    ))
+}
+
+/// `GET /admin/v1/audit/verify`: recompute the platform trail's chain from genesis.
+async fn verify_audit<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let max = crate::api::query_limit(req, 50_000, 50_000)? as i64;
+    let v = crate::services::platform_audit::verify(p.accounts(), max)
+        .await
+        .map_err(audit_error)?;
+    Ok(ApiResponse::json(
+        200,
+        serde_json::to_value(v).unwrap_or_default(),
+    ))
 }
