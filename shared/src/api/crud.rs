@@ -42,10 +42,7 @@ pub(crate) async fn create<P: Platform>(
     let id = uuid_v7(p.now(), p.entropy());
     let mut body = input.clone();
     entity::strip_nulls(&mut body); // null means "absent", at every level
-    let changed: Vec<String> = input
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
+    let changed = entity::field_names(&input);
     let ev = new_event(
         p,
         cfg,

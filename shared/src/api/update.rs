@@ -82,10 +82,7 @@ pub(crate) async fn update<P: Platform>(
     crate::api::crud::require_live_references(t, spec, &patch).await?;
     // The event names the fields the patch sets, not those it changed on the row as read: the
     // statement applies it to the row as it is then, which another writer may have moved.
-    let patched: Vec<String> = patch
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
+    let patched = entity::field_names(&patch);
     let ev = new_event(
         p,
         cfg,

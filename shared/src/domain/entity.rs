@@ -354,6 +354,14 @@ pub static DOCUMENTS: EntitySpec = EntitySpec {
 
 pub static ALL: [&EntitySpec; 4] = [&GROUPS, &USERS, &CLIENTS, &DOCUMENTS];
 
+/// The top-level field names a JSON object sets (a create's body, a patch): the event's
+/// `changed_fields`.
+pub fn field_names(body: &Value) -> Vec<String> {
+    body.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 pub fn by_table(table: &str) -> Option<&'static EntitySpec> {
     ALL.iter().copied().find(|e| e.table == table)
 }

@@ -276,29 +276,7 @@ impl Fake {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> ApiResponse {
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let mut h: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
-        if body.is_some() && !h.iter().any(|(k, _)| k == "content-type") {
-            h.push(("content-type".into(), "application/json".into()));
-        }
-        if !h.iter().any(|(k, _)| k == "host") {
-            h.push(("host".into(), "api.test".into()));
-        }
-        let req = ApiRequest {
-            method,
-            path: path.into(),
-            query: ApiRequest::parse_query(query),
-            headers: h,
-            body: body
-                .map(|b| serde_json::to_vec(&b).unwrap_or_default())
-                .unwrap_or_default(),
-            cf_country: None,
-            request_id: "req-test".into(),
-        };
-        self.raw(req)
+        self.raw(request(method, path, headers, body, "api.test"))
     }
 
     /// One request, then what the Worker does after it: flush the deferred outbox marks.
@@ -365,26 +343,7 @@ impl Fake {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> ApiResponse {
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let mut h: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-            .collect();
-        if body.is_some() {
-            h.push(("content-type".into(), "application/json".into()));
-        }
-        h.push(("host".into(), "ops.test".into()));
-        let req = ApiRequest {
-            method,
-            path: path.into(),
-            query: ApiRequest::parse_query(query),
-            headers: h,
-            body: body
-                .map(|b| serde_json::to_vec(&b).unwrap_or_default())
-                .unwrap_or_default(),
-            cf_country: None,
-            request_id: "req-test".into(),
-        };
+        let req = request(method, path, headers, body, "ops.test");
         let r = block_on(crate::operator::handle(self, cfg, req));
         self.flush_marks();
         r
@@ -458,5 +417,38 @@ impl Fake {
             .first()
             .and_then(|row| row.values().next().and_then(Value::as_i64))
             .unwrap_or(-1)
+    }
+}
+
+/// A test request: lower-cased headers, a JSON content type when there is a body, and `host`
+/// unless the caller names one.
+fn request(
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+    host: &str,
+) -> ApiRequest {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut h: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    if body.is_some() && !h.iter().any(|(k, _)| k == "content-type") {
+        h.push(("content-type".into(), "application/json".into()));
+    }
+    if !h.iter().any(|(k, _)| k == "host") {
+        h.push(("host".into(), host.into()));
+    }
+    ApiRequest {
+        method,
+        path: path.into(),
+        query: ApiRequest::parse_query(query),
+        headers: h,
+        body: body
+            .map(|b| serde_json::to_vec(&b).unwrap_or_default())
+            .unwrap_or_default(),
+        cf_country: None,
+        request_id: "req-test".into(),
     }
 }
