@@ -2,6 +2,7 @@
 //! pinned toolchain, the Worker builds and the local stack (`wrangler dev`, one process).
 
 pub mod bench;
+pub mod capacity;
 pub mod demo;
 pub mod http;
 pub mod seed;

@@ -23,6 +23,7 @@ mod audit_truncation;
 mod audit_unsigned_links;
 mod audit_verify;
 mod bookmarks;
+mod capacity_inputs;
 mod consumer_checks;
 mod consumer_forgery;
 mod contention;
