@@ -10,5 +10,6 @@ pub mod derived;
 pub mod identity;
 pub mod marks;
 pub mod platform_audit;
+pub mod route_probe;
 pub mod tenancy;
 pub mod usage;

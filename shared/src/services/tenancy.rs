@@ -5,7 +5,7 @@
 
 use crate::domain::identity::IdentitySettings;
 use crate::domain::tenancy::{Account, Shard};
-use crate::ports::{col_i64, col_json, col_str, Database, StoreError};
+use crate::ports::{col_json, col_str, Database, StoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -99,14 +99,21 @@ pub struct RouteCache {
 struct CachedRoute {
     loaded_at: OffsetDateTime,
     checked_at: OffsetDateTime,
+    /// Last request that used it: routes idle for [`PROBE_IDLE`] are dropped, not probed.
+    used_at: OffsetDateTime,
     route: Route,
 }
+
+/// A cached route unused this long is left out of the batched probe (and dropped).
+pub const PROBE_IDLE: time::Duration = time::Duration::seconds(60);
 
 /// How long the shard's record in a cached route is used before it is loaded again.
 pub const ROUTE_CACHE_TTL: time::Duration = time::Duration::seconds(30);
 /// How long a cached route is used before the account's version is probed (the bound on a
 /// deactivation reaching an isolate that did not make it).
 pub const ACCOUNT_CHECK_INTERVAL: time::Duration = time::Duration::seconds(5);
+/// How long an issuer's account is kept (see [`RouteCache::issuer`]).
+pub const ISSUER_TTL: time::Duration = time::Duration::minutes(10);
 const MAX_ENTRIES: usize = 10_000;
 
 impl RouteCache {
@@ -132,19 +139,19 @@ impl RouteCache {
             (now - c.loaded_at < self.ttl).then(|| (c.route.clone(), now - c.checked_at))
         });
         let db = match cached {
-            Some((route, since_check)) if since_check < self.check => return Ok(Some(route)),
-            Some((route, _)) => {
-                let db = db();
-                let rows = db.query(account_version_stmt(account_id)).await?;
-                match rows.first().and_then(|r| col_i64(r, "version")) {
-                    Some(v) if v == route.account.version => {
-                        if let Some(c) = self.routes.borrow_mut().get_mut(&account_id) {
-                            c.checked_at = now;
-                        }
-                        return Ok(Some(route));
-                    }
-                    _ => db,
+            Some((route, since_check)) if since_check < self.check => {
+                if let Some(c) = self.routes.borrow_mut().get_mut(&account_id) {
+                    c.used_at = now;
                 }
+                return Ok(Some(route));
+            }
+            Some(_) => {
+                // One probe for every route this isolate uses (`services::route_probe`).
+                let db = db();
+                if let Some(route) = self.probe_all(db, account_id, now).await? {
+                    return Ok(Some(route));
+                }
+                db
             }
             None => db(),
         };
@@ -164,12 +171,58 @@ impl RouteCache {
                     CachedRoute {
                         loaded_at: now,
                         checked_at: now,
+                        used_at: now,
                         route: route.clone(),
                     },
                 );
             }
         }
         Ok(r)
+    }
+
+    /// The batched version probe: every route used within [`PROBE_IDLE`] (and `account_id`'s)
+    /// in one query per [`crate::services::route_probe::PROBE_CHUNK`] ids. A route whose
+    /// account is at the same version on the same shard is kept with the shard's fresh record;
+    /// any other is dropped (with the issuer answers naming it), so it can only be reloaded,
+    /// never used stale. Returns `account_id`'s route if it was kept.
+    async fn probe_all<D: Database>(
+        &self,
+        db: &D,
+        account_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<Route>, TenancyError> {
+        let mut ids: Vec<Uuid> = self
+            .routes
+            .borrow()
+            .iter()
+            .filter(|(id, c)| **id == account_id || now - c.used_at < PROBE_IDLE)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        let found = crate::services::route_probe::probe(db, &ids).await?;
+        let mut dropped = Vec::new();
+        let mut m = self.routes.borrow_mut();
+        m.retain(|id, c| match found.get(id) {
+            Some(p) if p.version == c.route.account.version && p.shard.id == c.route.shard.id => {
+                c.route.shard = p.shard.clone();
+                c.loaded_at = now;
+                c.checked_at = now;
+                true
+            }
+            _ => {
+                dropped.push(*id);
+                false
+            }
+        });
+        if !dropped.is_empty() {
+            self.issuers
+                .borrow_mut()
+                .retain(|_, (_, a)| a.is_none_or(|a| !dropped.contains(&a)));
+        }
+        Ok(m.get_mut(&account_id).map(|c| {
+            c.used_at = now;
+            c.route.clone()
+        }))
     }
 
     pub async fn domain<'a, D: Database + 'a>(
@@ -194,7 +247,10 @@ impl RouteCache {
     }
 
     /// The account that trusts the issuer `iss` for one of `aud` (a token's unverified claims).
-    /// Answers are kept for [`ACCOUNT_CHECK_INTERVAL`], negative ones too.
+    /// Negative answers are kept for [`ACCOUNT_CHECK_INTERVAL`]; an account for up to
+    /// [`ISSUER_TTL`], or until the batched probe finds that account changed. A stale answer
+    /// can only be refused: the token is verified against the issuers in the account's route,
+    /// which is version-checked every [`ACCOUNT_CHECK_INTERVAL`].
     pub async fn issuer<'a, D: Database + 'a>(
         &self,
         db: impl FnOnce() -> &'a D,
@@ -204,7 +260,8 @@ impl RouteCache {
     ) -> Result<Option<Uuid>, TenancyError> {
         let key = serde_json::json!([iss, aud]).to_string();
         if let Some((at, r)) = self.issuers.borrow().get(&key) {
-            if now - *at < self.check {
+            let keep = if r.is_some() { ISSUER_TTL } else { self.check };
+            if now - *at < keep {
                 return Ok(*r);
             }
         }

@@ -20,6 +20,7 @@ pub mod platform_audit;
 pub mod platform_events;
 pub mod registry;
 pub mod retention;
+pub mod route_probe;
 pub mod schema;
 pub mod shard_health;
 pub mod usage;

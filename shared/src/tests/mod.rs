@@ -49,6 +49,7 @@ mod restriction_lifecycle;
 mod retention_boundaries;
 mod retention_review;
 mod retention_sweep;
+mod route_probe;
 mod schema_and_plans;
 mod tenancy;
 mod writes;

@@ -121,8 +121,8 @@ impl Model {
 /// Account-D1 queries/s at peak from the API's route cache, for tenants with these peak
 /// request rates (req/s): today's cache (`services::tenancy::RouteCache`: a route probe or
 /// reload at most once per 5 s per account per isolate, issuer answers kept 5 s) and with the
-/// batched probe (one query per isolate per 5 s for every cached account, issuer answers kept
-/// 30 s, a route loaded once per isolate lifetime). Requests spread evenly over isolates.
+/// batched probe (`services::route_probe`: one query per isolate per 5 s for every cached
+/// account, an issuer's account kept 10 min, a route loaded once per isolate lifetime). Requests spread evenly over isolates.
 pub fn account_d1_queries_per_s(a: &Assumptions, tenant_rates: &[f64]) -> (f64, f64) {
     let isolates = (a.uk_locations * a.isolates_per_location).max(1.0);
     let p = |rate: f64, window: f64| 1.0 - (-rate * window).exp();
@@ -132,7 +132,7 @@ pub fn account_d1_queries_per_s(a: &Assumptions, tenant_rates: &[f64]) -> (f64, 
         total_rate += per_isolate;
         before += isolates * p(per_isolate, 5.0) / 5.0 * (1.0 + a.oidc_share);
         loads += isolates * p(per_isolate, a.isolate_lifetime_s) / a.isolate_lifetime_s;
-        issuers += isolates * a.oidc_share * p(per_isolate, 30.0) / 30.0;
+        issuers += isolates * a.oidc_share * p(per_isolate, 600.0) / 600.0;
     }
     let chunks = (tenant_rates.len() as f64 / 500.0).ceil().max(1.0);
     let probes = isolates * p(total_rate, 5.0) / 5.0 * chunks;
