@@ -81,12 +81,12 @@ pub async fn load_domain(db: &impl Database, hostname: &str) -> Result<Option<Uu
 /// **How fast a deactivation (or any change of the account row: identity settings, UK-only, the
 /// CIDR allowlist) reaches every isolate:** a cached route is used for at most
 /// [`ACCOUNT_CHECK_INTERVAL`] (5 s) without asking the account D1; after that, the next request
-/// of that account probes the row's version (`SELECT` of one row by primary key, 1 row read:
-/// half of the route's join) and reloads the route if it moved. Every account change moves the
+/// of any account probes the version and shard of every route the isolate used in the last
+/// [`PROBE_IDLE`] in one query (`services::route_probe`) and drops those that moved, so they are
+/// reloaded; the others get the shard's fresh record. Every account change moves the
 /// version (`services::changes::commit_account`), so a request that starts more than 5 s after
 /// the change commits sees it, in every isolate; the isolate that made the change forgets the
-/// route at once. The shard's own record (status, schema check) is reloaded every
-/// [`ROUTE_CACHE_TTL`] (30 s). A KV-held epoch would not be faster: KV is eventually
+/// route at once. A route not probed for [`ROUTE_CACHE_TTL`] (30 s) is loaded again. A KV-held epoch would not be faster: KV is eventually
 /// consistent and a write can take 60 s or more to be visible in other locations.
 pub struct RouteCache {
     ttl: time::Duration,
