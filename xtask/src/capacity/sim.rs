@@ -211,27 +211,6 @@ impl World<'_> {
         self.tenants.iter().position(|t| t.id == id)
     }
 
-    fn event(
-        &mut self,
-        month: u32,
-        kind: &'static str,
-        account: &str,
-        from: &str,
-        to: &str,
-        bytes: u64,
-        reason: String,
-    ) {
-        self.events.push(Event {
-            month,
-            kind,
-            account: account.into(),
-            from: from.into(),
-            to: to.into(),
-            bytes,
-            reason,
-        });
-    }
-
     /// Carry out the planner's proposals until it has none it can act on (at most 8 rounds).
     fn rebalance(&mut self, month: u32, row: &mut Month) {
         for _ in 0..8 {
@@ -258,7 +237,7 @@ impl World<'_> {
                         row.moves += 1;
                         row.bytes_moved += bytes as f64;
                         acted = true;
-                        self.event(
+                        self.events.push(event(
                             month,
                             "move",
                             &account_id,
@@ -266,7 +245,7 @@ impl World<'_> {
                             &to_shard,
                             bytes,
                             reason,
-                        );
+                        ));
                     }
                     Proposal::Dedicated {
                         account_id,
@@ -285,7 +264,7 @@ impl World<'_> {
                         row.bytes_moved += bytes as f64;
                         acted = true;
                         let to_id = self.shards[to].id.clone();
-                        self.event(
+                        self.events.push(event(
                             month,
                             "dedicated",
                             &account_id,
@@ -293,7 +272,7 @@ impl World<'_> {
                             &to_id,
                             bytes,
                             reason,
-                        );
+                        ));
                     }
                     Proposal::ProvisionShard {
                         for_shard,
@@ -306,7 +285,7 @@ impl World<'_> {
                         if dedicated {
                             // One tenant outgrowing a dedicated D1's soft cap: only splitting the
                             // tenant helps. Recorded; the hard-cap check below still holds.
-                            self.event(
+                            self.events.push(event(
                                 month,
                                 "dedicated_over_soft_cap",
                                 "",
@@ -314,14 +293,14 @@ impl World<'_> {
                                 "",
                                 bytes_needed,
                                 reason,
-                            );
+                            ));
                         } else if !provisioned_shared {
                             provisioned_shared = true;
                             let s = self.provision(false, month);
                             row.provisioned += 1;
                             acted = true;
                             let id = self.shards[s].id.clone();
-                            self.event(
+                            self.events.push(event(
                                 month,
                                 "provision",
                                 "",
@@ -329,7 +308,7 @@ impl World<'_> {
                                 &id,
                                 bytes_needed,
                                 format!("operator provisions {id}: {reason}"),
-                            );
+                            ));
                         }
                     }
                 }
@@ -390,7 +369,7 @@ pub fn run(m: &Model, n: usize, years: u32, seed: u64) -> Result<Outcome> {
                     let i = w.provision(false, month);
                     row.provisioned += 1;
                     let (id, acct) = (w.shards[i].id.clone(), w.tenants[t].id.clone());
-                    w.event(month, "provision", &acct, "", &id, 0, format!("no shared shard below its soft cap for a new account: operator provisions {id}"));
+                    w.events.push(event(month, "provision", &acct, "", &id, 0, format!("no shared shard below its soft cap for a new account: operator provisions {id}")));
                     i
                 }
             };
@@ -449,4 +428,24 @@ pub fn run(m: &Model, n: usize, years: u32, seed: u64) -> Result<Outcome> {
         last_bills,
         policy: w.policy,
     })
+}
+
+fn event(
+    month: u32,
+    kind: &'static str,
+    account: &str,
+    from: &str,
+    to: &str,
+    bytes: u64,
+    reason: String,
+) -> Event {
+    Event {
+        month,
+        kind,
+        account: account.into(),
+        from: from.into(),
+        to: to.into(),
+        bytes,
+        reason,
+    }
 }
