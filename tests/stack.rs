@@ -15,6 +15,7 @@ mod http;
 mod identity;
 mod operator;
 mod pipeline;
+mod routing;
 mod writes;
 
 fn main() {
@@ -27,6 +28,7 @@ fn main() {
         http::TESTS,
         operator::TESTS,
         pipeline::TESTS,
+        routing::TESTS,
         writes::TESTS,
     ]
     .concat();

@@ -125,6 +125,12 @@ impl Platform for WorkerPlatform {
             D1::from_env(&self.env, b::ACCOUNTS_DB, None).unwrap_or_else(D1::unavailable)
         })
     }
+    fn accounts_cost(&self) -> shared::ports::Cost {
+        self.accounts
+            .get()
+            .map(shared::ports::Database::cost)
+            .unwrap_or_default()
+    }
     fn shard(&self, binding: &str, bookmark: Option<&str>) -> Option<D1> {
         // Only the shards this deployment declares: never a query against another database.
         if !self.settings.served.iter().any(|s| s == binding) {

@@ -55,6 +55,11 @@ pub trait Platform {
     type Checkpoints: ImmutableStore;
     type Fetch: Fetch;
     fn accounts(&self) -> &Self::Db;
+    /// What this request has cost the account D1 so far (local `x-account-d1-cost`; zero where
+    /// the platform does not meter it per request).
+    fn accounts_cost(&self) -> crate::ports::Cost {
+        crate::ports::Cost::default()
+    }
     /// Outbound HTTP (the identity providers' JWKS).
     fn fetcher(&self) -> &Self::Fetch;
     /// The isolate's cache of the identity providers' keys.
@@ -100,6 +105,8 @@ pub const MAX_BOOKMARK: usize = 256;
 pub const SIMULATED_COUNTRY_HEADER: &str = "x-simulated-country";
 /// Local only: what the request cost in D1 (see `ports::Cost::header`); benchmarks read it.
 pub const COST_HEADER: &str = "x-d1-cost";
+/// Local only: what the request cost the account D1 (routing); the capacity work counts it.
+pub const ACCOUNT_COST_HEADER: &str = "x-account-d1-cost";
 pub const MAX_PAGE: usize = 200;
 pub const DEFAULT_PAGE: usize = 50;
 pub const DEFAULT_MAX_CONTENT_BYTES: usize = 25 * 1024 * 1024;
@@ -239,6 +246,7 @@ async fn route<P: Platform>(
             crate::api::extract::set_bookmark(&mut r, &t.db, req);
             Ok(if cfg.local {
                 r.with_header(COST_HEADER, cost.header())
+                    .with_header(ACCOUNT_COST_HEADER, p.accounts_cost().header())
             } else {
                 r
             })
