@@ -8,6 +8,7 @@
 --   BENCH_THINK_MIN_MS / BENCH_THINK_MAX_MS   think time before every request (0: none)
 --   BENCH_HOST      Host header (routes to a floor Worker through the bench edge)
 --   BENCH_FLOOR_SESSION  1: ask floor-js for the product's exact D1 call (a session read)
+--   BENCH_LOG       1: ask twin-js to write the product's per-request log line too
 --   BENCH_CONNS_PER_THREAD  connections per wrk thread (their first delays ramp the start)
 -- Non-2xx answers are counted in response(); done() prints one line "BENCH_JSON {...}".
 
@@ -41,6 +42,7 @@ function init(args)
   wrk.headers["Content-Type"] = "application/json"
   if host ~= "" then wrk.headers["Host"] = host end
   if floor_session then wrk.headers["x-floor-session"] = "1" end
+  if os.getenv("BENCH_LOG") == "1" then wrk.headers["x-bench-log"] = "1" end
 end
 
 -- wrk asks for a delay before every request, a connection's first one included (all of a

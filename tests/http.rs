@@ -11,7 +11,7 @@ pub const TESTS: &[NamedTest] = &[
         head_routes,
     ),
     (
-        "options_answers_204_with_allow_and_no_cors_headers",
+        "options_answers_204_with_allow_and_cors_only_for_an_accounts_allowed_origin",
         options_allow,
     ),
     (
@@ -79,6 +79,23 @@ fn document_with_content(
 fn head_routes(env: &Env) -> TestResult {
     let t = env.tenant(None)?;
     let (client, doc) = document_with_content(env, &t, "text/plain; charset=utf-8", b"hello head")?;
+    // The consumer derives `document_count` after the document's event: wait for it, so the
+    // GET and the HEAD below read the same version of the client.
+    poll(
+        "the client's document count",
+        std::time::Duration::from_secs(20),
+        || {
+            let r = env.call(
+                &t,
+                &t.admin,
+                "GET",
+                &format!("/v1/clients/{client}"),
+                None,
+                &[],
+            )?;
+            Ok((r.json()["document_count"].as_i64() == Some(1)).then_some(()))
+        },
+    )?;
     for path in [
         "/v1/clients".to_string(),
         format!("/v1/clients/{client}"),
@@ -156,7 +173,78 @@ fn options_allow(env: &Env) -> TestResult {
         )?;
     }
     let r = env.client.send("OPTIONS", "/v1/nothing", &h, None)?;
-    expect_status(&r, 404, "OPTIONS of a path no route serves")
+    expect_status(&r, 404, "OPTIONS of a path no route serves")?;
+    // An account that allows its web app's origin: preflights and answers on its own domain
+    // carry CORS headers for that origin alone.
+    let domain = format!("{}.cors.localhost", t.id);
+    let r = env.admin(
+        "POST",
+        &format!("/admin/v1/accounts/{}/domains", t.id),
+        Some(&json!({"hostname": domain})),
+    )?;
+    expect_status(&r, 201, "add a custom domain")?;
+    let r = env.call(
+        &t,
+        &t.admin,
+        "PUT",
+        "/v1/settings/cors",
+        Some(&json!({"allowed_origins": ["https://app.example"]})),
+        &[],
+    )?;
+    expect_status(&r, 200, "PUT /v1/settings/cors")?;
+    let pre = |origin: &str| {
+        env.client.send(
+            "OPTIONS",
+            "/v1/clients",
+            &[
+                ("host", domain.as_str()),
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                ),
+            ],
+            None,
+        )
+    };
+    let ok = pre("https://app.example")?;
+    ensure(
+        ok.status == 204
+            && ok.header("access-control-allow-origin") == Some("https://app.example")
+            && ok.header("access-control-allow-methods") == Some("GET, HEAD, POST, OPTIONS"),
+        format!(
+            "preflight from the allowed origin: {} {:?}",
+            ok.status, ok.headers
+        ),
+    )?;
+    let other = pre("https://evil.example")?;
+    ensure(
+        other.header("access-control-allow-origin").is_none(),
+        format!("preflight from another origin: {:?}", other.headers),
+    )?;
+    let bearer = format!("Bearer {}", t.admin);
+    let get = env.client.send(
+        "GET",
+        "/v1/clients",
+        &[
+            ("host", domain.as_str()),
+            ("origin", "https://app.example"),
+            ("authorization", bearer.as_str()),
+        ],
+        None,
+    )?;
+    ensure(
+        get.status == 200
+            && get.header("access-control-allow-origin") == Some("https://app.example")
+            && get
+                .header("access-control-expose-headers")
+                .is_some_and(|h| h.contains("x-d1-bookmark")),
+        format!(
+            "GET from the allowed origin: {} {:?}",
+            get.status, get.headers
+        ),
+    )
 }
 
 fn content_charset(env: &Env) -> TestResult {
@@ -209,6 +297,12 @@ fn bookmarks_everywhere(env: &Env) -> TestResult {
             format!("/v1/erasure-requests/{missing}"),
         ),
         ("a list", "GET", "/v1/documents".into()),
+        (
+            "the retention settings",
+            "GET",
+            "/v1/settings/retention".into(),
+        ),
+        ("the CORS settings", "GET", "/v1/settings/cors".into()),
     ] {
         let r = env.call(&t, &t.admin, method, &path, None, &[])?;
         ensure(

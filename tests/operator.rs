@@ -119,6 +119,21 @@ fn platform_trail(env: &Env) -> TestResult {
             format!("no {action} by the local operator in {ours:?}"),
         )?;
     }
+    // Each action is followed by its outcome link in the same chain (on workerd, through D1).
+    let hold = ours
+        .iter()
+        .find(|e| e["action"] == "account.legal_hold_set" && e.get("outcome").is_none())
+        .cloned()
+        .unwrap_or_default();
+    ensure(
+        ours.iter().any(|e| {
+            e["outcome"]["of_seq"] == hold["seq"]
+                && e["outcome"]["status"] == 200
+                && e["outcome"]["result"] == "done"
+                && e["request_id"] == hold["request_id"]
+        }),
+        format!("no outcome of the hold {hold} in {ours:?}"),
+    )?;
     let v = env.admin("GET", "/admin/v1/audit/verify", None)?;
     expect_status(&v, 200, "verify")?;
     ensure(

@@ -13,9 +13,11 @@ mod audit;
 mod contention;
 mod http;
 mod identity;
+mod moves;
 mod operator;
 mod pipeline;
 mod routing;
+mod twin;
 mod writes;
 
 fn main() {
@@ -29,11 +31,14 @@ fn main() {
         operator::TESTS,
         pipeline::TESTS,
         routing::TESTS,
+        twin::TESTS,
         writes::TESTS,
     ]
     .concat();
-    // Tests that change a whole shard for a while (schema drift) run afterwards, one at a time.
-    let exclusive: Vec<NamedTest> = pipeline::EXCLUSIVE.to_vec();
+    // Tests that change a whole shard for a while (schema drift) or seed thousands of rows
+    // through `wrangler d1 execute` (another process on the same SQLite files: the stack's
+    // own writes meet SQLITE_BUSY meanwhile) run afterwards, one at a time.
+    let exclusive: Vec<NamedTest> = [pipeline::EXCLUSIVE, moves::TESTS].concat();
     let wanted = tests.iter().chain(&exclusive).any(|(name, _)| {
         args.filter.as_deref().is_none_or(|f| {
             if args.exact {

@@ -9,7 +9,7 @@ use shared::clock::Entropy;
 use shared::http::{ApiRequest, ApiResponse, Body, Method};
 use shared::ports::*;
 use worker::wasm_bindgen::JsValue;
-use worker::{js_sys, D1Database, D1DatabaseSession, D1PreparedStatement, Env};
+use worker::{js_sys, web_sys, D1Database, D1DatabaseSession, D1PreparedStatement, Env};
 
 use getrandom02 as _; // feature-only dependency: getrandom 0.2's `js` backend
 
@@ -99,14 +99,52 @@ fn rows_of(r: &worker::D1Result) -> Result<Rows, StoreError> {
     })
 }
 
+/// A statement's result as `JSON.stringify` writes it (what [`D1::query`] reads).
+#[derive(serde::Deserialize)]
+struct RawResult {
+    #[serde(default)]
+    results: Vec<Map<String, Value>>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    meta: Option<RawMeta>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawMeta {
+    rows_read: Option<u64>,
+    rows_written: Option<u64>,
+    changes: Option<u64>,
+    size_after: Option<u64>,
+}
+
 impl Database for D1 {
+    /// The result crosses from JS to wasm once, as the text of `JSON.stringify(result)`, parsed
+    /// by serde_json: not field by field (`D1Result::results`/`meta` walk each row's and the
+    /// meta's properties through serde_wasm_bindgen, a JS call per key and value).
     async fn query(&self, stmt: Stmt) -> Result<Rows, StoreError> {
-        let r = self
-            .prepare(&stmt)?
-            .all()
+        let prepared = self.prepare(&stmt)?;
+        let err = |e: JsValue| StoreError::from_message(worker::Error::from(e).to_string());
+        let promise = prepared.inner().all().map_err(err)?;
+        let result = worker::wasm_bindgen_futures::JsFuture::from(promise)
             .await
-            .map_err(|e| StoreError::from_message(e.to_string()))?;
-        let rows = rows_of(&r)?;
+            .map_err(err)?;
+        let text: String = js_sys::JSON::stringify(&result).map_err(err)?.into();
+        let raw: RawResult = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Backend(format!("D1 result: {e}")))?;
+        if let Some(e) = raw.error {
+            return Err(StoreError::from_message(e));
+        }
+        let meta = raw.meta;
+        let rows = Rows {
+            rows: raw.results,
+            meta: Meta {
+                rows_read: meta.as_ref().and_then(|m| m.rows_read).unwrap_or(0),
+                rows_written: meta.as_ref().and_then(|m| m.rows_written).unwrap_or(0),
+                changes: meta.as_ref().and_then(|m| m.changes).unwrap_or(0),
+                size_after: meta.as_ref().and_then(|m| m.size_after),
+            },
+        };
         self.cost.record([&rows.meta]);
         Ok(rows)
     }
@@ -266,10 +304,21 @@ impl ImmutableStore for R2 {
         }
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError> {
+        self.list_keys(prefix, start_after, limit).await
+    }
+}
+
+impl R2 {
     /// R2 may answer fewer keys than asked for with `truncated` set (a page is at most 1,000
     /// keys, and fewer with metadata): pages are followed by their cursor until `limit` keys
     /// or the end.
-    async fn list(
+    async fn list_keys(
         &self,
         prefix: &str,
         start_after: Option<&str>,
@@ -302,6 +351,15 @@ impl ImmutableStore for R2 {
 }
 
 impl BlobStore for R2 {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError> {
+        self.list_keys(prefix, start_after, limit).await
+    }
+
     async fn put(&self, key: &str, blob: Blob) -> Result<(), BlobError> {
         self.bucket()?
             .put(key, blob.bytes)
@@ -395,12 +453,28 @@ pub fn list_var(env: &Env, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The path (`/` when the URL has none) and the query string (without `?`, empty when absent)
+/// of an absolute URL as the runtime serialises it (`scheme://authority/path?query#fragment`).
+pub fn path_and_query(url: &str) -> Option<(&str, &str)> {
+    let rest = &url[url.find("://")? + 3..];
+    let rest = rest.split('#').next().unwrap_or("");
+    let Some(slash) = rest.find(['/', '?']) else {
+        return Some(("/", ""));
+    };
+    let target = &rest[slash..];
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Some((if path.is_empty() { "/" } else { path }, query))
+}
+
 /// `worker::Request` -> `ApiRequest` (reads the body, up to `max_body` bytes).
 pub async fn to_api_request(
     mut req: worker::Request,
     max_body: usize,
 ) -> Result<ApiRequest, ApiResponse> {
-    let url = req.url().map_err(|_| ApiResponse::empty(400))?;
+    // The runtime hands over its own serialised (already parsed and normalised) URL: its path
+    // and query are cut out of that string, not parsed again by the `url` crate.
+    let url = req.inner().url();
+    let (path, query) = path_and_query(&url).ok_or_else(|| ApiResponse::empty(400))?;
     let headers: Vec<(String, String)> = req
         .headers()
         .entries()
@@ -423,8 +497,8 @@ pub async fn to_api_request(
     let method = Method::parse(&req.inner().method());
     let mut out = ApiRequest {
         method,
-        path: url.path().to_string(),
-        query: ApiRequest::parse_query(url.query().unwrap_or("")),
+        path: path.to_string(),
+        query: ApiRequest::parse_query(query),
         headers,
         body: Vec::new(),
         cf_country: req.cf().and_then(|cf| cf.country()),
@@ -450,17 +524,31 @@ pub async fn to_api_request(
     Ok(out)
 }
 
-pub fn to_worker_response(r: ApiResponse) -> worker::Result<worker::Response> {
-    let resp = match r.body {
-        Body::Empty => worker::Response::empty()?,
-        Body::Json(v) => worker::Response::from_bytes(serde_json::to_vec(&v).unwrap_or_default())?,
-        Body::Bytes(b) => worker::Response::from_bytes(b)?,
-    };
-    let mut resp = resp.with_status(r.status);
-    let h = resp.headers_mut();
-    for (k, v) in r.headers {
-        h.set(&k, &v)?;
+/// `ApiResponse` -> the runtime's `Response`, built directly: one `Headers` object filled
+/// before the `Response` exists, and a JSON body handed over as a JS string (one UTF-8 decode),
+/// not copied into a fresh `Uint8Array` first (`worker::Response`'s route, measurably dearer
+/// per request on the read path; see bench/README.md).
+pub fn to_worker_response(r: ApiResponse) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
+    for (k, v) in &r.headers {
+        headers.set(k, v)?;
     }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(r.status);
+    init.set_headers(&headers);
+    let resp = match r.body {
+        Body::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init)?,
+        Body::Json(v) => web_sys::Response::new_with_opt_str_and_init(
+            Some(&serde_json::to_string(&v).unwrap_or_default()),
+            &init,
+        )?,
+        Body::JsonText(t) => web_sys::Response::new_with_opt_str_and_init(Some(t.as_str()), &init)?,
+        Body::Bytes(b) => {
+            let array = js_sys::Uint8Array::new_with_length(b.len() as u32);
+            array.copy_from(&b);
+            web_sys::Response::new_with_opt_buffer_source_and_init(Some(&array), &init)?
+        }
+    };
     Ok(resp)
 }
 

@@ -55,13 +55,16 @@ pub const CRON_RETENTION: &str = "0 2 * * *";
 pub const CRON_RETENTION_RESUME: &str = "30 * * * *";
 /// Hourly, a few minutes past: every account's signed audit checkpoint of the hour that ended.
 pub const CRON_AUDIT_CHECKPOINTS: &str = "5 * * * *";
-pub const ALL_CRONS: [&str; 6] = [
+/// Every two minutes: tenant moves in flight (also run on demand through the operator).
+pub const CRON_MOVES: &str = "*/2 * * * *";
+pub const ALL_CRONS: [&str; 7] = [
     CRON_OUTBOX_RELAY,
     CRON_SHARD_HEALTH,
     CRON_MIGRATION_CHECK,
     CRON_RETENTION,
     CRON_RETENTION_RESUME,
     CRON_AUDIT_CHECKPOINTS,
+    CRON_MOVES,
 ];
 
 /// The value of `ENVIRONMENT` that enables local-only behaviour (demo tokens, simulated country).

@@ -231,12 +231,18 @@ pub enum StoreError {
     Constraint(String),
     #[error("storage error: {0}")]
     Backend(String),
+    /// The tenant is fenced on this shard (a move is in its cutover, or the tenant has moved
+    /// away): the batch wrote nothing. The API re-resolves the route and retries once.
+    #[error("tenant fenced: {0}")]
+    Fenced(String),
 }
 
 impl StoreError {
     /// Classify a backend error message (D1 reports SQLite's text).
     pub fn from_message(msg: String) -> Self {
-        if msg.contains("constraint failed") || msg.contains("SQLITE_CONSTRAINT") {
+        if msg.contains("tenant_fenced") {
+            Self::Fenced(msg)
+        } else if msg.contains("constraint failed") || msg.contains("SQLITE_CONSTRAINT") {
             Self::Constraint(msg)
         } else {
             Self::Backend(msg)
@@ -307,6 +313,14 @@ pub trait BlobStore {
     async fn put(&self, key: &str, blob: Blob) -> Result<(), BlobError>;
     async fn get(&self, key: &str) -> Result<Option<Blob>, BlobError>;
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// Keys under `prefix` in lexicographic order, after `start_after`, at most `limit` (R2
+    /// `list`, its pages followed): what is stored, whether or not a row names it.
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError>;
 }
 
 /// Write-once objects (the signed audit checkpoints' own R2 bucket, bucket-locked when

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod capacity;
+pub mod dedicated;
 pub mod demo;
 pub mod http;
 pub mod seed;
@@ -48,6 +49,9 @@ pub const STACK_CONFIGS: &[&str] = &[
     "wrangler/scheduler.jsonc",
     // Local only: the mock identity provider the tests' issuers live on.
     "wrangler/mock-idp.jsonc",
+    // Local only: the bench's JS twin of GET client by id (Host twin-js.localhost), which
+    // tests/twin.rs compares with the product.
+    "wrangler/bench-twin-js.jsonc",
 ];
 
 /// (binding, config that declares it) for every local D1.
@@ -57,6 +61,40 @@ pub const DATABASES: &[(&str, &str)] = &[
     ("SHARD_EU_02", "wrangler/api.jsonc"),
     ("SHARD_DED_01", "wrangler/api-dedicated-01.jsonc"),
 ];
+
+/// [`DEPLOYABLE_CONFIGS`], then the dedicated deployments `cargo xtask dedicated new` added.
+pub fn deployable_configs() -> Vec<String> {
+    let mut v: Vec<String> = DEPLOYABLE_CONFIGS.iter().map(|c| c.to_string()).collect();
+    v.extend(dedicated::generated(&root()).into_iter().map(|(c, _)| c));
+    v
+}
+
+/// [`STACK_CONFIGS`] with the generated dedicated deployments after the template's.
+pub fn stack_configs() -> Vec<String> {
+    let mut v: Vec<String> = STACK_CONFIGS.iter().map(|c| c.to_string()).collect();
+    let at = v
+        .iter()
+        .position(|c| c == dedicated::TEMPLATE)
+        .map_or(v.len(), |k| k + 1);
+    for (k, (c, _)) in dedicated::generated(&root()).into_iter().enumerate() {
+        v.insert(at + k, c);
+    }
+    v
+}
+
+/// [`DATABASES`] and the D1 of every generated dedicated deployment.
+pub fn databases() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = DATABASES
+        .iter()
+        .map(|(b, c)| (b.to_string(), c.to_string()))
+        .collect();
+    v.extend(
+        dedicated::generated(&root())
+            .into_iter()
+            .map(|(c, n)| (n.binding, c)),
+    );
+    v
+}
 
 pub const LOCAL_ADMIN_SECRET: &str = "local-dev-admin-secret";
 /// The operator Worker's own hostname on the local stack (the local edge routes it; no tenant

@@ -1,7 +1,7 @@
 //! `cargo xtask <command>`: see README.md.
 
 use std::process::Command;
-use xtask::{node_command, root, run, stack, step, toolchain, Result, DEPLOYABLE_CONFIGS};
+use xtask::{deployable_configs, node_command, root, run, stack, step, toolchain, Result};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,8 +19,10 @@ fn main() {
         Some("bench") => xtask::bench::run(&args[1..]),
         Some("capacity") => match args.get(1).map(String::as_str) {
             Some("measure") => xtask::capacity::measure::run(&args[2..]),
-            _ => Err("usage: cargo xtask capacity measure [--rows-small N] [--rows-large N]".into()),
+            Some("moves") => xtask::capacity::moves::run(&args[2..]),
+            _ => Err("usage: cargo xtask capacity measure [--rows-small N] [--rows-large N] | capacity moves [--clients N]".into()),
         },
+        Some("dedicated") => xtask::dedicated::run(&args[1..]),
         Some("simulate") => xtask::capacity::simulate(&args[1..]),
         // Offline verification of an exported audit trail: no access to the service needed.
         // Run from the caller's directory (cargo runs xtask there), so relative paths in the
@@ -41,7 +43,7 @@ fn main() {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity, README commands (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  capacity measure  the capacity model's measured inputs (bench/results/capacity/inputs.json)\n  simulate [--tenants N] [--years Y] [--seed S] [--assumptions FILE] [--set name=value]  the planner over a tenant population, month by month\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  audit-verify --trail FILE.jsonl --checkpoints DIR|FILE --keys FILE [--pin FINGERPRINT] [--as-of T]  verify an exported audit trail offline\n  setup    install the pinned toolchain"
+                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity, README commands (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  capacity measure  the capacity model's measured inputs (bench/results/capacity/inputs.json)\n  simulate [--tenants N] [--years Y] [--seed S] [--assumptions FILE] [--set name=value]  the planner over a tenant population, month by month\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  audit-verify --trail FILE.jsonl --checkpoints DIR|FILE --keys FILE [--pin FINGERPRINT] [--as-of T]  verify an exported audit trail offline\n  dedicated new <shard-id>  a new dedicated deployment (wrangler config from the template, shard bound to scheduler, consumer and operator, registered provisioning)\n  setup    install the pinned toolchain"
             );
             std::process::exit(2);
         }
@@ -54,7 +56,7 @@ fn main() {
 
 fn dry_run() -> Result<()> {
     let out = root().join("target/dry-run");
-    for c in DEPLOYABLE_CONFIGS {
+    for c in deployable_configs() {
         step(&format!(
             "wrangler deploy --dry-run -c {c} --env production"
         ));
@@ -65,7 +67,7 @@ fn dry_run() -> Result<()> {
                     "deploy",
                     "--dry-run",
                     "-c",
-                    c,
+                    &c,
                     "--env",
                     "production",
                     "--outdir",

@@ -1,7 +1,7 @@
 //! The local stack: migrations and seed applied to a persist directory, then every Worker in
 //! ONE `wrangler dev` process (two processes on one persist dir give SQLITE_BUSY).
 
-use crate::{node_command, root, run_quiet, Result, DATABASES, STACK_CONFIGS};
+use crate::{databases, node_command, root, run_quiet, stack_configs, Result};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -10,39 +10,53 @@ use std::time::{Duration, Instant};
 /// Apply every migration to every local D1 (fresh or existing), then the local shard registry.
 pub fn prepare(persist: &Path) -> Result<()> {
     std::fs::create_dir_all(persist).map_err(|e| format!("{}: {e}", persist.display()))?;
-    for (binding, config) in DATABASES {
+    for (binding, config) in databases() {
         run_quiet(
             node_command("wrangler")
                 .args([
                     "d1",
                     "migrations",
                     "apply",
-                    binding,
+                    &binding,
                     "--local",
                     "-c",
-                    config,
+                    &config,
                     "--persist-to",
                 ])
                 .arg(persist)
                 .env("CI", "true"), // no confirmation prompt
         )?;
     }
-    run_quiet(
-        node_command("wrangler")
-            .args([
-                "d1",
-                "execute",
-                "ACCOUNTS_DB",
-                "--local",
-                "-c",
-                "wrangler/api.jsonc",
-                "--file",
-                "seed/local-shards.sql",
-                "--persist-to",
-            ])
-            .arg(persist)
-            .env("CI", "true"),
-    )?;
+    // The local shard registry, then the shards `cargo xtask dedicated new` registered.
+    let mut seeds = vec!["seed/local-shards.sql".to_string()];
+    let mut generated: Vec<String> = std::fs::read_dir(root().join(crate::dedicated::SHARD_SEEDS))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .map(|n| format!("{}/{n}", crate::dedicated::SHARD_SEEDS))
+        .collect();
+    generated.sort();
+    seeds.extend(generated);
+    for seed in seeds {
+        run_quiet(
+            node_command("wrangler")
+                .args([
+                    "d1",
+                    "execute",
+                    "ACCOUNTS_DB",
+                    "--local",
+                    "-c",
+                    "wrangler/api.jsonc",
+                    "--file",
+                    &seed,
+                    "--persist-to",
+                ])
+                .arg(persist)
+                .env("CI", "true"),
+        )?;
+    }
     Ok(())
 }
 
@@ -77,8 +91,8 @@ impl Stack {
         let inspector = free_port()?;
         let mut cmd = node_command("wrangler");
         cmd.arg("dev");
-        for c in STACK_CONFIGS {
-            cmd.args(["-c", c]);
+        for c in stack_configs() {
+            cmd.args(["-c", &c]);
         }
         cmd.args(["--ip", "127.0.0.1", "--port", &opts.port.to_string()])
             .args(["--inspector-port", &inspector.to_string()])

@@ -717,7 +717,7 @@ impl Config {
 }
 
 /// JSONC -> JSON: drop comment lines and trailing commas.
-fn strip_jsonc(s: &str) -> String {
+pub(crate) fn strip_jsonc(s: &str) -> String {
     let s: String = s
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
@@ -743,7 +743,7 @@ fn wrangler_configs_match_the_binding_consts(t: &mut Tidy) {
     t.problems.extend(out);
 }
 
-fn wrangler_parity(root: &Path, out: &mut Vec<String>) -> Result<()> {
+pub(crate) fn wrangler_parity(root: &Path, out: &mut Vec<String>) -> Result<()> {
     let b = Bindings::read(root)?;
     let api = Config::read(root, "api.jsonc")?;
     let d1 = api
@@ -877,7 +877,16 @@ fn wrangler_parity(root: &Path, out: &mut Vec<String>) -> Result<()> {
         }
     }
     let admin = b.s("ADMIN_SECRET")?;
-    for name in ["api.jsonc", "api-dedicated-01.jsonc"] {
+    let mut apis = vec![
+        "api.jsonc".to_string(),
+        "api-dedicated-01.jsonc".to_string(),
+    ];
+    apis.extend(
+        crate::dedicated::generated(root)
+            .into_iter()
+            .filter_map(|(c, _)| c.strip_prefix("wrangler/").map(str::to_owned)),
+    );
+    for name in &apis {
         let cfg = Config::read(root, name)?;
         for env in ["", "/env/production"] {
             let required = cfg.at(&format!("{env}/secrets/required"));

@@ -4,7 +4,7 @@ use platform::{logging, CryptoEntropy, HttpFetch, Kv, Queue, D1, R2};
 use shared::api::{ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
-use shared::domain::operator::AccessApp;
+use shared::domain::operator::access_config;
 use shared::http::{ApiRequest, ApiResponse};
 use shared::identity::{KeyCache, REFETCH_INTERVAL};
 use shared::marks::PendingMarks;
@@ -12,7 +12,7 @@ use shared::operator::{self, OperatorConfig, OperatorPlatform};
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
 use std::cell::OnceCell;
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, web_sys, Context, Env, Request, Result};
 
 thread_local! {
     static ROUTES: &'static RouteCache = Box::leak(Box::new(RouteCache::new(ROUTE_CACHE_TTL)));
@@ -53,9 +53,11 @@ fn settings(env: &Env) -> Settings {
                 // The operator API pages nothing with the tenants' MAC'd cursors.
                 cursor_secret: String::new(),
             },
-            access: AccessApp::new(
+            // ACCESS_AUD is a Worker secret deployed (a var locally; `secret` reads either).
+            access: access_config(
                 &platform::var(env, b::ACCESS_TEAM_DOMAIN_VAR).unwrap_or_default(),
-                &platform::var(env, b::ACCESS_AUD_VAR).unwrap_or_default(),
+                &platform::secret(env, b::ACCESS_AUD_VAR).unwrap_or_default(),
+                local,
             ),
             dev_secret: if local {
                 admin_secret.clone()
@@ -157,7 +159,7 @@ impl OperatorPlatform for WorkerPlatform {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let settings: &'static Settings =
         SETTINGS.with(|c| *c.get_or_init(|| Box::leak(Box::new(settings(&env)))));
     let resp = logging::in_request_span(

@@ -52,7 +52,7 @@ pub async fn put<P: Platform>(
     }
     let current = load_document(t, id).await?;
     let version = version_of(&current);
-    crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), &current)?;
+    crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), &current, t.now)?;
     if let Some(h) = crate::api::preconditions::if_match(req) {
         if !crate::api::preconditions::matches_etag(h, version) {
             return Err(ApiError::PreconditionFailed(h.into()));
@@ -62,9 +62,10 @@ pub async fn put<P: Platform>(
     let now = p.now();
     // Content first, under its own key: if the metadata write fails or loses a race, the object is
     // an unreferenced orphan; the metadata only ever names an object that exists.
+    let key = blob_key(t.account_id(), id, &sha);
     p.blobs()
         .put(
-            &blob_key(t.account_id(), id, &sha),
+            &key,
             Blob {
                 bytes: req.body.clone(),
                 content_type: content_type.clone(),
@@ -94,15 +95,43 @@ pub async fn put<P: Platform>(
     let write = Write {
         table: "documents",
         id,
-        edit: Edit::Set(vec![("content", content.clone())]),
+        edit: Edit::SetUnrestricted(vec![("content", content.clone())]),
         expect: Expect::Version(version),
         live_only: true,
         event: ev,
         with: vec![],
     };
-    let landed = commit(&t.db, &write).await?.ok_or_else(|| {
-        ApiError::Conflict("the document changed during the upload; retry".into())
-    })?;
+    let Some(landed) = commit(&t.db, &write).await? else {
+        // Lost the race (the document changed, was deleted or erased meanwhile): the object
+        // just stored is named by no row, and an erasure may have listed the prefix already,
+        // so it goes now, unless the row as it is now names it (the same bytes, uploaded by
+        // the winner).
+        let now =
+            t.db.query(crate::store::entities::get_any_stmt(
+                &DOCUMENTS,
+                t.account_id(),
+                id,
+            ))
+            .await;
+        let row = now
+            .ok()
+            .and_then(|r| r.first().and_then(|r| col_json(r, "body")));
+        let named = row
+            .as_ref()
+            .is_some_and(|b| b["content"]["sha256"].as_str() == Some(sha.as_str()));
+        if !named {
+            if let Err(e) = p.blobs().delete(&key).await {
+                tracing::warn!(error = %e, "deleting the content of a lost upload failed");
+            }
+        }
+        // A restriction (the document's or its client's) that landed meanwhile refused it.
+        if let Some(b) = &row {
+            crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), b, t.now)?;
+        }
+        return Err(ApiError::Conflict(
+            "the document changed during the upload; retry".into(),
+        ));
+    };
     publish(p, cfg, t, vec![landed.event]).await;
     // The superseded object is no longer referenced (best effort; an orphan is harmless).
     if let Some(old) = current["content"]["sha256"].as_str().filter(|o| *o != sha) {
@@ -124,7 +153,7 @@ pub async fn get<P: Platform>(
     let doc = load_document(t, id).await?;
     // A restricted document's content (or a restricted client's) is personal data: admins only.
     if t.claims.role != crate::domain::auth::Role::Admin {
-        crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), &doc)?;
+        crate::api::render::refuse_if_restricted(&DOCUMENTS, &id.to_string(), &doc, t.now)?;
     }
     let meta = doc
         .get("content")

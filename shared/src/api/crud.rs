@@ -6,15 +6,15 @@ use crate::api::idempotency::{idempotency_key, outcome, replay};
 use crate::api::preconditions::{etag, if_match, if_match_versions};
 use crate::api::render::refuse_if_restricted;
 use crate::api::{
-    json_body, new_event, present, publish, render, require_write, ApiConfig, Platform, Tenant,
-    BOOKMARK_HEADER,
+    json_body, new_event, present, publish, require_write, ApiConfig, Platform, Tenant,
+    BOOKMARK_HEADER, HIDDEN_FIELDS,
 };
 use crate::domain::clock::uuid_v7;
 use crate::domain::entity::{self, EntitySpec};
 use crate::domain::event::{Action, Change};
 use crate::ports::*;
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
-use crate::store::entities::{get_any_stmt, get_stmt, version_probe_stmt};
+use crate::store::entities::{get_any_stmt, get_rendered_stmt, get_stmt, version_probe_stmt};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -72,7 +72,7 @@ pub(crate) async fn create<P: Platform>(
         // so it exists exactly when the row does.
         write.with.push(crate::store::idempotency::insert(
             t.account_id(),
-            key,
+            &key.id,
             &outcome(req, spec, id, &write.event.time),
         ));
     }
@@ -95,7 +95,7 @@ pub(crate) async fn create<P: Platform>(
     publish(p, cfg, t, vec![landed.event]).await;
     Ok(ApiResponse::json(
         201,
-        present(t.claims.role, spec, &id.to_string(), &landed.body),
+        present(t.claims.role, spec, &id.to_string(), &landed.body, t.now),
     )
     .with_header("location", location)
     .with_header("etag", etag(landed.version)))
@@ -141,7 +141,7 @@ async fn refuse_for_restricted_client(
         t.db.query(get_stmt(&entity::CLIENTS, t.account_id(), client))
             .await?;
     match rows.first().and_then(|r| col_json(r, "body")) {
-        Some(body) => refuse_if_restricted(&entity::CLIENTS, &client.to_string(), &body),
+        Some(body) => refuse_if_restricted(&entity::CLIENTS, &client.to_string(), &body, t.now),
         None => Ok(()), // the foreign key refuses an unknown client
     }
 }
@@ -187,10 +187,25 @@ pub(crate) async fn get<P: Platform>(
     // With a bookmark the client asked for at least that write: read through the session.
     let cache = p.cache().filter(|_| req.header(BOOKMARK_HEADER).is_none());
     let Some(cache) = cache else {
-        let body = load(t, spec, id).await?;
+        // SQLite renders the document: the Worker forwards its text (a restricted row comes
+        // back as its body, and `present` decides what the caller sees).
+        let stmt = get_rendered_stmt(spec, t.account_id(), id, HIDDEN_FIELDS);
+        let mut row =
+            t.db.query(stmt)
+                .await?
+                .rows
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))?;
+        let v = crate::domain::integers::integral(&row["v"]).unwrap_or(0);
+        if let Some(Value::String(doc)) = row.remove("doc") {
+            return Ok(ApiResponse::json_text(200, doc).with_header("etag", etag(v)));
+        }
+        let body = col_json(&row, "body")
+            .ok_or_else(|| ApiError::Internal(format!("{} {id}: no body", spec.singular)))?;
         return Ok(respond(
-            present(t.claims.role, spec, &id.to_string(), &body),
-            version_of(&body),
+            present(t.claims.role, spec, &id.to_string(), &body, t.now),
+            v,
         ));
     };
     let probe =
@@ -203,11 +218,14 @@ pub(crate) async fn get<P: Platform>(
         col_i64(row, "v").unwrap_or(0),
         col_i64(row, "r").unwrap_or(0),
     );
-    let key = cache_key(t.account_id(), spec.table, id, v, r);
+    let key = cache_key(t.account_id(), spec.table, id);
     if let Ok(Some(hit)) = cache.get(&key).await {
-        if let Ok(body) = serde_json::from_str::<Value>(&hit) {
-            let shown = present(t.claims.role, spec, &id.to_string(), &body);
-            return Ok(respond(shown, v).with_header("x-cache", "hit"));
+        if let Ok(entry) = serde_json::from_str::<Value>(&hit) {
+            // Served only at the version and revision the probe just read.
+            if entry["v"].as_i64() == Some(v) && entry["r"].as_i64() == Some(r) {
+                let shown = present(t.claims.role, spec, &id.to_string(), &entry["body"], t.now);
+                return Ok(respond(shown, v).with_header("x-cache", "hit"));
+            }
         }
     }
     let body = load(t, spec, id).await?;
@@ -215,16 +233,29 @@ pub(crate) async fn get<P: Platform>(
         version_of(&body),
         body.get("index_rev").and_then(Value::as_i64).unwrap_or(0),
     );
-    // The cache holds the full rendering; what a caller may see is decided on the way out.
-    let rendered = render(&id.to_string(), &body);
-    let key = cache_key(t.account_id(), spec.table, id, v2, r2);
-    if let Err(e) = cache
-        .put(&key, &rendered.to_string(), CACHE_TTL_SECONDS)
-        .await
-    {
-        tracing::warn!(error = %e, "read cache put failed");
+    // The cache holds the stored body (both restrictions of a document with it, so which one
+    // binds is decided at `now`); what a caller may see is decided on the way out.
+    let entry = serde_json::json!({"v": v2, "r": r2, "body": body});
+    match cache.put(&key, &entry.to_string(), CACHE_TTL_SECONDS).await {
+        Err(e) => tracing::warn!(error = %e, "read cache put failed"),
+        Ok(()) => {
+            // The row may have changed (been erased, say) since it was loaded: then the entry
+            // just put is not current and goes, so no superseded rendering stays in KV.
+            let now =
+                t.db.query(version_probe_stmt(spec, t.account_id(), id))
+                    .await?;
+            let moved = now.first().is_none_or(|row| {
+                (
+                    col_i64(row, "v").unwrap_or(0),
+                    col_i64(row, "r").unwrap_or(0),
+                ) != (v2, r2)
+            });
+            if moved {
+                let _ = cache.delete(&key).await;
+            }
+        }
     }
-    let shown = present(t.claims.role, spec, &id.to_string(), &rendered);
+    let shown = present(t.claims.role, spec, &id.to_string(), &body, t.now);
     Ok(respond(shown, v2).with_header("x-cache", "miss"))
 }
 
@@ -271,7 +302,7 @@ pub(crate) async fn delete<P: Platform>(
     let Some(landed) = commit(&t.db, &write).await? else {
         // Nothing changed: gone (404), restricted (409), or at another version (412).
         let current = load(t, spec, id).await?;
-        refuse_if_restricted(spec, &id.to_string(), &current)?;
+        refuse_if_restricted(spec, &id.to_string(), &current, t.now)?;
         return Err(ApiError::PreconditionFailed(
             if_match(req).unwrap_or("*").into(),
         ));

@@ -122,6 +122,9 @@ impl ApiError {
             }
             UnavailableForLegalReasons(d) => Problem::new(451, "unavailable-for-legal-reasons", "Unavailable For Legal Reasons", d),
             Unavailable(d) => Problem::new(503, "unavailable", "Service Unavailable", d),
+            Store(StoreError::Fenced(_)) => Problem::new(503, "tenant-moving", "Service Unavailable", "the account is being moved to another shard: writes pause for a moment, reads go on; retry after the Retry-After delay"),
+            // The documents' insert trigger (migration 0015): refused inside the insert itself.
+            Store(StoreError::Constraint(d)) if d.contains("client_erasure") => Problem::new(409, "client-erased", "Conflict", "no document is created for this client: its erasure was requested (or it was erased)"),
             Store(StoreError::Constraint(d)) if d.contains("FOREIGN KEY") => Problem::new(422, "unprocessable", "Unprocessable Content", "a referenced id (for example group_id, adviser_id or client_id) does not exist in this account"),
             Store(StoreError::Constraint(d)) => Problem::new(409, "conflict", "Conflict", format!("the write conflicts with existing data ({})", constraint_hint(&d))),
             Store(e) => {

@@ -75,7 +75,7 @@ pub(crate) async fn change_account<P: Platform>(
             shard_id: &route.shard.id,
             account_id: account,
             actor,
-            request_id,
+            request_id: &crate::domain::personal_data::recorded_request_id(request_id),
         },
         Change {
             entity_type: "accounts",
@@ -124,6 +124,62 @@ pub(crate) async fn change_account<P: Platform>(
     Ok(outcome)
 }
 
+/// Only the account's admins change (or read, `what` says which) its settings.
+pub(crate) fn admins_only<D>(t: &Tenant<D>, what: &str) -> Result<(), ApiError> {
+    if t.claims.role != crate::domain::auth::Role::Admin {
+        return Err(ApiError::Forbidden(format!("only admins {what}")));
+    }
+    Ok(())
+}
+
+/// The account's settings for a read: its cached route, or, when the request carries a
+/// bookmark (the client asks for at least its own latest write, maybe made through another
+/// isolate), the account row read afresh from the account D1. Either way the answer carries a
+/// shard bookmark (`touch_session`).
+pub(crate) async fn settings_route<'t, P: Platform>(
+    p: &P,
+    t: &'t Tenant<P::Db>,
+    req: &ApiRequest,
+) -> Result<std::borrow::Cow<'t, tenancy::Route>, ApiError> {
+    let route = if req.header(crate::api::BOOKMARK_HEADER).is_some() {
+        let fresh = tenancy::load_route(p.accounts(), t.account_id())
+            .await?
+            .ok_or_else(|| ApiError::NotFound("the account is gone".into()))?;
+        std::borrow::Cow::Owned(fresh)
+    } else {
+        std::borrow::Cow::Borrowed(&t.route)
+    };
+    crate::api::extract::touch_session(&t.db, req, &t.route.shard.id).await?;
+    Ok(route)
+}
+
+/// A tenant admin's change of one account setting (`field` of its row), audited with the
+/// admin as the actor; 404 when the account is gone.
+pub(crate) async fn change_setting<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    t: &Tenant<P::Db>,
+    req: &ApiRequest,
+    field: &'static str,
+    value: Value,
+) -> Result<(), ApiError> {
+    let outcome = change_account(
+        p,
+        cfg,
+        t.account_id(),
+        field,
+        value,
+        actor(&t.claims),
+        &req.request_id,
+    )
+    .await?;
+    if outcome == crate::services::changes::AccountOutcome::Missing {
+        return Err(ApiError::NotFound("the account is gone".into()));
+    }
+    // The answer carries a bookmark like every answer that wrote D1.
+    crate::api::extract::touch_session(&t.db, req, &t.route.shard.id).await
+}
+
 pub(crate) fn new_event<P: Platform>(
     p: &P,
     cfg: &ApiConfig,
@@ -140,7 +196,7 @@ pub(crate) fn new_event<P: Platform>(
             shard_id: &t.route.shard.id,
             account_id: t.account_id(),
             actor: actor(&t.claims),
-            request_id: &req.request_id,
+            request_id: &crate::domain::personal_data::recorded_request_id(&req.request_id),
         },
         change,
     )

@@ -30,18 +30,45 @@ pub fn query_limit(req: &ApiRequest, default: usize, max: usize) -> Result<usize
 }
 
 /// The `x-d1-bookmark` every tenant response carries (set in one place, `api::route`): the
-/// shard session's latest bookmark once it ran a statement (reads and writes alike, errors
-/// included); otherwise the one the request sent, echoed, so a client that keeps the latest
-/// bookmark it saw never loses its read-after-write floor on a response that read nothing.
-pub fn set_bookmark(r: &mut ApiResponse, db: &impl Database, req: &ApiRequest) {
+/// shard session's latest bookmark, bound to `shard` (`{shard id}:{D1 bookmark}`), once it ran
+/// a statement (reads and writes alike, errors included); otherwise the one the request sent,
+/// echoed if it is this shard's (or a constraint), so a client that keeps the latest bookmark
+/// it saw never loses its read-after-write floor on a response that read nothing.
+pub fn set_bookmark(r: &mut ApiResponse, db: &impl Database, req: &ApiRequest, shard: &str) {
     let value = db
         .bookmark()
-        .or_else(|| req.header(BOOKMARK_HEADER).map(str::to_owned));
+        .map(|b| crate::api::tenant::bound_bookmark(shard, &b))
+        .or_else(|| sent_for(req, shard).map(str::to_owned));
     r.headers
         .retain(|(k, _)| !k.eq_ignore_ascii_case(BOOKMARK_HEADER));
     if let Some(b) = value {
         r.headers.push((BOOKMARK_HEADER.into(), b));
     }
+}
+
+/// The request's bookmark if it is `shard`'s own, or a session constraint.
+fn sent_for<'r>(req: &'r ApiRequest, shard: &str) -> Option<&'r str> {
+    use crate::api::tenant::{parse_bookmark, Bookmark};
+    let sent = req.header(BOOKMARK_HEADER)?;
+    match parse_bookmark(sent)? {
+        Bookmark::Constraint(_) => Some(sent),
+        Bookmark::Bound { shard: s, .. } if s == shard => Some(sent),
+        _ => None,
+    }
+}
+
+/// For a response that needs no shard row (settings): one trivial statement on the shard
+/// session when the client sent no bookmark of this shard, so the answer still carries one
+/// (`set_bookmark`).
+pub async fn touch_session(
+    db: &impl Database,
+    req: &ApiRequest,
+    shard: &str,
+) -> Result<(), ApiError> {
+    if db.bookmark().is_none() && sent_for(req, shard).is_none() {
+        db.query(crate::store::session_bookmark_stmt()).await?;
+    }
+    Ok(())
 }
 
 /// Parse a JSON request body within the size and depth limits.

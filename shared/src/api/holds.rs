@@ -48,7 +48,13 @@ pub(crate) async fn set_client_hold<P: Platform>(
     {
         return Ok(ApiResponse::json(
             200,
-            present(t.claims.role, &entity::CLIENTS, &id.to_string(), &current),
+            present(
+                t.claims.role,
+                &entity::CLIENTS,
+                &id.to_string(),
+                &current,
+                t.now,
+            ),
         )
         .with_header("etag", etag(version)));
     }
@@ -87,6 +93,7 @@ pub(crate) async fn set_client_hold<P: Platform>(
             &entity::CLIENTS,
             &id.to_string(),
             &landed.body,
+            t.now,
         ),
     )
     .with_header("etag", etag(landed.version)))

@@ -117,7 +117,43 @@ pub fn percent_decode(s: &str) -> String {
 pub enum Body {
     Empty,
     Json(Value),
+    /// A JSON document already rendered as text (by SQLite, on the read path): forwarded as
+    /// it is, parsed only when something asks for its value.
+    JsonText(JsonText),
     Bytes(Vec<u8>),
+}
+
+/// JSON text with its value parsed on first demand ([`ApiResponse::body_json`]).
+#[derive(Debug, Clone)]
+pub struct JsonText {
+    text: String,
+    parsed: std::cell::OnceCell<Value>,
+}
+
+impl JsonText {
+    pub fn new(text: String) -> Self {
+        Self {
+            text,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+    pub fn into_string(self) -> String {
+        self.text
+    }
+    /// The value (JSON null if the text is not JSON, which SQLite's JSON functions never emit).
+    pub fn value(&self) -> &Value {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, o: &Self) -> bool {
+        self.value() == o.value()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +169,15 @@ impl ApiResponse {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: Body::Json(body),
+        }
+    }
+
+    /// A JSON answer whose document is already text (see [`Body::JsonText`]).
+    pub fn json_text(status: u16, text: String) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Body::JsonText(JsonText::new(text)),
         }
     }
 
@@ -159,6 +204,7 @@ impl ApiResponse {
     pub fn body_json(&self) -> Option<&Value> {
         match &self.body {
             Body::Json(v) => Some(v),
+            Body::JsonText(t) => Some(t.value()),
             _ => None,
         }
     }
@@ -167,6 +213,7 @@ impl ApiResponse {
         match &self.body {
             Body::Empty => Vec::new(),
             Body::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
+            Body::JsonText(t) => t.as_str().as_bytes().to_vec(),
             Body::Bytes(b) => b.clone(),
         }
     }

@@ -63,11 +63,19 @@ pub fn canonical_json(v: &Value) -> String {
     }
 }
 
+/// A request's idempotency key, scoped to its user and route: `id` (the key as a SHA-256
+/// digest: the caller's key is free text and may name the person the request is about), and
+/// the form rows written before keys were digested hold (`legacy`, looked up only).
+pub(crate) struct IdempotencyKey {
+    pub id: String,
+    legacy: String,
+}
+
 pub(crate) fn idempotency_key(
     t: &Tenant<impl Database>,
     spec: &EntitySpec,
     req: &ApiRequest,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(k) = req.header("idempotency-key") else {
         return Ok(None);
     };
@@ -77,21 +85,22 @@ pub(crate) fn idempotency_key(
             "Idempotency-Key must be 1 to 200 printable ASCII characters",
         ));
     }
-    Ok(Some(format!(
-        "{}:POST /v1/{}:{}",
-        t.claims.sub, spec.table, k
-    )))
+    let scope = format!("{}:POST /v1/{}:", t.claims.sub, spec.table);
+    let digest = hex::encode(sha2::Sha256::digest(k.as_bytes()));
+    Ok(Some(IdempotencyKey {
+        id: format!("{scope}#{digest}"),
+        legacy: format!("{scope}{k}"),
+    }))
 }
 
 pub(crate) async fn replay(
     t: &Tenant<impl Database>,
     spec: &EntitySpec,
-    key: &str,
+    key: &IdempotencyKey,
     req: &ApiRequest,
 ) -> Result<Option<ApiResponse>, ApiError> {
-    let rows =
-        t.db.query(crate::store::idempotency::find(t.account_id(), key))
-            .await?;
+    let find = crate::store::idempotency::find(t.account_id(), &key.id, &key.legacy);
+    let rows = t.db.query(find).await?;
     let Some(stored) = rows.first().and_then(|r| col_json(r, "body")) else {
         return Ok(None);
     };
@@ -119,7 +128,8 @@ pub(crate) async fn replay(
         .and_then(|id| Uuid::parse_str(id).ok());
     let (Some(spec), Some(id)) = (table, id) else {
         return Err(ApiError::Internal(format!(
-            "idempotency row {key} names no resource"
+            "idempotency row {} names no resource",
+            key.id
         )));
     };
     let rows = t.db.query(get_any_stmt(spec, t.account_id(), id)).await?;
@@ -135,10 +145,13 @@ pub(crate) async fn replay(
             ))
         })?;
     let status = stored["status"].as_u64().unwrap_or(201) as u16;
-    let r = ApiResponse::json(status, present(t.claims.role, spec, &id.to_string(), &body))
-        .with_header("idempotent-replayed", "true")
-        .with_header("location", location)
-        .with_header("etag", etag(version_of(&body)));
+    let r = ApiResponse::json(
+        status,
+        present(t.claims.role, spec, &id.to_string(), &body, t.now),
+    )
+    .with_header("idempotent-replayed", "true")
+    .with_header("location", location)
+    .with_header("etag", etag(version_of(&body)));
     Ok(Some(r))
 }
 

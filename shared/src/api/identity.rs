@@ -13,31 +13,26 @@
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::tenant::Via;
-use crate::api::{typed_body, ApiConfig, Platform, Tenant};
-use crate::domain::auth::Role;
+use crate::api::{
+    admins_only, change_setting, settings_route, typed_body, ApiConfig, Platform, Tenant,
+};
 use crate::domain::clock::rfc3339;
-use crate::domain::event::Actor;
 use crate::domain::identity::IdentitySettings;
-use crate::ports::Database;
-use crate::services::changes::AccountOutcome;
 use crate::services::identity as service;
 
-fn admins_only<D>(t: &Tenant<D>) -> Result<(), ApiError> {
-    if t.claims.role != Role::Admin {
-        return Err(ApiError::Forbidden(
-            "only admins read or change identity settings".into(),
-        ));
-    }
-    Ok(())
-}
+const WHO: &str = "read or change identity settings";
 
 fn answer(s: &IdentitySettings) -> ApiResponse {
     ApiResponse::json(200, serde_json::to_value(s).unwrap_or_default())
 }
 
-pub async fn get<D: Database>(t: &Tenant<D>) -> Result<ApiResponse, ApiError> {
-    admins_only(t)?;
-    Ok(answer(&t.route.identity))
+pub async fn get<P: Platform>(
+    p: &P,
+    t: &Tenant<P::Db>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    admins_only(t, WHO)?;
+    Ok(answer(&settings_route(p, t, req).await?.identity))
 }
 
 pub async fn put<P: Platform>(
@@ -46,7 +41,7 @@ pub async fn put<P: Platform>(
     t: &Tenant<P::Db>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    admins_only(t)?;
+    admins_only(t, WHO)?;
     let settings: IdentitySettings = typed_body(req)?;
     settings
         .validate(cfg.local)
@@ -65,17 +60,7 @@ pub async fn put<P: Platform>(
     let account = t.account_id();
     service::claim_issuers(p.accounts(), account, &settings, &rfc3339(p.now())).await?;
     let value = serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let actor = Actor::User {
-        id: t.claims.sub,
-        role: t.claims.role.as_str().into(),
-    };
-    let outcome =
-        crate::api::change_account(p, cfg, account, "identity", value, actor, &req.request_id)
-            .await?;
-    if outcome == AccountOutcome::Missing {
-        return Err(ApiError::NotFound("the account is gone".into()));
-    }
+    change_setting(p, cfg, t, req, "identity", value).await?;
     service::release_issuers(p.accounts(), account, &settings).await?;
-    p.routes().forget(account);
     Ok(answer(&settings))
 }

@@ -6,6 +6,7 @@
 
 pub mod audit_api;
 pub mod content;
+pub mod cors;
 mod crud;
 pub mod cursor;
 pub mod erasure;
@@ -37,7 +38,9 @@ use time::OffsetDateTime;
 
 // The paths the handler modules (and the tests) use.
 pub use crate::api::events::publish;
-pub(crate) use crate::api::events::{change_account, new_event};
+pub(crate) use crate::api::events::{
+    admins_only, change_account, change_setting, new_event, settings_route,
+};
 pub use crate::api::extract::{json_body, parse_id, query_limit, typed_body};
 pub(crate) use crate::api::holds::HoldRequest;
 pub use crate::api::preconditions::etag;
@@ -112,10 +115,25 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const DEFAULT_MAX_CONTENT_BYTES: usize = 25 * 1024 * 1024;
 
 pub async fn handle<P: Platform>(p: &P, cfg: &ApiConfig, req: ApiRequest) -> ApiResponse {
-    let r = match route(p, cfg, &req).await {
+    let mut r = match route(p, cfg, &req).await {
         Ok(r) => r.with_header("x-request-id", req.request_id.clone()),
         Err(e) => error_response(e, &req.request_id),
     };
+    if let Some(c) = cors::of_host(p, cfg, &req).await {
+        let origin = req.header("origin");
+        let headers = match (&req.method, r.status) {
+            (Method::Options, 204) => c.preflight_headers(
+                origin,
+                req.header("access-control-request-method"),
+                req.header("access-control-request-headers"),
+                r.header("allow").unwrap_or_default(),
+            ),
+            _ => c.response_headers(origin),
+        };
+        for (k, v) in headers {
+            r = r.with_header(&k, v);
+        }
+    }
     if req.method == Method::Head {
         without_body(r)
     } else {
@@ -126,9 +144,10 @@ pub async fn handle<P: Platform>(p: &P, cfg: &ApiConfig, req: ApiRequest) -> Api
 /// A HEAD answer: the GET's status and headers, no body, and `content-length` of the body the
 /// GET would have sent (a handler that knows it without making the body, such as the content
 /// download, sets it itself).
-fn without_body(mut r: ApiResponse) -> ApiResponse {
+pub(crate) fn without_body(mut r: ApiResponse) -> ApiResponse {
     let length = match &r.body {
         Body::Empty => None,
+        Body::JsonText(t) => Some(t.as_str().len()),
         Body::Json(_) | Body::Bytes(_) => Some(r.body_bytes().len()),
     };
     if let Some(n) = length.filter(|_| r.header("content-length").is_none()) {
@@ -147,6 +166,7 @@ pub fn error_response(e: ApiError, request_id: &str) -> ApiResponse {
         ApiError::MethodNotAllowed(a) => Some(*a),
         _ => None,
     };
+    let fenced = is_fenced(&e);
     let challenge = match &e {
         ApiError::Auth(a) => bearer_challenge(a),
         _ => None,
@@ -161,7 +181,19 @@ pub fn error_response(e: ApiError, request_id: &str) -> ApiResponse {
     if let Some(c) = challenge {
         r = r.with_header("www-authenticate", c);
     }
+    if fenced {
+        r = r.with_header("retry-after", FENCED_RETRY_AFTER_SECONDS.to_string());
+    }
     r
+}
+
+/// A fenced tenant's writes answer 503 with this `Retry-After` (a move's cutover lasts seconds).
+pub const FENCED_RETRY_AFTER_SECONDS: u32 = 1;
+
+/// The shard refused the write because the tenant is fenced there (a move; see
+/// `store::moves`): nothing was written.
+pub fn is_fenced(e: &ApiError) -> bool {
+    matches!(e, ApiError::Store(crate::ports::StoreError::Fenced(_)))
 }
 
 /// The `WWW-Authenticate` value of a 401 (None for an error that is not a 401).
@@ -194,7 +226,8 @@ async fn route<P: Platform>(
 ) -> Result<ApiResponse, ApiError> {
     use crate::api::routes::{area, find, Area, Found, Handler, Public};
     // OPTIONS needs no credentials (a CORS preflight never carries any): 204 with the path's
-    // `Allow` from the route table. No CORS headers: no account configures CORS.
+    // `Allow` from the route table. CORS headers only for an account that configured them, on
+    // its custom domain (`handle`, `api::cors`).
     if req.method == Method::Options {
         return match crate::api::routes::allow(&req.path) {
             Some(allow) => Ok(ApiResponse::empty(204).with_header("allow", allow)),
@@ -218,12 +251,40 @@ async fn route<P: Platform>(
             Found::NotFound => Err(not_found(req)),
         },
         Area::Tenant => {
-            let t = crate::api::tenant::tenant(p, cfg, req).await?;
+            let mut t = crate::api::tenant::tenant(p, cfg, req).await?;
             // The adapter's request span declares these; every line of this request carries them.
             let span = tracing::Span::current();
             span.record("account", tracing::field::display(t.account_id()));
             span.record("shard", t.route.shard.id.as_str());
-            let result = tenant_route(p, cfg, req, &t).await;
+            let mut result = tenant_route(p, cfg, req, &t).await;
+            // The tenant is fenced on the shard this isolate's route names: the route may be
+            // stale (the tenant moved). Re-resolve it; on another shard, retry once there,
+            // without the old shard's bookmark (a bookmark belongs to one database). Else
+            // the move is in its cutover: 503 with Retry-After.
+            let retry;
+            let mut req = req;
+            if matches!(&result, Err(e) if is_fenced(e)) {
+                p.routes().forget(t.account_id());
+                retry = ApiRequest {
+                    headers: req
+                        .headers
+                        .iter()
+                        .filter(|(k, _)| !k.eq_ignore_ascii_case(BOOKMARK_HEADER))
+                        .cloned()
+                        .collect(),
+                    ..req.clone()
+                };
+                if let Ok(fresh) = crate::api::tenant::tenant(p, cfg, &retry).await {
+                    if fresh.route.shard.id != t.route.shard.id {
+                        tracing::info!(from = %t.route.shard.id, to = %fresh.route.shard.id,
+                            "the tenant moved: route refreshed, write retried on its new shard");
+                        span.record("shard", fresh.route.shard.id.as_str());
+                        t = fresh;
+                        req = &retry;
+                        result = tenant_route(p, cfg, req, &t).await;
+                    }
+                }
+            }
             // Metered whatever the outcome: a refused write may still have read rows.
             let cost = t.db.cost();
             // The request span declares these too: its "request done" line carries the cost.
@@ -243,7 +304,7 @@ async fn route<P: Platform>(
             );
             let mut r = result.unwrap_or_else(|e| error_response(e, &req.request_id));
             // The one place every tenant response gets its bookmark (errors included).
-            crate::api::extract::set_bookmark(&mut r, &t.db, req);
+            crate::api::extract::set_bookmark(&mut r, &t.db, req, &t.route.shard.id);
             Ok(if cfg.local {
                 r.with_header(COST_HEADER, cost.header())
                     .with_header(ACCOUNT_COST_HEADER, p.accounts_cost().header())
@@ -292,10 +353,12 @@ async fn tenant_route<P: Platform>(
         H::GetContent => crate::api::content::get(p, t, id()?, req.method == Method::Head).await,
         H::CreateErasure => crate::api::erasure::create(p, cfg, t, req).await,
         H::GetErasure => crate::api::erasure::get(t, id()?).await,
-        H::GetRetention => crate::api::settings::get(t).await,
+        H::GetRetention => crate::api::settings::get(p, t, req).await,
         H::PutRetention => crate::api::settings::put(p, cfg, t, req).await,
-        H::GetIdentity => crate::api::identity::get(t).await,
+        H::GetIdentity => crate::api::identity::get(p, t, req).await,
         H::PutIdentity => crate::api::identity::put(p, cfg, t, req).await,
+        H::GetCors => cors::get(p, t, req).await,
+        H::PutCors => cors::put(p, cfg, t, req).await,
         H::ListAudit => crate::api::audit_api::list(cfg, t, req, false).await,
         H::ExportAudit => crate::api::audit_api::list(cfg, t, req, true).await,
         H::VerifyAudit => crate::api::audit_api::verify(p, cfg, t, req).await,

@@ -208,7 +208,7 @@ fn entity_paths(spec: &EntitySpec, paths: &mut Map<String, Value>) {
     create_responses["201"]["headers"]["Idempotent-Replayed"] =
         json!({"schema": {"type": "string"}});
     let mut cr = tenant_errors(&[
-        ("409", "Conflicts with existing data (for example a duplicate email)"),
+        ("409", "Conflicts with existing data (for example a duplicate email); a document for a restricted client (urn:clientdocs:problem:restricted) or for a client whose erasure was requested (urn:clientdocs:problem:client-erased)"),
         ("413", "Body over 256 KB"),
         ("415", "Content-Type must be application/json"),
         ("410", "Idempotency-Key replay: the resource the first request created has since been deleted or erased (urn:clientdocs:problem:resource-gone)"),
@@ -580,6 +580,29 @@ pub fn document(server: Option<&str>) -> Value {
         "put": {"operationId": "put_identity_settings", "tags": ["settings"], "summary": "Admins only (an account change, audited)",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": identity}}},
                 "responses": id_put}}));
+    let cors = json!({"type": "object", "additionalProperties": false,
+        "properties": {
+            "allowed_origins": {"type": "array", "maxItems": crate::domain::cors::MAX_ORIGINS,
+                "items": {"type": "string", "description": "An exact https origin: scheme://host[:port], lower-case, no path or wildcard"}},
+            "max_age_seconds": {"type": "integer", "minimum": 0, "maximum": crate::domain::cors::MAX_MAX_AGE_SECONDS,
+                "default": crate::domain::cors::DEFAULT_MAX_AGE_SECONDS}}});
+    let mut cors_get = tenant_errors(&[]);
+    cors_get.insert(
+        "200".into(),
+        json!({"description": "The origins browsers may call this account's custom domains from",
+        "content": {"application/json": {"schema": cors.clone()}}}),
+    );
+    let mut cors_put = tenant_errors(&[("415", "Content-Type must be application/json")]);
+    cors_put.insert(
+        "200".into(),
+        json!({"description": "Saved", "content": {"application/json": {"schema": cors.clone()}}}),
+    );
+    paths.insert("/v1/settings/cors".into(), json!({
+        "get": {"operationId": "get_cors_settings", "tags": ["settings"], "summary": "Admins only", "responses": cors_get},
+        "put": {"operationId": "put_cors_settings", "tags": ["settings"],
+                "summary": "Admins only (an account change, audited). CORS headers are sent on the account's custom domains only: a preflight carries no credentials, so the domain names the account",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": cors}}},
+                "responses": cors_put}}));
     paths.insert(
         "/v1/audit/verify".into(),
         json!({"get": {"operationId": "verify_audit_chain", "tags": ["audit"], "summary": "Admins only",

@@ -98,19 +98,32 @@ async fn change<P: Platform>(
     }
     require_write(t, &CLIENTS)?;
     let current = load(t, &CLIENTS, id).await?;
+    if !current["erased_at"].is_null() {
+        return Err(ApiError::Gone(format!(
+            "client {id} was erased; it can no longer be restricted or changed"
+        )));
+    }
     let version = version_of(&current);
     let before = current["restricted"].clone();
+    refuse_to_shorten_a_keep(id, &before, to.as_ref().map(|(_, u)| u.as_deref()), t.now)?;
     let after = match &to {
         None => Value::Null,
         Some((reason, until)) => json!({
             "reason": reason,
             "until": until,
-            "since": before["since"].as_str().map_or_else(|| rfc3339(p.now()), str::to_owned),
+            // A new restriction after one that ended starts now.
+            "since": before["since"]
+                .as_str()
+                .filter(|_| restriction::in_force(&before, t.now))
+                .map_or_else(|| rfc3339(p.now()), str::to_owned),
         }),
     };
     let shown = |body: &Value, v: i64| {
-        ApiResponse::json(200, present(t.claims.role, &CLIENTS, &id.to_string(), body))
-            .with_header("etag", etag(v))
+        ApiResponse::json(
+            200,
+            present(t.claims.role, &CLIENTS, &id.to_string(), body, t.now),
+        )
+        .with_header("etag", etag(v))
     };
     if terms(&before) == terms(&after) {
         return Ok(shown(&current, version));
@@ -148,4 +161,41 @@ async fn change<P: Platform>(
         .ok_or_else(|| ApiError::Conflict("the client changed concurrently; retry".into()))?;
     publish(p, cfg, t, vec![landed.event]).await;
     Ok(shown(&landed.body, landed.version))
+}
+
+/// An erasure's keep of the record (`scope: "record"`, set by the retention sweep because a law
+/// still requires the record) is not the admin's to lift or to shorten while it is in force:
+/// the sweep disposes of the record at its end. A later end, or another reason, is an
+/// admin's restriction from then on (and holds the client's documents too).
+fn refuse_to_shorten_a_keep(
+    id: Uuid,
+    before: &Value,
+    until: Option<Option<&str>>,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    if before["scope"] != restriction::RECORD_SCOPE || !restriction::in_force(before, now) {
+        return Ok(());
+    }
+    let ends = before["until"].as_str();
+    let shorter = match until {
+        None => true,
+        Some(None) => false,
+        Some(Some(u)) => ends.is_some_and(|e| {
+            match (
+                crate::domain::clock::parse_rfc3339(u),
+                crate::domain::clock::parse_rfc3339(e),
+            ) {
+                (Some(u), Some(e)) => u < e,
+                _ => true,
+            }
+        }),
+    };
+    if shorter {
+        return Err(ApiError::Restricted {
+            singular: "client",
+            id: id.to_string(),
+            restriction: before.clone(),
+        });
+    }
+    Ok(())
 }

@@ -70,6 +70,8 @@ pub enum Tenant {
     PutRetention,
     GetIdentity,
     PutIdentity,
+    GetCors,
+    PutCors,
     ListAudit,
     ExportAudit,
     VerifyAudit,
@@ -138,6 +140,8 @@ static OTHER_ROUTES: &[Route] = &[
     r("/v1/settings/retention", Put, T(Tenant::PutRetention)),
     r("/v1/settings/identity", Get, T(Tenant::GetIdentity)),
     r("/v1/settings/identity", Put, T(Tenant::PutIdentity)),
+    r("/v1/settings/cors", Get, T(Tenant::GetCors)),
+    r("/v1/settings/cors", Put, T(Tenant::PutCors)),
     r("/v1/audit", Get, T(Tenant::ListAudit)),
     r("/v1/audit/export", Get, T(Tenant::ExportAudit)),
     r("/v1/audit/verify", Get, T(Tenant::VerifyAudit)),
@@ -186,7 +190,7 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The path parameters if `path` fits `template`.
-fn fit<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
+pub(crate) fn fit<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
     let mut params = vec![];
     let mut t = segments(template);
     let mut p = segments(path);
@@ -205,33 +209,41 @@ fn fit<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
     }
 }
 
-/// The `Allow` header of each template: its verbs in [`Verb`] order, HEAD after GET, and
-/// OPTIONS (answered for every path the table serves) last.
+/// The `Allow` header of each template of a route table: its verbs in [`Verb`] order, HEAD
+/// after GET, and OPTIONS (answered for every path the table serves) last. Shared with the
+/// operator plane's table.
+pub(crate) fn allow_table(
+    routes: impl Iterator<Item = (&'static str, Verb)>,
+) -> BTreeMap<&'static str, String> {
+    let mut verbs: BTreeMap<&'static str, Vec<Verb>> = BTreeMap::new();
+    for (path, verb) in routes {
+        verbs.entry(path).or_default().push(verb);
+    }
+    verbs
+        .into_iter()
+        .map(|(path, mut vs)| {
+            vs.sort();
+            vs.dedup();
+            let mut names: Vec<&str> = vs
+                .iter()
+                .flat_map(|v| match v {
+                    Verb::Get => vec!["GET", "HEAD"],
+                    v => vec![v.as_str()],
+                })
+                .collect();
+            names.push("OPTIONS");
+            (path, names.join(", "))
+        })
+        .collect()
+}
+
 fn allow_of(template: &'static str) -> &'static str {
     static ALLOW: OnceLock<BTreeMap<&'static str, String>> = OnceLock::new();
-    let table = ALLOW.get_or_init(|| {
-        let mut verbs: BTreeMap<&'static str, Vec<Verb>> = BTreeMap::new();
-        for r in all() {
-            verbs.entry(r.path).or_default().push(r.verb);
-        }
-        verbs
-            .into_iter()
-            .map(|(path, mut vs)| {
-                vs.sort();
-                vs.dedup();
-                let mut names: Vec<&str> = vs
-                    .iter()
-                    .flat_map(|v| match v {
-                        Verb::Get => vec!["GET", "HEAD"],
-                        v => vec![v.as_str()],
-                    })
-                    .collect();
-                names.push("OPTIONS");
-                (path, names.join(", "))
-            })
-            .collect()
-    });
-    table.get(template).map(String::as_str).unwrap_or("")
+    ALLOW
+        .get_or_init(|| allow_table(all().map(|r| (r.path, r.verb))))
+        .get(template)
+        .map(String::as_str)
+        .unwrap_or("")
 }
 
 /// The `Allow` header of the path (an OPTIONS answer), None when no route serves it.

@@ -3,16 +3,19 @@
 
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
-use crate::api::{json_body, ApiConfig, Platform, Tenant};
-use crate::domain::auth::Role;
-use crate::domain::event::Actor;
+use crate::api::{
+    admins_only, change_setting, json_body, settings_route, ApiConfig, Platform, Tenant,
+};
 use crate::domain::retention::Policy;
-use crate::ports::Database;
-use crate::services::changes::AccountOutcome;
 use serde_json::json;
 
-pub async fn get<D: Database>(t: &Tenant<D>) -> Result<ApiResponse, ApiError> {
-    let policy = Policy::from_stored(&t.route.account.retention);
+pub async fn get<P: Platform>(
+    p: &P,
+    t: &Tenant<P::Db>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let route = settings_route(p, t, req).await?;
+    let policy = Policy::from_stored(&route.account.retention);
     Ok(ApiResponse::json(
         200,
         serde_json::to_value(policy).unwrap_or_default(),
@@ -25,11 +28,7 @@ pub async fn put<P: Platform>(
     t: &Tenant<P::Db>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    if t.claims.role != Role::Admin {
-        return Err(ApiError::Forbidden(
-            "only admins change retention settings".into(),
-        ));
-    }
+    admins_only(t, "change retention settings")?;
     let mut v = json_body(req, &["application/json"])?;
     // JSON Schema's integer admits 76.0; so does this endpoint.
     if let Some(o) = v.as_object_mut() {
@@ -48,23 +47,7 @@ pub async fn put<P: Platform>(
         serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
     policy.validate().map_err(ApiError::bad_request)?;
     let value = serde_json::to_value(&policy).unwrap_or_default();
-    let actor = Actor::User {
-        id: t.claims.sub,
-        role: t.claims.role.as_str().into(),
-    };
-    let outcome = crate::api::change_account(
-        p,
-        cfg,
-        t.account_id(),
-        "retention",
-        value,
-        actor,
-        &req.request_id,
-    )
-    .await?;
-    if outcome == AccountOutcome::Missing {
-        return Err(ApiError::NotFound("the account is gone".into()));
-    }
+    change_setting(p, cfg, t, req, "retention", value).await?;
     Ok(ApiResponse::json(
         200,
         serde_json::to_value(policy).unwrap_or_default(),

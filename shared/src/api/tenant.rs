@@ -23,6 +23,9 @@ pub struct Tenant<D> {
     pub route: Route,
     pub db: D,
     pub via: Via,
+    /// The request's time (`Platform::now` when it was resolved): what a restriction's end is
+    /// compared with.
+    pub now: time::OffsetDateTime,
 }
 
 impl<D> Tenant<D> {
@@ -120,21 +123,24 @@ pub(crate) async fn tenant<P: Platform>(
         route,
         db,
         via,
+        now,
     })
 }
 
-/// The bookmark the request sends back, checked for shape (see [`is_bookmark`]).
-fn bookmark(req: &ApiRequest) -> Result<Option<&str>, ApiError> {
+/// The bookmark the request sends back, checked for shape (see [`parse_bookmark`]), and what
+/// the session on `shard` starts from (see [`session_start`]).
+fn bookmark<'r>(req: &'r ApiRequest, shard: &str) -> Result<Option<&'r str>, ApiError> {
     let bookmark = req.header(BOOKMARK_HEADER);
-    if let Some(b) = bookmark.filter(|b| !is_bookmark(b)) {
-        return Err(ApiError::InvalidBookmark(format!(
+    match bookmark.map(parse_bookmark) {
+        Some(None) => Err(ApiError::InvalidBookmark(format!(
             "{BOOKMARK_HEADER} `{}` cannot be a D1 bookmark: send back the {BOOKMARK_HEADER} of an \
-             earlier response (lower-case hex digits and hyphens, at most {MAX_BOOKMARK}), or \
-             first-primary / first-unconstrained",
-            b.chars().take(MAX_BOOKMARK).collect::<String>()
-        )));
+             earlier response (<shard id>:<lower-case hex digits and hyphens, at most \
+             {MAX_BOOKMARK}>), or first-primary / first-unconstrained",
+            bookmark.unwrap_or_default().chars().take(MAX_BOOKMARK).collect::<String>()
+        ))),
+        Some(Some(b)) => Ok(Some(session_start(b, shard))),
+        None => Ok(None),
     }
-    Ok(bookmark)
 }
 
 /// The session on the account's shard (421 when this deployment does not bind it).
@@ -144,7 +150,7 @@ fn shard<P: Platform>(
     route: &Route,
     account: Uuid,
 ) -> Result<P::Db, ApiError> {
-    p.shard(&route.shard.binding, bookmark(req)?)
+    p.shard(&route.shard.binding, bookmark(req, &route.shard.id)?)
         .ok_or_else(|| ApiError::Misdirected {
             account: account.to_string(),
             shard: route.shard.id.clone(),
@@ -251,16 +257,69 @@ pub(crate) fn require_write(t: &Tenant<impl Database>, spec: &EntitySpec) -> Res
     Ok(())
 }
 
-/// Whether `b` can be what `withSession` takes: a session constraint, or something shaped like
-/// a D1 bookmark: lower-case hex digits and hyphens, at most [`MAX_BOOKMARK`] characters.
-/// Cloudflare documents bookmarks only as opaque strings (the examples are hex groups such as
+/// A bookmark as the API hands it out (`x-d1-bookmark`): the D1 bookmark bound to the shard
+/// whose database issued it, `{shard id}:{D1 bookmark}` (a bookmark belongs to one database,
+/// and a tenant may change shard between two requests), or a session constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bookmark<'a> {
+    /// `first-primary` or `first-unconstrained`.
+    Constraint(&'a str),
+    /// Issued by `shard`'s database.
+    Bound { shard: &'a str, d1: &'a str },
+    /// A bare D1 bookmark (handed out before bookmarks named their shard): its database is
+    /// unknown.
+    Unbound(&'a str),
+}
+
+/// The header value for a D1 bookmark of `shard`'s database.
+pub fn bound_bookmark(shard: &str, d1: &str) -> String {
+    format!("{shard}:{d1}")
+}
+
+/// Parse an `x-d1-bookmark` (None: it cannot be one; see [`is_d1_bookmark`]).
+pub fn parse_bookmark(b: &str) -> Option<Bookmark<'_>> {
+    if b == "first-primary" || b == "first-unconstrained" {
+        return Some(Bookmark::Constraint(b));
+    }
+    match b.split_once(':') {
+        Some((shard, d1)) => {
+            let shard_ok = !shard.is_empty()
+                && shard.len() <= 100
+                && shard
+                    .bytes()
+                    .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-'));
+            (shard_ok && is_d1_bookmark(d1)).then_some(Bookmark::Bound { shard, d1 })
+        }
+        None => is_d1_bookmark(b).then_some(Bookmark::Unbound(b)),
+    }
+}
+
+/// What a session on `shard` starts from, given the request's bookmark: a constraint as
+/// asked; this shard's own bookmark; anything else (another shard's, after a move, or one
+/// naming no shard) is never handed to this database: a fresh `first-primary` session, at least
+/// as fresh as any bookmark, instead of an error for the client.
+pub fn session_start<'a>(b: Bookmark<'a>, shard: &str) -> &'a str {
+    match b {
+        Bookmark::Constraint(c) => c,
+        Bookmark::Bound { shard: s, d1 } if s == shard => d1,
+        Bookmark::Bound { .. } | Bookmark::Unbound(_) => "first-primary",
+    }
+}
+
+/// Whether `b` can be an `x-d1-bookmark` (see [`parse_bookmark`]).
+#[cfg(test)]
+pub fn is_bookmark(b: &str) -> bool {
+    parse_bookmark(b).is_some()
+}
+
+/// Whether `b` is shaped like a D1 bookmark: lower-case hex digits and hyphens, at most
+/// [`MAX_BOOKMARK`] characters. Cloudflare documents bookmarks only as opaque strings (the
+/// examples are hex groups such as
 /// `00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683`) and no fixed layout, so a
 /// stricter check could refuse a bookmark D1 itself issued; and D1 does not say what it does
-/// with a well-formed one it never issued (see ARCHITECTURE.md, Consistency).
-pub fn is_bookmark(b: &str) -> bool {
-    if b == "first-primary" || b == "first-unconstrained" {
-        return true;
-    }
+/// with a well-formed one it never issued, or one of another database (see ARCHITECTURE.md,
+/// Consistency): only this shard's own bookmarks reach its database.
+pub fn is_d1_bookmark(b: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_BOOKMARK
         && b.bytes()

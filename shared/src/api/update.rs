@@ -4,7 +4,7 @@ use crate::api::crud::load;
 use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::preconditions::{etag, if_match, matches_etag};
-use crate::api::render::refuse_if_restricted;
+use crate::api::render::{refuse_if_restricted, refuse_personal_data_on_erased};
 use crate::api::{
     json_body, new_event, present, publish, require_write, ApiConfig, Platform, Tenant,
 };
@@ -52,7 +52,11 @@ pub(crate) async fn update<P: Platform>(
     // conflict; only `If-Match` pins the version the patch was meant for.
     let current = load(t, spec, id).await?;
     let old_version = version_of(&current);
-    refuse_if_restricted(spec, &id.to_string(), &current)?;
+    refuse_if_restricted(spec, &id.to_string(), &current, t.now)?;
+    let keys = patch
+        .as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>());
+    refuse_personal_data_on_erased(spec, &id.to_string(), &current, keys.unwrap_or_default())?;
     let if_match = if_match(req);
     if let Some(h) = if_match {
         if !matches_etag(h, old_version) {
@@ -74,10 +78,11 @@ pub(crate) async fn update<P: Platform>(
         }]));
     }
     if changed.is_empty() {
-        return Ok(
-            ApiResponse::json(200, present(t.claims.role, spec, &id.to_string(), &current))
-                .with_header("etag", etag(old_version)),
-        );
+        return Ok(ApiResponse::json(
+            200,
+            present(t.claims.role, spec, &id.to_string(), &current, t.now),
+        )
+        .with_header("etag", etag(old_version)));
     }
     crate::api::crud::require_live_references(t, spec, &patch).await?;
     // The event names the fields the patch sets, not those it changed on the row as read: the
@@ -111,7 +116,8 @@ pub(crate) async fn update<P: Platform>(
     let Some(landed) = commit(&t.db, &write).await? else {
         // Nothing changed: deleted (404) or restricted (409) meanwhile, or (If-Match) moved on.
         let now = load(t, spec, id).await?;
-        refuse_if_restricted(spec, &id.to_string(), &now)?;
+        refuse_if_restricted(spec, &id.to_string(), &now, t.now)?;
+        refuse_personal_data_on_erased(spec, &id.to_string(), &now, &write.event.changed_fields)?;
         return Err(match if_match {
             Some(h) => ApiError::PreconditionFailed(h.into()),
             // Without If-Match the statement only requires a live, unrestricted row, which the
@@ -126,7 +132,7 @@ pub(crate) async fn update<P: Platform>(
     publish(p, cfg, t, vec![landed.event]).await;
     Ok(ApiResponse::json(
         200,
-        present(t.claims.role, spec, &id.to_string(), &landed.body),
+        present(t.claims.role, spec, &id.to_string(), &landed.body, t.now),
     )
     .with_header("etag", etag(landed.version)))
 }

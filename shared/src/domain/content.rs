@@ -28,5 +28,11 @@ pub const ALLOWED_CONTENT_TYPES: &[&str] = &[
 /// Objects are named by their content: concurrent uploads never overwrite each other, and the
 /// metadata row names exactly the object it describes.
 pub fn blob_key(account_id: Uuid, document_id: Uuid, sha256: &str) -> String {
-    format!("accounts/{account_id}/documents/{document_id}/{sha256}")
+    format!("{}{sha256}", blob_prefix(account_id, document_id))
+}
+
+/// Every content object of a document is under this prefix (ends with `/`), whichever upload
+/// put it: the one its row names, superseded ones, one whose upload lost a race.
+pub fn blob_prefix(account_id: Uuid, document_id: Uuid) -> String {
+    format!("accounts/{account_id}/documents/{document_id}/")
 }

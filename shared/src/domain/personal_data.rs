@@ -5,6 +5,32 @@
 //! retention sweep walks [`DATA_MAP`]), and the data-map tests (a shard table missing from the
 //! map fails them) all read it from here.
 
+/// A request id as the records keep it (an API write's event, so the append-only audit trail):
+/// verbatim only in the shapes ids are generated in, Cloudflare's ray id
+/// (`8f1a2b3c4d5e6f70-LHR`), the platform's own (16 lower-case hex digits) or a canonical
+/// UUID; anything else a caller sent in `x-request-id` (free text: it may be a name, a phone
+/// number or a date of birth, and the audit trail is never erased) as `sha256:` and the first
+/// 16 hex digits of its digest, which still correlates with the caller's logs (they can hash
+/// theirs) and holds nothing readable. Logs and the response keep the id as sent.
+pub fn recorded_request_id(id: &str) -> String {
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, 'a'..='f'))
+    };
+    let ray = id.split_once('-').is_some_and(|(h, colo)| {
+        hex(h, 16) && colo.len() == 3 && colo.chars().all(|c| c.is_ascii_uppercase())
+    });
+    let groups: Vec<&str> = id.split('-').collect();
+    let uuid = groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| hex(g, n));
+    if ray || uuid || hex(id, 16) {
+        return id.to_string();
+    }
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(id.as_bytes()));
+    format!("sha256:{}", &digest[..16])
+}
+
 /// Body fields of `table` that hold personal data, top level (nested objects count as a whole).
 /// Derived copies in other rows (`adviser_name`, `search_text`) are listed under the row that
 /// holds them.
@@ -108,16 +134,11 @@ const fn place(
     }
 }
 
-/// The KV key family of the API's read cache: a rendered row at one version and derived-field
-/// revision (immutable: every change moves one of them).
-pub fn read_cache_key(
-    account: uuid::Uuid,
-    table: &str,
-    id: uuid::Uuid,
-    version: i64,
-    index_rev: i64,
-) -> String {
-    format!("r1/{account}/{table}/{id}/{version}.{index_rev}")
+/// The KV key family of the API's read cache: one key per row, whose value names the version
+/// and derived-field revision it renders (a read serves it only when both are current), so
+/// erasure deletes exactly one key per row, however often the row changed.
+pub fn read_cache_key(account: uuid::Uuid, table: &str, id: uuid::Uuid) -> String {
+    format!("r2/{account}/{table}/{id}")
 }
 
 /// Every place personal data of a client or a user may sit, and what erasure does with it.
@@ -139,6 +160,9 @@ pub const DATA_MAP: &[Place] = {
         // Group names and descriptions are the firm's own (reviewed: no personal data).
         place(ShardTable, "groups", &[], Nothing),
         // The response of an idempotent create: the whole rendered row, for a day.
+        // Rows of the form written before keys were digested (the key as sent, a stored
+        // `response`) go with the subject; rows of the digest form stay as tombstones (ids and
+        // digests only), so a replay of an erased subject's create answers 410.
         place(
             ShardTable,
             "idempotency_keys",
@@ -156,15 +180,18 @@ pub const DATA_MAP: &[Place] = {
         // Subject, requester and outcome are ids (and the reasons a law keeps a record).
         place(ShardTable, "erasure_requests", &[], IdsOnly),
         place(ShardTable, "account_usage", &[], Nothing),
+        // A tenant's write fence while it moves (and for good on a shard it left): ids only.
+        place(ShardTable, "tenant_fences", &[], IdsOnly),
+        // A move's change log on its source (table names and row keys), deleted by the move.
+        place(ShardTable, "move_tracking", &[], IdsOnly),
+        place(ShardTable, "move_changes", &[], IdsOnly),
         // Messages the consumer could not process: change events (ids only); purged after
         // the preset's 30 days.
         place(AccountTable, "dead_letters", &[], IdsOnly),
-        place(
-            Kv,
-            "r1/{account}/{table}/{id}/{version}.{index_rev}",
-            &["*"],
-            CacheEntries,
-        ),
+        // One key per row: `{v, r, body}`, the stored body at that version and revision. (The
+        // earlier family, `r1/.../{version}.{index_rev}`, is no longer read or written; its
+        // entries expire within the day's TTL.)
+        place(Kv, "r2/{account}/{table}/{id}", &["*"], CacheEntries),
         place(
             R2,
             "accounts/{account}/documents/{document}/{sha256}",
@@ -216,6 +243,33 @@ pub fn unmapped_shard_tables(tables: &[String]) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::domain::entity::{self, Kind};
+
+    #[test]
+    fn a_callers_free_text_request_id_is_recorded_as_a_digest_and_platform_ids_verbatim() {
+        for kept in [
+            "8f1a2b3c4d5e6f70-LHR",
+            "0badc0ffee123456",
+            "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        ] {
+            assert_eq!(recorded_request_id(kept), kept);
+        }
+        for free in [
+            "07700900123",
+            "1985-03-14",
+            "AB123456C",
+            "0BADC0FFEE123456",
+            "zelda.quennell@example.org",
+            "create zelda quennell",
+            "8f1a2b3c4d5e6f70-Zelda",
+            "",
+            &"a".repeat(65),
+        ] {
+            let r = recorded_request_id(free);
+            assert!(r.starts_with("sha256:") && r.len() == 23, "{free}: {r}");
+            assert_eq!(r, recorded_request_id(free), "deterministic");
+        }
+        assert_ne!(recorded_request_id("a-1"), recorded_request_id("a-2"));
+    }
 
     #[test]
     fn every_free_text_email_or_date_field_of_a_person_is_mapped_or_named_harmless() {

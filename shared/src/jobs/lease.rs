@@ -20,6 +20,8 @@ impl Job {
             Job::ShardHealth => time::Duration::minutes(10),
             Job::Retention => time::Duration::minutes(20),
             Job::AuditCheckpoints => time::Duration::minutes(10),
+            // Per move (`move:{id}`): a run steps one move for well under a minute.
+            Job::Moves => time::Duration::minutes(2),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod audit_checkpoints;
 pub mod lease;
+pub mod moves;
 pub mod report;
 pub mod retention_sweep;
 pub mod shard_health;
@@ -29,6 +30,8 @@ pub enum Job {
     Retention,
     /// Hourly: every account's signed audit checkpoint (`jobs/audit_checkpoints.rs`).
     AuditCheckpoints,
+    /// Every two minutes (and on demand): tenant moves in flight (`jobs/moves.rs`).
+    Moves,
 }
 
 impl Job {
@@ -39,6 +42,7 @@ impl Job {
             bindings::CRON_MIGRATION_CHECK => Some(Job::MigrationCheck),
             bindings::CRON_RETENTION | bindings::CRON_RETENTION_RESUME => Some(Job::Retention),
             bindings::CRON_AUDIT_CHECKPOINTS => Some(Job::AuditCheckpoints),
+            bindings::CRON_MOVES => Some(Job::Moves),
             _ => None,
         }
     }
@@ -50,6 +54,7 @@ impl Job {
             "migration_check" => Some(Job::MigrationCheck),
             "retention" => Some(Job::Retention),
             "audit_checkpoints" => Some(Job::AuditCheckpoints),
+            "moves" => Some(Job::Moves),
             _ => None,
         }
     }
@@ -61,6 +66,7 @@ impl Job {
             Job::MigrationCheck => "migration_check",
             Job::Retention => "retention",
             Job::AuditCheckpoints => "audit_checkpoints",
+            Job::Moves => "moves",
         }
     }
 }
@@ -170,6 +176,11 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
             let mut c = CheckpointCounts::default();
             let o = crate::jobs::audit_checkpoints::run(p, l, &mut c, &mut detail).await;
             (o, RunReport::AuditCheckpoints(c))
+        }
+        Job::Moves => {
+            let mut c = MoveCounts::default();
+            let o = crate::jobs::moves::run(p, l, &mut c, &mut detail).await;
+            (o, RunReport::Moves(c))
         }
     };
     for s in &leases.skipped {
@@ -456,6 +467,16 @@ async fn retention<P: SchedulerPlatform>(
     }
     if counts.counts.left_for_next_run.is_some() {
         outcome = Outcome::Partial;
+    }
+    // A due row left behind (a foreign key kept it) is named, and the run is not a success.
+    if !counts.undisposed.is_empty() {
+        outcome = Outcome::Partial;
+        const NAMED: usize = 20;
+        let more = counts.undisposed.len().saturating_sub(NAMED);
+        detail.extend(counts.undisposed.drain(..).take(NAMED));
+        if more > 0 {
+            detail.push(format!("and {more} more due rows not disposed of"));
+        }
     }
     outcome
 }

@@ -85,7 +85,12 @@ counters! {
         documents_deleted,
         users_deleted,
         groups_deleted,
-        /// Due rows a foreign key kept (kept documents still refer to them).
+        /// Due clients kept because documents still kept refer to them (kept as long).
+        clients_kept_for_documents,
+        /// Due erased users kept because clients still name them as adviser (the
+        /// pseudonymous row stays while their clients do).
+        users_kept_for_clients,
+        /// Due rows a constraint refused to delete (named in the run's detail; `partial`).
         clients_blocked,
         documents_blocked,
         users_blocked,
@@ -101,6 +106,8 @@ counters! {
         idempotency_keys_erased,
         cache_keys_deleted,
         erasure_places_unhandled,
+        /// Restrictions whose `until` had passed, lifted (`*.unrestricted`).
+        restrictions_lifted,
         /// Audit links past the audit log's own retention, removed behind a signed disposal.
         audit_links_disposed,
         /// Accounts whose audit disposal failed this run (tried again the next night).
@@ -146,6 +153,10 @@ pub struct RetentionReport {
     pub counts: RetentionCounts,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub by_shard: BTreeMap<String, ShardSweep>,
+    /// Due rows the sweep could not dispose of (`{shard}: {table}/{id}: why`): the run is
+    /// `partial` and names them in its detail, never a silent success.
+    #[serde(skip)]
+    pub undisposed: Vec<String>,
 }
 
 counters! {
@@ -162,6 +173,24 @@ counters! {
     }
 }
 
+counters! {
+    /// `moves`.
+    pub struct MoveCounts {
+        /// Moves in flight that the run looked at.
+        moves,
+        /// Steps run (each bounded).
+        steps,
+        /// Phases entered.
+        phase_changes,
+        /// Phase-change platform events that could not be sent.
+        events_failed,
+        /// D1 calls of the invocation when the run stopped stepping (see `D1_CALLS_PER_INVOCATION`).
+        d1_calls,
+        /// Moves whose stepping stopped for the invocation's D1 call budget (they go on next run).
+        budget_stops,
+    }
+}
+
 /// A run's counts, by job (serialised as the job's own object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -171,6 +200,7 @@ pub enum RunReport {
     MigrationCheck(MigrationCounts),
     Retention(Box<RetentionReport>),
     AuditCheckpoints(CheckpointCounts),
+    Moves(MoveCounts),
 }
 
 impl RunReport {

@@ -49,6 +49,12 @@ pub(crate) async fn dispatch<P: OperatorPlatform>(
         H::ReplayDeadLetter => replay_dead_letter(p, param).await,
         H::ListAudit => list_audit(p, req).await,
         H::VerifyAudit => verify_audit(p, req).await,
+        H::ListMoves => crate::operator::moves::list(p).await,
+        H::CreateMove => crate::operator::moves::create(p, req).await,
+        H::GetMove => crate::operator::moves::get(p, param).await,
+        H::CancelMove => crate::operator::moves::cancel(p, param).await,
+        H::StepMove => crate::operator::moves::step(p, param, req).await,
+        H::ActivateShard => crate::operator::moves::activate_shard(p, param).await,
     }
 }
 
@@ -603,7 +609,7 @@ async fn run_job<P: OperatorPlatform>(
 ) -> Result<ApiResponse, ApiError> {
     if !crate::operator::jobs::known(job) {
         return Err(ApiError::NotFound(format!(
-            "no job {job}; jobs: outbox_relay, shard_health, migration_check, retention, audit_checkpoints"
+            "no job {job}; jobs: outbox_relay, shard_health, migration_check, retention, audit_checkpoints, moves"
         )));
     }
     p.run_job(job, &req.request_id)

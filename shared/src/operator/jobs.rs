@@ -46,7 +46,7 @@ async fn scheduler_route<P: SchedulerPlatform>(
             }
             let job = Job::parse(name).ok_or_else(|| {
                 ApiError::NotFound(format!(
-                    "no job {name}; jobs: outbox_relay, shard_health, migration_check, retention, audit_checkpoints"
+                    "no job {name}; jobs: outbox_relay, shard_health, migration_check, retention, audit_checkpoints, moves"
                 ))
             })?;
             let run = run(p, job, None).await;

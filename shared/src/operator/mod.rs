@@ -3,14 +3,15 @@
 //! tenant host. Platform-free like the API: the Worker only adapts.
 //!
 //! - Who: deployed, Cloudflare Access sits in front of the hostname and every request carries
-//!   its assertion (`Cf-Access-Jwt-Assertion`, RS256, the team's JWKS, the application's
-//!   audience tag), verified here (`domain::operator::verify_access`, keys through
+//!   its assertion (`Cf-Access-Jwt-Assertion`, else the `CF_Authorization` cookie; RS256,
+//!   the team's JWKS, the application's audience tag), verified here (`domain::operator::verify_access`, keys through
 //!   `services::identity::KeyCache`); the operator is its email (or a service token's common
 //!   name). Locally the dev credential (`ADMIN_SECRET` as a bearer) stands in, attributed to a
 //!   fixed local operator. Nothing else is accepted: 401 problem+json.
 //! - What: every action (any route but the reads) is first appended to the platform audit
 //!   trail (`services::platform_audit`, account D1) with that operator; an action the trail
-//!   cannot record is not carried out (503).
+//!   cannot record is not carried out (503). Once answered, its outcome (status, `done` /
+//!   `refused` / `failed`, problem type, summary) is appended as a later link naming it.
 //!
 //! It builds on the API layer's HTTP toolkit (requests, errors, extractors, the account-change
 //! protocol) and on nothing else of L3; the API never imports it. Job runs are the
@@ -21,6 +22,7 @@
 
 pub mod handlers;
 pub mod jobs;
+pub mod moves;
 pub mod openapi;
 pub mod routes;
 
@@ -44,8 +46,10 @@ pub struct OperatorConfig {
     /// What the account-change protocol needs (deployment name, local flag, the HS256 config
     /// for local demo tokens).
     pub api: ApiConfig,
-    /// The Access application (deployed). Required outside the local environment.
-    pub access: Option<AccessApp>,
+    /// The Access application (deployed; required outside the local environment), or why the
+    /// deployment's configuration of it is unusable (`domain::operator::access_config`): then
+    /// every request is a 500 `misconfigured` problem, logged.
+    pub access: Result<Option<AccessApp>, String>,
     /// Locally: the dev credential (bearer). Ignored outside the local environment.
     pub dev_secret: String,
 }
@@ -55,9 +59,20 @@ pub async fn handle<P: OperatorPlatform>(
     cfg: &OperatorConfig,
     req: ApiRequest,
 ) -> ApiResponse {
-    match route(p, cfg, &req).await {
-        Ok(r) => r.with_header("x-request-id", req.request_id.clone()),
-        Err(e) => error_response(e, &req.request_id),
+    let r = if let Err(why) = &cfg.access {
+        tracing::error!(problem = %why, "the operator Worker refuses to serve: Cloudflare Access is misconfigured");
+        error_response(ApiError::Misconfigured(why.clone()), &req.request_id)
+    } else {
+        match route(p, cfg, &req).await {
+            Ok(r) if r.header("x-request-id").is_some() => r,
+            Ok(r) => r.with_header("x-request-id", req.request_id.clone()),
+            Err(e) => error_response(e, &req.request_id),
+        }
+    };
+    if req.method == crate::api::http::Method::Head {
+        crate::api::without_body(r)
+    } else {
+        r
     }
 }
 
@@ -73,19 +88,17 @@ pub async fn authenticate<P: Platform>(
             return Ok(Operator::local());
         }
     }
-    let Some(app) = &cfg.access else {
+    let Ok(Some(app)) = &cfg.access else {
         return Err(if cfg.api.local {
             ApiError::Auth(AuthError::Missing)
         } else {
             ApiError::Unavailable("Cloudflare Access is not configured for the operator".into())
         });
     };
-    let assertion = req
-        .header(op::ACCESS_ASSERTION_HEADER)
-        .filter(|a| !a.is_empty())
+    let assertion = op::access_assertion(req.header(op::ACCESS_ASSERTION_HEADER), req.header("cookie"))
         .ok_or_else(|| {
             ApiError::Auth(AuthError::Invalid(
-                "no Cloudflare Access assertion (Cf-Access-Jwt-Assertion)".into(),
+                "no Cloudflare Access assertion (Cf-Access-Jwt-Assertion or the CF_Authorization cookie)".into(),
             ))
         })?;
     let u = crate::domain::identity::inspect(assertion)?;
@@ -116,6 +129,21 @@ async fn route<P: OperatorPlatform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     use routes::{find, Found, Handler as H};
+    // OPTIONS: the path's `Allow`, to an operator only (like a 404 or 405 here, it says which
+    // paths exist), except on the public paths.
+    if req.method == crate::api::http::Method::Options {
+        let public = matches!(find(&crate::api::http::Method::Get, &req.path), Found::Route(r, _) if r.public);
+        if !public {
+            authenticate(p, cfg, req).await?;
+        }
+        return match routes::allow(&req.path) {
+            Some(allow) => Ok(ApiResponse::empty(204).with_header("allow", allow)),
+            None => Err(ApiError::NotFound(format!(
+                "no operator route for {}",
+                req.path
+            ))),
+        };
+    }
     let (r, params) = match find(&req.method, &req.path) {
         Found::Route(r, params) => (r, params),
         // Refused before a path is answered 404 or 405, exactly as a served one would be.
@@ -142,11 +170,11 @@ async fn route<P: OperatorPlatform>(
     }
     let operator = authenticate(p, cfg, req).await?;
     let mut param = params.first().copied().unwrap_or_default().to_string();
-    // A new account's id is chosen here (unless the operator names it), so that the trail
-    // records which account the action created.
+    // A new account's (or move's) id is chosen here (unless the operator names it), so that
+    // the trail records what the action created.
     let assigned;
     let req = match (r.handler, serde_json::from_slice::<Value>(&req.body)) {
-        (H::CreateAccount, Ok(Value::Object(mut body))) => {
+        (H::CreateAccount | H::CreateMove, Ok(Value::Object(mut body))) => {
             let id = body
                 .entry("id")
                 .or_insert_with(|| json!(crate::domain::clock::uuid_v4(p.entropy())));
@@ -159,33 +187,69 @@ async fn route<P: OperatorPlatform>(
         }
         _ => req,
     };
-    if let Some(a) = r.audited {
-        let details: Value = if req.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&req.body)
-                .unwrap_or_else(|_| json!({"unparsed_bytes": req.body.len()}))
-        };
-        let action = op::Action {
-            operator: operator.clone(),
-            action: a.action.into(),
-            target: op::Target {
-                kind: a.target.into(),
-                id: param.chars().take(128).collect(),
-            },
-            details,
-            request_id: req.request_id.clone(),
-        };
-        let entry = platform_audit::append(p.accounts(), &action, p.now())
-            .await
-            .map_err(audit_error)?;
-        tracing::info!(
-            operator = %operator.email,
-            action = a.action,
-            target = %param,
-            platform_audit_seq = entry.seq,
-            "operator action"
-        );
+    let Some(a) = r.audited else {
+        return handlers::dispatch(p, cfg, req, r.handler, &param, &operator).await;
+    };
+    let details: Value = if req.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&req.body)
+            .unwrap_or_else(|_| json!({"unparsed_bytes": req.body.len()}))
+    };
+    let action = op::Action {
+        operator: operator.clone(),
+        action: a.action.into(),
+        target: op::Target {
+            kind: a.target.into(),
+            id: param.chars().take(128).collect(),
+        },
+        details,
+        request_id: req.request_id.clone(),
+    };
+    let entry = platform_audit::append(p.accounts(), &action, p.now())
+        .await
+        .map_err(audit_error)?;
+    tracing::info!(
+        operator = %operator.email,
+        action = a.action,
+        target = %param,
+        platform_audit_seq = entry.seq,
+        "operator action"
+    );
+    let resp = match handlers::dispatch(p, cfg, req, r.handler, &param, &operator).await {
+        Ok(r) => r,
+        Err(e) => error_response(e, &req.request_id),
+    };
+    record_outcome(p, &entry, &resp).await;
+    Ok(resp)
+}
+
+/// Append the outcome of the action recorded as `entry`: the response's status, and for a
+/// refusal or failure its problem type and detail (a success: the created resource's
+/// location). The action already happened (or was refused), so a failure to record it is
+/// logged, not answered: verify lists the action among those `without_outcome`.
+async fn record_outcome<P: Platform>(p: &P, entry: &op::PlatformEntry, resp: &ApiResponse) {
+    let body = resp.body_json();
+    let text = |k: &str| body.and_then(|b| b.get(k)).and_then(Value::as_str);
+    let outcome = if resp.status < 400 {
+        op::Outcome::new(entry.seq, resp.status, None, resp.header("location"))
+    } else {
+        op::Outcome::new(entry.seq, resp.status, text("type"), text("detail"))
+    };
+    match platform_audit::append_outcome(p.accounts(), entry, outcome, p.now()).await {
+        Ok(o) => tracing::info!(
+            action = %entry.action,
+            platform_audit_seq = o.seq,
+            of_seq = entry.seq,
+            status = resp.status,
+            "operator action outcome"
+        ),
+        Err(e) => tracing::error!(
+            action = %entry.action,
+            of_seq = entry.seq,
+            status = resp.status,
+            error = %e,
+            "the outcome of an operator action could not be recorded"
+        ),
     }
-    handlers::dispatch(p, cfg, req, r.handler, &param, &operator).await
 }

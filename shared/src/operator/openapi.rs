@@ -178,7 +178,7 @@ fn audit_paths(paths: &mut Map<String, Value>) {
                 "first_broken": {"type": ["object", "null"]}, "complete": {"type": "boolean"}}})), &[])["responses"].clone()}}));
     paths.insert("/admin/v1/jobs/{job}/run".into(), json!({
         "parameters": [{"name": "job", "in": "path", "required": true, "schema": {"type": "string",
-            "enum": ["outbox_relay", "shard_health", "migration_check", "retention", "audit_checkpoints"]}}],
+            "enum": ["outbox_relay", "shard_health", "migration_check", "retention", "audit_checkpoints", "moves"]}}],
         "post": admin_op("run_job", "Run a scheduled job now (on the scheduler, through its service binding); answers with the recorded run",
             None, ("200", json!({"type": "object"})), &[])}));
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
@@ -190,10 +190,43 @@ fn audit_paths(paths: &mut Map<String, Value>) {
         &[("409", "Another account trusts this issuer and audience"), ("415", "Content-Type must be application/json")])}));
 }
 
+fn move_paths(paths: &mut Map<String, Value>) {
+    let mv = json!({"$ref": "#/components/schemas/Move"});
+    paths.insert("/admin/v1/moves".into(), json!({
+        "get": admin_op("list_moves", "The latest tenant moves, newest first", None,
+            ("200", json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": mv}}})), &[]),
+        "post": admin_op("create_move",
+            "Move a tenant to another shard: from an open rebalancing proposal (`proposal_id`) or an explicit `account_id` and `target_shard`; `dry_run` reports rows, bytes and the estimated time and starts nothing. Refused (409) if the target would pass its soft cap or the tenant has a move in flight. The scheduler's `moves` job carries it out.",
+            Some(json!({"type": "object", "additionalProperties": false, "properties": {
+                "proposal_id": {"type": "string"}, "account_id": {"type": "string", "format": "uuid"},
+                "target_shard": {"type": "string"}, "grace_seconds": {"type": "integer", "minimum": 0},
+                "dry_run": {"type": "boolean"}}})),
+            ("201", mv.clone()),
+            &[("200", "Dry run: the plan"), ("409", "Target above its soft cap, not active, or a move in flight"), ("415", "Content-Type must be application/json"), ("422", "Unknown account, shard or proposal")])}));
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+    paths.insert("/admin/v1/moves/{id}".into(), json!({"parameters": id, "get": admin_op("get_move",
+        "A move: phase, cursors, counts and digests, timings (the fenced window in `fenced_ms`), error and differing rows",
+        None, ("200", mv.clone()), &[("404", "No such move")])}));
+    paths.insert("/admin/v1/moves/{id}/cancel".into(), json!({"parameters": id, "post": admin_op("cancel_move",
+        "Cancel a move until its cleanup starts: it rolls back (route, fences, the target's copy) on its next steps",
+        None, ("202", mv.clone()), &[("404", "No such move"), ("409", "Too late (cleanup started) or already ended")])}));
+    paths.insert("/admin/v1/moves/{id}/step".into(), json!({"parameters": id, "post": admin_op("step_move",
+        "Drive the moves now (the scheduler's `moves` job, through its service binding); answers with the move and the run",
+        None, ("200", json!({"type": "object", "required": ["move", "run"], "properties": {"move": mv, "run": {"type": "object"}}})),
+        &[("404", "No such move")])}));
+    paths.insert("/admin/v1/shards/{id}/activate".into(), json!({
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 100}}],
+        "post": admin_op("activate_shard",
+        "Activate a `provisioning` shard (a new dedicated shard from `cargo xtask dedicated new`) once the migration check found its schema current: moves into it may then cut over, and its tenants write",
+        None, ("200", json!({"type": "object"})),
+        &[("404", "No such shard"), ("409", "Not provisioning, or its schema is not (yet) checked current")])}));
+}
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     admin_paths(&mut paths);
     audit_paths(&mut paths);
+    move_paths(&mut paths);
     paths.insert(
         "/health".into(),
         json!({"get": {"operationId": "health", "security": [], "responses": {"200": {"description": "Up",
@@ -226,12 +259,18 @@ pub fn document() -> Value {
             },
             "schemas": {
                 "Account": account_schema(),
+                "Move": {"type": "object", "required": ["id", "account_id", "source_shard", "target_shard", "phase", "rev", "created_at", "updated_at"],
+                    "properties": {"id": {"type": "string", "format": "uuid"}, "account_id": {"type": "string", "format": "uuid"},
+                        "source_shard": {"type": "string"}, "target_shard": {"type": "string"},
+                        "phase": {"type": "string", "enum": ["planned", "copying", "catching_up", "verifying", "cutover", "cleanup", "done", "failed", "cancelled"]},
+                        "rev": {"type": "integer"}, "fenced_ms": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]},
+                        "differences": {"type": "array", "items": {"type": "string"}}, "tables": {"type": "object"}}},
                 "PlatformAuditEntry": {"type": "object",
                     "required": ["seq", "operator", "action", "target", "details", "request_id", "time", "prev_hash", "hash"],
                     "properties": {"seq": {"type": "integer"},
                         "operator": {"type": "object", "required": ["email", "sub", "via"], "properties": {
                             "email": {"type": "string"}, "sub": {"type": "string"},
-                            "via": {"type": "string", "enum": ["cloudflare_access", "local_dev_credential"]}}},
+                            "via": {"type": "string", "enum": ["cloudflare_access", "local_dev_credential", "system"]}}},
                         "action": {"type": "string"}, "target": {"type": "object"}, "details": {},
                         "request_id": {"type": "string"}, "time": {"type": "string"},
                         "prev_hash": {"type": "string"}, "hash": {"type": "string"}}},

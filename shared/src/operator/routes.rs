@@ -4,7 +4,7 @@
 //! against the operator OpenAPI document.
 
 use crate::api::http::Method;
-use crate::api::routes::Verb;
+use crate::api::routes::{allow_table, fit, Verb};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -32,6 +32,12 @@ pub enum Handler {
     ReplayDeadLetter,
     ListAudit,
     VerifyAudit,
+    ListMoves,
+    CreateMove,
+    GetMove,
+    CancelMove,
+    StepMove,
+    ActivateShard,
 }
 
 /// What the platform audit trail calls an action, and the kind of its target; None: a read.
@@ -97,6 +103,13 @@ pub static ROUTES: &[Route] = &[
     },
     read("/admin/v1/shards", H::ListShards),
     read("/admin/v1/shards/{id}/health", H::ShardHealth),
+    act(
+        "/admin/v1/shards/{id}/activate",
+        Post,
+        H::ActivateShard,
+        "shard.activate",
+        "shard",
+    ),
     read("/admin/v1/rebalance-proposals", H::Proposals),
     read("/admin/v1/platform-events", H::PlatformEvents),
     read("/admin/v1/job-runs", H::JobRuns),
@@ -179,6 +192,29 @@ pub static ROUTES: &[Route] = &[
         "change_event.inject",
         "queue",
     ),
+    read("/admin/v1/moves", H::ListMoves),
+    act(
+        "/admin/v1/moves",
+        Post,
+        H::CreateMove,
+        "move.create",
+        "move",
+    ),
+    read("/admin/v1/moves/{id}", H::GetMove),
+    act(
+        "/admin/v1/moves/{id}/cancel",
+        Post,
+        H::CancelMove,
+        "move.cancel",
+        "move",
+    ),
+    act(
+        "/admin/v1/moves/{id}/step",
+        Post,
+        H::StepMove,
+        "move.step",
+        "move",
+    ),
     read("/admin/v1/audit", H::ListAudit),
     read("/admin/v1/audit/verify", H::VerifyAudit),
 ];
@@ -190,49 +226,22 @@ pub enum Found<'a> {
     NotFound,
 }
 
-fn fit<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
-    let mut params = vec![];
-    let mut t = template.trim_matches('/').split('/');
-    let mut p = path.trim_matches('/').split('/');
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return Some(params),
-            (Some(ts), Some(ps)) if ts.starts_with('{') => {
-                if ps.is_empty() {
-                    return None;
-                }
-                params.push(ps);
-            }
-            (Some(ts), Some(ps)) if ts == ps => {}
-            _ => return None,
-        }
-    }
-}
-
-/// The `Allow` header of each template: its verbs in [`Verb`] order, HEAD after GET.
+/// The `Allow` header of each template (OPTIONS included, as on the tenant API).
 fn allow_of(template: &'static str) -> &'static str {
     static ALLOW: OnceLock<BTreeMap<&'static str, String>> = OnceLock::new();
-    let table = ALLOW.get_or_init(|| {
-        let mut verbs: BTreeMap<&'static str, Vec<Verb>> = BTreeMap::new();
-        for r in ROUTES {
-            verbs.entry(r.path).or_default().push(r.verb);
-        }
-        verbs
-            .into_iter()
-            .map(|(path, mut vs)| {
-                vs.sort();
-                let names: Vec<&str> = vs
-                    .iter()
-                    .flat_map(|v| match v {
-                        Verb::Get => vec!["GET", "HEAD"],
-                        v => vec![v.as_str()],
-                    })
-                    .collect();
-                (path, names.join(", "))
-            })
-            .collect()
-    });
-    table.get(template).map(String::as_str).unwrap_or("")
+    ALLOW
+        .get_or_init(|| allow_table(ROUTES.iter().map(|r| (r.path, r.verb))))
+        .get(template)
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+/// The `Allow` header of the path (an OPTIONS answer), None when no route serves it.
+pub fn allow(path: &str) -> Option<&'static str> {
+    ROUTES
+        .iter()
+        .find(|r| fit(r.path, path).is_some())
+        .map(|r| allow_of(r.path))
 }
 
 pub fn find<'a>(method: &Method, path: &'a str) -> Found<'a> {

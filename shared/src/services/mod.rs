@@ -9,6 +9,7 @@ pub mod deferred;
 pub mod derived;
 pub mod identity;
 pub mod marks;
+pub mod moves;
 pub mod platform_audit;
 pub mod route_probe;
 pub mod tenancy;

@@ -1,8 +1,10 @@
 //! The platform audit trail: append an operator action at the chain head (retried with a fresh
-//! head when a concurrent append took its place), read it in order, and verify it from genesis.
+//! head when a concurrent append took its place), then its outcome as a later link naming it;
+//! read it in order, and verify it from genesis (chain, hashes, each outcome paired with its
+//! action).
 
 use crate::domain::audit::ChainHead;
-use crate::domain::operator::{Action, Break, PlatformEntry, Walker};
+use crate::domain::operator::{Action, Break, Outcome, PlatformEntry, Walker};
 use crate::ports::{col_i64, col_json, col_str, Database, StoreError};
 use crate::store::platform_audit as sql;
 use time::OffsetDateTime;
@@ -39,9 +41,31 @@ pub async fn append<D: Database>(
     a: &Action,
     now: OffsetDateTime,
 ) -> Result<PlatformEntry, PlatformAuditError> {
+    append_link(db, |h| PlatformEntry::next(h, a, now)).await
+}
+
+/// Append the outcome of the action recorded as `recorded` (a later link of the same chain
+/// naming its `seq`) and return it.
+pub async fn append_outcome<D: Database>(
+    db: &D,
+    recorded: &PlatformEntry,
+    outcome: Outcome,
+    now: OffsetDateTime,
+) -> Result<PlatformEntry, PlatformAuditError> {
+    let a = Action::outcome_of(recorded);
+    append_link(db, |h| {
+        PlatformEntry::next_outcome(h, &a, outcome.clone(), now)
+    })
+    .await
+}
+
+async fn append_link<D: Database>(
+    db: &D,
+    link: impl Fn(&ChainHead) -> PlatformEntry,
+) -> Result<PlatformEntry, PlatformAuditError> {
     for _ in 0..APPEND_ATTEMPTS {
         let h = head(db).await?;
-        let e = PlatformEntry::next(&h, a, now);
+        let e = link(&h);
         let body = serde_json::to_string(&e).unwrap_or_default();
         match db.query(sql::insert(e.seq, &body)).await {
             Ok(_) => return Ok(e),
@@ -82,7 +106,13 @@ pub struct Verified {
     pub first_broken: Option<Break>,
     /// Whether the walk reached the end of the trail (false: `max_links` stopped it).
     pub complete: bool,
+    /// Action links walked whose outcome link the walk did not meet (in flight at the head,
+    /// or never finished), at most [`MAX_LISTED_OPEN`] of them, oldest first.
+    pub without_outcome: Vec<i64>,
 }
+
+/// How many actions without an outcome a verification lists.
+pub const MAX_LISTED_OPEN: usize = 100;
 
 /// Walk the trail from genesis, at most `max_links` links.
 pub async fn verify<D: Database>(db: &D, max_links: i64) -> Result<Verified, PlatformAuditError> {
@@ -124,5 +154,6 @@ fn report(w: &Walker, links: i64, first_broken: Option<Break>, complete: bool) -
         head_hash: w.head().hash.clone(),
         first_broken,
         complete,
+        without_outcome: w.without_outcome().take(MAX_LISTED_OPEN).collect(),
     }
 }

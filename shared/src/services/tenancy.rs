@@ -28,6 +28,8 @@ pub struct Route {
     pub shard: Shard,
     /// The account's trusted identity providers (the `identity` field of its row).
     pub identity: IdentitySettings,
+    /// The origins browsers may call it from (the `cors` field of its row).
+    pub cors: crate::domain::cors::CorsSettings,
 }
 
 pub use crate::store::accounts::{account_version_stmt, domain_stmt, route_stmt};
@@ -54,6 +56,11 @@ pub async fn load_route(
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| TenancyError::Corrupt(format!("identity of account {account_id}: {e}")))?,
     };
+    let cors = match account_body.as_ref().map(|b| &b["cors"]) {
+        None | Some(serde_json::Value::Null) => Default::default(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| TenancyError::Corrupt(format!("cors of account {account_id}: {e}")))?,
+    };
     let account = account_body
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| TenancyError::Corrupt(format!("account {account_id}")))?;
@@ -64,6 +71,7 @@ pub async fn load_route(
         account,
         shard,
         identity,
+        cors,
     }))
 }
 

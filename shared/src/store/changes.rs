@@ -25,6 +25,10 @@ pub enum Edit {
     MergePatch(Value),
     /// Top-level fields set to JSON values.
     Set(Vec<(&'static str, Value)>),
+    /// Top-level fields set on a row that is not restricted: the API's changes other than a
+    /// merge patch (a document's content), refused by the statement itself if a restriction
+    /// (its own or its client's copy) landed after the caller read the row.
+    SetUnrestricted(Vec<(&'static str, Value)>),
     /// Soft delete: `deleted_at` = the event's time.
     SoftDelete,
     /// Soft delete of a row that is not restricted (`restricted` absent or null): the API's
@@ -53,7 +57,8 @@ pub struct Write {
     pub id: Uuid,
     pub edit: Edit,
     pub expect: Expect,
-    /// Only a row that is not soft-deleted (every API change); the sweep touches any row.
+    /// Only a row that is not soft-deleted, nor erased if the change sets personal data
+    /// (every API change); the sweep touches any row.
     pub live_only: bool,
     /// The change's event; its `entity_version` is set from the row as written.
     pub event: ChangeEvent,
@@ -122,7 +127,7 @@ impl Write {
                         params.push(json!(patch.to_string()));
                         format!("json_patch(body, ?{})", params.len())
                     }
-                    Edit::Set(fields) => {
+                    Edit::Set(fields) | Edit::SetUnrestricted(fields) => {
                         let mut sets = String::new();
                         for (field, value) in fields {
                             params.push(json!(value.to_string()));
@@ -139,10 +144,18 @@ impl Write {
                 if self.live_only {
                     filter += " AND deleted_at IS NULL";
                 }
-                if matches!(edit, Edit::SoftDeleteUnrestricted | Edit::MergePatch(_)) {
+                if self.live_only && self.sets_personal_data() {
+                    // Never personal data back on an erased row's pseudonymous shell, even if
+                    // the erasure landed after the caller's read.
+                    filter += " AND body ->> '$.erased_at' IS NULL";
+                }
+                if matches!(
+                    edit,
+                    Edit::SoftDeleteUnrestricted | Edit::MergePatch(_) | Edit::SetUnrestricted(_)
+                ) {
                     // Its own restriction, or (a document) its client's copy.
-                    filter += " AND body ->> '$.restricted' IS NULL \
-                               AND body ->> '$.client_restricted' IS NULL";
+                    // In force at the event's time (`?3`): an ended one no longer refuses.
+                    filter += &format!(" AND {}", entities::not_restricted_at(3));
                 }
                 let current = CURRENT_VERSION;
                 match &self.expect {
@@ -192,6 +205,27 @@ impl Write {
         out
     }
 
+    /// Whether the change names top-level `field` (a patch or replaced body holding it, a set
+    /// of it; a rewrite names `restricted`, what the sweep's rewrites may move).
+    fn names(&self, field: &str) -> bool {
+        match &self.edit {
+            Edit::MergePatch(p) | Edit::Replace(p) => p.get(field).is_some(),
+            Edit::Set(fields) | Edit::SetUnrestricted(fields) => {
+                fields.iter().any(|(f, _)| *f == field)
+            }
+            Edit::Rewrite(_) => field == "restricted",
+            _ => false,
+        }
+    }
+
+    /// Whether the change sets a personal-data field of its table
+    /// (`domain::personal_data::fields`).
+    fn sets_personal_data(&self) -> bool {
+        crate::domain::personal_data::fields(self.table)
+            .iter()
+            .any(|f| self.names(f))
+    }
+
     /// What a client's documents copy from it, in the same batch, read from the client row
     /// inside the statement and only if this change landed: its relationship end
     /// (`client_ended_on`) whenever a patch names it, and its restriction (`client_restricted`)
@@ -202,16 +236,10 @@ impl Write {
         }
         let (account, ev) = (self.event.account_id, self.event.id);
         let mut out = vec![];
-        let names = |field: &str| match &self.edit {
-            Edit::MergePatch(p) | Edit::Replace(p) => p.get(field).is_some(),
-            Edit::Set(fields) => fields.iter().any(|(f, _)| *f == field),
-            Edit::Rewrite(_) => field == "restricted",
-            _ => false,
-        };
-        if names("relationship_ended_on") {
+        if self.names("relationship_ended_on") {
             out.push(entities::copy_client_end(account, self.id, ev));
         }
-        if names("restricted") {
+        if self.names("restricted") {
             out.push(entities::copy_client_restriction(account, self.id, ev));
         }
         out

@@ -37,17 +37,39 @@ pub fn copy_client_restriction(account: Uuid, client: Uuid, event: Uuid) -> Stmt
     )
 }
 
-/// SQL (over `body`) of the restriction in force on a row: its own `restricted`, else (a
-/// document) its client's copy, `client_restricted`; SQL NULL when neither is set.
-pub const RESTRICTION_UNTIL: &str = "CASE WHEN json_type(body, '$.restricted') = 'object' \
-     THEN coalesce(body ->> '$.restricted.until', '9999') \
-     WHEN json_type(body, '$.client_restricted') = 'object' \
-     THEN coalesce(body ->> '$.client_restricted.until', '9999') END";
+/// SQL (over `body`) of when the restriction on a row ends: the later of its own `restricted`
+/// and (a document) its client's copy, `client_restricted`, when `inherited` (an SQL condition)
+/// holds for the copy (`'9999'` for one without an end); SQL NULL when neither counts. The rule
+/// is `domain::restriction::binding`'s: neither can shorten the other.
+fn restriction_until(inherited: &str) -> String {
+    format!(
+        "nullif(max(\
+         CASE WHEN json_type(body, '$.restricted') = 'object' \
+         THEN coalesce(body ->> '$.restricted.until', '9999') ELSE '' END, \
+         CASE WHEN json_type(body, '$.client_restricted') = 'object'{inherited} \
+         THEN coalesce(body ->> '$.client_restricted.until', '9999') ELSE '' END), '')"
+    )
+}
 
 /// A predicate (over `body`, `?n` the time) that holds unless a restriction still in force at
-/// `?n` protects the row (no `until`, or `until` later): the sweep never disposes of such a row.
+/// `?n` (no `until`, or `until` later), the row's own or its client's copy, protects the row
+/// from change: every API edit's statement and the reads that hide restricted rows.
 pub fn not_restricted_at(n: usize) -> String {
-    format!("({RESTRICTION_UNTIL} IS NULL OR {RESTRICTION_UNTIL} <= ?{n})")
+    let until = restriction_until("");
+    format!("({until} IS NULL OR {until} <= ?{n})")
+}
+
+/// A predicate (over `body`, `?n` the time) that holds unless a restriction in force at `?n`
+/// protects the row from disposal: its own, or its client's copy unless that copy is scoped
+/// to the client's record (`domain::restriction::RECORD_SCOPE`: an erasure's keep of the
+/// client for its own legal period; each document kept is marked on itself). Every retention
+/// delete's guard.
+pub fn not_protected_at(n: usize) -> String {
+    let until = restriction_until(&format!(
+        " AND body ->> '$.client_restricted.scope' IS NOT '{}'",
+        crate::domain::restriction::RECORD_SCOPE
+    ));
+    format!("({until} IS NULL OR {until} <= ?{n})")
 }
 
 pub fn get_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid) -> Stmt {
@@ -60,28 +82,62 @@ pub fn get_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid) -> Stmt {
     )
 }
 
+/// GET by id with the document rendered by SQLite: `doc` is the body without the `hidden`
+/// (server) fields and with the row's `id` (as `render` shows it, the body's own key order),
+/// for a row that is not restricted (neither its own `restricted` nor its client's); a
+/// restricted row comes back as `body` instead (who may see what is decided by the caller).
+/// `v` is the row's version.
+pub fn get_rendered_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid, hidden: &[&str]) -> Stmt {
+    Stmt::new(
+        format!(
+            "SELECT {}, body ->> '$.version' AS v FROM {} \
+             WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+            rendered_columns(hidden),
+            spec.table
+        ),
+        vec![json!(account_id), json!(id)],
+    )
+}
+
+/// `doc` (the row rendered by SQLite, see [`get_rendered_stmt`]) for a row that is not
+/// restricted, else `body` (the stored body, for the caller to present).
+fn rendered_columns(hidden: &[&str]) -> String {
+    let plain = "body ->> '$.restricted' IS NULL AND body ->> '$.client_restricted' IS NULL";
+    let paths: String = hidden.iter().map(|f| format!(", '$.{f}'")).collect();
+    format!(
+        "CASE WHEN {plain} THEN json_insert(json_remove(body{paths}), '$.id', id) END AS doc, \
+         CASE WHEN {plain} THEN NULL ELSE body END AS body"
+    )
+}
+
 /// The list statement for one (optional) indexed filter and a keyset position;
-/// `unrestricted_only` leaves restricted rows out.
+/// `unrestricted_at` (a time) leaves out the rows a restriction in force then protects.
+/// Each row comes back rendered by SQLite as `doc`, or as `body` when restricted (as
+/// [`get_rendered_stmt`], `hidden` the server fields), with its `id` (and `k`, the sort key of
+/// a prefix filter) for the next page's cursor.
 pub fn list_stmt(
     spec: &EntitySpec,
     account_id: Uuid,
     filter: Option<(&Filter, &str)>,
     after: Option<(Option<&str>, &str)>,
     limit: usize,
-    unrestricted_only: bool,
+    unrestricted_at: Option<&str>,
+    hidden: &[&str],
 ) -> Stmt {
     let mut params = vec![json!(account_id)];
     let mut sql = format!(
-        "SELECT id, body{} FROM {} WHERE account_id = ?1 AND deleted_at IS NULL",
+        "SELECT id, {}{} FROM {} WHERE account_id = ?1 AND deleted_at IS NULL",
+        rendered_columns(hidden),
         match filter {
             Some((f, _)) if f.op == FilterOp::Prefix => format!(", {} AS k", f.column),
             _ => String::new(),
         },
         spec.table
     );
-    if unrestricted_only {
+    if let Some(now) = unrestricted_at {
         // A residual predicate on the rows the index range yields (no index of its own).
-        sql += " AND body ->> '$.restricted' IS NULL AND body ->> '$.client_restricted' IS NULL";
+        params.push(json!(now));
+        sql += &format!(" AND {}", not_restricted_at(params.len()));
     }
     let mut order = "id".to_string();
     match filter {

@@ -14,6 +14,7 @@ pub mod health_job;
 pub mod idempotency;
 pub mod identity;
 pub mod job_state;
+pub mod moves;
 pub mod operations;
 pub mod outbox;
 pub mod platform_audit;
@@ -24,3 +25,9 @@ pub mod route_probe;
 pub mod schema;
 pub mod shard_health;
 pub mod usage;
+
+/// The cheapest statement a shard session can run: a response that reads nothing else from the
+/// shard (the account's settings come with its route) still learns the session's bookmark.
+pub fn session_bookmark_stmt() -> crate::ports::Stmt {
+    crate::ports::Stmt::new("SELECT 1 AS one", vec![])
+}

@@ -99,11 +99,15 @@ pub fn mark_published(account: &str, id: &str, now: OffsetDateTime) -> Stmt {
 }
 
 /// The relay's page: unpublished rows older than `before`, oldest first, across the shard's
-/// tenants (the documented system-job exception to tenant-led indexes).
+/// tenants (the documented system-job exception to tenant-led indexes). A tenant being moved
+/// onto this shard is the move's alone (its fence says `target`): its copied rows are not
+/// relayed, and no fenced tenant's rows are purged while a move compares them.
 pub fn unpublished_page(before: OffsetDateTime, limit: i64) -> Stmt {
     Stmt::new(
         "SELECT account_id, id, body FROM outbox WHERE published_at IS NULL \
-         AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+         AND created_at < ?1 AND NOT EXISTS (SELECT 1 FROM tenant_fences f \
+           WHERE f.account_id = outbox.account_id AND f.body ->> '$.role' = 'target') \
+         ORDER BY created_at LIMIT ?2",
         vec![json!(rfc3339(before)), json!(limit)],
     )
 }
@@ -117,7 +121,9 @@ pub fn purge_published(before: OffsetDateTime, limit: i64) -> Stmt {
         "DELETE FROM outbox WHERE rowid IN (SELECT o.rowid FROM outbox o \
          WHERE o.published_at IS NOT NULL AND o.published_at < ?1 \
          AND EXISTS (SELECT 1 FROM audit_log a WHERE a.account_id = o.account_id \
-           AND a.event_id = o.id) LIMIT ?2)",
+           AND a.event_id = o.id) \
+         AND NOT EXISTS (SELECT 1 FROM tenant_fences f WHERE f.account_id = o.account_id) \
+         LIMIT ?2)",
         vec![json!(rfc3339(before)), json!(limit)],
     )
 }

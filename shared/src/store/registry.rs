@@ -14,6 +14,15 @@ pub fn shard_stmt(id: &str) -> Stmt {
     )
 }
 
+/// A `provisioning` shard becomes `active` (changes 0: it was not provisioning any more).
+pub fn activate_shard(id: &str, now: &str) -> Stmt {
+    Stmt::new(
+        "UPDATE shards SET body = json_set(body, '$.status', 'active', '$.updated_at', ?2) \
+         WHERE id = ?1 AND status = 'provisioning'",
+        vec![serde_json::json!(id), serde_json::json!(now)],
+    )
+}
+
 /// Shard id -> binding, from the registry (one query per batch).
 pub async fn shard_bindings(db: &impl Database) -> Result<HashMap<String, String>, StoreError> {
     let rows = db

@@ -5,7 +5,7 @@
 //! the very instant it is due.
 
 use crate::ports::Stmt;
-use crate::store::entities::not_restricted_at;
+use crate::store::entities::not_protected_at;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -98,7 +98,7 @@ pub fn held_clients(account: Uuid) -> Stmt {
 /// legal hold on a client included, moves the version) and never under a hold: a document's
 /// client hold is re-checked by a probe of the partial hold index (which reads nothing when
 /// there is none). Nor while a restriction in force at `now` protects the row (a client's, or
-/// a document's own or else its client's copy: `entities::not_restricted_at`). The
+/// a document's own or its client's copy: `entities::not_protected_at`). The
 /// disposition event goes right after it (`changes::purge_event`), kept only if THIS
 /// statement removed the row.
 pub fn purge(
@@ -115,7 +115,7 @@ pub fn purge(
                 "DELETE FROM documents WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?4 AND {} \
                  AND NOT EXISTS (SELECT 1 FROM clients INDEXED BY clients_on_hold \
                  WHERE account_id = ?1 AND id = ?3 AND legal_hold = 1)",
-                not_restricted_at(5)
+                not_protected_at(5)
             ),
             vec![
                 json!(account),
@@ -129,14 +129,14 @@ pub fn purge(
             format!(
                 "DELETE FROM clients WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?3 \
                  AND legal_hold IS NOT 1 AND {}",
-                not_restricted_at(4)
+                not_protected_at(4)
             ),
             vec![json!(account), json!(id), json!(version), json!(now)],
         ),
         ("documents", None) => Stmt::new(
             format!(
                 "DELETE FROM documents WHERE account_id = ?1 AND id = ?2 AND {VERSION} = ?3 AND {}",
-                not_restricted_at(4)
+                not_protected_at(4)
             ),
             vec![json!(account), json!(id), json!(version), json!(now)],
         ),
@@ -210,5 +210,37 @@ pub fn purge_dead_letters(cutoff: &str) -> Stmt {
          AND coalesce(body ->> '$.message.account_id', '') NOT IN \
          (SELECT id FROM accounts WHERE body ->> '$.legal_hold' = 1)",
         vec![json!(cutoff)],
+    )
+}
+
+/// Rows of `table` (`clients` or `documents`) whose own restriction ended at or before `now`
+/// (`restricted.until`; one without an end is not in the index), oldest end first. Not a
+/// document whose client's restriction (its copy) is still in force: its own, shorter one
+/// decides when it may go (an erasure kept it for its own period), so it stays until the
+/// client's is lifted, which removes the copy.
+pub fn restrictions_ended(table: &str, account: Uuid, now: &str, limit: i64) -> Stmt {
+    let client_copy = if table == "documents" {
+        " AND NOT (json_type(body, '$.client_restricted') IS 'object' \
+         AND coalesce(body ->> '$.client_restricted.until', '9999') > ?2)"
+    } else {
+        ""
+    };
+    Stmt::new(
+        format!(
+            "SELECT id, body FROM {table} INDEXED BY {table}_restriction_ends \
+             WHERE account_id = ?1 AND restricted_until IS NOT NULL AND restricted_until <= ?2\
+             {client_copy} ORDER BY restricted_until, id LIMIT ?3"
+        ),
+        vec![json!(account), json!(now), json!(limit)],
+    )
+}
+
+/// Whether any document (soft-deleted ones included) still refers to the client: a client the
+/// documents' foreign key keeps is kept with them, as long as they are.
+pub fn client_has_documents(account: Uuid, client: &str) -> Stmt {
+    Stmt::new(
+        "SELECT 1 AS x FROM documents INDEXED BY documents_all_by_client \
+         WHERE account_id = ?1 AND client_id = ?2 LIMIT 1",
+        vec![json!(account), json!(client)],
     )
 }

@@ -292,6 +292,33 @@ impl BlobStore for MemBlobs {
         self.objects.borrow_mut().remove(key);
         Ok(())
     }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, BlobError> {
+        Ok(list_keys(
+            self.objects.borrow().keys(),
+            prefix,
+            start_after,
+            limit,
+        ))
+    }
+}
+
+/// R2's `list` over a sorted key set: keys under `prefix`, strictly after `start_after`, in
+/// lexicographic (byte) order, at most `limit`.
+fn list_keys<'a>(
+    keys: impl Iterator<Item = &'a String>,
+    prefix: &str,
+    start_after: Option<&str>,
+    limit: usize,
+) -> Vec<String> {
+    keys.filter(|k| k.starts_with(prefix) && start_after.is_none_or(|a| k.as_str() > a))
+        .take(limit)
+        .cloned()
+        .collect()
 }
 
 /// The checkpoint bucket: objects created once, never replaced (as R2's conditional put).
@@ -318,14 +345,12 @@ impl ImmutableStore for MemImmutable {
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, BlobError> {
-        Ok(self
-            .objects
-            .borrow()
-            .keys()
-            .filter(|k| k.starts_with(prefix) && start_after.is_none_or(|a| k.as_str() > a))
-            .take(limit)
-            .cloned()
-            .collect())
+        Ok(list_keys(
+            self.objects.borrow().keys(),
+            prefix,
+            start_after,
+            limit,
+        ))
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Fake {
     pub fetch: CountingFetch,
     pub keys: crate::services::identity::KeyCache,
     pub routes: RouteCache,
+    /// What each tenant session was opened with (`Platform::shard`'s bookmark), in order.
+    pub session_starts: std::cell::RefCell<Vec<(String, Option<String>)>>,
     pub clock: FixedClock,
     pub entropy: CountingEntropy,
     pub cfg: ApiConfig,
@@ -89,7 +91,10 @@ impl Platform for Fake {
     fn accounts(&self) -> &Session {
         &self.api_accounts
     }
-    fn shard(&self, binding: &str, _bookmark: Option<&str>) -> Option<Session> {
+    fn shard(&self, binding: &str, bookmark: Option<&str>) -> Option<Session> {
+        self.session_starts
+            .borrow_mut()
+            .push((binding.to_string(), bookmark.map(str::to_owned)));
         self.served
             .iter()
             .any(|s| s == binding)
@@ -254,6 +259,7 @@ impl Fake {
                 crate::services::identity::REFETCH_INTERVAL,
             ),
             routes: RouteCache::new(crate::services::tenancy::ROUTE_CACHE_TTL),
+            session_starts: Default::default(),
             clock: FixedClock::new(START),
             entropy: CountingEntropy::default(),
             cfg: ApiConfig {
@@ -300,7 +306,10 @@ impl Fake {
     pub fn operator_cfg(&self) -> crate::operator::OperatorConfig {
         crate::operator::OperatorConfig {
             api: self.cfg.clone(),
-            access: crate::domain::operator::AccessApp::new(ACCESS_TEAM, ACCESS_AUD),
+            access: Ok(crate::domain::operator::AccessApp::new(
+                ACCESS_TEAM,
+                ACCESS_AUD,
+            )),
             dev_secret: ADMIN.into(),
         }
     }

@@ -90,6 +90,12 @@ fn after_erasure_no_trace_of_the_subject_is_left_in_any_table_kv_or_r2() {
         Some(json!({"email": "grace@acme.example", "display_name": "Grace Hopper", "role": "member"})),
     ));
     // The client, created idempotently (its stored response holds every personal field).
+    let original = json!({
+            "forenames": "Zelda", "surname": "Quennell", "status": "former",
+            "email": "zelda.quennell@example.org", "phone": "07700 900123",
+            "address": {"line1": "9 Quay Street", "postcode": "ZQ9 9ZZ"},
+            "adviser_id": adviser, "relationship_ended_on": "2015-03-31",
+    });
     let client = created_id(&f.call(
         Post,
         "/v1/clients",
@@ -97,12 +103,7 @@ fn after_erasure_no_trace_of_the_subject_is_left_in_any_table_kv_or_r2() {
             ("authorization", &auth),
             ("idempotency-key", "create-zelda-1"),
         ],
-        Some(json!({
-            "forenames": "Zelda", "surname": "Quennell", "status": "former",
-            "email": "zelda.quennell@example.org", "phone": "07700 900123",
-            "address": {"line1": "9 Quay Street", "postcode": "ZQ9 9ZZ"},
-            "adviser_id": adviser, "relationship_ended_on": "2015-03-31",
-        })),
+        Some(original.clone()),
     ));
     let doc = created_id(&f.call(
         Post,
@@ -140,6 +141,22 @@ fn after_erasure_no_trace_of_the_subject_is_left_in_any_table_kv_or_r2() {
         format!("/v1/users/{adviser}"),
     ] {
         assert_eq!(f.as_user(&admin, Get, &path, None).status, 200);
+    }
+    // A row read at many versions (each its own rendering once): every one must go.
+    for i in 0..12 {
+        let r = f.as_user(
+            &admin,
+            Patch,
+            &format!("/v1/clients/{client}"),
+            Some(json!({"notes": format!("Zelda Quennell call {i}")})),
+        );
+        assert_eq!(r.status, 200);
+        settle(&f);
+        assert_eq!(
+            f.as_user(&admin, Get, &format!("/v1/clients/{client}"), None)
+                .status,
+            200
+        );
     }
     assert!(!findings(&f).is_empty(), "the strings are there before");
     assert!(f.count("SHARD_EU_01", "SELECT count(*) FROM audit_log") > 4);
@@ -192,4 +209,59 @@ fn after_erasure_no_trace_of_the_subject_is_left_in_any_table_kv_or_r2() {
         .unwrap()
         .to_lowercase();
     assert!(!text.contains("quennell"), "{text}");
+    // Nor does the very same request create the subject again: its key's row stays (ids and
+    // digests only) and says the client is gone.
+    let clients = f.count("SHARD_EU_01", "SELECT count(*) FROM clients");
+    let same = f.call(
+        Post,
+        "/v1/clients",
+        &[
+            ("authorization", &auth),
+            ("idempotency-key", "create-zelda-1"),
+        ],
+        Some(original),
+    );
+    assert_eq!(same.status, 410, "{:?}", same.body_json());
+    assert_eq!(
+        f.count("SHARD_EU_01", "SELECT count(*) FROM clients"),
+        clients
+    );
+    assert_eq!(findings(&f), Vec::<String>::new());
+}
+
+/// A request id is the caller's free text (`x-request-id`): it may name the data subject, and
+/// the audit trail it would be copied into is never erased. The event and the audit row keep a
+/// digest of it; the response still echoes it as sent.
+#[test]
+fn a_callers_request_id_naming_a_person_never_reaches_the_event_or_the_audit_trail() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", Some("shard-eu-01"));
+    let admin = f.token(acct, Role::Admin);
+    let sent = "create zelda.quennell@example.org";
+    // As the platform adapter builds it from `x-request-id`.
+    let r = f.raw(crate::api::http::ApiRequest {
+        method: Post,
+        path: "/v1/clients".into(),
+        query: vec![],
+        headers: vec![
+            ("authorization".into(), format!("Bearer {admin}")),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: br#"{"forenames": "Zelda", "surname": "Quennell", "status": "active"}"#.to_vec(),
+        cf_country: None,
+        request_id: sent.into(),
+    });
+    assert_eq!(r.status, 201, "{:?}", r.body_json());
+    assert_eq!(r.header("x-request-id"), Some(sent), "echoed as sent");
+    settle(&f);
+    let recorded = crate::domain::personal_data::recorded_request_id(sent);
+    for sql in [
+        "SELECT body ->> '$.request_id' AS id FROM outbox",
+        "SELECT body ->> '$.request_id' AS id FROM audit_log",
+    ] {
+        let rows = f.shard_db("SHARD_EU_01").query_json(sql);
+        assert_eq!(rows.len(), 1, "{sql}");
+        assert_eq!(rows[0]["id"], json!(recorded), "{sql}");
+    }
+    assert!(recorded.starts_with("sha256:"));
 }

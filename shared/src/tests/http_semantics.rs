@@ -317,6 +317,23 @@ fn every_tenant_response_that_touched_the_shard_carries_a_bookmark_errors_includ
         (s.status, s.header("x-d1-bookmark")),
         (200, Some(b.as_str()))
     );
+    // Without one, each settings GET reads the shard session once for its bookmark.
+    let admin = T::new(Role::Admin);
+    for path in [
+        "/v1/settings/retention",
+        "/v1/settings/identity",
+        "/v1/settings/cors",
+    ] {
+        let s = admin.call(Get, path, None);
+        assert!(
+            s.status == 200
+                && s.header("x-d1-bookmark")
+                    .is_some_and(crate::api::tenant::is_bookmark),
+            "{path}: {} {:?}",
+            s.status,
+            s.headers
+        );
+    }
 }
 
 fn cursor_of(r: &ApiResponse) -> String {

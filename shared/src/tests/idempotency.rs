@@ -137,8 +137,11 @@ fn the_scrub_migration_removes_stored_responses_and_keeps_the_outcome() {
     assert_eq!(rows[0]["entity_id"], json!(id.to_string()));
 }
 
+/// Erasure deletes (through an index) a subject's key rows that hold the caller's key as sent
+/// (written before keys were digested); rows of the digest form stay as tombstones, holding
+/// neither the key nor any field of the subject.
 #[test]
-fn erasure_can_delete_the_idempotency_rows_of_one_subject_through_an_index() {
+fn erasure_deletes_a_subjects_key_rows_as_sent_and_keeps_the_digested_ones_as_tombstones() {
     let f = Fake::new();
     let (acct, shard) = f.account("acme", None);
     let binding = if shard == "shard-eu-01" {
@@ -147,16 +150,46 @@ fn erasure_can_delete_the_idempotency_rows_of_one_subject_through_an_index() {
         "SHARD_EU_02"
     };
     let tok = f.token(acct, Role::Member);
-    let a = created_id(&post_with_key(&f, &tok, "a", client_body()));
+    let a = created_id(&post_with_key(
+        &f,
+        &tok,
+        "create-ada-lovelace",
+        client_body(),
+    ));
     let b = created_id(&post_with_key(&f, &tok, "b", client_body()));
+    f.shard_db(binding)
+        .exec(&format!(
+            "INSERT INTO idempotency_keys (account_id, id, body) VALUES ('{acct}', \
+             'u:POST /v1/clients:ada-lovelace-old', json_object('table', 'clients', \
+             'entity_id', '{a}', 'status', 201))"
+        ))
+        .unwrap();
+    let ids = |f: &Fake| -> Vec<String> {
+        f.shard_db(binding)
+            .query_json("SELECT id FROM idempotency_keys ORDER BY id")
+            .iter()
+            .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&f).len(), 3);
+    assert!(
+        ids(&f).iter().all(|k| !k.contains("create-ada")),
+        "keys are stored digested: {:?}",
+        ids(&f)
+    );
     let stmt =
         crate::store::idempotency::delete_for_entity(acct, "clients", Uuid::parse_str(&a).unwrap());
     let plan = crate::testing::fakes::query_plan(&f.shard_db(binding), &stmt).join(" ");
     assert!(plan.contains("idempotency_by_entity"), "{plan}");
     block_on(crate::ports::Database::query(&*f.shard_db(binding), stmt)).unwrap();
-    let left = f
+    let left = ids(&f);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|k| !k.contains("lovelace")), "{left:?}");
+    let entities = f
         .shard_db(binding)
-        .query_json("SELECT entity_id FROM idempotency_keys");
-    assert_eq!(left.len(), 1);
-    assert_eq!(left[0]["entity_id"], json!(b));
+        .query_json("SELECT entity_id FROM idempotency_keys ORDER BY entity_id");
+    let mut want = vec![json!(a), json!(b)];
+    want.sort_by_key(|v| v.to_string());
+    let got: Vec<_> = entities.iter().map(|r| r["entity_id"].clone()).collect();
+    assert_eq!(got, want);
 }

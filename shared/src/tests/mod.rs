@@ -27,10 +27,12 @@ mod capacity_inputs;
 mod consumer_checks;
 mod consumer_forgery;
 mod contention;
+mod cors;
 mod deactivation;
 mod derived_after_disposal;
 mod derived_fields;
 mod erasure_data_map;
+mod erasure_races;
 mod folding;
 mod http_api;
 mod http_semantics;
@@ -38,6 +40,7 @@ mod idempotency;
 mod identity;
 mod jobs_and_health;
 mod model;
+mod moves;
 mod operator;
 mod patch_edges;
 mod pipeline;
@@ -45,7 +48,10 @@ mod read_cache;
 mod restricted_documents;
 mod restricted_lists;
 mod restriction;
+mod restriction_end;
 mod restriction_lifecycle;
+mod restriction_precedence;
+mod retention_blocked;
 mod retention_boundaries;
 mod retention_review;
 mod retention_sweep;
@@ -56,12 +62,93 @@ mod writes;
 
 pub(crate) mod overlap;
 
+/// Move the fake clock to `at`.
+pub(crate) fn advance_to(f: &Fake, at: time::OffsetDateTime) {
+    let now = crate::domain::clock::Clock::now(&f.clock);
+    f.clock.advance(at - now);
+}
+
+/// The account's retention policy: the UK preset with `edit` applied, set by an admin.
+pub(crate) fn set_policy(f: &Fake, admin: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut p = serde_json::to_value(crate::domain::retention::Policy::uk_preset()).unwrap();
+    edit(&mut p);
+    let r = f.as_user(admin, Put, "/v1/settings/retention", Some(p));
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+}
+
+/// An erasure request of `kind` (`client`/`user`) `id`, by an admin; its id.
+pub(crate) fn request_erasure(f: &Fake, admin: &str, kind: &str, id: &str) -> String {
+    let r = f.as_user(
+        admin,
+        Post,
+        "/v1/erasure-requests",
+        Some(json!({"subject_type": kind, "subject_id": id})),
+    );
+    assert_eq!(r.status, 202, "{:?}", r.body_json());
+    r.body_json().unwrap()["id"].as_str().unwrap().to_string()
+}
+
+/// A former client whose relationship ended on `ended`, with one document of `kind`:
+/// (client id, document id).
+pub(crate) fn former_client_with_document(
+    f: &Fake,
+    admin: &str,
+    ended: &str,
+    kind: &str,
+) -> (String, String) {
+    let mut c = client_body();
+    c["status"] = json!("former");
+    c["relationship_ended_on"] = json!(ended);
+    let client = created_id(&f.as_user(admin, Post, "/v1/clients", Some(c)));
+    let doc = created_id(&f.as_user(
+        admin,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": client, "kind": kind, "title": "FF"})),
+    ));
+    (client, doc)
+}
+
 pub(crate) fn created_id(r: &crate::api::http::ApiResponse) -> String {
     assert_eq!(r.status, 201, "{:?}", r.body_json());
     r.body_json()
         .and_then(|v| v["id"].as_str())
         .unwrap_or_default()
         .to_string()
+}
+
+/// A user (Grace Hopper) who may advise clients, created by `admin`: their id.
+pub(crate) fn adviser(f: &Fake, admin: &str) -> String {
+    created_id(&f.as_user(
+        admin,
+        Post,
+        "/v1/users",
+        Some(json!({"email": "grace@acme.example", "display_name": "Grace Hopper", "role": "member"})),
+    ))
+}
+
+/// The stored body of row `id` of `table` on SHARD_EU_01 (null when there is none).
+pub(crate) fn row_body(f: &Fake, table: &str, id: &str) -> serde_json::Value {
+    f.shard_db("SHARD_EU_01")
+        .query_json(&format!("SELECT body FROM {table} WHERE id = '{id}'"))
+        .first()
+        .and_then(|r| r["body"].as_str())
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+/// A document content upload (`PUT .../content`, a PDF) by `tok`: its status.
+pub(crate) fn upload(f: &Fake, tok: &str, doc: &str) -> u16 {
+    f.call(
+        Put,
+        &format!("/v1/documents/{doc}/content"),
+        &[
+            ("authorization", &format!("Bearer {tok}")),
+            ("content-type", "application/pdf"),
+        ],
+        Some(json!("bytes")),
+    )
+    .status
 }
 
 pub(crate) fn client_body() -> serde_json::Value {

@@ -10,10 +10,19 @@ use crate::operator::routes::ROUTES;
 use jsonwebtoken::Algorithm;
 use std::collections::BTreeSet;
 
-fn platform_trail(f: &Fake) -> Vec<serde_json::Value> {
+/// Every link of the platform trail, actions and outcomes.
+fn platform_links(f: &Fake) -> Vec<serde_json::Value> {
     let r = f.admin(Get, "/admin/v1/audit?limit=1000", None);
     assert_eq!(r.status, 200, "{:?}", r.body_json());
     r.body_json().unwrap()["items"].as_array().unwrap().clone()
+}
+
+/// The action links of the platform trail (not their outcomes).
+fn platform_trail(f: &Fake) -> Vec<serde_json::Value> {
+    platform_links(f)
+        .into_iter()
+        .filter(|e| e.get("outcome").is_none())
+        .collect()
 }
 
 fn concrete(path: &str) -> String {
@@ -134,17 +143,56 @@ fn an_operator_request_without_a_valid_credential_is_401_problem_json() {
         None,
     );
     assert_eq!(r.status, 200, "{:?}", r.body_json());
-    // Deployed without an Access application configured: nothing is served.
-    let mut bare = cfg.clone();
-    bare.access = None;
+    // The browser's Access cookie carries the same assertion; the header wins over it.
+    let cookie = format!("theme=dark; CF_Authorization={ok}");
+    let r = f.operator(&cfg, Get, "/admin/v1/shards", &[("cookie", &cookie)], None);
+    assert_eq!(r.status, 200, "{:?}", r.body_json());
+    let forged = format!("CF_Authorization={ok}x");
+    let r = f.operator(&cfg, Get, "/admin/v1/shards", &[("cookie", &forged)], None);
+    assert_eq!(r.status, 401, "a cookie is verified like the header");
     let r = f.operator(
-        &bare,
+        &cfg,
         Get,
         "/admin/v1/shards",
-        &[(ACCESS_ASSERTION_HEADER, &ok)],
+        &[(ACCESS_ASSERTION_HEADER, "x.y.z"), ("cookie", &cookie)],
         None,
     );
-    assert_eq!(r.status, 503);
+    assert_eq!(r.status, 401, "the header wins over the cookie");
+}
+
+#[test]
+fn a_deployed_operator_worker_without_a_real_access_aud_serves_nothing_but_a_500_problem() {
+    let mut f = Fake::new();
+    f.cfg.local = false;
+    let ok = f.access_assertion("ops@platform.example");
+    for (team, aud) in [
+        (
+            "clientdocs.cloudflareaccess.com",
+            "set-to-the-access-application-aud-tag",
+        ),
+        ("clientdocs.cloudflareaccess.com", ""),
+        ("", "0123abcd"),
+    ] {
+        let mut cfg = f.operator_cfg();
+        cfg.access = crate::domain::operator::access_config(team, aud, false);
+        assert!(cfg.access.is_err(), "{team} {aud}");
+        for path in ["/admin/v1/shards", "/health", "/openapi.json"] {
+            let r = f.operator(&cfg, Get, path, &[(ACCESS_ASSERTION_HEADER, &ok)], None);
+            assert_eq!(r.status, 500, "{path} with {team:?} {aud:?}");
+            assert_eq!(r.header("content-type"), Some("application/problem+json"));
+            let detail = r.body_json().unwrap()["detail"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(detail.contains("ACCESS_"), "{detail}");
+        }
+    }
+    // Locally nothing is needed (the dev credential stands in); a placeholder is refused there too.
+    assert_eq!(
+        crate::domain::operator::access_config("", "", true),
+        Ok(None)
+    );
+    assert!(crate::domain::operator::access_config("", "set-to-x", true).is_err());
 }
 
 #[test]
@@ -305,8 +353,13 @@ fn every_operator_action_is_recorded_with_the_access_identity_before_it_is_carri
         "{:?}",
         v.body_json()
     );
-    assert_eq!(v.body_json().unwrap()["links"], 6);
+    assert_eq!(
+        v.body_json().unwrap()["links"],
+        12,
+        "six actions, six outcomes"
+    );
     assert_eq!(v.body_json().unwrap()["first_broken"], json!(null));
+    assert_eq!(v.body_json().unwrap()["without_outcome"], json!([]));
 }
 
 #[test]
@@ -409,4 +462,157 @@ fn an_action_the_platform_trail_cannot_record_is_not_carried_out() {
     f.accounts.exec("DROP TRIGGER refuse_all").unwrap();
     let a = f.admin(Get, &format!("/admin/v1/accounts/{acct}"), None);
     assert_eq!(a.body_json().unwrap()["is_active"], true);
+}
+
+#[test]
+fn each_operator_action_is_followed_by_its_outcome_so_a_refused_one_is_told_from_a_done_one() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    let missing = "00000000-0000-4000-8000-0000000000ff";
+    assert_eq!(
+        f.admin(Post, &format!("/admin/v1/accounts/{acct}/deactivate"), None)
+            .status,
+        200
+    );
+    assert_eq!(
+        f.admin(
+            Post,
+            &format!("/admin/v1/accounts/{missing}/deactivate"),
+            None
+        )
+        .status,
+        404
+    );
+    let r = f.admin(
+        Post,
+        "/admin/v1/accounts",
+        Some(json!({"name": "Bad", "slug": "NO"})),
+    );
+    assert_eq!(r.status, 400);
+    let links = platform_links(&f);
+    // Each action is directly followed by its outcome (nothing ran concurrently here).
+    assert_eq!(links.len(), 8, "{links:#?}");
+    for pair in links.chunks(2) {
+        let (action, outcome) = (&pair[0], &pair[1]);
+        assert!(action.get("outcome").is_none(), "{action}");
+        assert_eq!(outcome["outcome"]["of_seq"], action["seq"]);
+        assert_eq!(outcome["action"], action["action"]);
+        assert_eq!(outcome["target"], action["target"]);
+        assert_eq!(outcome["operator"], action["operator"]);
+        assert_eq!(outcome["request_id"], action["request_id"]);
+    }
+    let outcomes: Vec<_> = links
+        .iter()
+        .filter_map(|e| e.get("outcome"))
+        .map(|o| (o["status"].clone(), o["result"].clone(), o["error"].clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (json!(201), json!("done"), json!(null)),
+            (json!(200), json!("done"), json!(null)),
+            (
+                json!(404),
+                json!("refused"),
+                json!("urn:clientdocs:problem:not-found")
+            ),
+            (
+                json!(400),
+                json!("refused"),
+                json!("urn:clientdocs:problem:bad-request")
+            ),
+        ]
+    );
+    assert_eq!(
+        links[1]["outcome"]["summary"],
+        format!("/admin/v1/accounts/{acct}")
+    );
+    assert!(links[5]["outcome"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains(missing));
+    let v = f.admin(Get, "/admin/v1/audit/verify", None);
+    let v = v.body_json().unwrap();
+    assert_eq!(v["complete"], true, "{v}");
+    assert_eq!(v["without_outcome"], json!([]));
+}
+
+#[test]
+fn verify_refuses_an_outcome_moved_to_another_action_and_lists_actions_left_without_one() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", None);
+    f.admin(Post, &format!("/admin/v1/accounts/{acct}/deactivate"), None);
+    // Seq 4 is the deactivation's outcome; a forger who can drop the triggers re-points it at
+    // the account's creation (seq 1) and recomputes its hash: the chain holds, the pairing not.
+    let db = &f.accounts;
+    db.exec("DROP TRIGGER platform_audit_no_update").unwrap();
+    let links = platform_links(&f);
+    let mut forged: crate::domain::operator::PlatformEntry =
+        serde_json::from_value(links[3].clone()).unwrap();
+    forged.outcome.as_mut().unwrap().of_seq = 1;
+    forged.hash = forged.compute_hash();
+    db.exec(&format!(
+        "UPDATE platform_audit SET body = '{}' WHERE seq = 4",
+        serde_json::to_string(&forged).unwrap()
+    ))
+    .unwrap();
+    let v = f.admin(Get, "/admin/v1/audit/verify", None);
+    let v = v.body_json().unwrap();
+    assert_eq!(v["first_broken"]["seq"], 4, "{v}");
+    assert_eq!(v["head_seq"], 3);
+    assert_eq!(v["without_outcome"], json!([3]));
+    // An action whose outcome was never written (the Worker stopped in between) is listed.
+    db.exec("DROP TRIGGER platform_audit_no_delete").unwrap();
+    db.exec("DELETE FROM platform_audit WHERE seq = 4").unwrap();
+    let v = f.admin(Get, "/admin/v1/audit/verify", None);
+    let v = v.body_json().unwrap();
+    assert_eq!(v["complete"], true, "{v}");
+    assert_eq!(v["first_broken"], json!(null));
+    assert_eq!(v["without_outcome"], json!([3]));
+}
+
+#[test]
+fn the_operator_plane_answers_head_and_options_like_the_tenant_api_but_only_to_an_operator() {
+    let f = Fake::new();
+    let cfg = f.operator_cfg();
+    let get = f.admin(Get, "/admin/v1/shards", None);
+    let head = f.admin(Head, "/admin/v1/shards", None);
+    assert_eq!((get.status, head.status), (200, 200));
+    assert_eq!(head.body, crate::api::http::Body::Empty);
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body_bytes().len().to_string().as_str())
+    );
+    assert_eq!(head.header("content-type"), get.header("content-type"));
+    let opt = f.admin(Options, "/admin/v1/moves", None);
+    assert_eq!(
+        (opt.status, opt.header("allow")),
+        (204, Some("GET, HEAD, POST, OPTIONS"))
+    );
+    let opt = f.admin(Options, "/admin/v1/moves/x/cancel", None);
+    assert_eq!(opt.header("allow"), Some("POST, OPTIONS"));
+    assert_eq!(f.admin(Options, "/admin/v1/nothing", None).status, 404);
+    // A 405 names OPTIONS too.
+    let r = f.admin(Delete, "/admin/v1/shards", None);
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (405, Some("GET, HEAD, OPTIONS"))
+    );
+    // Without a credential OPTIONS says nothing about which paths exist, and a 401 challenges.
+    for path in ["/admin/v1/moves", "/admin/v1/nothing"] {
+        let r = f.operator(&cfg, Options, path, &[], None);
+        assert_eq!(r.status, 401, "{path}");
+        assert!(r.header("www-authenticate").is_some(), "{path}");
+    }
+    // The public paths answer anyone.
+    let r = f.operator(&cfg, Options, "/health", &[], None);
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (204, Some("GET, HEAD, OPTIONS"))
+    );
+    let r = f.operator(&cfg, Head, "/health", &[], None);
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (200, crate::api::http::Body::Empty)
+    );
 }

@@ -3,7 +3,7 @@
 //! restricted client is redacted for non-admins, refuses changes and content (409), and no new
 //! document is created for the client; lifting the restriction lifts it from them too.
 
-use super::{client_body, created_id};
+use super::{client_body, created_id, upload};
 use crate::api::http::Method::*;
 use crate::domain::auth::Role;
 use crate::testing::harness::*;
@@ -22,19 +22,6 @@ fn restriction(f: &Fake, admin: &str, client: &str, on: bool) {
         f.as_user(admin, Delete, &path, None)
     };
     assert_eq!(r.status, 200, "{:?}", r.body_json());
-}
-
-fn upload(f: &Fake, tok: &str, doc: &str) -> u16 {
-    f.call(
-        Put,
-        &format!("/v1/documents/{doc}/content"),
-        &[
-            ("authorization", &format!("Bearer {tok}")),
-            ("content-type", "application/pdf"),
-        ],
-        Some(json!("bytes")),
-    )
-    .status
 }
 
 #[test]

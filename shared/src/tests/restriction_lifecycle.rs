@@ -8,11 +8,6 @@ use crate::testing::fakes::SqliteDb;
 use time::macros::datetime;
 use time::Duration;
 
-fn advance_to(f: &Fake, at: time::OffsetDateTime) {
-    let now = crate::domain::clock::Clock::now(&f.clock);
-    f.clock.advance(at - now);
-}
-
 fn body(db: &SqliteDb, table: &str, id: &str) -> Option<serde_json::Value> {
     db.query_json(&format!("SELECT body FROM {table} WHERE id = '{id}'"))
         .first()
@@ -101,6 +96,16 @@ fn records_kept_restricted_by_an_erasure_are_disposed_of_when_their_restriction_
     sweep();
     assert!(body(&db, "documents", &aml).is_none(), "erased at its end");
     assert_eq!(count_events(&db, "document.erased", &dsub), 1);
+    // Its disposal event names the restriction that ended.
+    let ev = db.query_json(&format!(
+        "SELECT body FROM outbox WHERE body ->> '$.type' = 'document.erased' \
+         AND body ->> '$.subject' = '{dsub}'"
+    ));
+    let ev: serde_json::Value = serde_json::from_str(ev[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        ev["changes"]["restricted"]["before"]["until"], "2027-06-01T00:00:00.000Z",
+        "{ev}"
+    );
     assert_eq!(request()["status"], "restricted");
     assert_eq!(request()["review_at"], "2028-06-01T00:00:00.000Z");
     assert_eq!(request()["outcome"]["erased"], 1);

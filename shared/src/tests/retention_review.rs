@@ -20,22 +20,7 @@ fn relay_and_settle(f: &Fake) {
     settle(f);
 }
 fn erase(f: &Fake, admin: &str, kind: &str, id: &str) -> String {
-    let r = f.as_user(
-        admin,
-        Post,
-        "/v1/erasure-requests",
-        Some(json!({"subject_type": kind, "subject_id": id})),
-    );
-    assert_eq!(r.status, 202, "{:?}", r.body_json());
-    r.body_json().unwrap()["id"].as_str().unwrap().to_string()
-}
-fn adviser(f: &Fake, admin: &str) -> String {
-    created_id(&f.as_user(
-        admin,
-        Post,
-        "/v1/users",
-        Some(json!({"email": "grace@acme.example", "display_name": "Grace Hopper", "role": "member"})),
-    ))
+    request_erasure(f, admin, kind, id)
 }
 fn zelda(f: &Fake, admin: &str, extra: serde_json::Value) -> String {
     let mut b = json!({"forenames": "Zelda", "surname": "Quennell", "status": "active",
@@ -74,7 +59,7 @@ fn db_hits(f: &Fake, s: &str) -> Vec<String> {
     }
     out
 }
-fn r2_hits(f: &Fake, s: &str) -> Vec<String> {
+pub(super) fn r2_hits(f: &Fake, s: &str) -> Vec<String> {
     f.blobs
         .objects
         .borrow()
@@ -83,7 +68,7 @@ fn r2_hits(f: &Fake, s: &str) -> Vec<String> {
         .map(|(k, _)| k.clone())
         .collect()
 }
-fn upload(f: &Fake, tok: &str, doc: &str, bytes: &[u8]) -> u16 {
+pub(super) fn upload(f: &Fake, tok: &str, doc: &str, bytes: &[u8]) -> u16 {
     f.raw(ApiRequest {
         method: Put,
         path: format!("/v1/documents/{doc}/content"),
@@ -337,6 +322,14 @@ impl crate::ports::BlobStore for FailBlobs<'_> {
     async fn delete(&self, _k: &str) -> Result<(), crate::ports::BlobError> {
         Err(crate::ports::BlobError("injected: R2 unavailable".into()))
     }
+    async fn list(
+        &self,
+        p: &str,
+        a: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<String>, crate::ports::BlobError> {
+        self.0.list(p, a, n).await
+    }
 }
 impl<'a> crate::jobs::SchedulerPlatform for FailingR2<'a> {
     type Db = Rc<SqliteDb>;
@@ -381,6 +374,19 @@ impl<'a> crate::jobs::SchedulerPlatform for FailingR2<'a> {
     }
 }
 
+/// Zelda with one document whose content is `bytes`: (client id, document id).
+fn zelda_with_content(f: &Fake, admin: &str, bytes: &[u8]) -> (String, String) {
+    let c = zelda(f, admin, json!({}));
+    let d = created_id(&f.as_user(
+        admin,
+        Post,
+        "/v1/documents",
+        Some(json!({"client_id": c, "kind": "fact_find", "title": "FF"})),
+    ));
+    assert_eq!(upload(f, admin, &d, bytes), 200);
+    (c, d)
+}
+
 /// A failed R2 delete during erasure: the request is still "completed", the row that named the
 /// object is gone, and nothing ever retries: the content bytes stay for ever.
 #[test]
@@ -388,17 +394,7 @@ fn a_failed_content_delete_defers_the_erasure_until_the_object_is_gone() {
     let f = Fake::new();
     let (acct, _) = f.account("acme", Some("shard-eu-01"));
     let admin = f.token(acct, Role::Admin);
-    let c = zelda(&f, &admin, json!({}));
-    let d = created_id(&f.as_user(
-        &admin,
-        Post,
-        "/v1/documents",
-        Some(json!({"client_id": c, "kind": "fact_find", "title": "FF"})),
-    ));
-    assert_eq!(
-        upload(&f, &admin, &d, b"Zelda Quennell bank statement"),
-        200
-    );
+    let (c, _) = zelda_with_content(&f, &admin, b"Zelda Quennell bank statement");
     let req = erase(&f, &admin, "client", &c);
     let p = FailingR2(&f, FailBlobs(&f.blobs));
     let run = block_on(jobs::run(&p, Job::Retention, None));
@@ -417,6 +413,28 @@ fn a_failed_content_delete_defers_the_erasure_until_the_object_is_gone() {
         st != "completed" || left.is_empty(),
         "request {st}, run {:?}, R2 still holds {left:?}",
         run.outcome
+    );
+}
+
+/// A purged document's content object that R2 would not delete is left unreferenced (its row
+/// is gone, nothing finds it again): the run is `partial` and names the object.
+#[test]
+fn a_content_object_the_purge_could_not_delete_makes_the_run_partial_and_is_named() {
+    let f = Fake::new();
+    let (acct, _) = f.account("acme", Some("shard-eu-01"));
+    let admin = f.token(acct, Role::Admin);
+    let (_, d) = zelda_with_content(&f, &admin, b"Zelda Quennell statement");
+    let r = f.as_user(&admin, Delete, &format!("/v1/documents/{d}"), None);
+    assert_eq!(r.status, 204, "{:?}", r.body_json());
+    f.clock.advance(Duration::days(31));
+    let p = FailingR2(&f, FailBlobs(&f.blobs));
+    let run = block_on(jobs::run(&p, Job::Retention, None));
+    assert_eq!(run.outcome, Outcome::Partial, "{run:?}");
+    let prefix = crate::domain::content::blob_prefix(acct, Uuid::parse_str(&d).unwrap());
+    assert!(
+        run.detail.iter().any(|l| l.contains(&prefix)),
+        "the object is named: {:?}",
+        run.detail
     );
 }
 
@@ -486,11 +504,11 @@ fn a_deferred_erasure_deletes_the_cache_of_what_it_already_erased() {
     assert_eq!(kv_hits(&f, NAME), Vec::<String>::new());
 }
 
-/// D7: a document created while the sweep erases its (document-less) client: the client's
-/// DELETE fails on the foreign key, the pseudonymisation lands anyway (the client's version did
-/// not move) and the request completes, leaving the new document's personal data.
+/// D7: a document created while the sweep erases its (document-less) client would leave its
+/// personal data behind a completed request: its INSERT is refused by its own statement (an
+/// erasure of the client was requested), so nothing is left.
 #[test]
-fn a_document_created_during_the_erasure_defers_it() {
+fn a_document_created_during_the_erasure_is_refused_and_nothing_is_left() {
     let f = Fake::new();
     let (acct, _) = f.account("acme", Some("shard-eu-01"));
     let admin = f.token(acct, Role::Admin);
@@ -504,14 +522,15 @@ fn a_document_created_during_the_erasure_defers_it() {
         if s.sql.starts_with("DELETE FROM clients") && !seen.get() {
             seen.set(true);
             // What POST /v1/documents commits (the insert copies client_ended_on/restricted).
-            shard
+            let refused = shard
                 .exec(&format!(
                     "INSERT INTO documents (account_id, id, body) VALUES ('{acct}', \
                 '00000000-0000-4000-9999-000000000001', json_object('client_id', '{cid}', 'kind', \
                 'fact_find', 'title', 'Zelda Quennell suitability', 'version', 1, \
                 'created_at', '2026-11-26T09:00:00.000Z'))"
                 ))
-                .unwrap();
+                .expect_err("an erasure of the client was requested");
+            assert!(refused.to_string().contains("client_erasure"), "{refused}");
         }
     }));
     block_on(jobs::run(&p, Job::Retention, None));

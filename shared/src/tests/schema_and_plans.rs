@@ -1,6 +1,7 @@
 //! Every migration applies with foreign keys on, and every tenant statement searches an index led by `account_id` (`EXPLAIN QUERY PLAN`).
 
 use super::*;
+const HIDDEN: &[&str] = crate::api::HIDDEN_FIELDS;
 
 #[test]
 fn every_migration_applies_in_order_with_foreign_keys_on() {
@@ -28,8 +29,8 @@ fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
     for spec in entity::ALL {
         let mut stmts = vec![
             crate::api::get_stmt(spec, acct, Uuid::from_u128(2)),
-            crate::api::list_stmt(spec, acct, None, None, 50, false),
-            crate::api::list_stmt(spec, acct, None, Some((None, &id)), 50, false),
+            crate::api::list_stmt(spec, acct, None, None, 50, None, HIDDEN),
+            crate::api::list_stmt(spec, acct, None, Some((None, &id)), 50, None, HIDDEN),
         ];
         for f in spec.filters {
             stmts.push(crate::api::list_stmt(
@@ -38,7 +39,8 @@ fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
                 Some((f, "x")),
                 None,
                 50,
-                false,
+                None,
+                HIDDEN,
             ));
             stmts.push(crate::api::list_stmt(
                 spec,
@@ -46,7 +48,8 @@ fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
                 Some((f, "x")),
                 None,
                 50,
-                true,
+                Some("2026-01-01T00:00:00.000Z"),
+                HIDDEN,
             ));
             let key = (f.op == FilterOp::Prefix).then_some("x");
             stmts.push(crate::api::list_stmt(
@@ -55,7 +58,8 @@ fn every_get_and_list_statement_searches_an_index_led_by_account_id() {
                 Some((f, "x")),
                 Some((key, &id)),
                 50,
-                true,
+                Some("2026-01-01T00:00:00.000Z"),
+                HIDDEN,
             ));
         }
         for s in stmts {

@@ -432,7 +432,7 @@ fn an_account_change_left_in_its_row_is_forwarded_by_the_relay_once() {
 }
 
 /// An event by a system actor (`actor`), for driving the protocol directly.
-fn system_event(
+pub(super) fn system_event(
     acct: Uuid,
     n: u128,
     (table, singular, id): (&str, &str, Uuid),

@@ -54,6 +54,8 @@ pub struct Run {
     pub host: Option<String>,
     /// floor-js only: the product's exact D1 call (a `first-unconstrained` session read).
     pub floor_session: bool,
+    /// twin-js only: it also writes the product's per-request log line (`x-bench-log: 1`).
+    pub log_line: bool,
 }
 
 pub struct Target<'a> {
@@ -93,6 +95,7 @@ pub fn wrk(t: &Target, run: &Run) -> Result<Value> {
             "BENCH_FLOOR_SESSION",
             if run.floor_session { "1" } else { "0" },
         )
+        .env("BENCH_LOG", if run.log_line { "1" } else { "0" })
         .env(
             "BENCH_CONNS_PER_THREAD",
             run.connections.div_ceil(threads).to_string(),
@@ -209,7 +212,11 @@ pub fn settle(pids: &[u32], max: Duration) -> f64 {
     waited
 }
 
-/// The read path against its floors: GET by id on the product and on each floor Worker,
+/// Length of each target's unrecorded warm-up run before the read-path rounds.
+const WARM_UP_SECONDS: u32 = 3;
+
+/// The read path against its JS twin and its floors: GET by id on the product, on the twin
+/// (bench/twin-js, the product's whole GET in plain JS) and on each floor Worker,
 /// alternated round after round (one target's run never sees only one phase of the machine's
 /// drift), each run from an idle stack. Per target: throughput over all its rounds, the
 /// latency of its median round, and workerd CPU per request (the local runtime is one
@@ -222,27 +229,62 @@ pub fn read_path(
     seconds: u32,
     idle: Duration,
 ) -> Result<Vec<Value>> {
-    let targets: [(&str, Option<&str>, bool); 4] = [
-        ("product GET by id", None, false),
+    // (name, Host, floor-js session read, twin-js log line)
+    let targets: [(&str, Option<&str>, bool, bool); 6] = [
+        ("product GET by id", None, false, false),
+        (
+            "twin-js (JS Worker, the product's full GET by id)",
+            Some("twin-js.localhost"),
+            false,
+            false,
+        ),
+        (
+            "twin-js + log line (the twin writing the product's request line)",
+            Some("twin-js.localhost"),
+            false,
+            true,
+        ),
         (
             "floor-rs (Rust Worker, the product's D1 call)",
             Some("floor-rs.localhost"),
+            false,
             false,
         ),
         (
             "floor-js session (JS Worker, the product's D1 call)",
             Some("floor-js.localhost"),
             true,
+            false,
         ),
         (
             "floor-js plain (JS Worker, one D1 query, no session)",
             Some("floor-js.localhost"),
             false,
+            false,
         ),
     ];
+    // One unrecorded run of each target first: V8 compiles hot code in the background while
+    // an isolate warms up (the API's 1.7 MB of wasm is tiered up from its baseline code), and
+    // that one-off compile CPU would otherwise be charged to the first round's requests.
+    for (name, host, session, log) in &targets {
+        settle(pids, idle);
+        wrk(
+            t,
+            &Run {
+                name: format!("{name} (warm-up, not recorded)"),
+                mode: "get",
+                connections,
+                seconds: WARM_UP_SECONDS,
+                think_ms: (0, 0),
+                host: host.map(str::to_owned),
+                floor_session: *session,
+                log_line: *log,
+            },
+        )?;
+    }
     let mut runs: Vec<Vec<(Value, f64)>> = vec![Vec::new(); targets.len()];
     for round in 0..rounds {
-        for (i, (name, host, session)) in targets.iter().enumerate() {
+        for (i, (name, host, session, log)) in targets.iter().enumerate() {
             settle(pids, idle);
             let cpu0 = cpu_seconds(pids);
             let r = wrk(
@@ -255,13 +297,14 @@ pub fn read_path(
                     think_ms: (0, 0),
                     host: host.map(str::to_owned),
                     floor_session: *session,
+                    log_line: *log,
                 },
             )?;
             runs[i].push((r, cpu_seconds(pids) - cpu0));
         }
     }
     let mut out = Vec::new();
-    for ((name, _, _), rs) in targets.iter().zip(runs) {
+    for ((name, _, _, _), rs) in targets.iter().zip(runs) {
         let requests: f64 = rs
             .iter()
             .map(|(r, _)| r["requests"].as_f64().unwrap_or(0.0))
@@ -296,6 +339,13 @@ pub fn read_path(
             "requests": requests,
             "rps": if secs > 0.0 { requests / secs } else { 0.0 },
             "round_rps": rs.iter().map(|(r, _)| r["rps"].clone()).collect::<Vec<_>>(),
+            "round_cpu_ms_per_request": rs
+                .iter()
+                .map(|(r, c)| {
+                    let n = r["requests"].as_f64().unwrap_or(0.0);
+                    if n > 0.0 { c * 1000.0 / n } else { 0.0 }
+                })
+                .collect::<Vec<_>>(),
             "cpu_ms_per_request": if requests > 0.0 { cpu * 1000.0 / requests } else { 0.0 },
             "latency_us": median["latency_us"].clone(),
             "non2xx": errors,

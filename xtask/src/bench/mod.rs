@@ -75,7 +75,7 @@ pub const QUICK: Scale = Scale {
     sat_connections: 50,
     sat_seconds: 5,
     floor_seconds: 5,
-    read_rounds: 2,
+    read_rounds: 3,
     pipe_seconds: 8,
     burst_writes: 300,
     native_queries: 50_000,
@@ -180,6 +180,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ("api", None),
         ("floor-rs", Some("floor-rs.localhost")),
         ("floor-js", Some("floor-js.localhost")),
+        ("twin-js", Some("twin-js.localhost")),
     ] {
         let mut h: Vec<(&str, &str)> = vec![("authorization", &auth), ("x-account-id", data::BIG)];
         if let Some(host) = host {
@@ -224,7 +225,22 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--read-path") {
         // Iterating on the read path only: product vs the floors, alternated.
         let reads = read_path()?;
-        println!("{}", report::read_path_markdown(&reads));
+        let table = report::read_path_markdown(&reads);
+        // Kept in bench/results/ (quick or not: the read-path record is small and committed):
+        // the rounds of this run, and its table.
+        let raw = json!({"scale": scale.name, "machine": {"loadavg_at_start": loadavg_start,
+            "loadavg_at_end": loadavg()}, "reads": reads});
+        let dir = root().join("bench/results");
+        for (file, text) in [
+            (
+                format!("read_path_{}.json", scale.name),
+                serde_json::to_string_pretty(&raw).unwrap_or_default(),
+            ),
+            (format!("read_path_{}.md", scale.name), table.clone()),
+        ] {
+            std::fs::write(dir.join(&file), text).map_err(|e| format!("{file}: {e}"))?;
+        }
+        println!("{table}");
         s.stop();
         return Ok(());
     }
@@ -246,6 +262,7 @@ pub fn run(args: &[String]) -> Result<()> {
             think_ms: scale.think_ms,
             host: None,
             floor_session: false,
+            log_line: false,
         },
     )?;
     let rss = sampler.finish();
@@ -264,6 +281,7 @@ pub fn run(args: &[String]) -> Result<()> {
             think_ms: (0, 0),
             host: None,
             floor_session: false,
+            log_line: false,
         },
     )?);
     // The VU count this machine serves: three quarters of the saturated mix throughput, each
@@ -286,6 +304,7 @@ pub fn run(args: &[String]) -> Result<()> {
             think_ms: scale.think_ms,
             host: None,
             floor_session: false,
+            log_line: false,
         },
     )?);
     load::settle(&pids, idle);

@@ -442,8 +442,17 @@ pub fn read_path_markdown(reads: &[Value]) -> String {
                     .join(", ")
             })
             .unwrap_or_default();
+        let cpu_rounds = v["round_cpu_ms_per_request"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| format!("{:.2}", f(x)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
         o += &format!(
-            "| {} ({} conns, {} s) | {:.0} req/s (rounds: {rounds}); p50/p95/p99 {:.0} / {:.0} / {:.0} ms (median round); workerd CPU {:.2} ms/request; non-2xx {} |\n",
+            "| {} ({} conns, {} s) | {:.0} req/s (rounds: {rounds}); p50/p95/p99 {:.0} / {:.0} / {:.0} ms (median round); workerd CPU {:.2} ms/request (rounds: {cpu_rounds}); non-2xx {} |\n",
             s(&v["name"]),
             s(&v["connections"]),
             s(&v["seconds"]),
@@ -472,9 +481,25 @@ pub fn read_path_markdown(reads: &[Value]) -> String {
             })
             .collect();
         o += &format!(
-            "| product GET by id vs floors (throughput) | {} |\n",
+            "| product GET by id vs twin and floors (throughput) | {} |\n",
             parts.join("; ")
         );
+        // Round by round against the twin (the first target after the product).
+        if let Some(twin) = floors.first() {
+            let per = |k: &str, a: &Value, b: &Value| -> Vec<String> {
+                let (a, b) = (a[k].as_array(), b[k].as_array());
+                a.into_iter()
+                    .flatten()
+                    .zip(b.into_iter().flatten())
+                    .map(|(x, y)| format!("{:.2}x", f(x) / f(y)))
+                    .collect()
+            };
+            o += &format!(
+                "| product / twin-js, per round | req/s {}; CPU/request {} |\n",
+                per("round_rps", product, twin).join(", "),
+                per("round_cpu_ms_per_request", product, twin).join(", ")
+            );
+        }
     }
     o
 }

@@ -1,6 +1,6 @@
 //! The bench's own stack: one `wrangler dev` (own port, own persist dir) with the product's
-//! Workers, a consumer variant (queue batch size) and the two floor Workers behind a bench-only
-//! edge. Also finds the workerd processes of the stack for RSS sampling.
+//! Workers, a consumer variant (queue batch size), the two floor Workers and the JS twin behind a
+//! bench-only edge. Also finds the workerd processes of the stack for RSS sampling.
 
 use crate::{node_command, root, Result};
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ pub fn configs(consumer: &Path) -> Vec<PathBuf> {
         r.join("wrangler/scheduler.jsonc"),
         r.join("wrangler/bench-floor-rs.jsonc"),
         r.join("wrangler/bench-floor-js.jsonc"),
+        r.join("wrangler/bench-twin-js.jsonc"),
     ]
 }
 

@@ -57,9 +57,6 @@ pub struct Assumptions {
     pub soft_cap_ratio: f64,
     /// Planner horizon, days (product default 30).
     pub horizon_days: f64,
-    /// ASSUMED tenant-move copy throughput, bytes/s (the tenant-move work of issue 15 is not
-    /// merged on this branch: keyset batches of about 50 rows of about 1 kB, ~20 batches/s).
-    pub move_bytes_per_s: f64,
     // --- Routing: the account D1 ---
     /// Cloudflare locations serving UK users (London, Manchester, Edinburgh).
     pub uk_locations: f64,
@@ -96,7 +93,6 @@ impl Default for Assumptions {
             d1_queries_per_s_ceiling: 1000.0,
             soft_cap_ratio: 0.70,
             horizon_days: 30.0,
-            move_bytes_per_s: 1_000_000.0,
             uk_locations: 3.0,
             isolates_per_location: 20.0,
             isolate_lifetime_s: 900.0,

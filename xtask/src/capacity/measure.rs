@@ -50,6 +50,8 @@ pub struct Inputs {
     pub outbox_bytes_per_write: Figure,
     /// Rows an insert writes into the audit log: the row and one per index (from the schema).
     pub audit_rows_written_per_event: Figure,
+    /// Tenant-move throughput: `capacity moves` on the local stack (`moves.rs`).
+    pub move_bytes_per_s: Figure,
     pub cost_source: String,
     pub ops: Vec<OpCost>,
 }
@@ -206,6 +208,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let (audit, outbox) = audit_and_outbox()?;
     let test_src = "shared/src/tests/capacity_inputs.rs: 400 creates + 400 patches through the API and the consumer, dbstat at 200 and 800 writes";
     let audit_rows = 1.0 + index_count(&seeded_shard(0)?, "audit_log")?;
+    let moves = super::moves::MoveRun::committed()?;
     let cost_path = root().join("bench/results/cost.csv");
     let text =
         std::fs::read_to_string(&cost_path).map_err(|e| format!("{}: {e}", cost_path.display()))?;
@@ -222,6 +225,21 @@ pub fn run(args: &[String]) -> Result<()> {
             audit_rows,
             "rows/event",
             "1 + the indexes on audit_log in the migrations (sqlite_master)",
+        ),
+        move_bytes_per_s: fig(
+            moves.bytes_per_s,
+            "bytes/s",
+            format!(
+                "bench/results/capacity/moves.json (cargo xtask capacity moves, {}): {} rows, {} D1 bytes moved by the scheduler's moves job in {:.1} s over {} back-to-back runs ({:.0} B/s); deployed, one run per {} s tick ({:.0} B/s): the lower",
+                moves.measured_on,
+                moves.rows,
+                moves.d1_bytes,
+                moves.seconds,
+                moves.job_runs,
+                moves.stepping_bytes_per_s,
+                super::moves::CRON_INTERVAL_S,
+                moves.cron_bytes_per_s
+            ),
         ),
         cost_source: "bench/results/cost.csv (cargo xtask bench, x-d1-cost of single requests on the big tenant)".into(),
         ops: parse_cost_csv(&text)?,

@@ -6,6 +6,7 @@
 pub mod assumptions;
 pub mod measure;
 pub mod model;
+pub mod moves;
 pub mod prices;
 pub mod sim;
 
@@ -229,10 +230,10 @@ pub fn render(args: &Args, inputs: &measure::Inputs) -> Result<Vec<(String, Stri
         (
             "bytes moved in total".into(),
             format!(
-                "{:.2} GB ({:.1} h at the assumed {:.1} MB/s)",
+                "{:.2} GB ({:.1} h at the measured {:.2} MB/s)",
                 o.months.iter().map(|r| r.bytes_moved).sum::<f64>() / 1e9,
                 o.months.iter().map(|r| r.move_hours).sum::<f64>(),
-                m.a.move_bytes_per_s / 1e6
+                m.move_bytes_per_s / 1e6
             ),
         ),
         (

@@ -21,6 +21,8 @@ pub struct Model {
     pub rows_written_per_write: f64,
     pub calls_per_read: f64,
     pub calls_per_write: f64,
+    /// Tenant-move throughput, bytes/s (measured: `capacity moves`).
+    pub move_bytes_per_s: f64,
 }
 
 const READS: &[&str] = &[
@@ -60,6 +62,7 @@ impl Model {
                 + inputs.audit_rows_written_per_event.value,
             calls_per_read: mean(READS, |o| o.calls)?,
             calls_per_write: mean(WRITES, |o| o.calls)? + a.consumer_queries_per_write,
+            move_bytes_per_s: inputs.move_bytes_per_s.value,
         };
         let user_months: f64 = (0..120).map(|age| m.users(a.max_users, age)).sum();
         let documents =

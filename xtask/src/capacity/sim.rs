@@ -386,7 +386,7 @@ pub fn run(m: &Model, n: usize, years: u32, seed: u64) -> Result<Outcome> {
         w.rebalance(month, &mut row);
         w.check_hard_cap(month)?;
         // What the month looks like after the planner's proposals were carried out.
-        row.move_hours = row.bytes_moved / m.a.move_bytes_per_s / 3600.0;
+        row.move_hours = row.bytes_moved / m.move_bytes_per_s / 3600.0;
         let bytes = w.shard_bytes();
         let mut qps = vec![0.0; w.shards.len()];
         let mut rates = Vec::new();

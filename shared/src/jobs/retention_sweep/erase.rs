@@ -13,12 +13,13 @@
 use super::{is_aml, record, AccountCtx, Deleter, Due};
 use crate::domain::clock::{parse_rfc3339, rfc3339};
 use crate::domain::event::Action;
-use crate::domain::restriction::LEGAL_OBLIGATION;
+use crate::domain::restriction::{LEGAL_OBLIGATION, RECORD_SCOPE};
 use crate::domain::retention::{self, Decision, RecordType};
 use crate::jobs::report::{RetentionCounts, Tally};
 use crate::jobs::SchedulerPlatform;
 use crate::ports::*;
 use crate::services::changes::{version_of, Edit, Expect};
+use crate::store::derived_fields;
 use crate::store::erasure_requests::{
     due_for_review_stmt, pending_stmt, CLIENT_PSEUDONYM, PENDING_PAGE, USER_PSEUDONYM,
 };
@@ -46,8 +47,9 @@ struct Progress {
     /// Other rows whose cached renderings carry the subject's data (the clients an erased
     /// user advises: `adviser_name`), as read.
     cached: Vec<(&'static str, String, i64, i64)>,
-    /// Content objects of erased documents whose R2 delete failed: kept on the request and
-    /// retried, which defers it until they are gone.
+    /// Content objects of erased documents whose R2 delete failed (keys, or a document's prefix
+    /// whose listing failed, ending in `/`): kept on the request and retried, which defers it
+    /// until they are gone.
     pending_blobs: Vec<String>,
 }
 
@@ -115,13 +117,8 @@ pub(super) async fn erase<P: SchedulerPlatform>(
             })
             .unwrap_or_default();
         for key in &stored_blobs {
-            match p.blobs().delete(key).await {
-                Ok(()) => counts.contents_deleted.add(1),
-                Err(_) => {
-                    counts.contents_delete_failed.add(1);
-                    run.pending_blobs.push(key.clone());
-                }
-            }
+            let left = d.delete_pending(key, counts).await;
+            run.pending_blobs.extend(left);
         }
         if run.held {
             // A legal hold on the account beats erasure: nothing is even read.
@@ -154,7 +151,13 @@ pub(super) async fn erase<P: SchedulerPlatform>(
             }
             continue;
         }
-        erase_elsewhere(d, acct, table, subject, &run, counts).await?;
+        if !erase_elsewhere(d, acct, table, subject, &run, counts).await? {
+            // Said in the request's outcome: the compliance officer sees when KV is clean.
+            run.note = Some(
+                "cached renderings beyond this run's KV budget expire within 24 hours \
+                 (they can no longer be served: their row moved)",
+            );
+        }
         if finish(d, acct, req_id, &body, run, now).await? {
             counts.erasures_completed.add(1);
         }
@@ -195,7 +198,18 @@ async fn erase_user<P: SchedulerPlatform>(
     let expect = Expect::Unerased(version_of(&body));
     let edit = Edit::Rewrite(USER_PSEUDONYM);
     let why = ("personal data", Action::Erased);
-    if d.change(acct.id, ("users", "user"), subject, edit, expect, why)
+    // The clients' copy of the name goes in the same batch as the name (derived from the user
+    // row as the batch leaves it), not when the consumer's fan-out reaches them: no moment in
+    // which the erased name is still served, or cached again.
+    let names = vec![derived_fields::fan_out_chunk(
+        derived_fields::Copy::AdviserName,
+        &acct.id.to_string(),
+        subject,
+        "",
+        -1,
+    )];
+    let entity = ("users", "user");
+    if d.change_with(acct.id, entity, subject, edit, expect, why, names)
         .await?
     {
         run.erased += 1;
@@ -258,9 +272,8 @@ async fn erase_client<P: SchedulerPlatform>(
                 }
                 run.erased += 1;
                 run.touch("documents", &due.id, &due.body);
-                if let Some(key) = d.delete_content(acct.id, &due, counts).await {
-                    run.pending_blobs.push(key);
-                }
+                let left = d.delete_content(acct.id, &due, counts).await;
+                run.pending_blobs.extend(left);
             }
             Decision::KeepRestricted { until, reason } => {
                 kept_docs += 1;
@@ -293,11 +306,12 @@ async fn erase_client<P: SchedulerPlatform>(
     );
     rec.erasure_requested_at = received;
     let version = version_of(&cbody);
-    match retention::decide(&acct.policy, &rec, now) {
+    if !cbody["erased_at"].is_null() {
         // Erased already (pseudonymised while kept records referred to it): nothing personal
-        // is left in it.
-        Decision::Delete { .. } if !cbody["erased_at"].is_null() => run.erased += 1,
-        Decision::Delete { reason } => {
+        // is left in it, so no law keeps it; it stays only while kept records refer to it.
+        // Once none does, it is deleted (a `client.purged`: the erasure was recorded once).
+        run.erased += 1;
+        if kept_docs == 0 && !client_hold && !acct.hold {
             let due = Due {
                 table: "clients",
                 singular: "client",
@@ -305,6 +319,24 @@ async fn erase_client<P: SchedulerPlatform>(
                 client: None,
                 version,
                 body: Value::Null,
+                reason: "pseudonymised after erasure; no kept record refers to it".into(),
+            };
+            if !d.delete_as(acct.id, &due, Action::Purged).await? {
+                // Changed meanwhile, or a record created since refers to it: next run.
+                run.deferred = true;
+            }
+        }
+        return Ok(());
+    }
+    match retention::decide(&acct.policy, &rec, now) {
+        Decision::Delete { reason } => {
+            let due = Due {
+                table: "clients",
+                singular: "client",
+                id: subject.to_string(),
+                client: None,
+                version,
+                body: cbody.clone(),
                 reason,
             };
             // Deleted outright if nothing kept refers to it, otherwise pseudonymised; but
@@ -390,7 +422,9 @@ async fn restrict<P: SchedulerPlatform>(
         .unwrap_or_else(|| rfc3339(now));
     // The stored reason is a code (the statute stays in the request's outcome): the marker
     // is copied into the append-only audit trail.
-    let marker = json!({"reason": LEGAL_OBLIGATION, "until": until, "since": since});
+    // Its scope is this record: a client's keep does not hold back its documents' disposals.
+    let marker =
+        json!({"reason": LEGAL_OBLIGATION, "until": until, "since": since, "scope": RECORD_SCOPE});
     let edit = Edit::Set(vec![("restricted", marker)]);
     let expect = Expect::Version(version_of(body));
     d.change(
@@ -456,17 +490,14 @@ async fn finish<P: SchedulerPlatform>(
     .await
 }
 
-/// Most cached renderings deleted per row (versions x derived revisions), newest first: the
-/// rendering a read caches is the current version at the current revision, so it goes first;
-/// older ones are unreachable anyway (keys carry the version) and expire with the cache's
-/// TTL. Bounded so that one run stays within KV's 1,000 operations per invocation.
-const MAX_CACHE_KEYS_PER_ROW: usize = 64;
-/// Cached renderings deleted per run at most (KV: 1,000 operations per invocation).
+/// Cached renderings (one key per row) deleted per run at most (KV: 1,000 operations per
+/// invocation).
 pub(super) const MAX_CACHE_DELETES_PER_RUN: u64 = 800;
 
 /// Walk the data map for everything besides the subject's own rows: stored responses are
-/// deleted, cached renderings of the erased rows deleted at every version; derived copies are
-/// recomputed by the consumer from the `*.erased` events; places holding ids only stay.
+/// deleted, the cached rendering of each erased row deleted (one key per row); derived copies are
+/// recomputed by the consumer from the `*.erased` events; places holding ids only stay. False
+/// when the run's KV delete budget ran out before every cached rendering was deleted.
 async fn erase_elsewhere<P: SchedulerPlatform>(
     d: &mut Deleter<'_, P>,
     acct: &AccountCtx,
@@ -474,8 +505,9 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
     subject: &str,
     run: &Progress,
     counts: &mut RetentionCounts,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     use crate::domain::personal_data::{read_cache_key, Erasure, Store, DATA_MAP};
+    let mut complete = true;
     for place in DATA_MAP {
         match (place.erasure, place.store) {
             // Done above, row by row (contents go with their documents).
@@ -514,25 +546,28 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
                 }
             }
             (Erasure::CacheEntries, Store::Kv) => {
+                // One key per row (its value names the state it renders): every rendering of
+                // the row, whatever its version, goes with it.
                 let mut deleted = 0;
-                for (t, id, version, rev) in run.touched.iter().chain(&run.cached) {
+                for (t, id, _, _) in run.touched.iter().chain(&run.cached) {
                     let Ok(id) = Uuid::parse_str(id) else {
                         continue;
                     };
-                    // Newest first: the current version at its current revision and down.
-                    let keys = (1..=*version)
-                        .rev()
-                        .flat_map(|v| (0..=*rev).rev().map(move |r| (v, r)))
-                        .take(MAX_CACHE_KEYS_PER_ROW);
-                    for (v, r) in keys {
-                        if d.cache_deletes >= MAX_CACHE_DELETES_PER_RUN {
-                            break;
-                        }
-                        d.cache_deletes += 1;
-                        let key = read_cache_key(acct.id, t, id, v, r);
-                        if d.p.cache().delete(&key).await.is_ok() {
-                            deleted += 1;
-                        }
+                    if d.cache_deletes >= MAX_CACHE_DELETES_PER_RUN {
+                        tracing::warn!(
+                            "cache deletes of this run spent: the rest expire with the TTL"
+                        );
+                        complete = false;
+                        break;
+                    }
+                    d.cache_deletes += 1;
+                    if d.p
+                        .cache()
+                        .delete(&read_cache_key(acct.id, t, id))
+                        .await
+                        .is_ok()
+                    {
+                        deleted += 1;
                     }
                 }
                 counts.cache_keys_deleted.add(deleted);
@@ -548,5 +583,5 @@ async fn erase_elsewhere<P: SchedulerPlatform>(
             }
         }
     }
-    Ok(())
+    Ok(complete)
 }

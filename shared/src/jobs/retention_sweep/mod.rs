@@ -2,7 +2,10 @@
 //! indexes (soft-deleted rows by deletion time; clients by relationship end), each is judged by
 //! `domain::retention::decide` (policy, legal holds, longest retention wins), and each deletion
 //! commits with its `*.purged` change event in one batch, so the audit trail proves the
-//! disposition. Erasure requests go first (`erase`).
+//! disposition. Erasure requests go first (`erase`); restrictions that ended on records still
+//! kept are lifted last (`restriction_ends`). A due row the sweep could not delete (a
+//! constraint refused it) or a purged document's content left in R2 is named in the run,
+//! which is then `partial`; a due client its documents still refer to is kept with them.
 //!
 //! Exactly once: every disposition statement is conditional on the row's version as the sweep
 //! read it (a hold, an edit or another run's disposition since moves it), and its event is
@@ -16,6 +19,7 @@
 //! (`cycles_completed` in the run).
 
 mod erase;
+mod restriction_ends;
 
 use crate::domain::clock::{parse_rfc3339, rfc3339, uuid_v7};
 use crate::domain::event::{Action, Actor, Change, ChangeEvent, Origin};
@@ -87,6 +91,9 @@ struct Deleter<'a, P: SchedulerPlatform> {
     examined: u64,
     /// Cached renderings deleted so far by this run (`erase::MAX_CACHE_DELETES_PER_RUN`).
     cache_deletes: u64,
+    /// Due rows a constraint kept (`{table}/{id}: why`) and content objects of purged
+    /// documents left in R2, for the run's detail.
+    blocked: Vec<String>,
 }
 
 impl<P: SchedulerPlatform> Deleter<'_, P> {
@@ -133,6 +140,22 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
         expect: Expect,
         (why, action): (&str, Action),
     ) -> Result<bool, StoreError> {
+        self.change_with(account, entity, id, edit, expect, (why, action), vec![])
+            .await
+    }
+
+    /// [`Self::change`] with statements that commit in the same batch (after the change).
+    #[allow(clippy::too_many_arguments)]
+    async fn change_with(
+        &mut self,
+        account: Uuid,
+        entity: (&'static str, &'static str),
+        id: &str,
+        edit: Edit,
+        expect: Expect,
+        (why, action): (&str, Action),
+        with: Vec<Stmt>,
+    ) -> Result<bool, StoreError> {
         let Ok(entity_id) = Uuid::parse_str(id) else {
             return Ok(false);
         };
@@ -143,7 +166,7 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
             expect,
             live_only: false,
             event: self.event(account, entity, entity_id, why, action),
-            with: vec![],
+            with,
         };
         Ok(changes::commit(self.db, &write).await?.is_some())
     }
@@ -160,13 +183,14 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
         let Ok(entity_id) = Uuid::parse_str(&due.id) else {
             return Ok(false);
         };
-        let ev = self.event(
+        let mut ev = self.event(
             account,
             (due.table, due.singular),
             entity_id,
             &due.reason,
             action,
         );
+        ev.changes = restriction_ends::ended_in(&due.body);
         match self.db.batch(purge_stmts(account, due, &ev)).await {
             Ok(res) if res.first().is_some_and(|r| r.meta.changes > 0) => {
                 self.deleted += 1;
@@ -177,30 +201,73 @@ impl<P: SchedulerPlatform> Deleter<'_, P> {
         }
     }
 
-    /// Delete a removed document's content from R2 (after the commit; a failed delete leaves
-    /// an unreferenced object, counted so an operator sees it, and its key is returned: an
-    /// erasure keeps it to retry).
+    /// Delete a removed document's content from R2 (after the commit): every object under the
+    /// document's prefix, listed, not only the one its row names (an upload that lost a race
+    /// with the removal stored one no row names). A failed delete leaves an unreferenced
+    /// object, counted so an operator sees it, and its key is returned (a failed listing, the
+    /// prefix): an erasure keeps them to retry.
     async fn delete_content(
         &self,
         account: Uuid,
         due: &Due,
         counts: &mut RetentionCounts,
-    ) -> Option<String> {
-        let (Some(sha), Ok(doc)) = (
-            due.body["content"]["sha256"].as_str(),
-            Uuid::parse_str(&due.id),
-        ) else {
-            return None;
+    ) -> Vec<String> {
+        let Ok(doc) = Uuid::parse_str(&due.id) else {
+            return vec![];
         };
-        let key = crate::domain::content::blob_key(account, doc, sha);
-        match self.p.blobs().delete(&key).await {
+        let prefix = crate::domain::content::blob_prefix(account, doc);
+        self.delete_under(&prefix, counts).await
+    }
+
+    /// Delete every object under `prefix` (a listing page at a time); what could not be
+    /// deleted is returned: the keys, or the prefix itself if listing failed.
+    async fn delete_under(&self, prefix: &str, counts: &mut RetentionCounts) -> Vec<String> {
+        const LIST_PAGE: usize = 1_000;
+        let mut failed = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let keys = match self
+                .p
+                .blobs()
+                .list(prefix, after.as_deref(), LIST_PAGE)
+                .await
+            {
+                Ok(keys) => keys,
+                Err(_) => {
+                    counts.contents_delete_failed.add(1);
+                    failed.push(prefix.to_string());
+                    return failed;
+                }
+            };
+            for key in &keys {
+                match self.p.blobs().delete(key).await {
+                    Ok(()) => counts.contents_deleted.add(1),
+                    Err(_) => {
+                        counts.contents_delete_failed.add(1);
+                        failed.push(key.clone());
+                    }
+                }
+            }
+            match keys.last() {
+                Some(last) if keys.len() == LIST_PAGE => after = Some(last.clone()),
+                _ => return failed,
+            }
+        }
+    }
+
+    /// Retry what an earlier run could not delete: a key, or (ending in `/`) a prefix.
+    async fn delete_pending(&self, pending: &str, counts: &mut RetentionCounts) -> Vec<String> {
+        if pending.ends_with('/') {
+            return self.delete_under(pending, counts).await;
+        }
+        match self.p.blobs().delete(pending).await {
             Ok(()) => {
                 counts.contents_deleted.add(1);
-                None
+                vec![]
             }
             Err(_) => {
                 counts.contents_delete_failed.add(1);
-                Some(key)
+                vec![pending.to_string()]
             }
         }
     }
@@ -269,6 +336,7 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         deleted: 0,
         examined: 0,
         cache_deletes: 0,
+        blocked: Vec::new(),
     };
     let mut stopped: Option<Cursor> = None;
     for row in &accounts.rows {
@@ -279,6 +347,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
         // touches another account (the deletions so far are counted below either way).
         if let Err(e) = crate::jobs::lease::renew(p, crate::jobs::Job::Retention, fence).await {
             add_counts(counts, d.deleted, d.examined, db, &before);
+            report
+                .undisposed
+                .extend(d.blocked.drain(..).map(|b| format!("{shard_id}: {b}")));
             return Err(e);
         }
         let body = col_json(row, "body").unwrap_or_default();
@@ -293,6 +364,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
             Ok(s) => s,
             Err(e) => {
                 add_counts(counts, d.deleted, d.examined, db, &before);
+                report
+                    .undisposed
+                    .extend(d.blocked.drain(..).map(|b| format!("{shard_id}: {b}")));
                 return Err(e.into());
             }
         };
@@ -307,6 +381,9 @@ pub async fn sweep_shard<P: SchedulerPlatform>(
     }
     // Counted before the cursor write: a run that loses its lease there still reports what it did.
     add_counts(counts, d.deleted, d.examined, db, &before);
+    report
+        .undisposed
+        .extend(d.blocked.drain(..).map(|b| format!("{shard_id}: {b}")));
     let now = rfc3339(p.now());
     match stopped {
         Some(c) => {
@@ -549,6 +626,9 @@ async fn sweep_account<P: SchedulerPlatform>(
             },
         }
     }
+    // What is due has gone (its disposal event naming a restriction that had ended); the
+    // restrictions that ended on records still kept are lifted, each with its event.
+    restriction_ends::lift_ended(d, acct, counts).await?;
     if !acct.hold {
         dispose_audit(p, d.db, acct, counts).await;
     }
@@ -643,13 +723,14 @@ async fn dispose<P: SchedulerPlatform>(
             .iter()
             .filter_map(|r| {
                 let entity_id = Uuid::parse_str(&r.id).ok()?;
-                let ev = d.event(
+                let mut ev = d.event(
                     acct.id,
                     (r.table, r.singular),
                     entity_id,
                     &r.reason,
                     Action::Purged,
                 );
+                ev.changes = restriction_ends::ended_in(&r.body);
                 Some((r, purge_stmts(acct.id, r, &ev)))
             })
             .collect();
@@ -680,7 +761,37 @@ async fn dispose<P: SchedulerPlatform>(
                     match d.db.batch(own).await {
                         Ok(res) if landed(&res, 0) => gone.push(r),
                         Ok(_) => counts.held.add(1),
-                        Err(StoreError::Constraint(_)) => counts.blocked_in(r.table).add(1),
+                        // A client its documents still refer to is kept with them (the
+                        // longest retention wins); any other refusal is named in the run.
+                        Err(StoreError::Constraint(why)) => {
+                            let kept_by_documents = r.table == "clients"
+                                && !d
+                                    .db
+                                    .query(sql::client_has_documents(acct.id, &r.id))
+                                    .await?
+                                    .rows
+                                    .is_empty();
+                            // An erased adviser's pseudonymous row, which their clients
+                            // still name (erasure leaves it so; the API never deletes a user
+                            // clients name, and such a user is named as blocked).
+                            let kept_by_clients = r.table == "users"
+                                && !r.body["erased_at"].is_null()
+                                && !d
+                                    .db
+                                    .query(sql::clients_advised_by(acct.id, &r.id))
+                                    .await?
+                                    .rows
+                                    .is_empty();
+                            if kept_by_documents {
+                                counts.clients_kept_for_documents.add(1);
+                            } else if kept_by_clients {
+                                counts.users_kept_for_clients.add(1);
+                            } else {
+                                counts.blocked_in(r.table).add(1);
+                                d.blocked
+                                    .push(format!("{}/{}: not deleted: {why}", r.table, r.id));
+                            }
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -690,8 +801,14 @@ async fn dispose<P: SchedulerPlatform>(
         d.deleted += gone.len() as u64;
         for r in gone {
             counts.deleted_from(r.table).add(1);
-            // Document contents go with their row.
-            let _unreferenced = d.delete_content(acct.id, r, counts).await;
+            // Document contents go with their row; an object left behind is named in the run
+            // (its row is gone: nothing else would find it again).
+            for left in d.delete_content(acct.id, r, counts).await {
+                d.blocked.push(format!(
+                    "{left}: content of {}/{} not deleted",
+                    r.table, r.id
+                ));
+            }
         }
     }
     Ok(())
