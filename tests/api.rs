@@ -700,30 +700,67 @@ fn d1_cost_header(env: &Env) -> TestResult {
 
 /// The API's completion line reaches the console (wrangler dev writes it to the stack's log):
 /// one JSON object carrying the caller's `x-request-id`, the route without its query string,
-/// the account and shard, the status, the duration and the D1 cost.
+/// the account and shard, the status, the duration and the D1 cost. Reads are sampled (one in
+/// `READ_LOG_EVERY`, by request id; the stack runs the default): a sampled read's line says
+/// so, an unsampled read writes none, and an error is always logged.
 fn request_logged(env: &Env) -> TestResult {
     let t = env.tenant(None)?;
-    let id = unique("log-req");
+    let policy = shared::http::RequestLog::from_var(None);
+    let get = shared::http::Method::Get;
+    let pick = |sampled: bool| {
+        (0u32..)
+            .map(|i| unique(&format!("log-req-{i}")))
+            .find(|id| policy.line(&get, 200, 0, id).is_some() == sampled)
+            .unwrap_or_default()
+    };
+    let (logged, unlogged) = (pick(true), pick(false));
+    for id in [&logged, &unlogged] {
+        let r = env.call(
+            &t,
+            &t.member,
+            "GET",
+            "/v1/clients?limit=1",
+            None,
+            &[("x-request-id", id)],
+        )?;
+        expect_status(&r, 200, "list")?;
+    }
+    let missing = unique("log-missing");
     let r = env.call(
         &t,
         &t.member,
         "GET",
-        "/v1/clients?limit=1",
+        "/v1/clients/00000000-0000-4000-8000-00000000dead",
         None,
-        &[("x-request-id", &id)],
+        &[("x-request-id", &missing)],
     )?;
-    expect_status(&r, 200, "list")?;
+    expect_status(&r, 404, "a missing client")?;
     let log = &env.log;
+    let lines = |id: &str| -> Result<Vec<Value>, String> {
+        let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        Ok(json_lines(&text)
+            .filter(|v| v["request_id"] == id && v["message"] == "request done")
+            .collect())
+    };
     let line = poll(
-        "the request's JSON log line",
+        "the sampled request's JSON log line",
         Duration::from_secs(20),
-        || {
-            let text =
-                std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
-            let line = json_lines(&text)
-                .find(|v| v["request_id"] == id.as_str() && v["message"] == "request done");
-            Ok(line)
-        },
+        || Ok(lines(&logged)?.into_iter().next()),
+    )?;
+    poll(
+        "the 404's JSON log line (errors are never sampled out)",
+        Duration::from_secs(20),
+        || Ok(lines(&missing)?.into_iter().next()),
+    )?;
+    // The unsampled read was answered before the 404 (requests in turn, lines in their order):
+    // had it been logged, its line would be in the log by now.
+    ensure(
+        lines(&unlogged)?.is_empty(),
+        format!("an unsampled read wrote a line: {:?}", lines(&unlogged)),
+    )?;
+    ensure(
+        line["sampled"] == policy.reads_every,
+        format!("sampled: {line}"),
     )?;
     ensure(line["route"] == "GET /v1/clients", format!("route: {line}"))?;
     ensure(line["status"] == 200, format!("status: {line}"))?;

@@ -39,7 +39,7 @@ fn rows_on(env: &Env, binding: &str, account: &str) -> Result<i64, String> {
         .collect::<Vec<_>>()
         .join(" + ");
     let r = xtask::seed::query(
-        &env.persist,
+        env.outside()?,
         binding,
         "wrangler/api.jsonc",
         &format!("SELECT {sql} AS n"),
@@ -65,7 +65,7 @@ fn move_under_load(env: &Env) -> TestResult {
     // Thousands of rows, straight into the source D1.
     let prefix = format!("{:08x}", std::process::id() ^ 0x5eed_0000);
     xtask::seed::execute(
-        &env.persist,
+        env.outside()?,
         "SHARD_EU_01",
         "wrangler/api.jsonc",
         &format!(

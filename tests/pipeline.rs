@@ -371,7 +371,7 @@ fn shard_health_cron(env: &Env) -> TestResult {
 /// emitted as a platform event. (Part of the health test: both read the same open proposals.)
 fn oversized_tenant_gets_a_proposal(env: &Env) -> TestResult {
     use xtask::seed;
-    seed::oversized_scenario(&env.persist)?;
+    seed::oversized_scenario(env.outside()?)?;
     let result = (|| -> TestResult {
         let r = env.admin("POST", "/admin/v1/jobs/shard_health/run", None)?;
         expect_status(&r, 200, "run shard health")?;
@@ -458,7 +458,7 @@ fn oversized_tenant_gets_a_proposal(env: &Env) -> TestResult {
         )
     })();
     // Give the shard its capacity back whatever happened, then re-plan: nothing left to propose.
-    seed::restore_capacity(&env.persist, seed::OVERSIZED_SHARD)?;
+    seed::restore_capacity(env.outside()?, seed::OVERSIZED_SHARD)?;
     result?;
     let r = env.admin("POST", "/admin/v1/jobs/shard_health/run", None)?;
     expect_status(&r, 200, "run shard health again")?;
@@ -540,7 +540,7 @@ fn retention_cron(env: &Env) -> TestResult {
 
 fn seeded_retention(env: &Env) -> TestResult {
     use xtask::seed;
-    seed::retention_scenario(&env.persist)?;
+    seed::retention_scenario(env.outside()?)?;
     let t = TestTenant {
         id: seed::ACCOUNT.into(),
         shard: seed::SHARD.into(),
@@ -664,7 +664,7 @@ fn drifted_shard(env: &Env) -> TestResult {
     expect_status(&write("Before")?, 201, "write before drift")?;
     // Someone changed the schema by hand: an object no migration made.
     xtask::seed::execute(
-        &env.persist,
+        env.outside()?,
         "SHARD_EU_02",
         "wrangler/api.jsonc",
         "CREATE TABLE rogue_by_hand (x TEXT);",
@@ -710,7 +710,7 @@ fn drifted_shard(env: &Env) -> TestResult {
     })();
     // Repair whatever happened, and check that the shard comes back.
     xtask::seed::execute(
-        &env.persist,
+        env.outside()?,
         "SHARD_EU_02",
         "wrangler/api.jsonc",
         "DROP TABLE IF EXISTS rogue_by_hand;",

@@ -35,10 +35,17 @@ fn main() {
         writes::TESTS,
     ]
     .concat();
-    // Tests that change a whole shard for a while (schema drift) or seed thousands of rows
-    // through `wrangler d1 execute` (another process on the same SQLite files: the stack's
-    // own writes meet SQLITE_BUSY meanwhile) run afterwards, one at a time.
-    let exclusive: Vec<NamedTest> = [pipeline::EXCLUSIVE, moves::TESTS].concat();
+    // Tests that change a whole shard for a while (schema drift) or reach the D1 files through
+    // `wrangler d1 execute` (another process on the same SQLite files: the stack's own writes
+    // meet SQLITE_BUSY meanwhile) run afterwards, one at a time (`Env::outside` refuses them
+    // before).
+    let exclusive: Vec<NamedTest> = [
+        audit::EXCLUSIVE,
+        pipeline::EXCLUSIVE,
+        writes::EXCLUSIVE,
+        moves::TESTS,
+    ]
+    .concat();
     let wanted = tests.iter().chain(&exclusive).any(|(name, _)| {
         args.filter.as_deref().is_none_or(|f| {
             if args.exact {
@@ -63,11 +70,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let env = Arc::new(Env {
-        client: Client::new(&s.url()),
-        log: s.log.clone().unwrap_or_default(),
+    let env = Arc::new(Env::new(
+        Client::new(&s.url()),
+        s.log.clone().unwrap_or_default(),
         persist,
-    });
+    ));
     let trials = tests
         .into_iter()
         .map(|(name, f)| {
@@ -83,6 +90,7 @@ fn main() {
             Trial::test(name, move || f(&env).map_err(Into::into))
         })
         .collect();
+    env.enter_exclusive_phase();
     let mut one_at_a_time = args.clone();
     one_at_a_time.test_threads = Some(1);
     let second = libtest_mimic::run(&one_at_a_time, trials);

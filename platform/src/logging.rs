@@ -16,7 +16,7 @@
 //! Time comes from `Date` (`std::time` panics on wasm32-unknown-unknown). In a Worker, `Date`
 //! advances only across I/O, so `duration_ms` is wall time spent waiting, not CPU time.
 
-use shared::http::{ApiRequest, ApiResponse};
+use shared::http::{ApiRequest, ApiResponse, RequestLog};
 use std::fmt::{Debug, Write};
 use std::future::Future;
 use tracing::field::{Field, Visit};
@@ -73,12 +73,14 @@ pub fn elapsed_ms(started: f64) -> u64 {
 pub const MAX_ROUTE_PATH: usize = 200;
 
 /// One HTTP request of a `fetch` entrypoint: converts it (`to_api_request`, body up to
-/// `max_body` bytes), runs `serve` in the request's span and ends with its "request done" line.
-/// A request refused before routing gets its line too (in a span with `deployment` only).
+/// `max_body` bytes), runs `serve` in the request's span and ends with its "request done" line
+/// where `log` says so (every write and error; reads sampled, see `RequestLog`). A request
+/// refused before routing gets its line too (in a span with `deployment` only).
 pub async fn in_request_span<F, Fut>(
     req: worker::Request,
     max_body: usize,
     deployment: &str,
+    log: RequestLog,
     serve: F,
 ) -> ApiResponse
 where
@@ -86,15 +88,21 @@ where
     Fut: Future<Output = ApiResponse>,
 {
     let started = now_ms();
-    let (span, resp) = match crate::to_api_request(req, max_body).await {
-        Ok(req) => {
-            let span = request_span(&req, deployment);
-            let resp = serve(req).instrument(span.clone()).await;
-            (span, resp)
+    let req = match crate::to_api_request(req, max_body).await {
+        Ok(req) => req,
+        Err(resp) => {
+            tracing::info_span!("request", deployment)
+                .in_scope(|| request_done(resp.status, elapsed_ms(started), 1));
+            return resp;
         }
-        Err(resp) => (tracing::info_span!("request", deployment), resp),
     };
-    span.in_scope(|| request_done(resp.status, started));
+    let span = request_span(&req, deployment);
+    let (method, id) = (req.method.clone(), req.request_id.clone());
+    let resp = serve(req).instrument(span.clone()).await;
+    let duration_ms = elapsed_ms(started);
+    if let Some(sampled) = log.line(&method, resp.status, duration_ms, &id) {
+        span.in_scope(|| request_done(resp.status, duration_ms, sampled));
+    }
     resp
 }
 
@@ -118,16 +126,20 @@ fn request_span(req: &ApiRequest, deployment: &str) -> tracing::Span {
     )
 }
 
-/// The request's completion line (inside its span): status and duration. INFO below 400, WARN
-/// for 4xx and 5xx (a 5xx's cause is the request's ERROR line, logged where it was answered).
-fn request_done(status: u16, started: f64) {
-    let duration_ms = elapsed_ms(started);
+/// The request's completion line (inside its span): status and duration, and `sampled` when
+/// the line stands for one in that many reads. INFO below 400, WARN for 4xx and 5xx (a 5xx's
+/// cause is the request's ERROR line, logged where it was answered).
+fn request_done(status: u16, duration_ms: u64, sampled: u32) {
     let level = if status >= 400 {
         Level::WARN
     } else {
         Level::INFO
     };
-    event_at!(level, status, duration_ms, "request done");
+    if sampled > 1 {
+        event_at!(level, status, duration_ms, sampled, "request done");
+    } else {
+        event_at!(level, status, duration_ms, "request done");
+    }
 }
 
 /// `s` cut to its first `max` characters.

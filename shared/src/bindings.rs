@@ -86,6 +86,10 @@ pub const INDEX_JOBS_QUEUE_NAME: &str = "index-jobs";
 /// `on` enables the KV read cache of GET by id (default off: see the README's benchmarks).
 pub const READ_CACHE_VAR: &str = "READ_CACHE";
 
+/// One in this many successful reads writes its "request done" line (default
+/// `api::http::RequestLog::DEFAULT_READS_EVERY`; `1` logs every read). See `api::http::RequestLog`.
+pub const READ_LOG_EVERY_VAR: &str = "READ_LOG_EVERY";
+
 /// Seconds between two fetches of one identity provider's JWKS by an isolate when tokens name
 /// unknown keys (default 60; the local stack lowers it so rotation tests need not wait).
 pub const JWKS_REFETCH_SECONDS_VAR: &str = "JWKS_REFETCH_SECONDS";

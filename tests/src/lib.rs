@@ -2,7 +2,7 @@
 //! and polling with deadlines (never fixed sleeps).
 
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 pub use xtask::http::{Client, Reply};
 use xtask::{LOCAL_ADMIN_SECRET, OPERATOR_HOST};
@@ -11,10 +11,13 @@ pub type TestResult = Result<(), String>;
 
 pub struct Env {
     pub client: Client,
-    /// The stack's persist directory (seeding writes into its D1s).
-    pub persist: std::path::PathBuf,
+    /// The stack's persist directory (seeding writes into its D1s): reached only through
+    /// [`Env::outside`].
+    persist: std::path::PathBuf,
     /// Where the stack's `wrangler dev` writes its output (the Workers' console lines).
     pub log: std::path::PathBuf,
+    /// Set once the tests that run one at a time begin (see [`Env::outside`]).
+    exclusive: AtomicBool,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -39,6 +42,37 @@ pub struct TestTenant {
 }
 
 impl Env {
+    pub fn new(client: Client, log: std::path::PathBuf, persist: std::path::PathBuf) -> Self {
+        Env {
+            client,
+            persist,
+            log,
+            exclusive: AtomicBool::new(false),
+        }
+    }
+
+    /// The tests that run one at a time begin (tests/stack.rs).
+    pub fn enter_exclusive_phase(&self) {
+        self.exclusive.store(true, Ordering::SeqCst);
+    }
+
+    /// The stack's persist directory, for a test that reads or writes its D1 files from outside
+    /// the runtime (`wrangler d1 execute`, a second process on the same SQLite files: the
+    /// stack's own writes meet SQLITE_BUSY meanwhile, and a test running beside it would see
+    /// 503s it did not cause). Only in the one-at-a-time phase: a test that calls this from the
+    /// parallel phase fails, naming the fix.
+    pub fn outside(&self) -> Result<&std::path::Path, String> {
+        if self.exclusive.load(Ordering::SeqCst) {
+            Ok(&self.persist)
+        } else {
+            Err(
+                "this test reaches the D1 files from outside the runtime: list it in its \
+                 module's EXCLUSIVE tests (tests/stack.rs runs those one at a time)"
+                    .into(),
+            )
+        }
+    }
+
     /// An operator call: the operator Worker's own host, the local dev credential.
     pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, String> {
         self.client.json(

@@ -5,7 +5,7 @@ use shared::api::{self, ApiConfig, Platform};
 use shared::auth::JwtConfig;
 use shared::bindings as b;
 use shared::deferred;
-use shared::http::{ApiRequest, ApiResponse};
+use shared::http::{ApiRequest, ApiResponse, RequestLog};
 use shared::identity::{KeyCache, REFETCH_INTERVAL};
 use shared::marks::PendingMarks;
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
@@ -33,6 +33,8 @@ struct Settings {
     /// Shard bindings this deployment serves (`SHARD_BINDINGS`).
     served: Vec<String>,
     read_cache: bool,
+    /// Which requests write their "request done" line (`READ_LOG_EVERY`).
+    request_log: RequestLog,
     /// At most one JWKS fetch per identity provider and isolate per this interval.
     jwks_refetch: time::Duration,
 }
@@ -68,6 +70,7 @@ fn settings(env: &Env) -> Settings {
         // probe costs D1 the same row as the read itself, so the cache adds a KV round trip
         // and saves no D1 rows; see the README's benchmarks).
         read_cache: platform::var(env, b::READ_CACHE_VAR).as_deref() == Some("on"),
+        request_log: RequestLog::from_var(platform::var(env, b::READ_LOG_EVERY_VAR).as_deref()),
         jwks_refetch: platform::var(env, b::JWKS_REFETCH_SECONDS_VAR)
             .and_then(|s| s.parse::<i64>().ok())
             .map_or(REFETCH_INTERVAL, time::Duration::seconds),
@@ -175,6 +178,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response
         req,
         settings.api.max_content_bytes,
         &settings.api.deployment,
+        settings.request_log,
         |req| serve(env, ctx, settings, req),
     )
     .await;

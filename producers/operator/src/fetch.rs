@@ -166,6 +166,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Respons
         req,
         settings.operator.api.max_content_bytes,
         &settings.operator.api.deployment,
+        // Few requests, each an operator's action: every one gets its line.
+        shared::http::RequestLog::ALL,
         |req| serve(env, settings, req),
     )
     .await;

@@ -10,7 +10,14 @@ use worker::{event, web_sys, Context, Env, Request, Result};
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let deployment = platform::var(&env, b::DEPLOYMENT_VAR).unwrap_or_default();
-    let resp = logging::in_request_span(req, 64 * 1024, &deployment, |req| serve(env, req)).await;
+    let resp = logging::in_request_span(
+        req,
+        64 * 1024,
+        &deployment,
+        shared::http::RequestLog::ALL,
+        |req| serve(env, req),
+    )
+    .await;
     platform::to_worker_response(resp)
 }
 

@@ -89,6 +89,69 @@ impl ApiRequest {
     }
 }
 
+/// Which completed requests write their "request done" line. Every write, every answer of 400
+/// or more, and every read slower than `slow_ms` is logged; of the other reads (GET, HEAD,
+/// OPTIONS), one in `reads_every`, chosen by the request id (so a request's choice is the same
+/// on every line and in every replay of the logs). A sampled line carries `sampled` =
+/// `reads_every`, so counting lines still estimates volume.
+///
+/// Why not every read: the platform's invocation log already records each request (status,
+/// CPU and wall time, ray id), the usage meter records each account's D1 cost, and a console
+/// line is the costliest thing a cached GET does in the runtime (see bench/README.md); Workers
+/// Logs also bills per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLog {
+    pub reads_every: u32,
+    pub slow_ms: u64,
+}
+
+impl RequestLog {
+    pub const DEFAULT_READS_EVERY: u32 = 100;
+    /// A read at least this slow (wall time, I/O included) is always logged.
+    pub const SLOW_MS: u64 = 1000;
+    /// Every request (the operator plane and the scheduler: few requests, each one an action).
+    pub const ALL: RequestLog = RequestLog {
+        reads_every: 1,
+        slow_ms: 0,
+    };
+
+    /// From the `READ_LOG_EVERY` variable: a positive integer, else the default.
+    pub fn from_var(v: Option<&str>) -> Self {
+        RequestLog {
+            reads_every: v
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(Self::DEFAULT_READS_EVERY),
+            slow_ms: Self::SLOW_MS,
+        }
+    }
+
+    /// `None`: no line. `Some(n)`: write the line; `n > 1` means it stands for one in `n`
+    /// reads (its `sampled` field).
+    pub fn line(
+        &self,
+        method: &Method,
+        status: u16,
+        duration_ms: u64,
+        request_id: &str,
+    ) -> Option<u32> {
+        let read = matches!(method, Method::Get | Method::Head | Method::Options);
+        if !read || status >= 400 || duration_ms >= self.slow_ms || self.reads_every <= 1 {
+            return Some(1);
+        }
+        fnv1a(request_id.as_bytes())
+            .is_multiple_of(u64::from(self.reads_every))
+            .then_some(self.reads_every)
+    }
+}
+
+/// FNV-1a, 64 bits: a fixed, seedless hash (the sampling choice must not vary by isolate).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

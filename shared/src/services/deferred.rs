@@ -66,6 +66,9 @@ pub struct Ran {
     pub unbound: Vec<String>,
     /// Event ids whose marks were dropped (unbound, or past `marks::MAX_RESTORED`), logged here.
     pub dropped: usize,
+    /// Accounts whose usage was dropped because the shard refused it: the tenant is fenced
+    /// there (moving, or moved off it; see `store::moves`).
+    pub fenced: usize,
 }
 
 /// Run one piece of deferred work, one D1 batch per shard binding.
@@ -88,7 +91,7 @@ pub async fn run<D: Database>(
                         ran.dropped += m.len();
                         ran.unbound.push(binding);
                     }
-                    Outcome::Failed => {
+                    Outcome::Failed | Outcome::Fenced => {
                         tracing::warn!(%binding, events = m.len(), "marking outbox rows published failed; kept for the next flush");
                         let dropped = s.marks.restore(m);
                         if dropped > 0 {
@@ -109,6 +112,26 @@ pub async fn run<D: Database>(
                         tracing::warn!(%binding, "usage of a shard this deployment does not bind dropped");
                         ran.unbound.push(binding);
                     }
+                    // A tenant fenced on this shard (a move's cutover, or a stale route after
+                    // it) refuses the whole batch: it must not hold back the other tenants'
+                    // counts, flush after flush. Each account alone, then; a fenced one's
+                    // counts are dropped (its usage rows live on its new shard now; usage is
+                    // for planning only).
+                    Outcome::Fenced => {
+                        for one in u.by_account() {
+                            match outcome(&shard, &binding, one.statements()).await {
+                                Outcome::Done => ran.batches += 1,
+                                Outcome::Fenced => {
+                                    tracing::warn!(%binding, account = ?one.accounts(), "usage of a tenant fenced on this shard dropped");
+                                    ran.fenced += 1;
+                                }
+                                Outcome::Failed | Outcome::Unbound => {
+                                    s.usage.restore(one);
+                                    ran.failed.push(binding.clone());
+                                }
+                            }
+                        }
+                    }
                     // The batch may have committed though the call failed (a lost answer):
                     // those counts are then added twice. Usage is for planning only.
                     Outcome::Failed => {
@@ -126,6 +149,8 @@ pub async fn run<D: Database>(
 enum Outcome {
     Done,
     Failed,
+    /// Refused: a tenant of the batch is fenced on this shard (nothing was written).
+    Fenced,
     Unbound,
 }
 
@@ -142,6 +167,7 @@ async fn outcome<D: Database>(
     };
     match db.batch(stmts).await {
         Ok(_) => Outcome::Done,
+        Err(crate::ports::StoreError::Fenced(_)) => Outcome::Fenced,
         Err(e) => {
             tracing::warn!(error = %e, %binding, "deferred batch failed");
             Outcome::Failed

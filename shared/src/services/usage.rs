@@ -112,6 +112,27 @@ pub struct ShardUsage {
 }
 
 impl ShardUsage {
+    /// The same counts, one `ShardUsage` per account.
+    pub fn by_account(self) -> Vec<ShardUsage> {
+        let mut out: BTreeMap<Uuid, Periods> = BTreeMap::new();
+        for ((account, start), u) in self.periods {
+            out.entry(account).or_default().insert((account, start), u);
+        }
+        out.into_values()
+            .map(|periods| ShardUsage {
+                binding: self.binding.clone(),
+                periods,
+            })
+            .collect()
+    }
+
+    /// The accounts these counts are of.
+    pub fn accounts(&self) -> Vec<Uuid> {
+        let mut a: Vec<Uuid> = self.periods.keys().map(|(a, _)| *a).collect();
+        a.dedup();
+        a
+    }
+
     /// One upsert per account and period.
     pub fn statements(&self) -> Vec<Stmt> {
         self.periods

@@ -152,3 +152,45 @@ fn work_for_a_shard_this_deployment_cannot_reach_is_reported_not_retried() {
     assert_eq!(dropped, 1, "the one mark is reported dropped");
     assert!(due(s, T0 + FLUSH_EVERY * 3).is_empty(), "dropped, not kept");
 }
+
+/// A tenant fenced on the shard (a move's cutover, or a stale route after it) refuses the
+/// whole usage batch; the other tenants' counts still land, the fenced one's are dropped and
+/// counted, and nothing is left to fail the next flush.
+#[test]
+fn a_fenced_tenant_does_not_hold_back_the_other_tenants_usage() {
+    let db = shard();
+    let moved = Uuid::from_u128(2);
+    db.exec(&format!(
+        "INSERT INTO tenant_fences (account_id, body) VALUES ('{moved}', \
+         json_object('move_id', 'm', 'role', 'source', 'state', 'moved', 'token', 1))"
+    ))
+    .unwrap();
+    let (marks, usage) = (PendingMarks::default(), UsageMeter::default());
+    let s = IsolateState {
+        marks: &marks,
+        usage: &usage,
+    };
+    usage.record("S1", ACCT, T0, reads(5));
+    usage.record("S1", moved, T0, reads(9));
+    let work = due(s, T0 + FLUSH_EVERY);
+    let ran = block_on(run(work[0].clone(), s, T0, on(&db)));
+    assert_eq!(
+        (ran.batches, ran.fenced, ran.failed.len()),
+        (1, 1, 0),
+        "{ran:?}"
+    );
+    let got = block_on(read_period(&*db, T0)).unwrap();
+    assert_eq!(got[&ACCT.to_string()].cost.rows_read, 5);
+    assert!(!got.contains_key(&moved.to_string()), "{got:?}");
+    // Nothing was kept back: the next flush carries only what accrued since.
+    usage.record("S1", ACCT, T0 + Duration::seconds(12), reads(1));
+    let work = due(s, T0 + Duration::seconds(20));
+    let ran = block_on(run(work[0].clone(), s, T0, on(&db)));
+    assert_eq!((ran.batches, ran.fenced, ran.failed.len()), (1, 0, 0));
+    assert_eq!(
+        block_on(read_period(&*db, T0)).unwrap()[&ACCT.to_string()]
+            .cost
+            .rows_read,
+        6
+    );
+}
