@@ -20,7 +20,8 @@ fn main() {
         Some("capacity") => match args.get(1).map(String::as_str) {
             Some("measure") => xtask::capacity::measure::run(&args[2..]),
             Some("moves") => xtask::capacity::moves::run(&args[2..]),
-            _ => Err("usage: cargo xtask capacity measure [--rows-small N] [--rows-large N] | capacity moves [--clients N]".into()),
+            Some("fence") => xtask::capacity::fence::run(&args[2..]),
+            _ => Err("usage: cargo xtask capacity measure [--rows-small N] [--rows-large N] | capacity moves [--clients N] | capacity fence [--rounds K] [--clients N]".into()),
         },
         Some("dedicated") => xtask::dedicated::run(&args[1..]),
         Some("simulate") => xtask::capacity::simulate(&args[1..]),
@@ -43,7 +44,7 @@ fn main() {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity, README commands (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  capacity measure  the capacity model's measured inputs (bench/results/capacity/inputs.json)\n  simulate [--tenants N] [--years Y] [--seed S] [--assumptions FILE] [--set name=value]  the planner over a tenant population, month by month\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  audit-verify --trail FILE.jsonl --checkpoints DIR|FILE --keys FILE [--pin FINGERPRINT] [--as-of T]  verify an exported audit trail offline\n  dedicated new <shard-id>  a new dedicated deployment (wrangler config from the template, shard bound to scheduler, consumer and operator, registered provisioning)\n  setup    install the pinned toolchain"
+                "usage: cargo xtask <command>\n\n  run      build, migrate, seed and start the whole local stack on 127.0.0.1:8787\n  test     every check and test (what CI runs)\n  tidy     layering of shared/src, doc references to tests, wrangler/binding parity, README commands (of another checkout: tidy DIR)\n  build    build every Worker (wasm)\n  dry-run  wrangler deploy --dry-run of every Worker\n  bench    benchmarks on a stack of their own, results in bench/results (--quick: scaled down)\n  capacity measure  the capacity model's measured inputs (bench/results/capacity/inputs.json)\n  capacity moves [--clients N]  a tenant move's throughput (bench/results/capacity/moves.json)\n  capacity fence [--rounds K] [--clients N]  the fenced window of K moves under load (bench/results/capacity/fence.json)\n  simulate [--tenants N] [--years Y] [--seed S] [--assumptions FILE] [--set name=value]  the planner over a tenant population, month by month\n  seed     synthetic data in .state/dev: retention (known expiry, holds, an erasure request) and an oversized tenant\n  audit-verify --trail FILE.jsonl --checkpoints DIR|FILE --keys FILE [--pin FINGERPRINT] [--as-of T]  verify an exported audit trail offline\n  dedicated new <shard-id>  a new dedicated deployment (wrangler config from the template, shard bound to scheduler, consumer and operator, registered provisioning)\n  setup    install the pinned toolchain"
             );
             std::process::exit(2);
         }

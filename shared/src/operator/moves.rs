@@ -163,7 +163,7 @@ pub async fn create<P: Platform>(p: &P, req: &ApiRequest) -> Result<ApiResponse,
     let grace = input
         .grace_seconds
         .unwrap_or(DEFAULT_GRACE_SECONDS)
-        .clamp(0, 7 * 86400);
+        .clamp(svc::MIN_GRACE_SECONDS, 7 * 86400);
     let mut m = Move::new(input.id, account, &source_id, &target_id, grace, &now);
     m.proposal_id = input.proposal_id;
     match p.accounts().query(sql::insert_move(&m)).await {

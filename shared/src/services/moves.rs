@@ -118,7 +118,7 @@ pub async fn step<D: Database>(c: &Ctx<'_, D>, m: &mut Move) -> Result<Stepped, 
             Phase::Verifying => return verify_step(c, m).await,
             Phase::Cutover => {
                 m.cleanup_after = Some(rfc3339(
-                    c.now + time::Duration::seconds(m.grace_seconds.max(0)),
+                    c.now + time::Duration::seconds(m.grace_seconds.max(MIN_GRACE_SECONDS)),
                 ));
                 m.advance(&now)?;
                 Stepped::Progress
@@ -284,6 +284,15 @@ pub const LOG_PAGE: i64 = 500;
 /// (counted as read, so at most `MAX_LOGGED / LOG_PAGE + 1` pages a step, however often one
 /// row changed) and the tenant changes too fast to fence: catch up again.
 pub const MAX_LOGGED: usize = 20_000;
+
+/// The shortest grace between the flip and the first delete on the source: an isolate may
+/// still read with the old route for [`ACCOUNT_CHECK_INTERVAL`] after the flip, and a request
+/// that resolved its route then may still be reading (10 s more). Deleting sooner would turn
+/// such reads into 404s and short list pages. A shorter `grace_seconds` is raised to this.
+///
+/// [`ACCOUNT_CHECK_INTERVAL`]: crate::services::tenancy::ACCOUNT_CHECK_INTERVAL
+pub const MIN_GRACE_SECONDS: i64 =
+    crate::services::tenancy::ACCOUNT_CHECK_INTERVAL.whole_seconds() + 10;
 
 /// (seq, table, key) of the log entries after `after`, one page.
 async fn log_page<D: Database>(

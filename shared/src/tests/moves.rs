@@ -120,6 +120,10 @@ fn step(w: &World, id: Uuid) -> svc::Stepped {
     let s = step_with(w, id, 1).unwrap();
     // The consumer keeps recording the source's events (the drain waits for it).
     settle(&w.f);
+    // A step that waits (the grace period, at least `MIN_GRACE_SECONDS`) lets a second pass.
+    if matches!(s, svc::Stepped::Waiting(_)) {
+        w.f.clock.advance(time::Duration::seconds(1));
+    }
     s
 }
 

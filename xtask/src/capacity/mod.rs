@@ -4,6 +4,7 @@
 //! `bench/results/capacity/`. Assumptions: `assumptions.rs` (file: `bench/capacity/assumptions.json`).
 
 pub mod assumptions;
+pub mod fence;
 pub mod measure;
 pub mod model;
 pub mod moves;

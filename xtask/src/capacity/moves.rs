@@ -201,11 +201,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let out = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())? + "\n";
     std::fs::write(dir.join("moves.json"), out).map_err(|e| e.to_string())?;
     step(&format!(
-        "{} rows ({:.1} MB of D1) moved in {:.1} s over {} job runs, fenced {} ms: stepping {:.2} MB/s, \
+        "{} rows ({:.1} MB of D1) moved in {:.1} s ({:.0} rows/s) over {} job runs, fenced {} ms: stepping {:.2} MB/s, \
          one run per 2-minute tick {:.2} MB/s, model {:.2} MB/s: bench/results/capacity/moves.json",
         run.rows,
         run.d1_bytes as f64 / 1e6,
         run.seconds,
+        run.rows as f64 / run.seconds.max(1e-3),
         run.job_runs,
         run.fenced_ms,
         run.stepping_bytes_per_s / 1e6,
