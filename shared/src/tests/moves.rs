@@ -652,6 +652,45 @@ fn the_operator_api_plans_refuses_and_drives_moves() {
     assert!(items.iter().any(|e| e["action"] == "move.create"));
 }
 
+/// `step?steps=1`: the scheduler's run takes exactly one step of the move (an operator, or the
+/// workerd crash test, sees and can interrupt every step); out of range is a 400.
+#[test]
+fn the_operator_steps_a_move_one_step_at_a_time() {
+    let w = world(4);
+    let id = start(&w, "shard-eu-02", 0);
+    for bad in ["0", "41", "x"] {
+        let r = w.f.admin(Post, &format!("/admin/v1/moves/{id}/step?steps={bad}"), None);
+        assert_eq!(r.status, 400, "steps={bad}: {:?}", r.body_json());
+    }
+    assert_eq!(load(&w, id).phase, Phase::Planned, "a refused step did nothing");
+    let mut seen = vec![Phase::Planned];
+    for _ in 0..60 {
+        let before = load(&w, id);
+        if before.phase == Phase::Done {
+            break;
+        }
+        let r = w.f.admin(Post, &format!("/admin/v1/moves/{id}/step?steps=1"), None);
+        assert_eq!(r.status, 200, "{:?}", r.body_json());
+        assert_eq!(
+            r.body_json().unwrap()["run"]["counts"]["steps"],
+            json!(1),
+            "{:?}",
+            r.body_json()
+        );
+        let after = load(&w, id);
+        assert_eq!(after.rev, before.rev + 1, "one step, one save");
+        if seen.last() != Some(&after.phase) {
+            seen.push(after.phase);
+        }
+        settle(&w.f);
+        w.f.clock.advance(time::Duration::seconds(1));
+    }
+    // Every phase entered on a step of its own, as the move's history records them.
+    let history: Vec<Phase> = load(&w, id).history.iter().map(|(p, _)| *p).collect();
+    assert_eq!(seen, history);
+    assert_eq!((seen.len(), seen.last()), (7, Some(&Phase::Done)), "{seen:?}");
+}
+
 #[test]
 fn a_move_into_a_shard_above_its_soft_cap_is_refused() {
     let w = world(2);
