@@ -83,8 +83,10 @@ fn trail_verifies(env: &Env, t: &TestTenant, links: usize) -> TestResult {
             if !v["first_broken"].is_null() {
                 return Err(format!("audit chain broken: {v}"));
             }
-            Ok((v["complete"] == true && v["checked"].as_u64().unwrap_or(0) as usize >= links)
-                .then_some(()))
+            Ok(
+                (v["complete"] == true && v["checked"].as_u64().unwrap_or(0) as usize >= links)
+                    .then_some(()),
+            )
         },
     )
 }
@@ -554,7 +556,10 @@ fn crash_between_phases(env: &Env) -> TestResult {
         )?;
         let phase = before["phase"].as_str().unwrap_or_default().to_string();
         // Once in each phase (in `copying` after the lost save inside it), a step's request is
-        // cut off: 30 to 150 ms in, mid-step when the runtime cancels it.
+        // cut off 30 to 150 ms in: mid-step if the runtime cancels the run with its client
+        // (then its lease stays held and the next run takes over). Local workerd (wrangler
+        // 4.164) lets the run finish (measured: 4 of 4 completed), so there this checks that a
+        // client giving up harms nothing; the killed-step case is the lost save above.
         let cut = match phase.as_str() {
             "copying" => c.inside_copying > 0,
             "catching_up" | "verifying" | "cleanup" => true,
@@ -609,8 +614,9 @@ fn crash_between_phases(env: &Env) -> TestResult {
         // crash can leave). The native `a_crash_after_any_step_resumes_and_converges` skips it
         // the same way.
         let flip = before["phase"] == "verifying" && after["phase"] == "cutover";
-        let inside_copying =
-            phase == "copying" && after["phase"] == "copying" && after["cursor"] != before["cursor"];
+        let inside_copying = phase == "copying"
+            && after["phase"] == "copying"
+            && after["cursor"] != before["cursor"];
         if !flip
             && (from != to || (inside_copying && c.inside_copying == 0))
             && crashed.insert((from.clone(), to.clone()))
@@ -629,10 +635,14 @@ fn crash_between_phases(env: &Env) -> TestResult {
     let m = before;
     let stepped = started.elapsed();
     // The writes the fence refused land now.
-    poll("the refused writes to land", Duration::from_secs(60), || {
-        w.round(env, &t);
-        Ok(w.pending.is_empty().then_some(()))
-    })?;
+    poll(
+        "the refused writes to land",
+        Duration::from_secs(60),
+        || {
+            w.round(env, &t);
+            Ok(w.pending.is_empty().then_some(()))
+        },
+    )?;
     eprintln!(
         "crash test: {} steps, {} lost saves ({} inside copying), cut-off requests: {} killed \
          mid-step, {} completed, {} before any work; fenced {} ms; {} clients and {} documents \
@@ -653,7 +663,12 @@ fn crash_between_phases(env: &Env) -> TestResult {
         w.failed.is_empty(),
         format!("failed writes: {:?}", &w.failed[..w.failed.len().min(5)]),
     )?;
-    for p in ["\"copying\"", "\"catching_up\"", "\"verifying\"", "\"cleanup\""] {
+    for p in [
+        "\"copying\"",
+        "\"catching_up\"",
+        "\"verifying\"",
+        "\"cleanup\"",
+    ] {
         ensure(
             c.lost_saves.iter().any(|s| s.starts_with(p)),
             format!("no lost save out of {p}: {:?}", c.lost_saves),
@@ -663,10 +678,7 @@ fn crash_between_phases(env: &Env) -> TestResult {
         c.lost_saves.iter().any(|s| s.starts_with("\"planned\"")) && c.inside_copying == 1,
         format!("no lost save out of planned or inside copying: {c:?}"),
     )?;
-    ensure(
-        cut_in.len() == 4,
-        format!("requests cut off in {cut_in:?}"),
-    )?;
+    ensure(cut_in.len() == 4, format!("requests cut off in {cut_in:?}"))?;
     // The route is on the target, and the tenant is served from it.
     routed_to(env, &t, "shard-eu-02")?;
     let r = env.call(&t, &t.member, "GET", "/v1/clients?limit=1", None, &[])?;

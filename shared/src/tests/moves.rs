@@ -659,17 +659,26 @@ fn the_operator_steps_a_move_one_step_at_a_time() {
     let w = world(4);
     let id = start(&w, "shard-eu-02", 0);
     for bad in ["0", "41", "x"] {
-        let r = w.f.admin(Post, &format!("/admin/v1/moves/{id}/step?steps={bad}"), None);
+        let r = w.f.admin(
+            Post,
+            &format!("/admin/v1/moves/{id}/step?steps={bad}"),
+            None,
+        );
         assert_eq!(r.status, 400, "steps={bad}: {:?}", r.body_json());
     }
-    assert_eq!(load(&w, id).phase, Phase::Planned, "a refused step did nothing");
+    assert_eq!(
+        load(&w, id).phase,
+        Phase::Planned,
+        "a refused step did nothing"
+    );
     let mut seen = vec![Phase::Planned];
     for _ in 0..60 {
         let before = load(&w, id);
         if before.phase == Phase::Done {
             break;
         }
-        let r = w.f.admin(Post, &format!("/admin/v1/moves/{id}/step?steps=1"), None);
+        let r =
+            w.f.admin(Post, &format!("/admin/v1/moves/{id}/step?steps=1"), None);
         assert_eq!(r.status, 200, "{:?}", r.body_json());
         assert_eq!(
             r.body_json().unwrap()["run"]["counts"]["steps"],
@@ -688,7 +697,11 @@ fn the_operator_steps_a_move_one_step_at_a_time() {
     // Every phase entered on a step of its own, as the move's history records them.
     let history: Vec<Phase> = load(&w, id).history.iter().map(|(p, _)| *p).collect();
     assert_eq!(seen, history);
-    assert_eq!((seen.len(), seen.last()), (7, Some(&Phase::Done)), "{seen:?}");
+    assert_eq!(
+        (seen.len(), seen.last()),
+        (7, Some(&Phase::Done)),
+        "{seen:?}"
+    );
 }
 
 #[test]
