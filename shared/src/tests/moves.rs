@@ -477,6 +477,38 @@ fn a_crash_after_any_step_resumes_and_converges() {
     assert!(k > 6, "every phase had a crash: {k} steps");
 }
 
+/// A step killed after it fenced the source and before its save: the redo finds its own fence
+/// and counts the fenced window from the fence's time, not from the redo's.
+#[test]
+fn a_crash_after_fencing_the_source_still_counts_the_whole_fenced_window() {
+    let w = world(3);
+    let id = start(&w, "shard-eu-02", 0);
+    let before = step_until(&w, id, 100, |m| {
+        m.phase == Phase::Verifying && m.pre_verified && m.stage == Stage::Fence
+    });
+    step(&w, id);
+    let fenced = load(&w, id);
+    assert_eq!(fenced.stage, Stage::Drain, "{fenced:?}");
+    let at = fence_on(&w, SRC).unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(fenced.fenced_at.as_deref(), Some(at.as_str()));
+    // The save is lost; the run resumes 30 s later (its lease expired).
+    block_on(crate::ports::Database::query(
+        &*w.f.accounts,
+        crate::ports::Stmt::new(
+            "UPDATE moves SET body = ?2 WHERE id = ?1",
+            vec![json!(id), json!(serde_json::to_string(&before).unwrap())],
+        ),
+    ))
+    .unwrap();
+    w.f.clock.advance(time::Duration::seconds(30));
+    let m = step_until(&w, id, 100, |m| m.phase == Phase::Cutover || done(m));
+    assert_eq!(m.fenced_at.as_deref(), Some(at.as_str()), "{m:?}");
+    assert!(m.fenced_ms.unwrap() >= 30_000, "{:?}", m.fenced_ms);
+}
+
 #[test]
 fn a_run_whose_lease_was_taken_over_writes_nothing_on_the_target() {
     let w = world(5);
