@@ -145,12 +145,13 @@ impl OperatorPlatform for WorkerPlatform {
     async fn run_job(
         &self,
         job: &str,
+        steps: Option<usize>,
         request_id: &str,
     ) -> std::result::Result<ApiResponse, String> {
         platform::post_service(
             &self.env,
             b::SCHEDULER_SERVICE,
-            &operator::jobs::run_path(job),
+            &operator::jobs::run_path(job, steps),
             &self.settings.scheduler_secret,
             request_id,
         )

@@ -141,6 +141,17 @@ pub const OUTBOX_KEEP_PUBLISHED: time::Duration = time::Duration::days(7);
 pub const PURGE_PAGE: i64 = 500;
 
 pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> JobRun {
+    run_limited(p, job, cron, None).await
+}
+
+/// [`run`], the `moves` job taking at most `move_steps` steps per move (the operator's
+/// `POST /admin/v1/moves/{id}/step?steps=`; None: `moves::STEPS_PER_RUN`).
+pub async fn run_limited<P: SchedulerPlatform>(
+    p: &P,
+    job: Job,
+    cron: Option<&str>,
+    move_steps: Option<usize>,
+) -> JobRun {
     let started = p.now();
     let id = uuid_v7(started, p.entropy()).to_string();
     let mut leases = Leases::new(job, id.clone());
@@ -179,7 +190,14 @@ pub async fn run<P: SchedulerPlatform>(p: &P, job: Job, cron: Option<&str>) -> J
         }
         Job::Moves => {
             let mut c = MoveCounts::default();
-            let o = crate::jobs::moves::run(p, l, &mut c, &mut detail).await;
+            let o = crate::jobs::moves::run(
+                p,
+                l,
+                &mut c,
+                &mut detail,
+                move_steps.unwrap_or(crate::jobs::moves::STEPS_PER_RUN),
+            )
+            .await;
             (o, RunReport::Moves(c))
         }
     };

@@ -31,11 +31,14 @@ pub fn step_fits(used: u64, costliest_step: u64) -> bool {
 
 pub const MOVE_PHASE_CHANGED: &str = "platform.move.phase_changed";
 
+/// `steps`: at most this many steps per move (the operator's `step?steps=`), at most
+/// [`STEPS_PER_RUN`].
 pub async fn run<P: SchedulerPlatform>(
     p: &P,
     leases: &mut Leases,
     counts: &mut MoveCounts,
     detail: &mut Vec<String>,
+    steps: usize,
 ) -> Outcome {
     let accounts_start = p.accounts().cost().calls;
     let moves: Vec<Move> = match p
@@ -110,6 +113,7 @@ pub async fn run<P: SchedulerPlatform>(
             m.id,
             counts,
             &used,
+            steps.min(STEPS_PER_RUN),
         )
         .await
         {
@@ -132,9 +136,10 @@ async fn drive<P: SchedulerPlatform>(
     id: uuid::Uuid,
     counts: &mut MoveCounts,
     used: &dyn Fn() -> u64,
+    steps: usize,
 ) -> Result<(), MoveError> {
     let mut costliest = 0;
-    for _ in 0..STEPS_PER_RUN {
+    for _ in 0..steps {
         let before = used();
         counts.d1_calls = Some(before);
         if !step_fits(before, costliest) {

@@ -612,7 +612,7 @@ async fn run_job<P: OperatorPlatform>(
             "no job {job}; jobs: outbox_relay, shard_health, migration_check, retention, audit_checkpoints, moves"
         )));
     }
-    p.run_job(job, &req.request_id)
+    p.run_job(job, None, &req.request_id)
         .await
         .map_err(|e| ApiError::Unavailable(format!("the scheduler did not answer: {e}")))
 }

@@ -9,16 +9,37 @@ use crate::api::error::ApiError;
 use crate::api::error_response;
 use crate::api::http::{ApiRequest, ApiResponse, Method};
 use crate::domain::auth;
-use crate::jobs::{run, Job, SchedulerPlatform};
+use crate::jobs::{run_limited, Job, SchedulerPlatform};
 
 /// Whether the scheduler runs a job of this name.
 pub fn known(name: &str) -> bool {
     Job::parse(name).is_some()
 }
 
-/// The path of a job run, as the operator Worker calls it.
-pub fn run_path(job: &str) -> String {
-    format!("/admin/v1/jobs/{job}/run")
+/// The path of a job run, as the operator Worker calls it (`steps`: the `moves` job's steps
+/// per move, see [`move_steps`]).
+pub fn run_path(job: &str, steps: Option<usize>) -> String {
+    match steps {
+        Some(n) => format!("/admin/v1/jobs/{job}/run?steps={n}"),
+        None => format!("/admin/v1/jobs/{job}/run"),
+    }
+}
+
+/// The most steps per move a `moves` run takes (the default).
+pub const MAX_MOVE_STEPS: usize = crate::jobs::moves::STEPS_PER_RUN;
+
+/// The `steps` query parameter: steps per move of a `moves` run, 1 to [`MAX_MOVE_STEPS`] (an
+/// operator stepping a move one step at a time).
+pub fn move_steps(req: &ApiRequest) -> Result<Option<usize>, ApiError> {
+    let max = MAX_MOVE_STEPS;
+    req.query_param("steps")
+        .map(|s| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ApiError::bad_request(format!("steps must be 1 to {max}")))
+        })
+        .transpose()
 }
 
 pub async fn handle_scheduler<P: SchedulerPlatform>(
@@ -49,7 +70,7 @@ async fn scheduler_route<P: SchedulerPlatform>(
                     "no job {name}; jobs: outbox_relay, shard_health, migration_check, retention, audit_checkpoints, moves"
                 ))
             })?;
-            let run = run(p, job, None).await;
+            let run = run_limited(p, job, None, move_steps(req)?).await;
             Ok(ApiResponse::json(
                 200,
                 serde_json::to_value(run).unwrap_or_default(),

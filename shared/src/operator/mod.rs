@@ -37,8 +37,14 @@ use serde_json::{json, Value};
 /// The operator Worker's platform: the API's (accounts, shards, queue, route cache, JWKS
 /// cache, fetch) plus the scheduler behind its service binding.
 pub trait OperatorPlatform: Platform {
-    /// `POST /admin/v1/jobs/{job}/run` on the scheduler; its answer as it gave it.
-    async fn run_job(&self, job: &str, request_id: &str) -> Result<ApiResponse, String>;
+    /// `POST /admin/v1/jobs/{job}/run` on the scheduler (`steps`: the `moves` job's steps per
+    /// move, `jobs::run_path`); its answer as it gave it.
+    async fn run_job(
+        &self,
+        job: &str,
+        steps: Option<usize>,
+        request_id: &str,
+    ) -> Result<ApiResponse, String>;
 }
 
 #[derive(Debug, Clone)]

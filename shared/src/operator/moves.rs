@@ -223,16 +223,18 @@ pub async fn cancel<P: Platform>(p: &P, param: &str) -> Result<ApiResponse, ApiE
     }
 }
 
-/// Drive the moves now: the scheduler's `moves` job, then the move as it stands.
+/// Drive the moves now: the scheduler's `moves` job (`?steps=n`: at most n steps per move, one
+/// at a time for an operator watching each), then the move as it stands.
 pub async fn step<P: OperatorPlatform>(
     p: &P,
     param: &str,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let id = parse_id(param)?;
+    let steps = crate::operator::jobs::move_steps(req)?;
     load(p, id).await?;
     let run = p
-        .run_job("moves", &req.request_id)
+        .run_job("moves", steps, &req.request_id)
         .await
         .map_err(ApiError::Unavailable)?;
     let m = load(p, id).await?;

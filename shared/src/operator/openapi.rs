@@ -210,10 +210,13 @@ fn move_paths(paths: &mut Map<String, Value>) {
     paths.insert("/admin/v1/moves/{id}/cancel".into(), json!({"parameters": id, "post": admin_op("cancel_move",
         "Cancel a move until its cleanup starts: it rolls back (route, fences, the target's copy) on its next steps",
         None, ("202", mv.clone()), &[("404", "No such move"), ("409", "Too late (cleanup started) or already ended")])}));
-    paths.insert("/admin/v1/moves/{id}/step".into(), json!({"parameters": id, "post": admin_op("step_move",
+    let step_params = json!([id[0].clone(), {"name": "steps", "in": "query", "required": false,
+        "description": "At most this many steps per move in this run (default and most: 40)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": crate::operator::jobs::MAX_MOVE_STEPS}}]);
+    paths.insert("/admin/v1/moves/{id}/step".into(), json!({"parameters": step_params, "post": admin_op("step_move",
         "Drive the moves now (the scheduler's `moves` job, through its service binding); answers with the move and the run",
         None, ("200", json!({"type": "object", "required": ["move", "run"], "properties": {"move": mv, "run": {"type": "object"}}})),
-        &[("404", "No such move")])}));
+        &[("400", "steps out of range"), ("404", "No such move")])}));
     paths.insert("/admin/v1/shards/{id}/activate".into(), json!({
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 100}}],
         "post": admin_op("activate_shard",

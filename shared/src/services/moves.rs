@@ -649,7 +649,11 @@ async fn verify_step<D: Database>(c: &Ctx<'_, D>, m: &mut Move) -> Result<Steppe
                 .await?;
             match fence_of(c.source, m).await? {
                 Some(f) if is_ours(&f, m, "source") => {
-                    m.fenced_at.get_or_insert(now.clone());
+                    // From the fence row's own time: a step killed after fencing and before its
+                    // save put it there earlier, and writes were refused since.
+                    m.fenced_at.get_or_insert_with(|| {
+                        f["at"].as_str().map_or_else(|| now.clone(), str::to_owned)
+                    });
                     m.stage = Stage::Drain;
                     Stepped::Progress
                 }

@@ -126,11 +126,18 @@ impl Platform for Fake {
 
 impl crate::operator::OperatorPlatform for Fake {
     /// The scheduler's side of the service-binding call, in process.
-    async fn run_job(&self, job: &str, request_id: &str) -> Result<ApiResponse, String> {
+    async fn run_job(
+        &self,
+        job: &str,
+        steps: Option<usize>,
+        request_id: &str,
+    ) -> Result<ApiResponse, String> {
         let req = ApiRequest {
             method: Method::Post,
-            path: crate::operator::jobs::run_path(job),
-            query: vec![],
+            path: crate::operator::jobs::run_path(job, None),
+            query: steps
+                .map(|n| vec![("steps".to_string(), n.to_string())])
+                .unwrap_or_default(),
             headers: vec![("authorization".into(), format!("Bearer {ADMIN}"))],
             body: vec![],
             cf_country: None,

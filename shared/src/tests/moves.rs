@@ -481,6 +481,38 @@ fn a_crash_after_any_step_resumes_and_converges() {
     assert!(k > 6, "every phase had a crash: {k} steps");
 }
 
+/// A step killed after it fenced the source and before its save: the redo finds its own fence
+/// and counts the fenced window from the fence's time, not from the redo's.
+#[test]
+fn a_crash_after_fencing_the_source_still_counts_the_whole_fenced_window() {
+    let w = world(3);
+    let id = start(&w, "shard-eu-02", 0);
+    let before = step_until(&w, id, 100, |m| {
+        m.phase == Phase::Verifying && m.pre_verified && m.stage == Stage::Fence
+    });
+    step(&w, id);
+    let fenced = load(&w, id);
+    assert_eq!(fenced.stage, Stage::Drain, "{fenced:?}");
+    let at = fence_on(&w, SRC).unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(fenced.fenced_at.as_deref(), Some(at.as_str()));
+    // The save is lost; the run resumes 30 s later (its lease expired).
+    block_on(crate::ports::Database::query(
+        &*w.f.accounts,
+        crate::ports::Stmt::new(
+            "UPDATE moves SET body = ?2 WHERE id = ?1",
+            vec![json!(id), json!(serde_json::to_string(&before).unwrap())],
+        ),
+    ))
+    .unwrap();
+    w.f.clock.advance(time::Duration::seconds(30));
+    let m = step_until(&w, id, 100, |m| m.phase == Phase::Cutover || done(m));
+    assert_eq!(m.fenced_at.as_deref(), Some(at.as_str()), "{m:?}");
+    assert!(m.fenced_ms.unwrap() >= 30_000, "{:?}", m.fenced_ms);
+}
+
 #[test]
 fn a_run_whose_lease_was_taken_over_writes_nothing_on_the_target() {
     let w = world(5);
@@ -654,6 +686,58 @@ fn the_operator_api_plans_refuses_and_drives_moves() {
         .iter()
         .any(|e| e["action"] == "move.cleanup" && e["operator"]["via"] == "system"));
     assert!(items.iter().any(|e| e["action"] == "move.create"));
+}
+
+/// `step?steps=1`: the scheduler's run takes exactly one step of the move (an operator, or the
+/// workerd crash test, sees and can interrupt every step); out of range is a 400.
+#[test]
+fn the_operator_steps_a_move_one_step_at_a_time() {
+    let w = world(4);
+    let id = start(&w, "shard-eu-02", 0);
+    for bad in ["0", "41", "x"] {
+        let r = w.f.admin(
+            Post,
+            &format!("/admin/v1/moves/{id}/step?steps={bad}"),
+            None,
+        );
+        assert_eq!(r.status, 400, "steps={bad}: {:?}", r.body_json());
+    }
+    assert_eq!(
+        load(&w, id).phase,
+        Phase::Planned,
+        "a refused step did nothing"
+    );
+    let mut seen = vec![Phase::Planned];
+    for _ in 0..60 {
+        let before = load(&w, id);
+        if before.phase == Phase::Done {
+            break;
+        }
+        let r =
+            w.f.admin(Post, &format!("/admin/v1/moves/{id}/step?steps=1"), None);
+        assert_eq!(r.status, 200, "{:?}", r.body_json());
+        assert_eq!(
+            r.body_json().unwrap()["run"]["counts"]["steps"],
+            json!(1),
+            "{:?}",
+            r.body_json()
+        );
+        let after = load(&w, id);
+        assert_eq!(after.rev, before.rev + 1, "one step, one save");
+        if seen.last() != Some(&after.phase) {
+            seen.push(after.phase);
+        }
+        settle(&w.f);
+        w.f.clock.advance(time::Duration::seconds(1));
+    }
+    // Every phase entered on a step of its own, as the move's history records them.
+    let history: Vec<Phase> = load(&w, id).history.iter().map(|(p, _)| *p).collect();
+    assert_eq!(seen, history);
+    assert_eq!(
+        (seen.len(), seen.last()),
+        (7, Some(&Phase::Done)),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -1145,4 +1229,26 @@ fn the_fenced_window_does_not_grow_with_the_tenant_and_writes_before_it_are_carr
     assert_eq!(large.f.count(SRC, "SELECT count(*) FROM move_changes"), 0);
     assert_eq!(large.f.count(SRC, "SELECT count(*) FROM move_tracking"), 0);
     verify_ok(&large);
+}
+
+/// A grace shorter than the stale-route bound is raised to it: deleting the source's rows
+/// while an isolate may still read there with the old route would turn its reads into 404s.
+#[test]
+fn a_grace_shorter_than_the_stale_route_bound_is_raised_to_it() {
+    let w = world(4);
+    let id = start(&w, "shard-eu-02", 0);
+    assert_eq!(load(&w, id).grace_seconds, svc::MIN_GRACE_SECONDS);
+    let m = step_until(&w, id, 100, |m| m.phase == Phase::Cleanup);
+    let after = time::OffsetDateTime::parse(
+        m.cleanup_after.as_deref().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        after - w.f.clock.now() >= time::Duration::seconds(svc::MIN_GRACE_SECONDS - 2),
+        "cleanup at {after}, now {}",
+        w.f.clock.now()
+    );
+    // The source keeps the tenant's rows until then.
+    assert!(tenant_rows(&w.f, SRC, w.acct) > 0);
 }
