@@ -394,12 +394,17 @@ fn same_text(what: &str, product: &str, twin: &str, swaps: &[(&str, &str)]) -> T
 }
 
 fn str_of<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
     let a = env.tenant(None)?;
-    ensure(a.shard == "shard-eu-01" || a.shard == "shard-eu-02", "a shared shard")?;
+    ensure(
+        a.shard == "shard-eu-01" || a.shard == "shard-eu-02",
+        "a shared shard",
+    )?;
     let binding = if a.shard == "shard-eu-02" {
         "SHARD_EU_02"
     } else {
@@ -417,8 +422,35 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
         "dependants": [{"name": "Bo", "relationship": "child", "date_of_birth": "2020-02-29"}],
         "notes": "line one\nline \"two\"\ttabbed, caf\u00e9 \u2603"}"#;
     let (p, t) = both_create(env, "create", h, body)?;
-    let (pid, tid) = (str_of(&p.json(), "/id").to_string(), str_of(&t.json(), "/id").to_string());
-    ensure(pid != tid && !tid.is_empty(), format!("two rows: {pid} {tid}"))?;
+    let (pid, tid) = (
+        str_of(&p.json(), "/id").to_string(),
+        str_of(&t.json(), "/id").to_string(),
+    );
+    ensure(
+        pid != tid && !tid.is_empty(),
+        format!("two rows: {pid} {tid}"),
+    )?;
+    // The outbox rows, once both are marked published (the twin's deferred mark too) and both
+    // events are in the audit trail (the consumer recorded the twin's event as the product's,
+    // and derived both rows' denormalised fields in the same batch).
+    let outbox = poll(
+        "both outbox rows published and audited",
+        Duration::from_secs(60),
+        || {
+            let rows = q(&format!(
+                "SELECT o.id, o.body, o.published_at IS NOT NULL AS published, EXISTS (SELECT 1 \
+                 FROM audit_log l WHERE l.account_id = o.account_id AND l.event_id = o.id) AS audited \
+                 FROM outbox o WHERE o.account_id = '{}' AND o.body ->> '$.subject' IN ('clients/{pid}', 'clients/{tid}')",
+                a.id
+            ))?;
+            let done = rows.len() == 2
+                && rows
+                    .iter()
+                    .all(|r| r["published"] == 1 && r["audited"] == 1);
+            Ok(done.then_some(rows))
+        },
+    )?;
+    // The client rows, derived by the consumer alike.
     let rows = q(&format!(
         "SELECT id, body FROM clients WHERE account_id = '{}' AND id IN ('{pid}', '{tid}')",
         a.id
@@ -448,22 +480,6 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
         format!("the stored client: {prow}"),
     )?;
 
-    // The outbox rows, once both are marked published (the twin's deferred mark too) and both
-    // events are in the audit trail (the consumer recorded the twin's event as the product's).
-    let outbox = poll(
-        "both outbox rows published and audited",
-        Duration::from_secs(60),
-        || {
-            let rows = q(&format!(
-                "SELECT o.id, o.body, o.published_at IS NOT NULL AS published, EXISTS (SELECT 1 \
-                 FROM audit_log l WHERE l.account_id = o.account_id AND l.event_id = o.id) AS audited \
-                 FROM outbox o WHERE o.account_id = '{}' AND o.id IN ('{pev}', '{tev}')",
-                a.id
-            ))?;
-            let done = rows.len() == 2 && rows.iter().all(|r| r["published"] == 1 && r["audited"] == 1);
-            Ok(done.then_some(rows))
-        },
-    )?;
     let text = |id: &str| {
         outbox
             .iter()
@@ -494,7 +510,13 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
     )?;
 
     // Refusals: the same problem, the same field errors in the same order.
-    same_refusal(env, "a required field missing", h, br#"{"forenames": "A", "status": "active"}"#, 400)?;
+    same_refusal(
+        env,
+        "a required field missing",
+        h,
+        br#"{"forenames": "A", "status": "active"}"#,
+        400,
+    )?;
     same_refusal(
         env,
         "many field errors",
@@ -506,7 +528,13 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
             "notes": ["x"], "search_text": "y"}"#,
         400,
     )?;
-    same_refusal(env, "whitespace-only surname", h, b"{\"forenames\": \"A\", \"surname\": \" \\t\", \"status\": \"active\"}", 400)?;
+    same_refusal(
+        env,
+        "whitespace-only surname",
+        h,
+        b"{\"forenames\": \"A\", \"surname\": \" \\t\", \"status\": \"active\"}",
+        400,
+    )?;
     same_refusal(env, "not an object", h, b"[]", 400)?;
     same_refusal(
         env,
@@ -547,7 +575,13 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
     same_refusal(env, "too large", h, big.as_bytes(), 413)?;
     same_refusal(env, "no token", &[("content-type", json)], br#"{}"#, 401)?;
     let ro: &[(&str, &str)] = &[("authorization", &readonly), ("content-type", json)];
-    same_refusal(env, "readonly", ro, br#"{"surname": "A", "forenames": "B", "status": "active"}"#, 403)?;
+    same_refusal(
+        env,
+        "readonly",
+        ro,
+        br#"{"surname": "A", "forenames": "B", "status": "active"}"#,
+        403,
+    )?;
 
     // References: a missing group (any case) is a 422; an existing one, named in upper case,
     // is stored lower-case and costs one read more.
@@ -558,7 +592,14 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
         br#"{"surname": "A", "forenames": "B", "status": "active", "group_id": "5E1F0000-0000-4000-8000-0000000000AA"}"#,
         422,
     )?;
-    let g = env.call(&a, &a.admin, "POST", "/v1/groups", Some(&json!({"name": "Twins"})), &[])?;
+    let g = env.call(
+        &a,
+        &a.admin,
+        "POST",
+        "/v1/groups",
+        Some(&json!({"name": "Twins"})),
+        &[],
+    )?;
     expect_status(&g, 201, "create group")?;
     let gid = str_of(&g.json(), "/id").to_string();
     let body = format!(
@@ -568,13 +609,20 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
     let (p, _) = both_create(env, "with a group", h, body.as_bytes())?;
     ensure(
         p.json()["group_id"] == gid.as_str()
-            && p.header("x-d1-cost").is_some_and(|c| c.starts_with("calls=2;")),
+            && p.header("x-d1-cost")
+                .is_some_and(|c| c.starts_with("calls=2;")),
         format!("with a group: {} {:?}", p.text(), p.header("x-d1-cost")),
     )?;
 
     // Idempotency-Key: a malformed one; one the product used, replayed by the twin (and the
     // product) with the body spelt differently; another body with it; and the rows of two keys.
-    same_refusal(env, "a malformed key", &with_key(h, "not printable"), br#"{"surname": "A", "forenames": "B", "status": "active"}"#, 400)?;
+    same_refusal(
+        env,
+        "a malformed key",
+        &with_key(h, "not printable"),
+        br#"{"surname": "A", "forenames": "B", "status": "active"}"#,
+        400,
+    )?;
     let key = unique("key");
     let key = key.as_str();
     let first = env.client.send(
@@ -594,9 +642,19 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
     same_body("a replay", &p, &t, &[])?;
     ensure(
         p.json() == first.json() && t.header("location") == first.header("location"),
-        format!("the replay names the first create: {} / {}", first.text(), t.text()),
+        format!(
+            "the replay names the first create: {} / {}",
+            first.text(),
+            t.text()
+        ),
     )?;
-    same_refusal(env, "a replay with another body", &with_key(h, key), br#"{"surname": "Other", "forenames": "B", "status": "active"}"#, 422)?;
+    same_refusal(
+        env,
+        "a replay with another body",
+        &with_key(h, key),
+        br#"{"surname": "Other", "forenames": "B", "status": "active"}"#,
+        422,
+    )?;
     let rid = unique("twin-keys");
     let keyed = br#"{"surname": "Keys", "forenames": "B", "status": "active"}"#;
     let mut ids = vec![];

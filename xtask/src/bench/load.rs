@@ -291,7 +291,16 @@ pub fn write_path(
             true,
         ),
     ];
-    alternated(t, pids, &targets, "create", rounds, connections, seconds, idle)
+    alternated(
+        t,
+        pids,
+        &targets,
+        "create",
+        rounds,
+        connections,
+        seconds,
+        idle,
+    )
 }
 
 /// Targets run in `mode` round after round (one target's run never sees only one phase of
