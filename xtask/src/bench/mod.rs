@@ -225,14 +225,10 @@ pub fn run(args: &[String]) -> Result<()> {
     // Iterating on one path only: product vs its twin (and the floors), alternated. Kept in
     // bench/results/ (quick or not: the record is small and committed): the rounds of this
     // run, and its table.
-    let only: Option<(&str, fn(&[Value]) -> String)> = if args.iter().any(|a| a == "--read-path") {
-        Some(("read", report::read_path_markdown))
-    } else if args.iter().any(|a| a == "--write-path") {
-        Some(("write", report::write_path_markdown))
-    } else {
-        None
-    };
-    if let Some((path, markdown)) = only {
+    let only = ["read", "write"]
+        .into_iter()
+        .find(|p| args.iter().any(|a| *a == format!("--{p}-path")));
+    if let Some(path) = only {
         let rows = if path == "read" {
             read_path()?
         } else {
@@ -245,7 +241,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 idle,
             )?
         };
-        let table = markdown(&rows);
+        let table = if path == "read" {
+            report::read_path_markdown(&rows)
+        } else {
+            report::write_path_markdown(&rows)
+        };
         let key = if path == "read" { "reads" } else { "writes" };
         let raw = json!({"scale": scale.name, "machine": {"loadavg_at_start": loadavg_start,
             "loadavg_at_end": loadavg()}, key: rows});
