@@ -2,7 +2,8 @@
 --   BENCH_MODE      mix: ~80% reads (GET client/document by id, list pages of clients and
 --                   documents, following next_cursor) and ~20% writes (POST client; PATCH client,
 --                   with If-Match on a client this connection thread created, or without);
---                   get: GET client by id only (the read path compared with the floors).
+--                   get: GET client by id only (the read path compared with the floors);
+--                   create: POST client only (the write path compared with its JS twin).
 --   BENCH_TOKEN     bearer token; BENCH_ACCOUNT account id (sent as x-account-id for the floors)
 --   BENCH_CLIENTS / BENCH_DOCS   number of seeded rows (ids: prefix + 12-digit index)
 --   BENCH_THINK_MIN_MS / BENCH_THINK_MAX_MS   think time before every request (0: none)
@@ -69,10 +70,19 @@ local function list(path, cursor)
   return wrk.format("GET", path .. "?limit=50")
 end
 
+local function new_client()
+  created = created + 1
+  local body = string.format('{"forenames":"Load","surname":"Tester%d","status":"prospect","email":"load%d@bench.example"}',
+    math.random(100000), math.random(1000000000))
+  return wrk.format("POST", "/v1/clients", nil, body)
+end
+
 function request()
   if mode == "get" then
     gets = gets + 1
     return wrk.format("GET", "/v1/clients/" .. client_id(math.random(nclients)))
+  elseif mode == "create" then
+    return new_client()
   end
   local r = math.random()
   if r < 0.30 then
@@ -86,10 +96,7 @@ function request()
   elseif r < 0.80 then
     return list("/v1/documents", cursor_docs)
   elseif r < 0.90 then
-    created = created + 1
-    local body = string.format('{"forenames":"Load","surname":"Tester%d","status":"prospect","email":"load%d@bench.example"}',
-      math.random(100000), math.random(1000000000))
-    return wrk.format("POST", "/v1/clients", nil, body)
+    return new_client()
   else
     local body = string.format('{"phone":"0161 496 %04d"}', math.random(9999))
     local loc = table.remove(mine)

@@ -1,16 +1,26 @@
 //! The bench's JavaScript twin (`bench/twin-js`, reached with Host `twin-js.localhost`) answers
-//! `GET /v1/clients/{id}` exactly as the product does: the same requests go to both and their
-//! status, body and headers are compared. This keeps the read-path comparison of
-//! `cargo xtask bench --read-path` honest (the twin does all of the product's work, no less).
+//! `GET /v1/clients/{id}` and `POST /v1/clients` exactly as the product does: the same requests
+//! go to both and their status, body and headers are compared, and for creates the rows each
+//! wrote (client, outbox, idempotency key) and what the pipeline made of them (the outbox row
+//! marked published, the event in the audit trail). This keeps the comparisons of
+//! `cargo xtask bench --read-path` and `--write-path` honest (the twin does all of the product's
+//! work, no less).
 
 use integration_tests::*;
 use serde_json::{json, Value};
 use shared::auth::{mint, Claims, JwtConfig, Role};
+use std::time::Duration;
 
-pub const TESTS: &[NamedTest] = &[(
-    "the_js_twin_answers_get_client_by_id_as_the_product_does",
-    twin_matches_product,
-)];
+pub const TESTS: &[NamedTest] = &[
+    (
+        "the_js_twin_answers_get_client_by_id_as_the_product_does",
+        twin_matches_product,
+    ),
+    (
+        "the_js_twin_creates_clients_as_the_product_does",
+        twin_creates_as_the_product_does,
+    ),
+];
 
 const TWIN_HOST: &str = "twin-js.localhost";
 /// Headers whose values must be equal (`x-d1-bookmark` is compared for presence: another
@@ -273,4 +283,425 @@ fn twin_matches_product(env: &Env) -> TestResult {
         421,
     )?;
     Ok(())
+}
+
+/// One create (or any request with a body) to the product and to the twin, same headers and
+/// request id; both must answer `want`.
+fn pair(
+    env: &Env,
+    what: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    want: u16,
+) -> Result<(Reply, Reply), String> {
+    let rid = unique("twin-create");
+    let mut h: Vec<(&str, &str)> = headers.to_vec();
+    h.push(("x-request-id", &rid));
+    let product = env.client.send("POST", "/v1/clients", &h, Some(body))?;
+    h.push(("host", TWIN_HOST));
+    let twin = env.client.send("POST", "/v1/clients", &h, Some(body))?;
+    expect_status(&product, want, &format!("{what}: product"))?;
+    ensure(
+        product.status == twin.status,
+        format!(
+            "{what}: product {} {}, twin {} {}",
+            product.status,
+            product.text(),
+            twin.status,
+            twin.text()
+        ),
+    )?;
+    for name in SAME.iter().chain(&["idempotent-replayed", "retry-after"]) {
+        ensure(
+            product.header(name) == twin.header(name),
+            format!(
+                "{what}: header {name}: product {:?}, twin {:?}",
+                product.header(name),
+                twin.header(name)
+            ),
+        )?;
+    }
+    ensure(
+        product.header("x-d1-bookmark").is_some() == twin.header("x-d1-bookmark").is_some(),
+        format!(
+            "{what}: x-d1-bookmark: product {:?}, twin {:?}",
+            product.header("x-d1-bookmark"),
+            twin.header("x-d1-bookmark")
+        ),
+    )?;
+    Ok((product, twin))
+}
+
+/// The two answers' bodies are equal but for `differ` (top-level keys).
+fn same_body(what: &str, product: &Reply, twin: &Reply, differ: &[&str]) -> TestResult {
+    let strip = |r: &Reply| {
+        let mut v = r.json();
+        if let Some(o) = v.as_object_mut() {
+            for k in differ {
+                o.remove(*k);
+            }
+        }
+        v
+    };
+    ensure(
+        strip(product) == strip(twin) && product.json().is_object(),
+        format!(
+            "{what}: bodies differ:\n product {}\n twin    {}",
+            product.text(),
+            twin.text()
+        ),
+    )
+}
+
+/// Both refuse the body alike (the same problem, field errors in the same order).
+fn same_refusal(env: &Env, what: &str, h: &[(&str, &str)], body: &[u8], want: u16) -> TestResult {
+    let (p, t) = pair(env, what, h, body, want)?;
+    same_body(what, &p, &t, &[])
+}
+
+/// Both created a client: equal answers but for the id and times; `location` names each one's
+/// own row. Returns (product's, twin's) answers.
+fn both_create(
+    env: &Env,
+    what: &str,
+    h: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(Reply, Reply), String> {
+    let (p, t) = pair(env, what, h, body, 201)?;
+    same_body(what, &p, &t, &["id", "created_at", "updated_at"])?;
+    for r in [&p, &t] {
+        let id = r.json()["id"].as_str().unwrap_or_default().to_string();
+        ensure(
+            r.header("location") == Some(&format!("/v1/clients/{id}"))
+                && r.header("x-d1-bookmark").is_some(),
+            format!(
+                "{what}: location {:?} for {id}, bookmark {:?}",
+                r.header("location"),
+                r.header("x-d1-bookmark")
+            ),
+        )?;
+    }
+    Ok((p, t))
+}
+
+/// `h` with an `Idempotency-Key`.
+fn with_key<'a>(h: &[(&'a str, &'a str)], key: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut v = h.to_vec();
+    v.push(("idempotency-key", key));
+    v
+}
+
+/// `twin` with the values that differ by nature (ids, times) replaced by the product's: then
+/// the stored texts must be equal byte for byte (same keys, same order, same spelling).
+fn same_text(what: &str, product: &str, twin: &str, swaps: &[(&str, &str)]) -> TestResult {
+    let mut t = twin.to_string();
+    for (from, to) in swaps {
+        t = t.replace(from, to);
+    }
+    ensure(
+        t == product,
+        format!("{what}: stored texts differ:\n product {product}\n twin    {twin}"),
+    )
+}
+
+fn str_of<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
+    let a = env.tenant(None)?;
+    ensure(
+        a.shard == "shard-eu-01" || a.shard == "shard-eu-02",
+        "a shared shard",
+    )?;
+    let binding = if a.shard == "shard-eu-02" {
+        "SHARD_EU_02"
+    } else {
+        "SHARD_EU_01"
+    };
+    let q = |sql: &str| xtask::seed::query(&env.persist, binding, "wrangler/api.jsonc", sql);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let (member, readonly) = (bearer(&a.member), bearer(&a.readonly));
+    let json = "application/json";
+    let h: &[(&str, &str)] = &[("authorization", &member), ("content-type", json)];
+
+    // A valid create: answers, then the rows each wrote.
+    let body = br#"{"surname": "Twin", "forenames": "Ada", "status": "active", "title": null,
+        "email": "ada@example.com", "address": {"postcode": "AB1 2CD", "line1": "1 Road", "town": null},
+        "dependants": [{"name": "Bo", "relationship": "child", "date_of_birth": "2020-02-29"}],
+        "notes": "line one\nline \"two\"\ttabbed, caf\u00e9 \u2603"}"#;
+    let (p, t) = both_create(env, "create", h, body)?;
+    let (pid, tid) = (
+        str_of(&p.json(), "/id").to_string(),
+        str_of(&t.json(), "/id").to_string(),
+    );
+    ensure(
+        pid != tid && !tid.is_empty(),
+        format!("two rows: {pid} {tid}"),
+    )?;
+    // The outbox rows, once both are marked published (the twin's deferred mark too) and both
+    // events are in the audit trail (the consumer recorded the twin's event as the product's,
+    // and derived both rows' denormalised fields in the same batch).
+    let outbox = poll(
+        "both outbox rows published and audited",
+        Duration::from_secs(60),
+        || {
+            let rows = q(&format!(
+                "SELECT o.id, o.body, o.published_at IS NOT NULL AS published, EXISTS (SELECT 1 \
+                 FROM audit_log l WHERE l.account_id = o.account_id AND l.event_id = o.id) AS audited \
+                 FROM outbox o WHERE o.account_id = '{}' AND o.body ->> '$.subject' IN ('clients/{pid}', 'clients/{tid}')",
+                a.id
+            ))?;
+            let done = rows.len() == 2
+                && rows
+                    .iter()
+                    .all(|r| r["published"] == 1 && r["audited"] == 1);
+            Ok(done.then_some(rows))
+        },
+    )?;
+    // The client rows, derived by the consumer alike.
+    let rows = q(&format!(
+        "SELECT id, body FROM clients WHERE account_id = '{}' AND id IN ('{pid}', '{tid}')",
+        a.id
+    ))?;
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .and_then(|r| r["body"].as_str())
+            .map(str::to_owned)
+            .ok_or(format!("no clients row {id}"))
+    };
+    let (prow, trow) = (row(&pid)?, row(&tid)?);
+    let (pv, tv): (Value, Value) = (
+        serde_json::from_str(&prow).map_err(|e| e.to_string())?,
+        serde_json::from_str(&trow).map_err(|e| e.to_string())?,
+    );
+    let (pev, tev) = (str_of(&pv, "/last_event_id"), str_of(&tv, "/last_event_id"));
+    let (ptime, ttime) = (str_of(&pv, "/created_at"), str_of(&tv, "/created_at"));
+    same_text(
+        "the client rows",
+        &prow,
+        &trow,
+        &[(tev, pev), (ttime, ptime)],
+    )?;
+    ensure(
+        pv["version"] == 1 && pv.get("title").is_none() && pv["address"].get("town").is_none(),
+        format!("the stored client: {prow}"),
+    )?;
+
+    let text = |id: &str| {
+        outbox
+            .iter()
+            .find(|r| r["id"] == id)
+            .and_then(|r| r["body"].as_str())
+            .map(str::to_owned)
+            .ok_or(format!("no outbox row {id}"))
+    };
+    let (pout, tout) = (text(pev)?, text(tev)?);
+    let (po, to): (Value, Value) = (
+        serde_json::from_str(&pout).map_err(|e| e.to_string())?,
+        serde_json::from_str(&tout).map_err(|e| e.to_string())?,
+    );
+    same_text(
+        "the outbox rows",
+        &pout,
+        &tout,
+        &[
+            (tev, pev),
+            (&tid, &pid),
+            (str_of(&to, "/time"), str_of(&po, "/time")),
+            (str_of(&to, "/published_at"), str_of(&po, "/published_at")),
+        ],
+    )?;
+    ensure(
+        po["type"] == "client.created" && po["entity_version"] == 1 && po["bookmark"].is_null(),
+        format!("the product's outbox row: {pout}"),
+    )?;
+
+    // Refusals: the same problem, the same field errors in the same order.
+    same_refusal(
+        env,
+        "a required field missing",
+        h,
+        br#"{"forenames": "A", "status": "active"}"#,
+        400,
+    )?;
+    same_refusal(
+        env,
+        "many field errors",
+        h,
+        br#"{"forenames": "A", "surname": "B", "status": "nope", "version": 3, "colour": "red",
+            "email": "not-an-email", "date_of_birth": "2026-02-30", "title": "xxxxxxxxxxxxxxxxxxxxxxxxx",
+            "dependants": [{"name": " "}, 5], "address": {"postcode": "12345678901", "flat": "2"},
+            "group_id": "nope", "phone": "01\u0007", "relationship_ended_on": "2024-02-29",
+            "notes": ["x"], "search_text": "y"}"#,
+        400,
+    )?;
+    same_refusal(
+        env,
+        "whitespace-only surname",
+        h,
+        b"{\"forenames\": \"A\", \"surname\": \" \\t\", \"status\": \"active\"}",
+        400,
+    )?;
+    same_refusal(env, "not an object", h, b"[]", 400)?;
+    same_refusal(
+        env,
+        "a key named twice",
+        h,
+        br#"{"surname": "A", "forenames": "B", "status": "active", "surname": "C"}"#,
+        400,
+    )?;
+    same_refusal(
+        env,
+        "a key named twice, nested, on a later line",
+        h,
+        b"{\"surname\": \"A\", \"forenames\": \"B\", \"status\": \"active\",\n \"address\": {\"town\": \"X\",\n   \"\xc3\xa9\": \"1\", \"to\\u0077n\"  : \"Y\"}}",
+        400,
+    )?;
+    same_refusal(
+        env,
+        "nested too deep",
+        h,
+        br#"{"surname": "A", "forenames": "B", "status": "active", "address": {"x": [[[[[[[["deep"]]]]]]]]}}"#,
+        400,
+    )?;
+    let (p, t) = pair(env, "not JSON", h, br#"{"surname": "#, 400)?;
+    // The parser's own words differ (serde_json's, V8's); everything else is the same.
+    same_body("not JSON", &p, &t, &["detail"])?;
+    for r in [&p, &t] {
+        ensure(
+            str_of(&r.json(), "/detail").starts_with("the body is not valid JSON: "),
+            format!("not JSON: {}", r.text()),
+        )?;
+    }
+    let text_plain: &[(&str, &str)] = &[("authorization", &member), ("content-type", "text/plain")];
+    same_refusal(env, "not application/json", text_plain, br#"{}"#, 415)?;
+    let big = format!(
+        r#"{{"surname": "A", "forenames": "B", "status": "active", "notes": "{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
+    same_refusal(env, "too large", h, big.as_bytes(), 413)?;
+    same_refusal(env, "no token", &[("content-type", json)], br#"{}"#, 401)?;
+    let ro: &[(&str, &str)] = &[("authorization", &readonly), ("content-type", json)];
+    same_refusal(
+        env,
+        "readonly",
+        ro,
+        br#"{"surname": "A", "forenames": "B", "status": "active"}"#,
+        403,
+    )?;
+
+    // References: a missing group (any case) is a 422; an existing one, named in upper case,
+    // is stored lower-case and costs one read more.
+    same_refusal(
+        env,
+        "a group that does not exist",
+        h,
+        br#"{"surname": "A", "forenames": "B", "status": "active", "group_id": "5E1F0000-0000-4000-8000-0000000000AA"}"#,
+        422,
+    )?;
+    let g = env.call(
+        &a,
+        &a.admin,
+        "POST",
+        "/v1/groups",
+        Some(&json!({"name": "Twins"})),
+        &[],
+    )?;
+    expect_status(&g, 201, "create group")?;
+    let gid = str_of(&g.json(), "/id").to_string();
+    let body = format!(
+        r#"{{"surname": "Grouped", "forenames": "B", "status": "prospect", "group_id": "{}"}}"#,
+        gid.to_uppercase()
+    );
+    let (p, _) = both_create(env, "with a group", h, body.as_bytes())?;
+    ensure(
+        p.json()["group_id"] == gid.as_str()
+            && p.header("x-d1-cost")
+                .is_some_and(|c| c.starts_with("calls=2;")),
+        format!("with a group: {} {:?}", p.text(), p.header("x-d1-cost")),
+    )?;
+
+    // Idempotency-Key: a malformed one; one the product used, replayed by the twin (and the
+    // product) with the body spelt differently; another body with it; and the rows of two keys.
+    same_refusal(
+        env,
+        "a malformed key",
+        &with_key(h, "not printable"),
+        br#"{"surname": "A", "forenames": "B", "status": "active"}"#,
+        400,
+    )?;
+    let key = unique("key");
+    let key = key.as_str();
+    let first = env.client.send(
+        "POST",
+        "/v1/clients",
+        &with_key(h, key),
+        Some(br#"{"surname": "Keyed", "forenames": "B", "status": "active"}"#),
+    )?;
+    expect_status(&first, 201, "the product's create with a key")?;
+    let (p, t) = pair(
+        env,
+        "a replay",
+        &with_key(h, key),
+        b"{ \"status\": \"active\",\n \"forenames\": \"B\", \"surname\": \"Keyed\" }",
+        201,
+    )?;
+    same_body("a replay", &p, &t, &[])?;
+    ensure(
+        p.json() == first.json() && t.header("location") == first.header("location"),
+        format!(
+            "the replay names the first create: {} / {}",
+            first.text(),
+            t.text()
+        ),
+    )?;
+    same_refusal(
+        env,
+        "a replay with another body",
+        &with_key(h, key),
+        br#"{"surname": "Other", "forenames": "B", "status": "active"}"#,
+        422,
+    )?;
+    let rid = unique("twin-keys");
+    let keyed = br#"{"surname": "Keys", "forenames": "B", "status": "active"}"#;
+    let mut ids = vec![];
+    for host in [None, Some(TWIN_HOST)] {
+        let k = unique("key");
+        let mut hk = with_key(h, &k);
+        hk.push(("x-request-id", &rid));
+        if let Some(host) = host {
+            hk.push(("host", host));
+        }
+        let r = env.client.send("POST", "/v1/clients", &hk, Some(keyed))?;
+        expect_status(&r, 201, &format!("a create with a key, {host:?}"))?;
+        ids.push(str_of(&r.json(), "/id").to_string());
+    }
+    let keys = q(&format!(
+        "SELECT body ->> '$.entity_id' AS e, body FROM idempotency_keys WHERE account_id = '{}' \
+         AND body ->> '$.entity_id' IN ('{}', '{}')",
+        a.id, ids[0], ids[1]
+    ))?;
+    let key_row = |id: &str| {
+        keys.iter()
+            .find(|r| r["e"] == id)
+            .and_then(|r| r["body"].as_str())
+            .map(str::to_owned)
+            .ok_or(format!("no idempotency row for {id}"))
+    };
+    let (pk, tk) = (key_row(&ids[0])?, key_row(&ids[1])?);
+    let tkv: Value = serde_json::from_str(&tk).map_err(|e| e.to_string())?;
+    let pkv: Value = serde_json::from_str(&pk).map_err(|e| e.to_string())?;
+    same_text(
+        "the idempotency rows",
+        &pk,
+        &tk,
+        &[
+            (&ids[1], &ids[0]),
+            (str_of(&tkv, "/created_at"), str_of(&pkv, "/created_at")),
+        ],
+    )
 }

@@ -15,6 +15,9 @@
 //   - the usage meter: per account and 15-minute period in the isolate, flushed to the shard's
 //     `account_usage` every 10 s (the product's upsert) after the response.
 // tests/twin.rs sends the same requests to the product and to this Worker and compares them.
+// `POST /v1/clients` is create.js (cargo xtask bench --write-path).
+
+import { Fenced, createClient, scheduleMarks } from "./create.js";
 
 const GET_BY_ID =
   "SELECT id, body FROM clients WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL";
@@ -52,7 +55,7 @@ const domains = new Map(); // hostname -> {at, owner}
 const usage = new Map(); // binding -> Map("account|periodStart" -> counts)
 let lastFlush = null;
 
-class Problem extends Error {
+export class Problem extends Error {
   constructor(status, kind, title, detail, extra, challenge) {
     super(detail);
     Object.assign(this, { status, kind, title, detail, extra, challenge });
@@ -140,6 +143,7 @@ async function verify(token, cfg, nowMs) {
   if (claims.iat - LEEWAY > t || (claims.nbf != null && claims.nbf - LEEWAY > t))
     throw unauthorized("token is not valid yet");
   claims.account_id = claims.account_id.toLowerCase();
+  claims.sub = claims.sub.toLowerCase();
   return claims;
 }
 
@@ -236,7 +240,7 @@ function ipAllowed(ip, list) {
 }
 
 // ---- rendering (the product's: keys in its order, server fields left out)
-function canonical(v) {
+export function canonical(v) {
   if (Array.isArray(v)) return v.map(canonical);
   if (v === null || typeof v !== "object") return v;
   const out = {};
@@ -247,7 +251,7 @@ function canonical(v) {
 // As the product: a record that is not restricted is its body without the server fields, then
 // its id (SQLite's rendering); a restricted one is re-rendered (keys sorted), its personal data
 // for admins only.
-function present(role, id, body) {
+export function present(role, id, body) {
   const out = {};
   for (const k of Object.keys(body)) if (!HIDDEN.has(k)) out[k] = body[k];
   if (!("id" in out)) out.id = id;
@@ -269,7 +273,7 @@ function integral(v) {
 }
 
 // ---- usage
-function record(binding, account, nowMs, cost) {
+function record(binding, account, nowMs, cost, writes) {
   const start = Math.floor(nowMs / 1000) - (Math.floor(nowMs / 1000) % PERIOD);
   let periods = usage.get(binding);
   if (!periods) usage.set(binding, (periods = new Map()));
@@ -277,6 +281,7 @@ function record(binding, account, nowMs, cost) {
   let u = periods.get(key);
   if (!u) periods.set(key, (u = { requests: 0, writes: 0, calls: 0, statements: 0, rows_read: 0, rows_written: 0 }));
   u.requests += 1;
+  u.writes += writes;
   u.calls += cost.calls;
   u.statements += cost.statements;
   u.rows_read += cost.rows_read;
@@ -314,6 +319,7 @@ function problemResponse(p, requestId) {
   const body = { detail: p.detail, request_id: requestId, status: p.status, title: p.title, type: `urn:clientdocs:problem:${p.kind}` };
   if (p.extra) Object.assign(body, p.extra);
   const headers = { "content-type": "application/problem+json", "x-request-id": requestId };
+  if (p.retryAfter) headers["retry-after"] = String(p.retryAfter);
   if (p.challenge) {
     const d = p.detail.replace(/["\\]/g, "'").replace(/[^ -~]/g, "?");
     headers["www-authenticate"] = `Bearer realm="clientdocs", error="${p.challenge}", error_description="${d}"`;
@@ -328,7 +334,7 @@ function requestId(request) {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-async function tenant(request, env, cfg, state, nowMs) {
+async function tenant(request, env, cfg, state, nowMs, withBookmark = true) {
   const token = bearer(request.headers.get("authorization"));
   const claims = await verify(token, cfg, nowMs);
   const r = await route(env, state, claims.account_id, nowMs);
@@ -337,7 +343,7 @@ async function tenant(request, env, cfg, state, nowMs) {
     throw invalid("HS256 tokens are accepted only for test accounts; sign in through the account's identity provider");
   // Bookmarks name their shard (`{shard id}:{D1 bookmark}`); another shard's, or one naming
   // none, starts a fresh first-primary session instead of reaching this database.
-  const bookmark = request.headers.get("x-d1-bookmark");
+  const bookmark = withBookmark ? request.headers.get("x-d1-bookmark") : null;
   let start = "first-unconstrained";
   let echo = null;
   if (bookmark !== null) {
@@ -382,7 +388,7 @@ async function tenant(request, env, cfg, state, nowMs) {
     if (!ipAllowed(request.headers.get("cf-connecting-ip") || "", a.cidr_allowlist))
       throw forbidden("the client address is not on the account's allowlist");
   }
-  return { claims, binding, shard: r.shard.id, session, echo };
+  return { claims, binding, shard: r.shard.id, session, echo, route: r };
 }
 
 async function getClient(t, id, cost) {
@@ -411,9 +417,12 @@ export default {
     const nowMs = Date.now();
     const rid = requestId(request);
     const path = new URL(request.url).pathname;
-    if (request.method !== "GET" || !path.startsWith(PREFIX) || path.indexOf("/", PREFIX.length) >= 0) {
-      return problemResponse(new Problem(404, "not-found", "Not Found", `the twin serves only GET ${PREFIX}{id}`), rid);
+    const get = request.method === "GET" && path.startsWith(PREFIX) && path.indexOf("/", PREFIX.length) < 0;
+    const create = request.method === "POST" && path.replace(/^\/+|\/+$/g, "") === "v1/clients";
+    if (!get && !create) {
+      return problemResponse(new Problem(404, "not-found", "Not Found", `the twin serves only GET ${PREFIX}{id} and POST /v1/clients`), rid);
     }
+    const bytes = create ? await request.arrayBuffer() : null;
     let accounts = null;
     const state = { accounts: () => accounts || (accounts = env.ACCOUNTS_DB.withSession("first-unconstrained")) };
     let t;
@@ -423,15 +432,39 @@ export default {
       if (e instanceof Problem) return problemResponse(e, rid);
       throw e;
     }
-    const cost = { calls: 0, statements: 0, rows_read: 0, rows_written: 0 };
+    let cost = { calls: 0, statements: 0, rows_read: 0, rows_written: 0 };
+    const serve = (t, cost) =>
+      get ? getClient(t, path.slice(PREFIX.length), cost) : createClient(request, env, cfg, t, bytes, path, rid, cost);
     let response;
     try {
-      response = await getClient(t, path.slice(PREFIX.length), cost);
+      try {
+        response = await serve(t, cost);
+      } catch (e) {
+        if (!(e instanceof Fenced)) throw e;
+        // The tenant is fenced on the shard the cached route names: re-resolve it; on another
+        // shard retry once there (without the old shard's bookmark), else 503 while it moves.
+        routes.delete(t.claims.account_id);
+        let fresh = null;
+        try {
+          fresh = await tenant(request, env, cfg, state, Date.now(), false);
+        } catch (ignored) {}
+        if (!fresh || fresh.shard === t.shard) {
+          throw Object.assign(new Problem(503, "tenant-moving", "Service Unavailable",
+            "the account is being moved to another shard: writes pause for a moment, reads go on; retry after the Retry-After delay"), { retryAfter: 1 });
+        }
+        t = fresh;
+        cost = { calls: 0, statements: 0, rows_read: 0, rows_written: 0 };
+        response = await serve(t, cost);
+      }
     } catch (e) {
+      if (e instanceof Fenced) {
+        e = Object.assign(new Problem(503, "tenant-moving", "Service Unavailable",
+          "the account is being moved to another shard: writes pause for a moment, reads go on; retry after the Retry-After delay"), { retryAfter: 1 });
+      }
       if (!(e instanceof Problem)) throw e;
       response = problemResponse(e, rid);
     }
-    record(t.binding, t.claims.account_id, nowMs, cost);
+    record(t.binding, t.claims.account_id, nowMs, cost, create ? 1 : 0);
     const d1 = t.session.getBookmark();
     const bookmark = d1 ? `${t.shard}:${d1}` : t.echo;
     if (bookmark) response.headers.set("x-d1-bookmark", bookmark);
@@ -441,12 +474,13 @@ export default {
     // Bench only (`x-bench-log: 1`): the product's per-request log line, to measure its cost.
     if (request.headers.get("x-bench-log") === "1") {
       const line = JSON.stringify({ level: response.status >= 400 ? "WARN" : "INFO", message: "request done",
-        status: response.status, duration_ms: Date.now() - nowMs, request_id: rid, route: `GET ${path}`,
+        status: response.status, duration_ms: Date.now() - nowMs, request_id: rid, route: `${request.method} ${path}`,
         deployment: cfg.deployment, account: t.claims.account_id, shard: t.binding, d1_calls: cost.calls,
         d1_statements: cost.statements, d1_rows_read: cost.rows_read, d1_rows_written: cost.rows_written,
         span: "request", target: "platform::logging" });
       if (response.status >= 400) console.warn(line); else console.log(line);
     }
+    scheduleMarks(env, ctx, Date.now());
     if (lastFlush !== null && Date.now() - lastFlush >= FLUSH_EVERY) {
       lastFlush = Date.now();
       const due = Array.from(usage.entries());

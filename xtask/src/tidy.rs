@@ -791,6 +791,15 @@ pub(crate) fn wrangler_parity(root: &Path, out: &mut Vec<String>) -> Result<()> 
         out,
     );
 
+    // The bench's JS twin sends its creates' events to the product's queue (bench/twin-js).
+    let twin = Config::read(root, "bench-twin-js.jsonc")?;
+    for (pointer, name) in [
+        ("/queues/producers/0/binding", "CHANGE_EVENTS_QUEUE"),
+        ("/queues/producers/0/queue", "CHANGE_EVENTS_QUEUE_NAME"),
+    ] {
+        twin.expect_const(pointer, &b, name, out);
+    }
+
     let consumer = Config::read(root, "consumer.jsonc")?;
     consumer.expect_const(
         "/queues/consumers/0/queue",

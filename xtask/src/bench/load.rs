@@ -215,12 +215,12 @@ pub fn settle(pids: &[u32], max: Duration) -> f64 {
 /// Length of each target's unrecorded warm-up run before the read-path rounds.
 const WARM_UP_SECONDS: u32 = 3;
 
+/// (name, Host, floor-js session read, twin-js log line) of one target of an alternated run.
+pub type Side = (&'static str, Option<&'static str>, bool, bool);
+
 /// The read path against its JS twin and its floors: GET by id on the product, on the twin
 /// (bench/twin-js, the product's whole GET in plain JS) and on each floor Worker,
-/// alternated round after round (one target's run never sees only one phase of the machine's
-/// drift), each run from an idle stack. Per target: throughput over all its rounds, the
-/// latency of its median round, and workerd CPU per request (the local runtime is one
-/// thread: its CPU per request is what bounds throughput, and is steadier than req/s).
+/// alternated round after round (see [`alternated`]).
 pub fn read_path(
     t: &Target,
     pids: &[u32],
@@ -229,8 +229,7 @@ pub fn read_path(
     seconds: u32,
     idle: Duration,
 ) -> Result<Vec<Value>> {
-    // (name, Host, floor-js session read, twin-js log line)
-    let targets: [(&str, Option<&str>, bool, bool); 6] = [
+    let targets: [Side; 6] = [
         ("product GET by id", None, false, false),
         (
             "twin-js (JS Worker, the product's full GET by id)",
@@ -263,62 +262,112 @@ pub fn read_path(
             false,
         ),
     ];
+    alternated(t, pids, &targets, "get", rounds, connections, seconds, idle)
+}
+
+/// The write path against its JS twin: `POST /v1/clients` (load.lua's `create` mode: a new
+/// client per request, no think time) on the product and on the twin (bench/twin-js/create.js,
+/// the product's whole create in plain JS, its events to the same queue), alternated.
+pub fn write_path(
+    t: &Target,
+    pids: &[u32],
+    rounds: u32,
+    connections: u32,
+    seconds: u32,
+    idle: Duration,
+) -> Result<Vec<Value>> {
+    let targets: [Side; 3] = [
+        ("product POST /v1/clients", None, false, false),
+        (
+            "twin-js (JS Worker, the product's full POST /v1/clients)",
+            Some("twin-js.localhost"),
+            false,
+            false,
+        ),
+        (
+            "twin-js + log line (the twin writing the product's request line)",
+            Some("twin-js.localhost"),
+            false,
+            true,
+        ),
+    ];
+    alternated(
+        t,
+        pids,
+        &targets,
+        "create",
+        rounds,
+        connections,
+        seconds,
+        idle,
+    )
+}
+
+/// Targets run in `mode` round after round (one target's run never sees only one phase of
+/// the machine's drift), each run from an idle stack. Per target: throughput over all its
+/// rounds, the latency of its median round, and workerd CPU per request (the local runtime is
+/// one thread: its CPU per request is what bounds throughput, and is steadier than req/s),
+/// during the runs and until the stack is idle again after each (`cpu_ms_per_request_to_idle`:
+/// with the work a run leaves behind, such as the consumer's share of its events).
+#[allow(clippy::too_many_arguments)]
+fn alternated(
+    t: &Target,
+    pids: &[u32],
+    targets: &[Side],
+    mode: &'static str,
+    rounds: u32,
+    connections: u32,
+    seconds: u32,
+    idle: Duration,
+) -> Result<Vec<Value>> {
+    let run = |name: String, host: Option<&str>, session: bool, log: bool, seconds: u32| Run {
+        name,
+        mode,
+        connections,
+        seconds,
+        think_ms: (0, 0),
+        host: host.map(str::to_owned),
+        floor_session: session,
+        log_line: log,
+    };
     // One unrecorded run of each target first: V8 compiles hot code in the background while
     // an isolate warms up (the API's 1.7 MB of wasm is tiered up from its baseline code), and
     // that one-off compile CPU would otherwise be charged to the first round's requests.
-    for (name, host, session, log) in &targets {
+    for (name, host, session, log) in targets {
         settle(pids, idle);
-        wrk(
-            t,
-            &Run {
-                name: format!("{name} (warm-up, not recorded)"),
-                mode: "get",
-                connections,
-                seconds: WARM_UP_SECONDS,
-                think_ms: (0, 0),
-                host: host.map(str::to_owned),
-                floor_session: *session,
-                log_line: *log,
-            },
-        )?;
+        let warm = format!("{name} (warm-up, not recorded)");
+        wrk(t, &run(warm, *host, *session, *log, WARM_UP_SECONDS))?;
     }
-    let mut runs: Vec<Vec<(Value, f64)>> = vec![Vec::new(); targets.len()];
+    // (wrk's result, CPU seconds during the run, CPU seconds until idle again)
+    let mut runs: Vec<Vec<(Value, f64, f64)>> = vec![Vec::new(); targets.len()];
     for round in 0..rounds {
         for (i, (name, host, session, log)) in targets.iter().enumerate() {
             settle(pids, idle);
             let cpu0 = cpu_seconds(pids);
-            let r = wrk(
-                t,
-                &Run {
-                    name: format!("{name} #{}", round + 1),
-                    mode: "get",
-                    connections,
-                    seconds,
-                    think_ms: (0, 0),
-                    host: host.map(str::to_owned),
-                    floor_session: *session,
-                    log_line: *log,
-                },
-            )?;
-            runs[i].push((r, cpu_seconds(pids) - cpu0));
+            let name = format!("{name} #{}", round + 1);
+            let r = wrk(t, &run(name, *host, *session, *log, seconds))?;
+            let during = cpu_seconds(pids) - cpu0;
+            settle(pids, idle);
+            runs[i].push((r, during, cpu_seconds(pids) - cpu0));
         }
     }
     let mut out = Vec::new();
     for ((name, _, _, _), rs) in targets.iter().zip(runs) {
         let requests: f64 = rs
             .iter()
-            .map(|(r, _)| r["requests"].as_f64().unwrap_or(0.0))
+            .map(|(r, _, _)| r["requests"].as_f64().unwrap_or(0.0))
             .sum();
         let secs: f64 = rs
             .iter()
-            .map(|(r, _)| r["duration_us"].as_f64().unwrap_or(0.0) / 1e6)
+            .map(|(r, _, _)| r["duration_us"].as_f64().unwrap_or(0.0) / 1e6)
             .sum();
-        let cpu: f64 = rs.iter().map(|(_, c)| c).sum();
+        let cpu: f64 = rs.iter().map(|(_, c, _)| c).sum();
+        let cpu_to_idle: f64 = rs.iter().map(|(_, _, c)| c).sum();
         let errors: f64 = rs
             .iter()
-            .map(|(r, _)| r["non2xx"].as_f64().unwrap_or(0.0))
+            .map(|(r, _, _)| r["non2xx"].as_f64().unwrap_or(0.0))
             .sum();
-        let mut by_rps: Vec<&Value> = rs.iter().map(|(r, _)| r).collect();
+        let mut by_rps: Vec<&Value> = rs.iter().map(|(r, _, _)| r).collect();
         by_rps.sort_by(|a, b| {
             a["rps"]
                 .as_f64()
@@ -330,23 +379,22 @@ pub fn read_path(
             .copied()
             .cloned()
             .unwrap_or(Value::Null);
+        let per_request = |c: f64, n: f64| if n > 0.0 { c * 1000.0 / n } else { 0.0 };
         out.push(json!({
             "name": name,
-            "mode": "get",
+            "mode": mode,
             "connections": connections,
             "seconds": secs.round(),
             "think_ms": [0, 0],
             "requests": requests,
             "rps": if secs > 0.0 { requests / secs } else { 0.0 },
-            "round_rps": rs.iter().map(|(r, _)| r["rps"].clone()).collect::<Vec<_>>(),
+            "round_rps": rs.iter().map(|(r, _, _)| r["rps"].clone()).collect::<Vec<_>>(),
             "round_cpu_ms_per_request": rs
                 .iter()
-                .map(|(r, c)| {
-                    let n = r["requests"].as_f64().unwrap_or(0.0);
-                    if n > 0.0 { c * 1000.0 / n } else { 0.0 }
-                })
+                .map(|(r, c, _)| per_request(*c, r["requests"].as_f64().unwrap_or(0.0)))
                 .collect::<Vec<_>>(),
-            "cpu_ms_per_request": if requests > 0.0 { cpu * 1000.0 / requests } else { 0.0 },
+            "cpu_ms_per_request": per_request(cpu, requests),
+            "cpu_ms_per_request_to_idle": per_request(cpu_to_idle, requests),
             "latency_us": median["latency_us"].clone(),
             "non2xx": errors,
             "socket_errors": median["socket_errors"].clone(),

@@ -222,21 +222,40 @@ pub fn run(args: &[String]) -> Result<()> {
             idle,
         )
     };
-    if args.iter().any(|a| a == "--read-path") {
-        // Iterating on the read path only: product vs the floors, alternated.
-        let reads = read_path()?;
-        let table = report::read_path_markdown(&reads);
-        // Kept in bench/results/ (quick or not: the read-path record is small and committed):
-        // the rounds of this run, and its table.
+    // Iterating on one path only: product vs its twin (and the floors), alternated. Kept in
+    // bench/results/ (quick or not: the record is small and committed): the rounds of this
+    // run, and its table.
+    let only = ["read", "write"]
+        .into_iter()
+        .find(|p| args.iter().any(|a| *a == format!("--{p}-path")));
+    if let Some(path) = only {
+        let rows = if path == "read" {
+            read_path()?
+        } else {
+            load::write_path(
+                &target,
+                &pids,
+                scale.read_rounds,
+                scale.sat_connections,
+                scale.floor_seconds,
+                idle,
+            )?
+        };
+        let table = if path == "read" {
+            report::read_path_markdown(&rows)
+        } else {
+            report::write_path_markdown(&rows)
+        };
+        let key = if path == "read" { "reads" } else { "writes" };
         let raw = json!({"scale": scale.name, "machine": {"loadavg_at_start": loadavg_start,
-            "loadavg_at_end": loadavg()}, "reads": reads});
+            "loadavg_at_end": loadavg()}, key: rows});
         let dir = root().join("bench/results");
         for (file, text) in [
             (
-                format!("read_path_{}.json", scale.name),
+                format!("{path}_path_{}.json", scale.name),
                 serde_json::to_string_pretty(&raw).unwrap_or_default(),
             ),
-            (format!("read_path_{}.md", scale.name), table.clone()),
+            (format!("{path}_path_{}.md", scale.name), table.clone()),
         ] {
             std::fs::write(dir.join(&file), text).map_err(|e| format!("{file}: {e}"))?;
         }

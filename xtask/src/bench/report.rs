@@ -431,6 +431,16 @@ pub fn summary_markdown(r: &Value) -> String {
 
 /// Rows of the read path against its floors (the first entry is the product).
 pub fn read_path_markdown(reads: &[Value]) -> String {
+    side_by_side_markdown(reads, "product GET by id vs twin and floors")
+}
+
+/// Rows of the write path (create) against its JS twin (the first entry is the product).
+pub fn write_path_markdown(writes: &[Value]) -> String {
+    side_by_side_markdown(writes, "product POST /v1/clients vs twin")
+}
+
+/// Alternated runs of the product and the Workers it is compared with (see `load::alternated`).
+fn side_by_side_markdown(reads: &[Value], versus: &str) -> String {
     let mut o = String::new();
     for v in reads {
         let rounds = v["round_rps"]
@@ -452,7 +462,7 @@ pub fn read_path_markdown(reads: &[Value]) -> String {
             })
             .unwrap_or_default();
         o += &format!(
-            "| {} ({} conns, {} s) | {:.0} req/s (rounds: {rounds}); p50/p95/p99 {:.0} / {:.0} / {:.0} ms (median round); workerd CPU {:.2} ms/request (rounds: {cpu_rounds}); non-2xx {} |\n",
+            "| {} ({} conns, {} s) | {:.0} req/s (rounds: {rounds}); p50/p95/p99 {:.0} / {:.0} / {:.0} ms (median round); workerd CPU {:.2} ms/request (rounds: {cpu_rounds}; until idle after each run {:.2}); non-2xx {} |\n",
             s(&v["name"]),
             s(&v["connections"]),
             s(&v["seconds"]),
@@ -461,6 +471,7 @@ pub fn read_path_markdown(reads: &[Value]) -> String {
             ms(&v["latency_us"]["p95"]),
             ms(&v["latency_us"]["p99"]),
             f(&v["cpu_ms_per_request"]),
+            f(&v["cpu_ms_per_request_to_idle"]),
             s(&v["non2xx"])
         );
     }
@@ -480,10 +491,7 @@ pub fn read_path_markdown(reads: &[Value]) -> String {
                 )
             })
             .collect();
-        o += &format!(
-            "| product GET by id vs twin and floors (throughput) | {} |\n",
-            parts.join("; ")
-        );
+        o += &format!("| {versus} (throughput) | {} |\n", parts.join("; "));
         // Round by round against the twin (the first target after the product).
         if let Some(twin) = floors.first() {
             let per = |k: &str, a: &Value, b: &Value| -> Vec<String> {
@@ -495,9 +503,10 @@ pub fn read_path_markdown(reads: &[Value]) -> String {
                     .collect()
             };
             o += &format!(
-                "| product / twin-js, per round | req/s {}; CPU/request {} |\n",
+                "| product / twin-js, per round | req/s {}; CPU/request {}; CPU/request until idle {:.2}x |\n",
                 per("round_rps", product, twin).join(", "),
-                per("round_cpu_ms_per_request", product, twin).join(", ")
+                per("round_cpu_ms_per_request", product, twin).join(", "),
+                f(&product["cpu_ms_per_request_to_idle"]) / f(&twin["cpu_ms_per_request_to_idle"])
             );
         }
     }

@@ -48,6 +48,10 @@ pub fn consumer_variant(dir: &Path, batch: u32) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let path = dir.join(format!("consumer-b{batch}.jsonc"));
     std::fs::write(&path, out).map_err(|e| format!("{}: {e}", path.display()))?;
+    // wrangler reads a Worker's local secrets from `.dev.vars` next to its config: without
+    // them the variant has no AUDIT_SIGNING_KEY, retries every batch and audits nothing.
+    let vars = wrangler_dir.join(".dev.vars");
+    std::fs::copy(&vars, dir.join(".dev.vars")).map_err(|e| format!("{}: {e}", vars.display()))?;
     Ok(path)
 }
 
