@@ -42,6 +42,7 @@ fn main() {
     let exclusive: Vec<NamedTest> = [
         audit::EXCLUSIVE,
         pipeline::EXCLUSIVE,
+        twin::EXCLUSIVE,
         writes::EXCLUSIVE,
         moves::TESTS,
     ]
