@@ -625,7 +625,6 @@ fn seeded_retention(env: &Env) -> TestResult {
     ensure(v["ok"] == true, format!("chain: {v}"))
 }
 
-/// Run after every other test, one at a time: drift makes a whole shard refuse writes.
 /// Run after the others, one at a time: they seed a shard through `wrangler d1 execute` or
 /// change its schema.
 pub const EXCLUSIVE: &[NamedTest] = &[

@@ -173,7 +173,8 @@ pub struct Move {
     /// The fenced window: from the source's fence to the route's flip, in milliseconds.
     #[serde(default)]
     pub fenced_ms: Option<i64>,
-    /// When cleanup may start deleting the source's copy.
+    /// When cleanup may start deleting the source's copy (or, a rollback after the flip, the
+    /// target's).
     #[serde(default)]
     pub cleanup_after: Option<String>,
     /// Every phase entered, with its time.

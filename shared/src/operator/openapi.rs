@@ -199,7 +199,7 @@ fn move_paths(paths: &mut Map<String, Value>) {
             "Move a tenant to another shard: from an open rebalancing proposal (`proposal_id`) or an explicit `account_id` and `target_shard`; `dry_run` reports rows, bytes and the estimated time and starts nothing. Refused (409) if the target would pass its soft cap or the tenant has a move in flight. The scheduler's `moves` job carries it out.",
             Some(json!({"type": "object", "additionalProperties": false, "properties": {
                 "proposal_id": {"type": "string"}, "account_id": {"type": "string", "format": "uuid"},
-                "target_shard": {"type": "string"}, "grace_seconds": {"type": "integer", "minimum": 0},
+                "target_shard": {"type": "string"}, "grace_seconds": {"type": "integer", "minimum": 0, "default": 300, "description": "Seconds between the flip and the first delete on the source; below 15 (the route cache's bound on a stale read) it is raised to 15"},
                 "dry_run": {"type": "boolean"}}})),
             ("201", mv.clone()),
             &[("200", "Dry run: the plan"), ("409", "Target above its soft cap, not active, or a move in flight"), ("415", "Content-Type must be application/json"), ("422", "Unknown account, shard or proposal")])}));

@@ -114,9 +114,10 @@ pub async fn run<D: Database>(
                     }
                     // A tenant fenced on this shard (a move's cutover, or a stale route after
                     // it) refuses the whole batch: it must not hold back the other tenants'
-                    // counts, flush after flush. Each account alone, then; a fenced one's
-                    // counts are dropped (its usage rows live on its new shard now; usage is
-                    // for planning only).
+                    // counts, flush after flush. Each account alone, then (only after such a
+                    // refusal); a fenced one's counts of this window are dropped and counted
+                    // (its usage rows move with it or live on its new shard; usage is for
+                    // planning only).
                     Outcome::Fenced => {
                         for one in u.by_account() {
                             match outcome(&shard, &binding, one.statements()).await {
@@ -127,7 +128,9 @@ pub async fn run<D: Database>(
                                 }
                                 Outcome::Failed | Outcome::Unbound => {
                                     s.usage.restore(one);
-                                    ran.failed.push(binding.clone());
+                                    if !ran.failed.contains(&binding) {
+                                        ran.failed.push(binding.clone());
+                                    }
                                 }
                             }
                         }

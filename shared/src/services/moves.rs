@@ -805,6 +805,17 @@ async fn head_of<D: Database>(db: &D, m: &Move) -> Result<Option<(i64, String)>,
 /// account-D1 batch with the move's entry into `cutover`.
 async fn finish_verify<D: Database>(c: &Ctx<'_, D>, m: &mut Move) -> Result<Stepped, MoveError> {
     let now = c.now_s();
+    // The flip needs the source fenced by this move, now: a drain that gave up lifted it, and
+    // a redo after that step's lost save would otherwise verify and flip while writes land
+    // unfenced (their differences are then expected: catch up again, do not fail).
+    match fence_of(c.source, m).await? {
+        Some(f) if is_ours(&f, m, "source") && f["state"] == "fenced" => {}
+        _ => {
+            m.retry_catch_up(&now);
+            save(c.accounts, m, &now).await?;
+            return Ok(Stepped::Progress);
+        }
+    }
     let (hs, ht) = (head_of(c.source, m).await?, head_of(c.target, m).await?);
     let digests_differ = digests_differ(m);
     if !m.differences.is_empty() || !digests_differ.is_empty() || hs != ht {
@@ -976,6 +987,11 @@ async fn roll_back_step<D: Database>(c: &Ctx<'_, D>, m: &mut Move) -> Result<Ste
         if let Some(u) = m.undo.as_mut() {
             u.route_restored = true;
         }
+        // After a flip, isolates may still read the target with its route: its copy stays for
+        // the same grace a source gets.
+        if m.flipped_at.is_some() {
+            m.cleanup_after = Some(rfc3339(c.now + time::Duration::seconds(MIN_GRACE_SECONDS)));
+        }
         return Ok(Stepped::Progress);
     }
     if !undo.source_unfenced {
@@ -989,6 +1005,13 @@ async fn roll_back_step<D: Database>(c: &Ctx<'_, D>, m: &mut Move) -> Result<Ste
         }
         m.cursor = Default::default();
         return Ok(Stepped::Progress);
+    }
+    if let Some(after) = m.cleanup_after.as_deref().and_then(parse_rfc3339) {
+        if c.now < after {
+            return Ok(Stepped::Waiting(
+                "grace before the target's copy is deleted (the route was flipped back)",
+            ));
+        }
     }
     if delete_tenant(c.target, m, "target").await? {
         // A target the tenant had left before gets its `moved` fence back; else none.

@@ -1252,3 +1252,72 @@ fn a_grace_shorter_than_the_stale_route_bound_is_raised_to_it() {
     // The source keeps the tenant's rows until then.
     assert!(tenant_rows(&w.f, SRC, w.acct) > 0);
 }
+
+/// A move cancelled after its flip restores the route at once but keeps the target's copy for
+/// the grace: an isolate still reading the target with the flipped route finds its rows.
+#[test]
+fn a_rollback_after_the_flip_keeps_the_targets_copy_through_the_grace() {
+    let w = world(6);
+    let id = start(&w, "shard-eu-02", 3600);
+    step_until(&w, id, 100, |m| m.phase == Phase::Cutover);
+    assert_eq!(
+        w.f.admin(Post, &format!("/admin/v1/moves/{id}/cancel"), None)
+            .status,
+        202
+    );
+    let m = step_until(&w, id, 20, |m| {
+        m.undo.as_ref().is_some_and(|u| u.source_unfenced)
+    });
+    assert_eq!(db_shard(&w), "shard-eu-01", "the route is back: {m:?}");
+    let restored = w.f.clock.now();
+    // Stepping on within the grace deletes nothing on the target.
+    for _ in 0..5 {
+        assert!(matches!(step(&w, id), svc::Stepped::Waiting(_)));
+    }
+    assert!(w.f.clock.now() - restored < time::Duration::seconds(svc::MIN_GRACE_SECONDS));
+    assert!(
+        tenant_rows(&w.f, DST, w.acct) > 0,
+        "the target's copy is kept"
+    );
+    let m = step_until(&w, id, 100, |m| m.phase.is_terminal());
+    assert_eq!(m.phase, Phase::Cancelled);
+    assert!(w.f.clock.now() - restored >= time::Duration::seconds(svc::MIN_GRACE_SECONDS));
+    assert_eq!(tenant_rows(&w.f, DST, w.acct), 0);
+}
+
+/// The drain gave up and lifted the source's fence, and that step's save was lost: the move
+/// row still says it is fenced. The flip checks the fence itself, so a write that lands on the
+/// unfenced source after the final copy is carried, never left behind.
+#[test]
+fn the_route_never_flips_while_the_source_is_unfenced() {
+    let w = world(6);
+    let id = start(&w, "shard-eu-02", 0);
+    step_until(&w, id, 100, |m| {
+        m.stage == Stage::Verify && m.fenced_at.is_some() && m.phase == Phase::Verifying
+    });
+    block_on(crate::ports::Database::query(
+        &*w.f.shards[SRC],
+        crate::store::moves::lift_fence(w.acct, id, "source"),
+    ))
+    .unwrap();
+    let r = w.f.as_user(
+        &w.admin,
+        Patch,
+        &format!("/v1/clients/{}", w.clients[0]),
+        Some(json!({"forenames": "Late"})),
+    );
+    assert_eq!(r.status, 200, "the source is unfenced: {:?}", r.body_json());
+    settle(&w.f);
+    let m = step_until(&w, id, 300, done);
+    assert_eq!(m.phase, Phase::Done, "{m:?}");
+    assert_eq!(db_shard(&w), "shard-eu-02");
+    w.f.clock.advance(time::Duration::seconds(10));
+    let got = w.f.as_user(
+        &w.admin,
+        Get,
+        &format!("/v1/clients/{}", w.clients[0]),
+        None,
+    );
+    assert_eq!(got.body_json().unwrap()["forenames"], "Late");
+    verify_ok(&w);
+}
