@@ -480,6 +480,9 @@ pub async fn to_api_request(
         .entries()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
+    // `cf-ray` before a caller's `x-request-id`: the runtime hands headers over sorted by name,
+    // so deployed the platform's ray id wins (it also decides which reads' lines are sampled,
+    // `RequestLog`; a caller's own id counts only where there is no ray id, locally).
     let request_id = headers
         .iter()
         .find(|(k, _)| k == "cf-ray" || k == "x-request-id")
