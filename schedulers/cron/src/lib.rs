@@ -121,4 +121,8 @@ impl SchedulerPlatform for WorkerPlatform {
             .map(|s| time::Duration::seconds(s.clamp(0, 86_400)))
             .unwrap_or(jobs::RELAY_MIN_AGE)
     }
+    async fn pause(&self, d: time::Duration) {
+        let ms = d.whole_milliseconds().max(0) as u64;
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
 }

@@ -95,6 +95,11 @@ pub trait SchedulerPlatform {
     fn platform_events(&self) -> &Self::Queue;
     fn now(&self) -> OffsetDateTime;
     fn entropy(&self) -> &Self::Entropy;
+    /// Wait `d` of wall time (no CPU): the moves job waits out a fenced drain in its own run
+    /// rather than leave a tenant fenced until the next tick.
+    async fn pause(&self, d: time::Duration) {
+        let _ = d;
+    }
     /// Unpublished outbox rows younger than this belong to the request that wrote them.
     fn relay_min_age(&self) -> time::Duration {
         RELAY_MIN_AGE

@@ -3,7 +3,7 @@
 //! the target. Steps until the move waits (drain, grace period), ends, or the run's budget is
 //! spent; each phase change is a platform event (and this run is recorded in `job_runs`).
 
-use crate::domain::moves::Move;
+use crate::domain::moves::{Move, Phase, Stage};
 use crate::domain::platform_events;
 use crate::jobs::lease::Leases;
 use crate::jobs::report::{MoveCounts, Tally};
@@ -30,6 +30,10 @@ pub fn step_fits(used: u64, costliest_step: u64) -> bool {
 }
 
 pub const MOVE_PHASE_CHANGED: &str = "platform.move.phase_changed";
+
+/// How long a fenced step that waits (the drain) pauses before the next try, within the run
+/// (at most `STEPS_PER_RUN` tries: 10 s).
+pub const FENCED_PAUSE: time::Duration = time::Duration::milliseconds(250);
 
 /// `steps`: at most this many steps per move (the operator's `step?steps=`), at most
 /// [`STEPS_PER_RUN`].
@@ -142,13 +146,25 @@ async fn drive<P: SchedulerPlatform>(
     for _ in 0..steps {
         let before = used();
         counts.d1_calls = Some(before);
-        if !step_fits(before, costliest) {
-            counts.budget_stops.add(1);
-            return Ok(());
-        }
         let Some(mut m) = svc::load(p.accounts(), id).await? else {
             return Ok(());
         };
+        // The steps after the flip lift the target's fence (a few D1 calls): never left for
+        // the next tick. The fence itself is put only with half the budget left, so the fenced
+        // steps that follow fit this run.
+        let after_flip = matches!(m.phase, Phase::Cutover)
+            || (m.phase == Phase::Cleanup && m.stage == Stage::Fence);
+        let fences_next = m.phase == Phase::Verifying
+            && m.stage == Stage::Fence
+            && m.pre_verified
+            && m.fenced_at.is_none();
+        if !after_flip
+            && (!step_fits(before, costliest)
+                || (fences_next && before > D1_CALLS_PER_INVOCATION / 2))
+        {
+            counts.budget_stops.add(1);
+            return Ok(());
+        }
         let c = Ctx {
             accounts: p.accounts(),
             source,
@@ -182,6 +198,11 @@ async fn drive<P: SchedulerPlatform>(
                 if phase.is_terminal() {
                     return Ok(());
                 }
+            }
+            // Fenced, the drain waits for the consumer (a moment): wait here, within the run,
+            // rather than leave the tenant's writes refused until the next tick.
+            Stepped::Waiting(_) if m.phase == Phase::Verifying && m.fenced_at.is_some() => {
+                p.pause(FENCED_PAUSE).await;
             }
             Stepped::Waiting(_) | Stepped::Finished => return Ok(()),
         }

@@ -221,6 +221,9 @@ impl SchedulerPlatform for Fake {
     fn entropy(&self) -> &CountingEntropy {
         &self.entropy
     }
+    async fn pause(&self, d: time::Duration) {
+        self.clock.advance(d);
+    }
 }
 
 pub fn jwt() -> JwtConfig {

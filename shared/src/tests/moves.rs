@@ -1321,3 +1321,49 @@ fn the_route_never_flips_while_the_source_is_unfenced() {
     assert_eq!(got.body_json().unwrap()["forenames"], "Late");
     verify_ok(&w);
 }
+
+/// Deployed, the `moves` job runs once per 2-minute tick: a fenced drain that returned to wait
+/// for the next tick would refuse the tenant's writes for minutes. The run waits it out itself
+/// (a moment at a time), and once the consumer has recorded the source's events the same run
+/// flips the route and lifts the target's fence.
+#[test]
+fn a_fenced_drain_is_waited_out_within_the_run_not_left_for_the_next_tick() {
+    let w = world(6);
+    // A write whose event the consumer has not recorded yet: the drain must wait for it.
+    let id = start(&w, "shard-eu-02", 3600);
+    step_until(&w, id, 100, |m| {
+        m.phase == Phase::Verifying && m.stage == Stage::Fence && m.pre_verified
+    });
+    let r = w.f.as_user(
+        &w.admin,
+        Patch,
+        &format!("/v1/clients/{}", w.clients[0]),
+        Some(json!({"forenames": "Pending"})),
+    );
+    assert_eq!(r.status, 200);
+    let before = w.f.clock.now();
+    block_on(jobs::run(&w.f, Job::Moves, None));
+    let m = load(&w, id);
+    assert_eq!(
+        (m.phase, m.stage),
+        (Phase::Verifying, Stage::Drain),
+        "{m:?}"
+    );
+    // Nothing recorded the event during the run (the fake consumer runs between calls), so the
+    // run paused on every remaining try instead of returning at the first.
+    assert!(
+        w.f.clock.now() - before >= crate::jobs::moves::FENCED_PAUSE * 30,
+        "waited {}",
+        w.f.clock.now() - before
+    );
+    settle(&w.f);
+    block_on(jobs::run(&w.f, Job::Moves, None));
+    let m = load(&w, id);
+    assert_eq!(m.phase, Phase::Cleanup, "{m:?}");
+    assert_eq!(db_shard(&w), "shard-eu-02");
+    assert_eq!(
+        w.f.count(DST, "SELECT count(*) FROM tenant_fences"),
+        0,
+        "the target's fence went in the run that flipped"
+    );
+}
