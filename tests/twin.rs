@@ -112,7 +112,13 @@ fn same(
             twin.text()
         ),
     )?;
-    for name in SAME {
+    same_headers(what, &product, &twin, &[])?;
+    Ok(product)
+}
+
+/// The headers of `SAME` (and `extra`) are equal on both answers; a bookmark on both or neither.
+fn same_headers(what: &str, product: &Reply, twin: &Reply, extra: &[&str]) -> TestResult {
+    for name in SAME.iter().chain(extra) {
         ensure(
             product.header(name) == twin.header(name),
             format!(
@@ -130,7 +136,7 @@ fn same(
             twin.header("x-d1-bookmark")
         ),
     )?;
-    Ok(product)
+    Ok(())
 }
 
 fn twin_matches_product(env: &Env) -> TestResult {
@@ -311,23 +317,11 @@ fn pair(
             twin.text()
         ),
     )?;
-    for name in SAME.iter().chain(&["idempotent-replayed", "retry-after"]) {
-        ensure(
-            product.header(name) == twin.header(name),
-            format!(
-                "{what}: header {name}: product {:?}, twin {:?}",
-                product.header(name),
-                twin.header(name)
-            ),
-        )?;
-    }
-    ensure(
-        product.header("x-d1-bookmark").is_some() == twin.header("x-d1-bookmark").is_some(),
-        format!(
-            "{what}: x-d1-bookmark: product {:?}, twin {:?}",
-            product.header("x-d1-bookmark"),
-            twin.header("x-d1-bookmark")
-        ),
+    same_headers(
+        what,
+        &product,
+        &twin,
+        &["idempotent-replayed", "retry-after"],
     )?;
     Ok((product, twin))
 }

@@ -97,10 +97,10 @@ where
         }
     };
     let span = request_span(&req, deployment);
-    let (method, id) = (req.method.clone(), req.request_id.clone());
+    let choice = log.choose(&req.method, &req.request_id);
     let resp = serve(req).instrument(span.clone()).await;
     let duration_ms = elapsed_ms(started);
-    if let Some(sampled) = log.line(&method, resp.status, duration_ms, &id) {
+    if let Some(sampled) = choice.line(resp.status, duration_ms) {
         span.in_scope(|| request_done(resp.status, duration_ms, sampled));
     }
     resp

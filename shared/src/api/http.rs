@@ -135,13 +135,40 @@ impl RequestLog {
         duration_ms: u64,
         request_id: &str,
     ) -> Option<u32> {
+        self.choose(method, request_id).line(status, duration_ms)
+    }
+
+    /// What can be decided before the request is served (so the adapter keeps no copy of the
+    /// method or id): whether it is a read, and whether its id is the sampled one in
+    /// `reads_every`.
+    pub fn choose(&self, method: &Method, request_id: &str) -> LineChoice {
         let read = matches!(method, Method::Get | Method::Head | Method::Options);
-        if !read || status >= 400 || duration_ms >= self.slow_ms || self.reads_every <= 1 {
+        LineChoice {
+            log: *self,
+            read,
+            chosen: self.reads_every <= 1
+                || (read
+                    && fnv1a(request_id.as_bytes()).is_multiple_of(u64::from(self.reads_every))),
+        }
+    }
+}
+
+/// A request's [`RequestLog`] choice, made before it is served.
+#[derive(Debug, Clone, Copy)]
+pub struct LineChoice {
+    log: RequestLog,
+    read: bool,
+    chosen: bool,
+}
+
+impl LineChoice {
+    /// See [`RequestLog::line`].
+    pub fn line(&self, status: u16, duration_ms: u64) -> Option<u32> {
+        let l = &self.log;
+        if !self.read || status >= 400 || duration_ms >= l.slow_ms || l.reads_every <= 1 {
             return Some(1);
         }
-        fnv1a(request_id.as_bytes())
-            .is_multiple_of(u64::from(self.reads_every))
-            .then_some(self.reads_every)
+        self.chosen.then_some(l.reads_every)
     }
 }
 

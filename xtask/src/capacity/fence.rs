@@ -11,9 +11,9 @@
 //! first one that then landed), wall time, writes and reads. Over all: p50/p99/max of both windows, write latency p50/p99, and every write or read
 //! that failed otherwise (expected 0). Written to `bench/results/capacity/fence.{json,md}`.
 
+use super::moves::admin;
 use crate::bench::{data, stats};
 use crate::http::Client;
-use crate::stack::{self, Stack};
 use crate::{root, step, Result};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,20 +39,6 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn operator(c: &Client, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
-    let r = c.json(
-        method,
-        path,
-        Some(crate::LOCAL_ADMIN_SECRET),
-        body,
-        &[("host", crate::OPERATOR_HOST)],
-    )?;
-    if r.status / 100 != 2 {
-        return Err(format!("{method} {path}: HTTP {} {}", r.status, r.text()));
-    }
-    Ok(r.json())
-}
-
 fn pct(v: &[f64], p: f64) -> f64 {
     stats::percentile(v, p).unwrap_or(0.0)
 }
@@ -60,102 +46,80 @@ fn pct(v: &[f64], p: f64) -> f64 {
 pub fn run(args: &[String]) -> Result<()> {
     let rounds = arg(args, "--rounds", 10).max(1);
     let clients = arg(args, "--clients", 3_000);
-    crate::toolchain::ensure()?;
-    crate::toolchain::build_workers()?;
-    let persist = stack::fresh_state_dir("capacity-fence")?;
-    stack::prepare(&persist)?;
-    let mut s = Stack::start(stack::Options {
-        port: stack::free_port()?,
-        log: Some(persist.join("wrangler.log")),
-        persist: persist.clone(),
-        vars: vec![],
-        local_traces: false,
-    })?;
-    let res = (|| -> Result<Value> {
-        s.wait_healthy(Duration::from_secs(90))?;
-        let c = Client::new(&s.url());
-        data::account(&c, ACCOUNT, "fence-bench", "shard-eu-01")?;
-        step(&format!(
-            "seeding {clients} clients and {clients} documents on shard-eu-01"
-        ));
-        let sql = data::clients_sql(ACCOUNT, clients) + &data::documents_sql(ACCOUNT, clients);
-        data::execute(
-            &persist,
-            &persist.join("sql"),
-            "fence.sql",
-            "SHARD_EU_01",
-            &sql,
-        )?;
-        let token = format!("Bearer {}", data::token(&c, ACCOUNT, USER, 86_400)?);
-        let load = Arc::new(Mutex::new(Load::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let t0 = Instant::now();
-        let threads = spawn_load(&s.url(), &token, clients, &load, &stop, t0);
-        std::thread::sleep(Duration::from_secs(1));
-        let mut moves = Vec::new();
-        let out = (|| -> Result<()> {
-            for round in 0..rounds {
-                let target = SHARDS[round as usize % 2];
-                let started = t0.elapsed().as_secs_f64();
-                let m = operator(
-                    &c,
-                    "POST",
-                    "/admin/v1/moves",
-                    Some(
-                        &json!({"account_id": ACCOUNT, "target_shard": target, "grace_seconds": 0}),
-                    ),
-                )?;
-                let id = m["id"].as_str().unwrap_or_default().to_string();
-                let deadline = Instant::now() + Duration::from_secs(600);
-                let mut steps = 0u64;
-                let done = loop {
-                    let r = operator(&c, "POST", &format!("/admin/v1/moves/{id}/step"), None)?;
-                    steps += 1;
-                    let m = r["move"].clone();
-                    match m["phase"].as_str() {
-                        Some("done") => break m,
-                        // The grace before cleanup: no need to step the stack flat out.
-                        Some("cleanup") if Instant::now() <= deadline => {
-                            std::thread::sleep(Duration::from_millis(500))
+    let out = super::moves::on_seeded_stack(
+        "capacity-fence",
+        ACCOUNT,
+        "fence-bench",
+        clients,
+        |c, url| {
+            let token = format!("Bearer {}", data::token(c, ACCOUNT, USER, 86_400)?);
+            let load = Arc::new(Mutex::new(Load::default()));
+            let stop = Arc::new(AtomicBool::new(false));
+            let t0 = Instant::now();
+            let threads = spawn_load(url, &token, clients, &load, &stop, t0);
+            std::thread::sleep(Duration::from_secs(1));
+            let mut moves = Vec::new();
+            let out = (|| -> Result<()> {
+                for round in 0..rounds {
+                    let target = SHARDS[round as usize % 2];
+                    let started = t0.elapsed().as_secs_f64();
+                    let m = admin(
+                        c,
+                        "POST",
+                        "/admin/v1/moves",
+                        Some(
+                            &json!({"account_id": ACCOUNT, "target_shard": target, "grace_seconds": 0}),
+                        ),
+                    )?;
+                    let id = m["id"].as_str().unwrap_or_default().to_string();
+                    let deadline = Instant::now() + Duration::from_secs(600);
+                    let mut steps = 0u64;
+                    let done = loop {
+                        let r = admin(c, "POST", &format!("/admin/v1/moves/{id}/step"), None)?;
+                        steps += 1;
+                        let m = r["move"].clone();
+                        match m["phase"].as_str() {
+                            Some("done") => break m,
+                            // The grace before cleanup: no need to step the stack flat out.
+                            Some("cleanup") if Instant::now() <= deadline => {
+                                std::thread::sleep(Duration::from_millis(500))
+                            }
+                            Some("failed" | "cancelled") => {
+                                return Err(format!("move {round} ended: {m}"))
+                            }
+                            _ if Instant::now() > deadline => {
+                                return Err(format!("move {round} not done: {m}"))
+                            }
+                            _ => {}
                         }
-                        Some("failed" | "cancelled") => {
-                            return Err(format!("move {round} ended: {m}"))
-                        }
-                        _ if Instant::now() > deadline => {
-                            return Err(format!("move {round} not done: {m}"))
-                        }
-                        _ => {}
-                    }
-                };
-                let ended = t0.elapsed().as_secs_f64();
-                moves.push(json!({
-                    "target": target,
-                    "fenced_ms": done["fenced_ms"],
-                    "steps": steps,
-                    "started_s": started,
-                    "seconds": ended - started,
-                }));
-                step(&format!(
-                    "move {} to {target}: {:.1} s, {steps} steps, fenced {} ms",
-                    round + 1,
-                    ended - started,
-                    done["fenced_ms"]
-                ));
+                    };
+                    let ended = t0.elapsed().as_secs_f64();
+                    moves.push(json!({
+                        "target": target,
+                        "fenced_ms": done["fenced_ms"],
+                        "steps": steps,
+                        "started_s": started,
+                        "seconds": ended - started,
+                    }));
+                    step(&format!(
+                        "move {} to {target}: {:.1} s, {steps} steps, fenced {} ms",
+                        round + 1,
+                        ended - started,
+                        done["fenced_ms"]
+                    ));
+                }
+                Ok(())
+            })();
+            std::thread::sleep(Duration::from_secs(1));
+            stop.store(true, Ordering::SeqCst);
+            for t in threads {
+                let _ = t.join();
             }
-            Ok(())
-        })();
-        std::thread::sleep(Duration::from_secs(1));
-        stop.store(true, Ordering::SeqCst);
-        for t in threads {
-            let _ = t.join();
-        }
-        out?;
-        let g = load.lock().map_err(|_| "load poisoned")?;
-        Ok(report(clients, &mut moves, &g))
-    })();
-    let res = res.map_err(|e| format!("{e}{}", s.log_tail()));
-    s.stop();
-    let out = res?;
+            out?;
+            let g = load.lock().map_err(|_| "load poisoned")?;
+            Ok(report(clients, &mut moves, &g))
+        },
+    )?;
     let dir = root().join("bench/results/capacity");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())? + "\n";

@@ -77,7 +77,53 @@ fn d1_bytes(clients: u64) -> Result<u64> {
     Ok((total(clients)? - total(0)?).max(0) as u64)
 }
 
-fn admin(c: &Client, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+/// What both move benches start from: the Workers built, one stack on fresh state, and a
+/// tenant `account` with `clients` clients and as many documents (the bench's seed SQL) on
+/// shard-eu-01. `f` runs against it (a client and the stack's URL); the stack stops either way,
+/// and an error carries the stack's log tail.
+pub(super) fn on_seeded_stack<T>(
+    state: &str,
+    account: &str,
+    slug: &str,
+    clients: u64,
+    f: impl FnOnce(&Client, &str) -> Result<T>,
+) -> Result<T> {
+    crate::toolchain::ensure()?;
+    crate::toolchain::build_workers()?;
+    let persist = stack::fresh_state_dir(state)?;
+    stack::prepare(&persist)?;
+    let mut s = Stack::start(stack::Options {
+        port: stack::free_port()?,
+        log: Some(persist.join("wrangler.log")),
+        persist: persist.clone(),
+        vars: vec![],
+        local_traces: false,
+    })?;
+    let res = (|| -> Result<T> {
+        s.wait_healthy(Duration::from_secs(90))?;
+        let url = s.url();
+        let c = Client::new(&url);
+        data::account(&c, account, slug, "shard-eu-01")?;
+        step(&format!(
+            "seeding {clients} clients and {clients} documents on shard-eu-01"
+        ));
+        let sql = data::clients_sql(account, clients) + &data::documents_sql(account, clients);
+        data::execute(
+            &persist,
+            &persist.join("sql"),
+            &format!("{slug}.sql"),
+            "SHARD_EU_01",
+            &sql,
+        )?;
+        f(&c, &url)
+    })();
+    let res = res.map_err(|e| format!("{e}{}", s.log_tail()));
+    s.stop();
+    res
+}
+
+/// An operator call on the operator host with the local dev credential; a non-2xx is an error.
+pub(super) fn admin(c: &Client, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
     let r = c.json(
         method,
         path,
@@ -97,34 +143,9 @@ pub fn run(args: &[String]) -> Result<()> {
         .find(|w| w[0] == "--clients")
         .and_then(|w| w[1].parse().ok())
         .unwrap_or(30_000);
-    crate::toolchain::ensure()?;
-    crate::toolchain::build_workers()?;
-    let persist = stack::fresh_state_dir("capacity-moves")?;
-    stack::prepare(&persist)?;
-    let mut s = Stack::start(stack::Options {
-        port: stack::free_port()?,
-        log: Some(persist.join("wrangler.log")),
-        persist: persist.clone(),
-        vars: vec![],
-        local_traces: false,
-    })?;
-    let res = (|| -> Result<MoveRun> {
-        s.wait_healthy(Duration::from_secs(90))?;
-        let c = Client::new(&s.url());
-        data::account(&c, ACCOUNT, "move-bench", "shard-eu-01")?;
-        step(&format!(
-            "seeding {clients} clients and {clients} documents on shard-eu-01"
-        ));
-        let sql = data::clients_sql(ACCOUNT, clients) + &data::documents_sql(ACCOUNT, clients);
-        data::execute(
-            &persist,
-            &persist.join("sql"),
-            "move.sql",
-            "SHARD_EU_01",
-            &sql,
-        )?;
+    let run = on_seeded_stack("capacity-moves", ACCOUNT, "move-bench", clients, |c, _| {
         let plan = admin(
-            &c,
+            c,
             "POST",
             "/admin/v1/moves",
             Some(&json!({"account_id": ACCOUNT, "target_shard": "shard-eu-02", "dry_run": true})),
@@ -139,7 +160,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "moving {rows} rows, {body_bytes} body bytes, {d1} D1 bytes"
         ));
         let m = admin(
-            &c,
+            c,
             "POST",
             "/admin/v1/moves",
             Some(&json!({"account_id": ACCOUNT, "target_shard": "shard-eu-02"})),
@@ -153,10 +174,10 @@ pub fn run(args: &[String]) -> Result<()> {
         let (mut runs, mut most) = (0u64, 0u64);
         let deadline = started + Duration::from_secs(1800);
         let flipped = loop {
-            let run = admin(&c, "POST", "/admin/v1/jobs/moves/run", None)?;
+            let run = admin(c, "POST", "/admin/v1/jobs/moves/run", None)?;
             most = most.max(run["counts"]["d1_calls"].as_u64().unwrap_or(0));
             runs += 1;
-            let m = admin(&c, "GET", &format!("/admin/v1/moves/{id}"), None)?;
+            let m = admin(c, "GET", &format!("/admin/v1/moves/{id}"), None)?;
             let m = if m["move"].is_object() {
                 m["move"].clone()
             } else {
@@ -192,10 +213,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .trim()
                 .to_string(),
         })
-    })();
-    let res = res.map_err(|e| format!("{e}{}", s.log_tail()));
-    s.stop();
-    let run = res?;
+    })?;
     let dir = root().join("bench/results/capacity");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let out = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())? + "\n";
