@@ -13,6 +13,14 @@ use worker::{js_sys, web_sys, D1Database, D1DatabaseSession, D1PreparedStatement
 
 use getrandom02 as _; // feature-only dependency: getrandom 0.2's `js` backend
 
+/// Every Worker's allocator. Rust's default on wasm32 (dlmalloc) was about a tenth of the API
+/// isolate's busy time in a V8 profile of GET by id (bench/README.md); talc is smaller and
+/// faster there.
+// SAFETY: a Worker's wasm instance is single-threaded (no shared memory, no atomics), which is
+// what `new_global` requires; it grows memory itself with `memory.grow`.
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
 /// A D1 session (Sessions API). `first-unconstrained` unless a bookmark is given.
 pub struct D1 {
     /// None: the binding is missing (every statement fails with a clear storage error).
@@ -421,8 +429,10 @@ impl Entropy for CryptoEntropy {
 }
 
 pub fn now() -> time::OffsetDateTime {
-    let ms = js_sys::Date::now() as i128;
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+    // Whole seconds plus milliseconds in i64: the nanosecond constructor divides an i128.
+    let ms = js_sys::Date::now() as i64;
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| t + time::Duration::milliseconds(ms.rem_euclid(1000)))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
@@ -466,20 +476,19 @@ pub fn path_and_query(url: &str) -> Option<(&str, &str)> {
     Some((if path.is_empty() { "/" } else { path }, query))
 }
 
-/// `worker::Request` -> `ApiRequest` (reads the body, up to `max_body` bytes).
+/// The runtime's request -> `ApiRequest` (reads the body, up to `max_body` bytes). Taken as
+/// the raw `web_sys::Request`: `worker::Request` reads the method, URL, headers and the whole
+/// `cf` object up front, each a crossing into JavaScript, and the `cf` object is built by the
+/// runtime on first read; here each is read once, `cf` only if a check asks for the country.
 pub async fn to_api_request(
-    mut req: worker::Request,
+    req: web_sys::Request,
     max_body: usize,
 ) -> Result<ApiRequest, ApiResponse> {
     // The runtime hands over its own serialised (already parsed and normalised) URL: its path
     // and query are cut out of that string, not parsed again by the `url` crate.
-    let url = req.inner().url();
+    let url = req.url();
     let (path, query) = path_and_query(&url).ok_or_else(|| ApiResponse::empty(400))?;
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .entries()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
+    let headers = header_pairs(&req.headers());
     // `cf-ray` before a caller's `x-request-id`: the runtime hands headers over sorted by name,
     // so deployed the platform's ray id wins (it also decides which reads' lines are sampled,
     // `RequestLog`; a caller's own id counts only where there is no ray id, locally).
@@ -497,34 +506,72 @@ pub async fn to_api_request(
         .find(|(k, _)| k == "content-length")
         .and_then(|(_, v)| v.parse::<usize>().ok());
     // The raw method: worker::Method maps every unknown method (QUERY, FOO, ...) to GET.
-    let method = Method::parse(&req.inner().method());
+    let method = Method::parse(&req.method());
+    let body = req.body();
+    let country = {
+        // The handle, not `Request.clone()` (which would tee the body).
+        let req = <web_sys::Request as Clone>::clone(&req);
+        shared::http::Country::ask(move || {
+            use worker::worker_sys::ext::RequestExt;
+            req.cf().and_then(|cf| cf.country().ok().flatten())
+        })
+    };
     let mut out = ApiRequest {
         method,
         path: path.to_string(),
         query: ApiRequest::parse_query(query),
         headers,
         body: Vec::new(),
-        cf_country: req.cf().and_then(|cf| cf.country()),
+        cf_country: country,
         request_id,
     };
-    if declared.is_some_and(|n| n > max_body) {
-        out.body = vec![0; max_body + 1]; // let the domain report the limit in its own words
+    let Some(body) = body else {
         return Ok(out);
-    }
-    // Chunk by chunk, stopping one byte past the limit: a body without Content-Length
-    // (chunked) can never make the isolate hold more than the limit.
-    if let Ok(mut stream) = req.stream() {
-        use futures_util::StreamExt;
-        while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else { break };
-            let room = max_body + 1 - out.body.len();
-            out.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if out.body.len() > max_body {
-                break;
+    };
+    match declared {
+        Some(n) if n > max_body => {
+            out.body = vec![0; max_body + 1]; // let the domain report the limit in its own words
+        }
+        // A declared length within the limit: the whole body in one read (the runtime holds
+        // it to that length).
+        Some(_) => {
+            if let Ok(buf) = req.array_buffer() {
+                if let Ok(buf) = worker::wasm_bindgen_futures::JsFuture::from(buf).await {
+                    out.body = js_sys::Uint8Array::new(&buf).to_vec();
+                }
+            }
+        }
+        // Chunk by chunk, stopping one byte past the limit: a body without Content-Length
+        // (chunked) can never make the isolate hold more than the limit.
+        None => {
+            use futures_util::StreamExt;
+            let mut stream = worker::ByteStream::from(body);
+            while let Some(chunk) = stream.next().await {
+                let Ok(chunk) = chunk else { break };
+                let room = max_body + 1 - out.body.len();
+                out.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if out.body.len() > max_body {
+                    break;
+                }
             }
         }
     }
     Ok(out)
+}
+
+/// Every header as (lower-case name, value), read in two crossings (`Array.from(headers)`,
+/// then its `JSON.stringify` text) rather than an iterator step and two string reads per header.
+fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
+    let text: Option<String> = js_sys::JSON::stringify(&js_sys::Array::from(headers))
+        .ok()
+        .and_then(|t| t.as_string());
+    let pairs: Vec<(String, String)> = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
 }
 
 /// `ApiResponse` -> the runtime's `Response`, built directly: one `Headers` object filled

@@ -77,7 +77,7 @@ pub const MAX_ROUTE_PATH: usize = 200;
 /// where `log` says so (every write and error; reads sampled, see `RequestLog`). A request
 /// refused before routing gets its line too (in a span with `deployment` only).
 pub async fn in_request_span<F, Fut>(
-    req: worker::Request,
+    req: worker::web_sys::Request,
     max_body: usize,
     deployment: &str,
     log: RequestLog,

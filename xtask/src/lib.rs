@@ -5,6 +5,7 @@ pub mod bench;
 pub mod capacity;
 pub mod dedicated;
 pub mod demo;
+pub mod entrypoint;
 pub mod http;
 pub mod seed;
 pub mod stack;

@@ -98,8 +98,19 @@ pub fn build_workers() -> Result<()> {
         if let Some(line) = out.lines().find(|l| l.contains("Done in")) {
             eprintln!("    {}", line.trim());
         }
+        plain_entrypoint(&root.join(dir).join("build/index.js"))?;
     }
     Ok(())
+}
+
+/// Replace worker-build's per-request `Proxy` entrypoint with a plain module-worker object
+/// that keeps its panic recovery (see `entrypoint`).
+pub fn plain_entrypoint(bundle: &std::path::Path) -> Result<()> {
+    let js = std::fs::read_to_string(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    match crate::entrypoint::rewrite(&js).map_err(|e| format!("{}: {e}", bundle.display()))? {
+        Some(out) => std::fs::write(bundle, out).map_err(|e| format!("{}: {e}", bundle.display())),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

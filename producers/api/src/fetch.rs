@@ -12,7 +12,7 @@ use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
 use std::cell::OnceCell;
 use tracing::Instrument;
-use worker::{event, web_sys, Context, Env, Request, Result};
+use worker::{event, web_sys, Context, Env, Result};
 
 thread_local! {
     // Lives as long as the isolate: routes are cached across requests for ROUTE_CACHE_TTL.
@@ -171,7 +171,7 @@ impl Platform for WorkerPlatform {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let settings: &'static Settings =
         SETTINGS.with(|c| *c.get_or_init(|| Box::leak(Box::new(settings(&env)))));
     let resp = logging::in_request_span(

@@ -12,7 +12,7 @@ use shared::operator::{self, OperatorConfig, OperatorPlatform};
 use shared::tenancy::{RouteCache, ROUTE_CACHE_TTL};
 use shared::usage::UsageMeter;
 use std::cell::OnceCell;
-use worker::{event, web_sys, Context, Env, Request, Result};
+use worker::{event, web_sys, Context, Env, Result};
 
 thread_local! {
     static ROUTES: &'static RouteCache = Box::leak(Box::new(RouteCache::new(ROUTE_CACHE_TTL)));
@@ -160,7 +160,7 @@ impl OperatorPlatform for WorkerPlatform {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let settings: &'static Settings =
         SETTINGS.with(|c| *c.get_or_init(|| Box::leak(Box::new(settings(&env)))));
     let resp = logging::in_request_span(

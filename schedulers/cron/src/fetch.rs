@@ -5,10 +5,10 @@ use crate::WorkerPlatform;
 use platform::logging;
 use shared::bindings as b;
 use shared::http::{ApiRequest, ApiResponse, Problem};
-use worker::{event, web_sys, Context, Env, Request, Result};
+use worker::{event, web_sys, Context, Env, Result};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let deployment = platform::var(&env, b::DEPLOYMENT_VAR).unwrap_or_default();
     let resp = logging::in_request_span(
         req,

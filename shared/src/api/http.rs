@@ -53,9 +53,37 @@ pub struct ApiRequest {
     /// Lower-case names.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// `request.cf.country` (None locally).
-    pub cf_country: Option<String>,
+    /// `request.cf.country` (none locally), asked of the runtime only if a check needs it.
+    pub cf_country: Country,
     pub request_id: String,
+}
+
+/// The request's country of origin (`request.cf.country`), read from the runtime only when
+/// asked: reading `cf` makes the runtime build the request's whole `cf` object, and only a
+/// UK-only account's requests look at the country (`api::tenant`). Unknown by default.
+#[derive(Clone, Default)]
+pub struct Country(Option<std::rc::Rc<dyn Fn() -> Option<String>>>);
+
+impl Country {
+    /// A country known up front (tests, or a runtime that hands it over eagerly).
+    pub fn known(country: Option<String>) -> Self {
+        Self::ask(move || country.clone())
+    }
+
+    /// Asked of `read` when first needed (and again if asked again: nothing asks twice).
+    pub fn ask(read: impl Fn() -> Option<String> + 'static) -> Self {
+        Self(Some(std::rc::Rc::new(read)))
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.0.as_ref().and_then(|read| read())
+    }
+}
+
+impl std::fmt::Debug for Country {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Country(..)")
+    }
 }
 
 impl ApiRequest {

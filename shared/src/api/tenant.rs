@@ -99,7 +99,7 @@ pub(crate) async fn tenant<P: Platform>(
     if account.uk_only {
         let country = match (cfg.local, req.header(SIMULATED_COUNTRY_HEADER)) {
             (true, Some(c)) => Some(c.to_string()),
-            _ => req.cf_country.clone(),
+            _ => req.cf_country.get(),
         };
         if !country
             .as_deref()

@@ -140,7 +140,7 @@ impl crate::operator::OperatorPlatform for Fake {
                 .unwrap_or_default(),
             headers: vec![("authorization".into(), format!("Bearer {ADMIN}"))],
             body: vec![],
-            cf_country: None,
+            cf_country: Default::default(),
             request_id: request_id.into(),
         };
         Ok(crate::operator::jobs::handle_scheduler(self, ADMIN, &req).await)
@@ -441,7 +441,7 @@ impl Fake {
 
 /// A test request: lower-cased headers, a JSON content type when there is a body, and `host`
 /// unless the caller names one.
-fn request(
+pub(crate) fn request(
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
@@ -467,7 +467,7 @@ fn request(
         body: body
             .map(|b| serde_json::to_vec(&b).unwrap_or_default())
             .unwrap_or_default(),
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "req-test".into(),
     }
 }

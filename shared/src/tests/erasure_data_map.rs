@@ -122,7 +122,7 @@ fn after_erasure_no_trace_of_the_subject_is_left_in_any_table_kv_or_r2() {
             ("content-type".into(), "text/plain".into()),
         ],
         body: b"Zelda Quennell, ZQ9 9ZZ, 07700 900123".to_vec(),
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "r".into(),
     });
     assert_eq!(up.status, 200);
@@ -248,7 +248,7 @@ fn a_callers_request_id_naming_a_person_never_reaches_the_event_or_the_audit_tra
             ("content-type".into(), "application/json".into()),
         ],
         body: br#"{"forenames": "Zelda", "surname": "Quennell", "status": "active"}"#.to_vec(),
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: sent.into(),
     });
     assert_eq!(r.status, 201, "{:?}", r.body_json());

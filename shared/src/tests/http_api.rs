@@ -50,7 +50,7 @@ fn limits_each_have_a_clear_error_and_write_nothing() {
             ("content-type".into(), "application/pdf".into()),
         ],
         body: vec![1; 11],
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "r".into(),
     };
     assert_eq!(f.raw(req.clone()).status, 413);
@@ -184,7 +184,7 @@ fn document_content_refuses_active_types_and_downloads_as_an_attachment() {
                 ("content-type".into(), ct.into()),
             ],
             body: b"<script>alert(1)</script>".to_vec(),
-            cf_country: None,
+            cf_country: Default::default(),
             request_id: "r".into(),
         })
     };

@@ -25,7 +25,7 @@ fn raw(f: &Fake, method: Method, path: &str, headers: &[(&str, &str)], body: &[u
         query: ApiRequest::parse_query(query),
         headers: h,
         body: body.to_vec(),
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "req-http".into(),
     })
 }

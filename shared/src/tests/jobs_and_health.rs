@@ -11,7 +11,7 @@ fn operators_run_any_job_on_demand_with_the_operator_secret() {
         query: vec![],
         headers: vec![("authorization".into(), format!("Bearer {auth}"))],
         body: vec![],
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "r".into(),
     };
     let run = |r| block_on(crate::operator::jobs::handle_scheduler(&f, ADMIN, &r));

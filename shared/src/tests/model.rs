@@ -160,7 +160,7 @@ impl World {
             query: vec![],
             headers: h,
             body,
-            cf_country: None,
+            cf_country: Default::default(),
             request_id: "model".into(),
         })
     }

@@ -79,7 +79,7 @@ pub(super) fn upload(f: &Fake, tok: &str, doc: &str, bytes: &[u8]) -> u16 {
             ("host".into(), "api.test".into()),
         ],
         body: bytes.to_vec(),
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "r".into(),
     })
     .status

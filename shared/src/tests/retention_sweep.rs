@@ -213,7 +213,7 @@ fn retention_sweep_deletes_exactly_what_is_due_and_keeps_holds() {
             ("content-type".into(), "application/pdf".into()),
         ],
         body: b"%PDF old".to_vec(),
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "r".into(),
     });
     assert_eq!(up.status, 200);

@@ -72,6 +72,50 @@ fn uk_only_account_gets_451_outside_gb_and_the_header_works_only_locally() {
 }
 
 #[test]
+fn the_country_is_asked_of_the_runtime_only_for_a_uk_only_account() {
+    use crate::http::Country;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let mut f = Fake::new();
+    let account = |f: &Fake, slug: &str, uk_only: bool| {
+        let r = f.admin(
+            Post,
+            "/admin/v1/accounts",
+            Some(json!({"name": slug, "slug": slug, "uk_only": uk_only, "kind": "test"})),
+        );
+        let acct = Uuid::parse_str(r.body_json().unwrap()["id"].as_str().unwrap()).unwrap();
+        format!("Bearer {}", f.token(acct, Role::Member))
+    };
+    let uk = account(&f, "uk-firm", true);
+    let anywhere = account(&f, "any-firm", false);
+    f.cfg.local = false;
+    let asked = Rc::new(Cell::new(0));
+    let get = |f: &Fake, auth: &str, country: Option<&str>| {
+        let mut req = crate::testing::harness::request(
+            Get,
+            "/v1/clients",
+            &[("authorization", auth)],
+            None,
+            "api.test",
+        );
+        let (asked, country) = (asked.clone(), country.map(str::to_string));
+        req.cf_country = Country::ask(move || {
+            asked.set(asked.get() + 1);
+            country.clone()
+        });
+        f.raw(req).status
+    };
+    assert_eq!(get(&f, &uk, Some("GB")), 200);
+    assert_eq!(get(&f, &uk, Some("gb")), 200);
+    assert_eq!(get(&f, &uk, Some("FR")), 451);
+    assert_eq!(get(&f, &uk, None), 451);
+    assert_eq!(asked.get(), 4, "a UK-only account's request asks once each");
+    assert_eq!(get(&f, &anywhere, None), 200);
+    assert_eq!(get(&f, &anywhere, Some("FR")), 200);
+    assert_eq!(asked.get(), 4, "another account's requests never ask");
+}
+
+#[test]
 fn cidr_allowlist_refuses_other_addresses() {
     let f = Fake::new();
     let r = f.admin(

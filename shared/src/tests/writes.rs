@@ -145,7 +145,7 @@ fn upload(f: &Fake, tok: &str, doc: &str, bytes: &[u8], if_match: Option<&str>) 
         query: vec![],
         headers,
         body: bytes.to_vec(),
-        cf_country: None,
+        cf_country: Default::default(),
         request_id: "r".into(),
     })
     .status
