@@ -149,6 +149,7 @@ async function makeSeal(secret, published) {
   der.set([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
   der.set(seed, 16);
   const priv = await crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, true, ["sign"]);
+  // The signer's own public key (Seal::new adds it to the published ones).
   const jwk = await crypto.subtle.exportKey("jwk", priv);
   const own = b64(unb64url(jwk.x));
   let keys = [];

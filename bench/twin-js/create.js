@@ -486,7 +486,7 @@ export async function createClient(request, env, cfg, t, bytes, path, rid, cost)
     console.error(JSON.stringify({ level: "ERROR", message: "internal error", detail: "the insert returned no row" }));
     throw new Problem(500, "internal", "Internal Server Error", "an unexpected error occurred");
   }
-  await publish(env, cfg, t, event, request.headers.get("x-twin-consumer") === "1");
+  await publish(env, cfg, t, event, request.headers.get("x-twin-consumer"));
   return new Response(JSON.stringify(canonical(present(t.claims.role, id, JSON.parse(row.body)))), {
     status: 201,
     headers: { "content-type": "application/json", location, etag: `"v${row.v}"` },
@@ -496,7 +496,8 @@ export async function createClient(request, env, cfg, t, bytes, path, rid, cost)
 // After the batch committed: the event to the queue (its D1 bookmark in it); on success its
 // outbox row waits for the marks flush, a failed send leaves it for the relay. With
 // `x-twin-consumer: 1` (bench --consumer-path, tests/twin.rs) to the twin's own queue, consumed
-// by consumer.js, so the pipeline is JavaScript end to end.
+// by consumer.js, so the pipeline is JavaScript end to end; with `x-twin-consumer: none` (bench
+// --consumer-path only: the create's own CPU) to a queue nothing consumes.
 async function publish(env, cfg, t, event, twinConsumer) {
   const faults = t.route.account.faults;
   if (cfg.local && faults && faults.queue_send_rate > 0 && Math.random() < faults.queue_send_rate) {
@@ -506,7 +507,8 @@ async function publish(env, cfg, t, event, twinConsumer) {
   delete event.published_at;
   event.bookmark = t.session.getBookmark() || null;
   try {
-    const queue = twinConsumer && env.CHANGE_EVENTS_TWIN ? env.CHANGE_EVENTS_TWIN : env.CHANGE_EVENTS;
+    const queue =
+      (twinConsumer === "1" && env.CHANGE_EVENTS_TWIN) || (twinConsumer === "none" && env.CHANGE_EVENTS_UNCONSUMED) || env.CHANGE_EVENTS;
     await queue.sendBatch([{ body: event, contentType: "json" }]);
     addMark(t.binding, event.account_id, event.id);
   } catch (e) {
