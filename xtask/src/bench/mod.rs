@@ -226,13 +226,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // bench/results/ (quick or not: the record is small and committed): the rounds of this
     // run, and its table.
     if args.iter().any(|a| a == "--consumer-path") {
-        let rows = pipeline::consumer_path(
-            &c,
-            &pids,
-            scale.read_rounds,
-            scale.burst_writes,
-            idle,
-        )?;
+        let rows = pipeline::consumer_path(&c, &pids, scale.read_rounds, scale.burst_writes, idle)?;
         let table = report::consumer_path_markdown(&rows);
         let raw = json!({"scale": scale.name, "machine": {"loadavg_at_start": loadavg_start,
             "loadavg_at_end": loadavg()}, "consumer": rows});

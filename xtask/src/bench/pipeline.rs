@@ -161,7 +161,11 @@ pub type PipelineSide = (&'static str, &'static [(&'static str, &'static str)], 
 
 /// The sides of `--consumer-path` (name, create headers, whether its events are consumed).
 pub const CONSUMER_SIDES: [PipelineSide; 4] = [
-    ("product pipeline (product create, product consumer)", &[], true),
+    (
+        "product pipeline (product create, product consumer)",
+        &[],
+        true,
+    ),
     (
         "twin pipeline (twin-js create, twin-js consumer)",
         &[("host", "twin-js.localhost"), ("x-twin-consumer", "1")],
@@ -202,13 +206,22 @@ pub fn consumer_path(
     for round in 0..=rounds {
         for (k, (name, headers, consumed)) in CONSUMER_SIDES.iter().enumerate() {
             let tenant = consumer_tenant(round, k);
-            super::data::account(c, &tenant, &format!("bench-consumer-{round}-{k}"), "shard-eu-01")?;
+            super::data::account(
+                c,
+                &tenant,
+                &format!("bench-consumer-{round}-{k}"),
+                "shard-eu-01",
+            )?;
             let token = super::data::token(c, &tenant, super::data::BIG_USER, 86_400)?;
             // The warm-up round (0) is small and not recorded: isolates and compiles warm.
             let total = if round == 0 { n / 4 } else { n };
             crate::step(&format!(
                 "consumer path {}: {name}, {total} creates",
-                if round == 0 { "warm-up".to_string() } else { format!("#{round}") }
+                if round == 0 {
+                    "warm-up".to_string()
+                } else {
+                    format!("#{round}")
+                }
             ));
             super::load::settle(pids, idle);
             let cpu0 = super::load::cpu_seconds(pids);
