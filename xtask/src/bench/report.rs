@@ -537,17 +537,8 @@ pub fn consumer_path_markdown(rows: &[Value]) -> String {
         } else {
             String::new()
         };
-        let own = if v["consumer_cpu_ms_per_event"].is_null() {
-            String::new()
-        } else {
-            format!(
-                "; {} alone {:.2} ms/event",
-                s(&v["consumer"]),
-                f(&v["consumer_cpu_ms_per_event"])
-            )
-        };
         o += &format!(
-            "| {} ({} creates a round, burst) | {eps}workerd CPU burst to idle {:.2} ms/event (rounds: {}){own} |\n",
+            "| {} ({} creates a round, burst) | {eps}workerd CPU burst to idle {:.2} ms/event (rounds: {}) |\n",
             s(&v["name"]),
             s(&v["creates_per_round"]),
             f(&v["cpu_ms_per_event"]),
@@ -556,10 +547,11 @@ pub fn consumer_path_markdown(rows: &[Value]) -> String {
     }
     if let [product, twin, cross, _] = rows {
         o += &format!(
-            "| product / twin | pipeline: events/s {:.2}x, CPU/event {:.2}x; consumer alone (both fed by the twin's create): CPU/event {:.2}x |\n",
+            "| product / twin | pipeline: events/s {:.2}x, CPU/event {:.2}x; the consumers alone, fed by the same create (the twin's): product consumer / twin consumer events/s {:.2}x, CPU/event {:.2}x |\n",
             f(&product["events_per_s"]) / f(&twin["events_per_s"]),
             f(&product["cpu_ms_per_event"]) / f(&twin["cpu_ms_per_event"]),
-            f(&cross["consumer_cpu_ms_per_event"]) / f(&twin["consumer_cpu_ms_per_event"])
+            f(&cross["events_per_s"]) / f(&twin["events_per_s"]),
+            f(&cross["cpu_ms_per_event"]) / f(&twin["cpu_ms_per_event"])
         );
     }
     o
