@@ -252,7 +252,7 @@ pub fn consumer_path(
         }
     }
     let per = |cpu: f64, n: usize| if n > 0 { cpu * 1000.0 / n as f64 } else { 0.0 };
-    let mut out: Vec<Value> = CONSUMER_SIDES
+    let out: Vec<Value> = CONSUMER_SIDES
         .iter()
         .zip(&runs)
         .map(|((name, _, consumed), rs)| {
