@@ -2,9 +2,11 @@
 //! `GET /v1/clients/{id}` and `POST /v1/clients` exactly as the product does: the same requests
 //! go to both and their status, body and headers are compared, and for creates the rows each
 //! wrote (client, outbox, idempotency key) and what the pipeline made of them (the outbox row
-//! marked published, the event in the audit trail). This keeps the comparisons of
-//! `cargo xtask bench --read-path` and `--write-path` honest (the twin does all of the product's
-//! work, no less).
+//! marked published, the event in the audit trail). The twin's consumer (`consumer.js`, fed by
+//! the twin's creates with `x-twin-consumer: 1`) records the same audit links and derived fields
+//! as the product's, and refuses a malformed message alike. This keeps the comparisons of
+//! `cargo xtask bench --read-path`, `--write-path` and `--consumer-path` honest (the twin does
+//! all of the product's work, no less).
 
 use integration_tests::*;
 use serde_json::{json, Value};
@@ -17,10 +19,16 @@ pub const TESTS: &[NamedTest] = &[(
 )];
 
 /// Compares the rows each wrote through `wrangler d1 execute`: one at a time.
-pub const EXCLUSIVE: &[NamedTest] = &[(
-    "the_js_twin_creates_clients_as_the_product_does",
-    twin_creates_as_the_product_does,
-)];
+pub const EXCLUSIVE: &[NamedTest] = &[
+    (
+        "the_js_twin_creates_clients_as_the_product_does",
+        twin_creates_as_the_product_does,
+    ),
+    (
+        "the_js_twin_consumer_records_the_audit_trail_as_the_product_does",
+        twin_consumer_as_the_product,
+    ),
+];
 
 const TWIN_HOST: &str = "twin-js.localhost";
 /// Headers whose values must be equal (`x-d1-bookmark` is compared for presence: another
@@ -698,5 +706,249 @@ fn twin_creates_as_the_product_does(env: &Env) -> TestResult {
             (&ids[1], &ids[0]),
             (str_of(&tkv, "/created_at"), str_of(&pkv, "/created_at")),
         ],
+    )
+}
+
+/// The shard binding of a shared shard (`shard-eu-01` -> `SHARD_EU_01`).
+fn binding_name(shard: &str) -> String {
+    shard.to_uppercase().replace('-', "_")
+}
+
+/// The audit rows (`seq`, `body`) of an account, ascending.
+fn audit_texts(env: &Env, t: &TestTenant) -> Result<Vec<(i64, String)>, String> {
+    let rows = xtask::seed::query(
+        env.outside()?,
+        &binding_name(&t.shard),
+        "wrangler/api.jsonc",
+        &format!(
+            "SELECT seq, body FROM audit_log WHERE account_id = '{}' ORDER BY seq",
+            t.id
+        ),
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r["seq"].as_i64().unwrap_or(-1),
+                r["body"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
+/// The same creates through the product's pipeline (product API, product consumer) for two
+/// accounts and through the twin's (twin create, twin consumer) for two others, interleaved so
+/// batches hold both accounts; then their audit links compared field by field and byte for
+/// byte (ids, times, hashes and signatures swapped), the twin's chains walked with the
+/// writer's keys (hash, links, receipts) and verified by the product's `GET /v1/audit/verify`,
+/// the clients' derived fields compared; and a malformed message dead-lettered alike.
+fn twin_consumer_as_the_product(env: &Env) -> TestResult {
+    let product = [env.tenant(None)?, env.tenant(None)?];
+    let twin = [env.tenant(None)?, env.tenant(None)?];
+    for t in product.iter().chain(&twin) {
+        ensure(
+            t.shard == "shard-eu-01" || t.shard == "shard-eu-02",
+            format!("a shared shard: {}", t.shard),
+        )?;
+    }
+    let n = 3;
+    // (request id, product client id, twin client id) per create, per account pair.
+    let mut made: Vec<[(String, String, String); 2]> = Vec::new();
+    for i in 0..n {
+        let mut pair_ids: Vec<(String, String, String)> = Vec::new();
+        for k in 0..2 {
+            let rid = unique("twin-consumer");
+            let body = json!({"surname": format!("Piped{i}"), "forenames": "Ada", "status": "active",
+                "address": {"postcode": format!("AB{k} {i}CD")}});
+            let p = env.call(
+                &product[k],
+                &product[k].member,
+                "POST",
+                "/v1/clients",
+                Some(&body),
+                &[("x-request-id", &rid)],
+            )?;
+            expect_status(&p, 201, "the product's create")?;
+            let t = env.call(
+                &twin[k],
+                &twin[k].member,
+                "POST",
+                "/v1/clients",
+                Some(&body),
+                &[
+                    ("x-request-id", &rid),
+                    ("host", TWIN_HOST),
+                    ("x-twin-consumer", "1"),
+                ],
+            )?;
+            expect_status(&t, 201, "the twin's create")?;
+            pair_ids.push((
+                rid,
+                str_of(&p.json(), "/id").to_string(),
+                str_of(&t.json(), "/id").to_string(),
+            ));
+        }
+        made.push([pair_ids[0].clone(), pair_ids[1].clone()]);
+    }
+    let seal = {
+        let path = xtask::root().join("wrangler/.dev.vars");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let secret = text
+            .lines()
+            .find_map(|l| l.strip_prefix("AUDIT_SIGNING_KEY="))
+            .ok_or("no AUDIT_SIGNING_KEY in wrangler/.dev.vars")?;
+        shared::services::audit::Seal::new(secret.trim(), &[]).map_err(|e| e.to_string())?
+    };
+    for k in 0..2 {
+        let (pt, tt) = (&product[k], &twin[k]);
+        let trails = poll(
+            "both pipelines' audit trails",
+            Duration::from_secs(60),
+            || {
+                let (p, t) = (audit_texts(env, pt)?, audit_texts(env, tt)?);
+                Ok((p.len() == n && t.len() == n).then_some((p, t)))
+            },
+        )?;
+        let (ptrail, ttrail) = trails;
+        let mut walker = shared::domain::audit::Walker::new(
+            uuid::Uuid::parse_str(&tt.id).map_err(|e| e.to_string())?,
+            shared::services::audit::ChainHead::genesis(),
+            &seal.keys,
+        );
+        for (i, ((pseq, ptext), (tseq, ttext))) in ptrail.iter().zip(&ttrail).enumerate() {
+            let what = format!("account pair {k}, link {}", i + 1);
+            let tentry = walker
+                .step_text(*tseq, ttext)
+                .map_err(|b| format!("{what}: the twin's link does not verify: {b:?}"))?;
+            let pentry: shared::services::audit::AuditEntry =
+                serde_json::from_str(ptext).map_err(|e| format!("{what}: {e}"))?;
+            let (_, pid, tid) = &made[i][k];
+            // The same x-request-id (recorded as its digest by both).
+            ensure(
+                pseq == tseq
+                    && pentry.request_id == tentry.request_id
+                    && !pentry.request_id.is_empty()
+                    && pentry.target.id == *pid
+                    && tentry.target.id == *tid,
+                format!("{what}: seq {pseq}/{tseq}, links {ptext} / {ttext}"),
+            )?;
+            // Field by field, but for what differs by nature.
+            let mut a = pentry.clone();
+            a.event_id = tentry.event_id;
+            a.account_id = tentry.account_id;
+            a.actor = tentry.actor.clone();
+            a.target.id = tentry.target.id.clone();
+            a.event_time = tentry.event_time.clone();
+            a.recorded_time = tentry.recorded_time.clone();
+            a.prev_hash = tentry.prev_hash.clone();
+            a.hash = tentry.hash.clone();
+            // A receipt is on the last link of each run: runs follow the queue's batches.
+            a.receipt = tentry.receipt.clone();
+            ensure(
+                a == tentry,
+                format!("{what}: links differ:\n product {ptext}\n twin    {ttext}"),
+            )?;
+            // Byte for byte: the same keys in the same order, spelt alike.
+            let strip = |t: &str| match t.find(",\"receipt\":") {
+                Some(at) => format!("{}}}", &t[..at]),
+                None => t.to_string(),
+            };
+            let actor = |e: &shared::services::audit::AuditEntry| e.actor.id();
+            let (pa, ta) = (actor(&pentry), actor(&tentry));
+            let swaps = [
+                (tentry.event_id.to_string(), pentry.event_id.to_string()),
+                (tentry.account_id.to_string(), pentry.account_id.to_string()),
+                (ta, pa),
+                (tid.clone(), pid.clone()),
+                (tentry.event_time.clone(), pentry.event_time.clone()),
+                (tentry.recorded_time.clone(), pentry.recorded_time.clone()),
+                (tentry.prev_hash.clone(), pentry.prev_hash.clone()),
+                (tentry.hash.clone(), pentry.hash.clone()),
+            ];
+            let swaps: Vec<(&str, &str)> = swaps
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            same_text(&what, &strip(ptext), &strip(ttext), &swaps)?;
+        }
+        walker
+            .finish()
+            .map_err(|b| format!("account pair {k}: the twin's head is not signed: {b:?}"))?;
+        for (who, t) in [("product", pt), ("twin", tt)] {
+            let v = env.call(t, &t.admin, "GET", "/v1/audit/verify", None, &[])?;
+            expect_status(&v, 200, "verify")?;
+            ensure(
+                v.json()["ok"] == true,
+                format!("the {who}'s trail verifies: {}", v.text()),
+            )?;
+        }
+        // The derived fields, as each consumer wrote them.
+        for (_, pid, tid) in made.iter().map(|m| &m[k]) {
+            let fields = |t: &TestTenant, id: &str| {
+                let rows = xtask::seed::query(
+                    env.outside()?,
+                    &binding_name(&t.shard),
+                    "wrangler/api.jsonc",
+                    &format!(
+                        "SELECT body ->> '$.search_text' AS s, body ->> '$.document_count' AS d, \
+                         body ->> '$.group_name' AS g, body ->> '$.adviser_name' AS a, \
+                         body ->> '$.index_rev' AS r FROM clients WHERE account_id = '{}' AND id = '{id}'",
+                        t.id
+                    ),
+                )?;
+                rows.into_iter()
+                    .next()
+                    .ok_or_else(|| format!("no client {id}"))
+            };
+            let (pf, tf) = (fields(pt, pid)?, fields(tt, tid)?);
+            ensure(
+                pf == tf
+                    && pf["r"].as_i64().is_some_and(|r| r >= 1)
+                    && pf["s"].as_str().is_some_and(|s| s.starts_with("piped")),
+                format!("derived fields: product {pf}, twin {tf}"),
+            )?;
+        }
+    }
+
+    // A malformed message: dead-lettered by both with the same reason, from its own queue.
+    let marker = unique("twin-poison");
+    let r = env.admin(
+        "POST",
+        "/admin/v1/change-events",
+        Some(&json!({"garbage": marker})),
+    )?;
+    expect_status(&r, 202, "inject into the product's queue")?;
+    let r = env.client.send(
+        "POST",
+        "/bench/twin-consumer/messages",
+        &[("host", TWIN_HOST), ("content-type", "application/json")],
+        Some(json!({"garbage": marker}).to_string().as_bytes()),
+    )?;
+    expect_status(&r, 202, "inject into the twin's queue")?;
+    let letters = poll("both dead letters", Duration::from_secs(60), || {
+        let r = env.admin("GET", "/admin/v1/dead-letters?limit=200", None)?;
+        let found: Vec<Value> = r.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| i["message"]["garbage"] == marker.as_str())
+            .collect();
+        Ok((found.len() >= 2).then_some(found))
+    })?;
+    let of = |q: &str| letters.iter().find(|l| l["queue"] == q);
+    let (p, t) = (
+        of("change-events").ok_or(format!("no product dead letter: {letters:?}"))?,
+        of("change-events-twin").ok_or(format!("no twin dead letter: {letters:?}"))?,
+    );
+    ensure(
+        p["kind"] == "undecodable"
+            && p["kind"] == t["kind"]
+            && p["status"] == t["status"]
+            && t["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("not a change event: ")),
+        format!("dead letters: product {p}, twin {t}"),
     )
 }

@@ -11,7 +11,8 @@
 //   - one D1 batch: the client row (version 1, timestamps, the event stamp), its outbox row
 //     (the CloudEvents envelope) and the key's row; constraint failures mapped as the product;
 //   - the change event sent to the `change-events` queue after the batch (the D1 bookmark in
-//     it), its outbox row marked published 2 s later with the isolate's other sent events;
+//     it; `x-twin-consumer: 1`: to `change-events-twin`, the twin consumer's, consumer.js), its
+//     outbox row marked published 2 s later with the isolate's other sent events;
 //   - 201 with the row as the product renders it, `location`, `etag`.
 // tests/twin.rs sends the same creates to the product and to this Worker and compares the
 // answers and the rows each wrote.
@@ -485,7 +486,7 @@ export async function createClient(request, env, cfg, t, bytes, path, rid, cost)
     console.error(JSON.stringify({ level: "ERROR", message: "internal error", detail: "the insert returned no row" }));
     throw new Problem(500, "internal", "Internal Server Error", "an unexpected error occurred");
   }
-  await publish(env, cfg, t, event);
+  await publish(env, cfg, t, event, request.headers.get("x-twin-consumer"));
   return new Response(JSON.stringify(canonical(present(t.claims.role, id, JSON.parse(row.body)))), {
     status: 201,
     headers: { "content-type": "application/json", location, etag: `"v${row.v}"` },
@@ -493,8 +494,11 @@ export async function createClient(request, env, cfg, t, bytes, path, rid, cost)
 }
 
 // After the batch committed: the event to the queue (its D1 bookmark in it); on success its
-// outbox row waits for the marks flush, a failed send leaves it for the relay.
-async function publish(env, cfg, t, event) {
+// outbox row waits for the marks flush, a failed send leaves it for the relay. With
+// `x-twin-consumer: 1` (bench --consumer-path, tests/twin.rs) to the twin's own queue, consumed
+// by consumer.js, so the pipeline is JavaScript end to end; with `x-twin-consumer: none` (bench
+// --consumer-path only: the create's own CPU) to a queue nothing consumes.
+async function publish(env, cfg, t, event, twinConsumer) {
   const faults = t.route.account.faults;
   if (cfg.local && faults && faults.queue_send_rate > 0 && Math.random() < faults.queue_send_rate) {
     console.warn(JSON.stringify({ level: "WARN", message: "fault injection: skipping the queue send; the relay will publish" }));
@@ -503,7 +507,9 @@ async function publish(env, cfg, t, event) {
   delete event.published_at;
   event.bookmark = t.session.getBookmark() || null;
   try {
-    await env.CHANGE_EVENTS.sendBatch([{ body: event, contentType: "json" }]);
+    const queue =
+      (twinConsumer === "1" && env.CHANGE_EVENTS_TWIN) || (twinConsumer === "none" && env.CHANGE_EVENTS_UNCONSUMED) || env.CHANGE_EVENTS;
+    await queue.sendBatch([{ body: event, contentType: "json" }]);
     addMark(t.binding, event.account_id, event.id);
   } catch (e) {
     console.warn(JSON.stringify({ level: "WARN", message: "queue send failed; the outbox relay will publish", error: String(e) }));

@@ -417,6 +417,12 @@ export default {
     const nowMs = Date.now();
     const rid = requestId(request);
     const path = new URL(request.url).pathname;
+    // Local only (tests/twin.rs): a raw message onto the twin consumer's queue, as the operator
+    // API's POST /admin/v1/change-events puts one on the product's.
+    if (cfg.local && request.method === "POST" && path === "/bench/twin-consumer/messages" && env.CHANGE_EVENTS_TWIN) {
+      await env.CHANGE_EVENTS_TWIN.sendBatch([{ body: await request.json(), contentType: "json" }]);
+      return new Response(null, { status: 202 });
+    }
     const get = request.method === "GET" && path.startsWith(PREFIX) && path.indexOf("/", PREFIX.length) < 0;
     const create = request.method === "POST" && path.replace(/^\/+|\/+$/g, "") === "v1/clients";
     if (!get && !create) {

@@ -53,6 +53,9 @@ pub const STACK_CONFIGS: &[&str] = &[
     // Local only: the bench's JS twin of GET client by id (Host twin-js.localhost), which
     // tests/twin.rs compares with the product.
     "wrangler/bench-twin-js.jsonc",
+    // Local only: the JS twin of the change-event consumer (queue change-events-twin, fed by
+    // the twin's creates with `x-twin-consumer: 1`); idle unless a test or the bench feeds it.
+    "wrangler/bench-twin-consumer.jsonc",
 ];
 
 /// (binding, config that declares it) for every local D1.

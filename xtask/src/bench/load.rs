@@ -181,7 +181,7 @@ impl RssSampler {
 }
 
 /// Total CPU seconds (user + system) of `pids` so far.
-fn cpu_seconds(pids: &[u32]) -> f64 {
+pub fn cpu_seconds(pids: &[u32]) -> f64 {
     pids.iter()
         .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
         .filter_map(|s| {

@@ -225,6 +225,25 @@ pub fn run(args: &[String]) -> Result<()> {
     // Iterating on one path only: product vs its twin (and the floors), alternated. Kept in
     // bench/results/ (quick or not: the record is small and committed): the rounds of this
     // run, and its table.
+    if args.iter().any(|a| a == "--consumer-path") {
+        let rows = pipeline::consumer_path(&c, &pids, scale.read_rounds, scale.burst_writes, idle)?;
+        let table = report::consumer_path_markdown(&rows);
+        let raw = json!({"scale": scale.name, "machine": {"loadavg_at_start": loadavg_start,
+            "loadavg_at_end": loadavg()}, "consumer": rows});
+        let dir = root().join("bench/results");
+        for (file, text) in [
+            (
+                format!("consumer_path_{}.json", scale.name),
+                serde_json::to_string_pretty(&raw).unwrap_or_default(),
+            ),
+            (format!("consumer_path_{}.md", scale.name), table.clone()),
+        ] {
+            std::fs::write(dir.join(&file), text).map_err(|e| format!("{file}: {e}"))?;
+        }
+        println!("{table}");
+        s.stop();
+        return Ok(());
+    }
     let only = ["read", "write"]
         .into_iter()
         .find(|p| args.iter().any(|a| *a == format!("--{p}-path")));
@@ -541,7 +560,7 @@ fn pipeline_phase(
             pace.map(|r| format!(" at {r:.0}/s")).unwrap_or_default()
         ));
         let token = data::token(c, &tenant, data::BIG_USER, 86_400)?;
-        let (writes, failed) = pipeline::writes(&c.base, &token, total, pace, threads)?;
+        let (writes, failed) = pipeline::writes(&c.base, &token, total, pace, threads, &[])?;
         let recorded = pipeline::audit_rows(c, &token, writes.len(), Duration::from_secs(180))?;
         let (mut v, lags, backlog) = pipeline::summarize(&writes, &recorded);
         v["failed_writes"] = json!(failed);

@@ -17,18 +17,21 @@ pub struct Write {
     pub answered_ms: f64,
 }
 
-/// `total` client creations, at `rate` per second overall (None: as fast as `threads` allow).
+/// `total` client creations, at `rate` per second overall (None: as fast as `threads` allow),
+/// each with the `headers` given (a Host, the twin's `x-twin-consumer`).
 pub fn writes(
     base: &str,
     token: &str,
     total: usize,
     rate: Option<f64>,
     threads: usize,
+    headers: &[(&'static str, &'static str)],
 ) -> Result<(Vec<Write>, usize)> {
     let t0 = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|k| {
             let (base, token) = (base.to_string(), token.to_string());
+            let headers = headers.to_vec();
             std::thread::spawn(move || {
                 let c = Client::new(&base);
                 let (mut ok, mut failed) = (Vec::new(), 0usize);
@@ -41,7 +44,7 @@ pub fn writes(
                         }
                     }
                     let body = json!({"forenames": "Pipe", "surname": format!("Line{i}"), "status": "prospect"});
-                    match c.json("POST", "/v1/clients", Some(&token), Some(&body), &[]) {
+                    match c.json("POST", "/v1/clients", Some(&token), Some(&body), &headers) {
                         Ok(r) if r.status == 201 => ok.push(Write {
                             id: r.json()["id"].as_str().unwrap_or_default().to_string(),
                             answered_ms: now_ms(),
@@ -151,6 +154,129 @@ pub fn summarize(
                     "grows": late > early * 2.0 + write_rate},
     });
     (v, lags, backlog)
+}
+
+/// One side of the consumer path: whose create, whose consumer, and the headers that choose them.
+pub type PipelineSide = (&'static str, &'static [(&'static str, &'static str)], bool);
+
+/// The sides of `--consumer-path` (name, create headers, whether its events are consumed).
+pub const CONSUMER_SIDES: [PipelineSide; 4] = [
+    (
+        "product pipeline (product create, product consumer)",
+        &[],
+        true,
+    ),
+    (
+        "twin pipeline (twin-js create, twin-js consumer)",
+        &[("host", "twin-js.localhost"), ("x-twin-consumer", "1")],
+        true,
+    ),
+    (
+        "twin-js create, product consumer",
+        &[("host", "twin-js.localhost")],
+        true,
+    ),
+    (
+        "twin-js create only (its events to a queue nothing consumes)",
+        &[("host", "twin-js.localhost"), ("x-twin-consumer", "none")],
+        false,
+    ),
+];
+
+/// A fresh, empty tenant of the consumer path: side `side` of round `round` (0 = warm-up).
+fn consumer_tenant(round: u32, side: usize) -> String {
+    format!("be000000-0000-4000-8000-000000005{round:02}{side:01}")
+}
+
+/// The consumer against its JS twin: per round and side (alternated, each from an idle
+/// stack), a burst of `n` creates on a fresh tenant, then the wait until the stack is idle
+/// again (every event recorded): workerd CPU from the burst's start to idle per event, and
+/// events/s (audit rows / the time from the burst's first request to the last row's
+/// `recorded_time`). The consumers alone are compared on the same create (the twin's feeding
+/// each); the create-only side's events go to a queue nothing consumes, which local queues do
+/// not make free, so it is shown but subtracted from nothing.
+pub fn consumer_path(
+    c: &Client,
+    pids: &[u32],
+    rounds: u32,
+    n: usize,
+    idle: Duration,
+) -> Result<Vec<Value>> {
+    // (cpu seconds, writes, audited, events/s) per side and round
+    let mut runs: Vec<Vec<(f64, usize, usize, f64)>> = vec![Vec::new(); CONSUMER_SIDES.len()];
+    for round in 0..=rounds {
+        for (k, (name, headers, consumed)) in CONSUMER_SIDES.iter().enumerate() {
+            let tenant = consumer_tenant(round, k);
+            super::data::account(
+                c,
+                &tenant,
+                &format!("bench-consumer-{round}-{k}"),
+                "shard-eu-01",
+            )?;
+            let token = super::data::token(c, &tenant, super::data::BIG_USER, 86_400)?;
+            // The warm-up round (0) is small and not recorded: isolates and compiles warm.
+            let total = if round == 0 { n / 4 } else { n };
+            crate::step(&format!(
+                "consumer path {}: {name}, {total} creates",
+                if round == 0 {
+                    "warm-up".to_string()
+                } else {
+                    format!("#{round}")
+                }
+            ));
+            super::load::settle(pids, idle);
+            let cpu0 = super::load::cpu_seconds(pids);
+            let started_ms = now_ms();
+            let (ws, failed) = writes(&c.base, &token, total, None, 16, headers)?;
+            super::load::settle(pids, idle);
+            let cpu = super::load::cpu_seconds(pids) - cpu0;
+            let (audited, eps) = if *consumed {
+                // Events through the whole pipeline: the burst's events over the time from its
+                // first request until the last of them was recorded (one batch's events share
+                // one recorded_time, so their own span says nothing of a small burst).
+                let rec = audit_rows(c, &token, ws.len(), Duration::from_secs(120))?;
+                let last = rec.values().copied().fold(started_ms, f64::max);
+                let secs = ((last - started_ms) / 1000.0).max(0.001);
+                (rec.len(), rec.len() as f64 / secs)
+            } else {
+                (0, 0.0)
+            };
+            eprintln!(
+                "    {} written ({failed} failed), {audited} audited, {eps:.0} events/s, workerd CPU {:.2} ms/event",
+                ws.len(),
+                cpu * 1000.0 / ws.len().max(1) as f64
+            );
+            if round > 0 {
+                runs[k].push((cpu, ws.len(), audited, eps));
+            }
+        }
+    }
+    let per = |cpu: f64, n: usize| if n > 0 { cpu * 1000.0 / n as f64 } else { 0.0 };
+    let out: Vec<Value> = CONSUMER_SIDES
+        .iter()
+        .zip(&runs)
+        .map(|((name, _, consumed), rs)| {
+            let cpu: f64 = rs.iter().map(|r| r.0).sum();
+            let written: usize = rs.iter().map(|r| r.1).sum();
+            let audited: usize = rs.iter().map(|r| r.2).sum();
+            json!({
+                "name": name,
+                "consumed": consumed,
+                "creates_per_round": n,
+                "writes": written,
+                "audited": audited,
+                "cpu_ms_per_event": per(cpu, written),
+                "round_cpu_ms_per_event": rs.iter().map(|r| per(r.0, r.1)).collect::<Vec<_>>(),
+                "events_per_s": if *consumed {
+                    json!(rs.iter().map(|r| r.3).sum::<f64>() / rs.len().max(1) as f64)
+                } else {
+                    Value::Null
+                },
+                "round_events_per_s": rs.iter().map(|r| r.3).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(out)
 }
 
 /// (seconds since the first answered write, writes answered - events recorded) every `step_ms`.

@@ -513,6 +513,50 @@ fn side_by_side_markdown(reads: &[Value], versus: &str) -> String {
     o
 }
 
+/// Rows of the consumer path (see `pipeline::consumer_path`): the product's pipeline and the
+/// twin's, the product consumer fed by the twin's create, and the twin create alone.
+pub fn consumer_path_markdown(rows: &[Value]) -> String {
+    let list = |v: &Value, digits: usize| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| format!("{:.*}", digits, f(x)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let mut o = String::new();
+    for v in rows {
+        let eps = if v["consumed"] == true {
+            format!(
+                "{:.0} events/s (rounds: {}); ",
+                f(&v["events_per_s"]),
+                list(&v["round_events_per_s"], 0)
+            )
+        } else {
+            String::new()
+        };
+        o += &format!(
+            "| {} ({} creates a round, burst) | {eps}workerd CPU burst to idle {:.2} ms/event (rounds: {}) |\n",
+            s(&v["name"]),
+            s(&v["creates_per_round"]),
+            f(&v["cpu_ms_per_event"]),
+            list(&v["round_cpu_ms_per_event"], 2)
+        );
+    }
+    if let [product, twin, cross, _] = rows {
+        o += &format!(
+            "| product / twin | pipeline: events/s {:.2}x, CPU/event {:.2}x; the consumers alone, fed by the same create (the twin's): product consumer / twin consumer events/s {:.2}x, CPU/event {:.2}x |\n",
+            f(&product["events_per_s"]) / f(&twin["events_per_s"]),
+            f(&product["cpu_ms_per_event"]) / f(&twin["cpu_ms_per_event"]),
+            f(&cross["events_per_s"]) / f(&twin["events_per_s"]),
+            f(&cross["cpu_ms_per_event"]) / f(&twin["cpu_ms_per_event"])
+        );
+    }
+    o
+}
+
 fn or_dash(v: &Value) -> String {
     if v.is_null() {
         "-".into()

@@ -20,6 +20,7 @@ pub fn configs(consumer: &Path) -> Vec<PathBuf> {
         r.join("wrangler/bench-floor-rs.jsonc"),
         r.join("wrangler/bench-floor-js.jsonc"),
         r.join("wrangler/bench-twin-js.jsonc"),
+        r.join("wrangler/bench-twin-consumer.jsonc"),
     ]
 }
 
