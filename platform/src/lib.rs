@@ -532,12 +532,17 @@ pub async fn to_api_request(
         Some(n) if n > max_body => {
             out.body = vec![0; max_body + 1]; // let the domain report the limit in its own words
         }
-        // A declared length within the limit: the whole body in one read (the runtime holds
-        // it to that length).
+        // A declared length within the limit: the whole body in one read. Should the body be
+        // longer than declared, at most one byte past the limit is copied into the isolate's
+        // memory, so the domain still answers 413 and the wasm side never holds more.
         Some(_) => {
             if let Ok(buf) = req.array_buffer() {
                 if let Ok(buf) = worker::wasm_bindgen_futures::JsFuture::from(buf).await {
-                    out.body = js_sys::Uint8Array::new(&buf).to_vec();
+                    let bytes = js_sys::Uint8Array::new(&buf);
+                    let kept = bytes
+                        .length()
+                        .min(u32::try_from(max_body + 1).unwrap_or(u32::MAX));
+                    out.body = bytes.subarray(0, kept).to_vec();
                 }
             }
         }

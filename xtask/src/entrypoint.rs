@@ -53,6 +53,18 @@ pub fn rewrite(js: &str) -> Result<Option<String>, String> {
             "no fetch/queue/scheduled handler on the entrypoint class {class}"
         ));
     }
+    // Every method the class is given must be one rewritten here (or `start`): a handler of
+    // another shape (worker-build's RUN_TO_COMPLETION fetch, an email or tail handler) would
+    // otherwise be dropped from the export without a word.
+    let assigned = format!("{class}.prototype.");
+    for (at, _) in js.match_indices(&assigned) {
+        let name = ident_after(js, at + assigned.len()).unwrap_or("");
+        if name != "start" && !handlers.iter().any(|(h, _)| *h == name) {
+            return Err(format!(
+                "the entrypoint's `{name}` handler has a shape the rewrite does not know"
+            ));
+        }
+    }
     let reinit = between_fn(
         js,
         "(){",
@@ -284,6 +296,18 @@ mod tests {
         assert!(rewrite(&no_lookup)
             .unwrap_err()
             .contains("queueMicrotask lookup"));
+        let other_fetch = BUNDLE.replace(
+            "W.prototype.fetch=function(t){return Z.call(this,t,this.env,this.ctx)};",
+            "W.prototype.fetch=async function(t){let r=Z(t,this.env,this.ctx);return r};",
+        );
+        assert!(rewrite(&other_fetch)
+            .unwrap_err()
+            .contains("`fetch` handler"));
+        let email = BUNDLE.replace(
+            "W.prototype.start=tt;",
+            "W.prototype.start=tt;W.prototype.email=E;",
+        );
+        assert!(rewrite(&email).unwrap_err().contains("`email` handler"));
         let no_default = BUNDLE.replace(",Rt as default", "");
         assert!(rewrite(&no_default)
             .unwrap_err()
