@@ -575,7 +575,10 @@ fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
         .unwrap_or_default();
     pairs
         .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .map(|(mut k, v)| {
+            k.make_ascii_lowercase();
+            (k, v)
+        })
         .collect()
 }
 

@@ -65,12 +65,7 @@ pub fn rewrite(js: &str) -> Result<Option<String>, String> {
             ));
         }
     }
-    let reinit = between_fn(
-        js,
-        "(){",
-        ".criticalError&&(console.log(\"Reinitializing Wasm application\")",
-    )
-    .ok_or("checkReinitialize not found")?;
+    let reinit = reinit_fn(js).ok_or("checkReinitialize not found")?;
     let critical = critical_fn(js).ok_or("handleMaybeCritical not found")?;
     let (export_at, export_end, default_name) = default_export(js)?;
 
@@ -187,16 +182,11 @@ fn handler(js: &str, class: &str, name: &str) -> Option<String> {
         .then(|| f.to_string())
 }
 
-/// `function J(){y<suffix>`: J, where the body starts with some identifier then `suffix`.
-fn between_fn<'a>(js: &'a str, params: &str, suffix: &str) -> Option<&'a str> {
-    let at = js.find(suffix)?;
+/// `function J(){y.criticalError&&(console.log("Reinitializing Wasm application")`: J.
+fn reinit_fn(js: &str) -> Option<&str> {
+    let at = js.find(".criticalError&&(console.log(\"Reinitializing Wasm application\")")?;
     let state = ident_before(js, at)?;
-    let before = at - state.len();
-    let head = js[..before].strip_suffix(params)?;
-    let name = ident_before(head, head.len())?;
-    js[..head.len() - name.len()]
-        .ends_with("function ")
-        .then_some(name)
+    function_named(js, js[..at - state.len()].strip_suffix("(){")?.len())
 }
 
 /// `function H(r){r instanceof WebAssembly.RuntimeError&&`: H.
@@ -205,11 +195,16 @@ fn critical_fn(js: &str) -> Option<&str> {
     js.match_indices(suffix).find_map(|(at, _)| {
         let arg = ident_before(js, at)?;
         let head = js[..at - arg.len()].strip_suffix(&format!("({arg}){{"))?;
-        let name = ident_before(head, head.len())?;
-        js[..head.len() - name.len()]
-            .ends_with("function ")
-            .then_some(name)
+        function_named(js, head.len())
     })
+}
+
+/// The name of `function NAME` when it ends at byte `end` of `js`.
+fn function_named(js: &str, end: usize) -> Option<&str> {
+    let name = ident_before(js, end)?;
+    js[..end - name.len()]
+        .ends_with("function ")
+        .then_some(name)
 }
 
 /// The last `export{...}` and the name it exports as default: (start, end, name).

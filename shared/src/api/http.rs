@@ -65,11 +65,6 @@ pub struct ApiRequest {
 pub struct Country(Option<std::rc::Rc<dyn Fn() -> Option<String>>>);
 
 impl Country {
-    /// A country known up front (tests, or a runtime that hands it over eagerly).
-    pub fn known(country: Option<String>) -> Self {
-        Self::ask(move || country.clone())
-    }
-
     /// Asked of `read` when first needed (and again if asked again: nothing asks twice).
     pub fn ask(read: impl Fn() -> Option<String> + 'static) -> Self {
         Self(Some(std::rc::Rc::new(read)))

@@ -111,6 +111,33 @@ fn probe(c: &Client, path: &str, headers: &[(&str, &str)]) -> (f64, u16) {
     (t.elapsed().as_secs_f64() * 1000.0, status)
 }
 
+/// The record of a one-path run (`--read-path`, `--write-path`, `--consumer-path`), kept in
+/// bench/results/ (quick or not: it is small and committed): `{path}_path_{scale}.json` with
+/// the rounds under `key`, and `.md` with its table, which is also printed.
+fn one_path_results(
+    path: &str,
+    key: &str,
+    scale: &str,
+    loadavg_start: &str,
+    rows: &[Value],
+    table: &str,
+) -> Result<()> {
+    let raw = json!({"scale": scale, "machine": {"loadavg_at_start": loadavg_start,
+        "loadavg_at_end": loadavg()}, key: rows});
+    let dir = root().join("bench/results");
+    for (file, text) in [
+        (
+            format!("{path}_path_{scale}.json"),
+            serde_json::to_string_pretty(&raw).unwrap_or_default(),
+        ),
+        (format!("{path}_path_{scale}.md"), table.to_string()),
+    ] {
+        std::fs::write(dir.join(&file), text).map_err(|e| format!("{file}: {e}"))?;
+    }
+    println!("{table}");
+    Ok(())
+}
+
 pub fn run(args: &[String]) -> Result<()> {
     let scale = if args.iter().any(|a| a == "--quick") {
         QUICK
@@ -228,19 +255,14 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--consumer-path") {
         let rows = pipeline::consumer_path(&c, &pids, scale.read_rounds, scale.burst_writes, idle)?;
         let table = report::consumer_path_markdown(&rows);
-        let raw = json!({"scale": scale.name, "machine": {"loadavg_at_start": loadavg_start,
-            "loadavg_at_end": loadavg()}, "consumer": rows});
-        let dir = root().join("bench/results");
-        for (file, text) in [
-            (
-                format!("consumer_path_{}.json", scale.name),
-                serde_json::to_string_pretty(&raw).unwrap_or_default(),
-            ),
-            (format!("consumer_path_{}.md", scale.name), table.clone()),
-        ] {
-            std::fs::write(dir.join(&file), text).map_err(|e| format!("{file}: {e}"))?;
-        }
-        println!("{table}");
+        one_path_results(
+            "consumer",
+            "consumer",
+            scale.name,
+            &loadavg_start,
+            &rows,
+            &table,
+        )?;
         s.stop();
         return Ok(());
     }
@@ -266,19 +288,7 @@ pub fn run(args: &[String]) -> Result<()> {
             report::write_path_markdown(&rows)
         };
         let key = if path == "read" { "reads" } else { "writes" };
-        let raw = json!({"scale": scale.name, "machine": {"loadavg_at_start": loadavg_start,
-            "loadavg_at_end": loadavg()}, key: rows});
-        let dir = root().join("bench/results");
-        for (file, text) in [
-            (
-                format!("{path}_path_{}.json", scale.name),
-                serde_json::to_string_pretty(&raw).unwrap_or_default(),
-            ),
-            (format!("{path}_path_{}.md", scale.name), table.clone()),
-        ] {
-            std::fs::write(dir.join(&file), text).map_err(|e| format!("{file}: {e}"))?;
-        }
-        println!("{table}");
+        one_path_results(path, key, scale.name, &loadavg_start, &rows, &table)?;
         s.stop();
         return Ok(());
     }
