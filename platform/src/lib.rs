@@ -64,9 +64,7 @@ impl D1 {
     }
 
     pub fn from_env(env: &Env, binding: &str, bookmark: Option<&str>) -> Option<Self> {
-        env.d1(binding)
-            .ok()
-            .and_then(|db| Self::open(&db, bookmark))
+        binding_of(env, binding).and_then(|db| Self::open(&db, bookmark))
     }
 
     fn prepare(&self, stmt: &Stmt) -> Result<D1PreparedStatement, StoreError> {
@@ -78,6 +76,19 @@ impl D1 {
             .bind(&params)
             .map_err(|e| StoreError::from_message(e.to_string()))
     }
+}
+
+/// A D1 binding as the runtime hands it over: `Env::d1` also asks the object for its
+/// constructor's name (three crossings and a string per request, about a tenth of the API's
+/// shard lookup in a V8 profile). Only D1 databases are bound under the names this is asked
+/// for (`shared::bindings`, checked against the wrangler configs by `cargo xtask tidy`); a
+/// missing binding is `undefined`, so `None`.
+fn binding_of(env: &Env, binding: &str) -> Option<D1Database> {
+    use worker::wasm_bindgen::JsCast;
+    js_sys::Reflect::get(env, &JsValue::from_str(binding))
+        .ok()
+        .filter(JsValue::is_object)
+        .map(JsCast::unchecked_into)
 }
 
 fn to_js(v: &D1Param) -> JsValue {
@@ -582,18 +593,27 @@ fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `ApiResponse` -> the runtime's `Response`, built directly: one `Headers` object filled
-/// before the `Response` exists, and a JSON body handed over as a JS string (one UTF-8 decode),
-/// not copied into a fresh `Uint8Array` first (`worker::Response`'s route, measurably dearer
-/// per request on the read path; see bench/README.md).
+/// `ApiResponse` -> the runtime's `Response`, built directly: its status and headers cross as
+/// one JSON text, parsed by the runtime into the `ResponseInit` (`{"status":..,"headers":{name:
+/// value,..}}`), rather than a `Headers` object filled
+/// by a call and two string copies per header; a JSON body is handed over as a JS string (one
+/// UTF-8 decode), not copied into a fresh `Uint8Array` first (`worker::Response`'s route,
+/// measurably dearer per request on the read path; see bench/README.md).
 pub fn to_worker_response(r: ApiResponse) -> worker::Result<web_sys::Response> {
-    let headers = web_sys::Headers::new()?;
+    use worker::wasm_bindgen::JsCast;
+    // A record, one property per name, a later value replacing an earlier one of the same name
+    // as `Headers.set` does (the runtime converts an object's own properties faster than a
+    // sequence of pairs, each of which it walks with the iterator protocol).
+    let mut headers = serde_json::Map::new();
     for (k, v) in &r.headers {
-        headers.set(k, v)?;
+        headers.insert(k.to_ascii_lowercase(), serde_json::Value::String(v.clone()));
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(r.status);
-    init.set_headers(&headers);
+    let init_text = format!(
+        "{{\"status\":{},\"headers\":{}}}",
+        r.status,
+        serde_json::Value::Object(headers)
+    );
+    let init: web_sys::ResponseInit = js_sys::JSON::parse(&init_text)?.unchecked_into();
     let resp = match r.body {
         Body::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init)?,
         Body::Json(v) => web_sys::Response::new_with_opt_str_and_init(

@@ -50,34 +50,23 @@ pub(crate) async fn tenant<P: Platform>(
 ) -> Result<Tenant<P::Db>, ApiError> {
     let now = p.now();
     let token = auth::bearer(req.header("authorization"))?;
-    let u = identity::inspect(token)?;
-    // Unknown account: the same answer as a bad token, so existence never leaks.
-    let unknown = || ApiError::Auth(auth::AuthError::Invalid("unknown subject".into()));
-    let (claims, route, via, db) = match u.alg {
-        Algorithm::HS256 => {
-            let claims = auth::verify(token, &cfg.jwt, now)?;
-            let route = p
-                .routes()
-                .route(|| p.accounts(), claims.account_id, now)
-                .await?
-                .ok_or_else(unknown)?;
-            // The shared secret signs only for the local stack and test accounts: a production
-            // or training account's users sign in through the account's identity provider.
-            if !cfg.local && route.account.kind != AccountKind::Test {
-                return Err(ApiError::Auth(auth::AuthError::Invalid(
-                    "HS256 tokens are accepted only for test accounts; sign in through the \
-                     account's identity provider"
-                        .into(),
-                )));
+    let (claims, route, via, db) = match auth::verify_minted(token, &cfg.jwt, now) {
+        // The deployment's own HS256 token, decided in one pass (see `verify_minted`).
+        Some(claims) => secret_signed(p, cfg, req, claims?, now).await?,
+        None => {
+            let u = identity::inspect(token)?;
+            match u.alg {
+                Algorithm::HS256 => {
+                    let claims = auth::verify(token, &cfg.jwt, now)?;
+                    secret_signed(p, cfg, req, claims, now).await?
+                }
+                alg if SigningAlg::of(alg).is_some() => external(p, req, token, &u, now).await?,
+                alg => {
+                    return Err(ApiError::Auth(auth::AuthError::Invalid(format!(
+                        "algorithm {alg:?} is not accepted"
+                    ))))
+                }
             }
-            let db = shard(p, req, &route, claims.account_id)?;
-            (claims, route, Via::Secret, db)
-        }
-        alg if SigningAlg::of(alg).is_some() => external(p, req, token, &u, now).await?,
-        alg => {
-            return Err(ApiError::Auth(auth::AuthError::Invalid(format!(
-                "algorithm {alg:?} is not accepted"
-            ))))
         }
     };
     if let Some(host) = req.host().map(tenancy::hostname) {
@@ -125,6 +114,35 @@ pub(crate) async fn tenant<P: Platform>(
         via,
         now,
     })
+}
+
+/// A token verified with the deployment's secret: the account's route, which must be a test
+/// account outside the local stack, and the session on its shard.
+async fn secret_signed<P: Platform>(
+    p: &P,
+    cfg: &ApiConfig,
+    req: &ApiRequest,
+    claims: Claims,
+    now: time::OffsetDateTime,
+) -> Result<(Claims, Route, Via, P::Db), ApiError> {
+    // Unknown account: the same answer as a bad token, so existence never leaks.
+    let unknown = || ApiError::Auth(auth::AuthError::Invalid("unknown subject".into()));
+    let route = p
+        .routes()
+        .route(|| p.accounts(), claims.account_id, now)
+        .await?
+        .ok_or_else(unknown)?;
+    // The shared secret signs only for the local stack and test accounts: a production
+    // or training account's users sign in through the account's identity provider.
+    if !cfg.local && route.account.kind != AccountKind::Test {
+        return Err(ApiError::Auth(auth::AuthError::Invalid(
+            "HS256 tokens are accepted only for test accounts; sign in through the \
+             account's identity provider"
+                .into(),
+        )));
+    }
+    let db = shard(p, req, &route, claims.account_id)?;
+    Ok((claims, route, Via::Secret, db))
 }
 
 /// The bookmark the request sends back, checked for shape (see [`parse_bookmark`]), and what
