@@ -99,15 +99,15 @@ pub fn verify(token: &str, cfg: &JwtConfig, now: OffsetDateTime) -> Result<Claim
     check_times(data.claims, now)
 }
 
-/// The deployment's own HS256 tokens, checked in one pass over the token: `Some` only when
-/// [`verify`] would reach the same answer. The header is exactly `{"alg":"HS256"}` (with `typ` or
-/// not), the signature is the secret's HMAC of `header.payload`, the payload is a JSON object
-/// of [`Claims`]' fields and no other (`exp` not negative), and `iss`/`aud` are the configured ones; the times are then
-/// checked as [`verify`] checks them. Anything else is `None`: the caller takes the general path
-/// (`identity::inspect`, then [`verify`] or the account's issuer), which decides and words every
-/// refusal. The general path costs the token's header and payload decoded three times and a
-/// `Value` map of the claims; this is the path of every request of the local stack and test
-/// accounts (property test: `minted_fast_path_agrees_with_verify`).
+/// The deployment's own HS256 tokens, checked in one pass over the token: `Some` only when the
+/// general path (`identity::inspect`, then [`verify`]) would reach the same answer. The header
+/// is exactly `{"alg":"HS256"}` (with `typ` or not), the signature is the secret's HMAC of
+/// `header.payload`, the payload is a JSON object of [`Claims`]' fields and no other (`exp` not
+/// negative), and `iss`/`aud` are the configured ones; the times are then checked as [`verify`]
+/// checks them. Anything else is `None`: the caller takes the general path, which decides and
+/// words every refusal. That path decodes the token's header and payload three times and
+/// builds a `Value` map of the claims; this one is the path of every request of the local
+/// stack and test accounts (property test: `minted_fast_path_agrees_with_verify`).
 pub fn verify_minted(
     token: &str,
     cfg: &JwtConfig,
@@ -119,8 +119,9 @@ pub fn verify_minted(
     #[serde(deny_unknown_fields)]
     struct MintedHeader<'a> {
         alg: &'a str,
-        #[serde(default, borrow)]
-        typ: Option<&'a str>,
+        /// Allowed, not read (jsonwebtoken does not read it either).
+        #[serde(default, borrow, rename = "typ")]
+        _typ: Option<&'a str>,
     }
     /// [`Claims`] and nothing else: the general path reads an unknown claim's value too
     /// (`identity::inspect` parses the whole payload into a map), and refuses some that a
@@ -149,7 +150,6 @@ pub fn verify_minted(
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let header = b64.decode(header).ok()?;
     let h: MintedHeader = serde_json::from_slice(&header).ok()?;
-    let _ = h.typ;
     if h.alg != "HS256" {
         return None;
     }
