@@ -510,7 +510,7 @@ pub async fn to_api_request(
         .unwrap_or_else(|| {
             let mut b = [0u8; 8];
             CryptoEntropy.fill(&mut b);
-            b.iter().map(|x| format!("{x:02x}")).collect()
+            hex::encode(b)
         });
     let declared = headers
         .iter()

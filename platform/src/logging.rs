@@ -112,10 +112,15 @@ where
 /// `d1_rows_read`, `d1_rows_written`) when the request touched a shard.
 fn request_span(req: &ApiRequest, deployment: &str) -> tracing::Span {
     let path = truncate(&req.path, MAX_ROUTE_PATH);
+    // Plain `&str` fields: recorded as strings, not through `Display` and the formatter.
+    let mut route = String::with_capacity(req.method.as_str().len() + 1 + path.len());
+    route.push_str(req.method.as_str());
+    route.push(' ');
+    route.push_str(path);
     tracing::info_span!(
         "request",
-        request_id = %req.request_id,
-        route = %format_args!("{} {path}", req.method.as_str()),
+        request_id = req.request_id.as_str(),
+        route = route.as_str(),
         deployment,
         account = tracing::field::Empty,
         shard = tracing::field::Empty,

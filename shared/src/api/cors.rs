@@ -66,5 +66,5 @@ pub async fn of_host<P: Platform>(
         .await
         .ok()??;
     // A deactivated account's domain serves nobody, browsers included.
-    Some(route.cors).filter(|c| !c.allowed_origins.is_empty() && route.account.is_active)
+    Some(route.cors.clone()).filter(|c| !c.allowed_origins.is_empty() && route.account.is_active)
 }

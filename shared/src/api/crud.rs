@@ -4,17 +4,17 @@ use crate::api::error::ApiError;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::idempotency::{idempotency_key, outcome, replay};
 use crate::api::preconditions::{etag, if_match, if_match_versions};
-use crate::api::render::refuse_if_restricted;
+use crate::api::render::{refuse_if_restricted, render_plain};
 use crate::api::{
     json_body, new_event, present, publish, require_write, ApiConfig, Platform, Tenant,
-    BOOKMARK_HEADER, HIDDEN_FIELDS,
+    BOOKMARK_HEADER,
 };
 use crate::domain::clock::uuid_v7;
 use crate::domain::entity::{self, EntitySpec};
 use crate::domain::event::{Action, Change};
 use crate::ports::*;
 use crate::services::changes::{commit, version_of, Edit, Expect, Write};
-use crate::store::entities::{get_any_stmt, get_rendered_stmt, get_stmt, version_probe_stmt};
+use crate::store::entities::{get_any_stmt, get_stmt, version_probe_stmt};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -187,25 +187,26 @@ pub(crate) async fn get<P: Platform>(
     // With a bookmark the client asked for at least that write: read through the session.
     let cache = p.cache().filter(|_| req.header(BOOKMARK_HEADER).is_none());
     let Some(cache) = cache else {
-        // SQLite renders the document: the Worker forwards its text (a restricted row comes
-        // back as its body, and `present` decides what the caller sees).
-        let stmt = get_rendered_stmt(spec, t.account_id(), id, HIDDEN_FIELDS);
-        let mut row =
-            t.db.query(stmt)
-                .await?
-                .rows
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))?;
-        let v = crate::domain::integers::integral(&row["v"]).unwrap_or(0);
-        if let Some(Value::String(doc)) = row.remove("doc") {
-            return Ok(ApiResponse::json_text(200, doc).with_header("etag", etag(v)));
+        // The stored text, rendered as it is for a plain row (`render_plain`); any other row
+        // is parsed and presented.
+        let rows = t.db.query(get_stmt(spec, t.account_id(), id)).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| ApiError::NotFound(format!("no {} with id {id}", spec.singular)))?;
+        let body = col_str(row, "body").ok_or_else(|| {
+            ApiError::Internal(format!("{} {id}: body is not text", spec.singular))
+        })?;
+        let id = id.to_string();
+        if let Some(plain) = render_plain(&id, body) {
+            return Ok(
+                ApiResponse::json_text(200, plain.doc).with_header("etag", etag(plain.version))
+            );
         }
-        let body = col_json(&row, "body")
-            .ok_or_else(|| ApiError::Internal(format!("{} {id}: no body", spec.singular)))?;
+        let body: Value = serde_json::from_str(body)
+            .map_err(|e| ApiError::Internal(format!("{} {id}: stored body: {e}", spec.singular)))?;
         return Ok(respond(
-            present(t.claims.role, spec, &id.to_string(), &body, t.now),
-            v,
+            present(t.claims.role, spec, &id, &body, t.now),
+            version_of(&body),
         ));
     };
     let probe =

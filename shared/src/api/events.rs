@@ -147,7 +147,7 @@ pub(crate) async fn settings_route<'t, P: Platform>(
             .ok_or_else(|| ApiError::NotFound("the account is gone".into()))?;
         std::borrow::Cow::Owned(fresh)
     } else {
-        std::borrow::Cow::Borrowed(&t.route)
+        std::borrow::Cow::Borrowed(&*t.route)
     };
     crate::api::extract::touch_session(&t.db, req, &t.route.shard.id).await?;
     Ok(route)

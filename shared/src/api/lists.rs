@@ -5,7 +5,7 @@
 use crate::api::error::ApiError;
 use crate::api::http::ApiRequest;
 use crate::api::http::ApiResponse;
-use crate::api::render::present;
+use crate::api::render::{present, render_plain};
 use crate::api::{cursor, query_limit, ApiConfig, Tenant, DEFAULT_PAGE, MAX_PAGE};
 use crate::domain::auth::Role;
 use crate::domain::entity::{self, EntitySpec};
@@ -104,11 +104,10 @@ pub(crate) async fn list(
         after.as_ref().map(|c| (c.k.as_deref(), c.id.as_str())),
         limit,
         unrestricted_at,
-        crate::api::HIDDEN_FIELDS,
     );
     let rows = t.db.query(stmt).await?;
-    // The page is written as text: each row SQLite rendered is copied in as it came (a
-    // restricted one is presented here, as `crud::get` does).
+    // The page is written as text: each plain row rendered from its stored text, any other
+    // presented (as `crud::get` does).
     let mut page = String::with_capacity(64 + rows.rows.iter().map(row_len).sum::<usize>());
     page.push_str("{\"items\":[");
     let mut next = None;
@@ -129,11 +128,12 @@ pub(crate) async fn list(
         if i > 0 {
             page.push(',');
         }
-        match col_str(r, "doc") {
-            Some(doc) => page.push_str(doc),
+        let id = col_str(r, "id").unwrap_or_default();
+        let body = col_str(r, "body").unwrap_or_default();
+        match render_plain(id, body) {
+            Some(plain) => page.push_str(&plain.doc),
             None => {
-                let id = col_str(r, "id").unwrap_or_default();
-                let body = col_json(r, "body").unwrap_or(Value::Null);
+                let body = serde_json::from_str(body).unwrap_or(Value::Null);
                 page.push_str(&present(t.claims.role, spec, id, &body, t.now).to_string());
             }
         }
@@ -146,8 +146,5 @@ pub(crate) async fn list(
 
 /// Length of a row's rendering, to size the page once.
 fn row_len(r: &Map<String, Value>) -> usize {
-    col_str(r, "doc")
-        .or_else(|| col_str(r, "body"))
-        .map_or(0, str::len)
-        + 1
+    col_str(r, "body").map_or(0, str::len) + 48
 }

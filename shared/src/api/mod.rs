@@ -44,7 +44,7 @@ pub(crate) use crate::api::events::{
 pub use crate::api::extract::{json_body, parse_id, query_limit, typed_body};
 pub(crate) use crate::api::holds::HoldRequest;
 pub use crate::api::preconditions::etag;
-pub use crate::api::render::{present, render, HIDDEN_FIELDS};
+pub use crate::api::render::{present, render, render_plain, Plain, HIDDEN_FIELDS};
 pub(crate) use crate::api::tenant::require_write;
 pub use crate::api::tenant::Tenant;
 pub use crate::store::entities::{get_stmt, list_stmt};
@@ -254,7 +254,11 @@ async fn route<P: Platform>(
             let mut t = crate::api::tenant::tenant(p, cfg, req).await?;
             // The adapter's request span declares these; every line of this request carries them.
             let span = tracing::Span::current();
-            span.record("account", tracing::field::display(t.account_id()));
+            let mut account = uuid::Uuid::encode_buffer();
+            span.record(
+                "account",
+                &*t.account_id().hyphenated().encode_lower(&mut account),
+            );
             span.record("shard", t.route.shard.id.as_str());
             let mut result = tenant_route(p, cfg, req, &t).await;
             // The tenant is fenced on the shard this isolate's route names: the route may be
@@ -295,7 +299,7 @@ async fn route<P: Platform>(
             p.usage().record(
                 &t.route.shard.binding,
                 t.account_id(),
-                p.now(),
+                t.now,
                 crate::services::usage::Usage {
                     requests: 1,
                     writes: u64::from(!matches!(req.method, Method::Get | Method::Head)),

@@ -7,6 +7,7 @@
 use crate::domain::auth::Role;
 use crate::domain::entity::EntitySpec;
 use crate::domain::personal_data;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
@@ -37,6 +38,95 @@ pub fn render(id: &str, body: &Value) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// A stored body rendered from its text: what [`present`] shows any caller, and its version.
+pub struct Plain {
+    pub doc: String,
+    pub version: i64,
+}
+
+/// [`render`] written from the stored text in one scan, without building a `Value` (each
+/// field's value is copied as stored), for the common case only: a body that is a JSON object
+/// whose keys have no escapes, none repeated, no `id` of its own, and neither `restricted` nor
+/// `client_restricted` set (absent or null). Such a body shows every caller the same thing,
+/// so this is [`present`] for any role and time. Anything else is `None`: the caller parses the
+/// body and presents it, which decides every case (a repeated key, for one, is read as its last
+/// value there). Values are copied as stored: a number beyond `f64` (which only a direct write
+/// can store) is shown as written, where the general path refuses the body.
+pub fn render_plain(id: &str, body: &str) -> Option<Plain> {
+    // A `\u` escape may be a lone surrogate, which the scan below lets through and a parser
+    // refuses; the product writes none but for control characters, so such a body is left to
+    // the general path.
+    if body.contains("\\u") {
+        return None;
+    }
+    let Fields(fields) = serde_json::from_str(body).ok()?;
+    let mut keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return None;
+    }
+    let mut version = None;
+    let mut len = body.len() + id.len() + 8;
+    for (k, v) in &fields {
+        if *k == "id" {
+            return None;
+        }
+        match *k {
+            "restricted" | "client_restricted" if v.get() != "null" => return None,
+            "version" => version = Some(v),
+            _ => {}
+        }
+        if HIDDEN_FIELDS.contains(k) {
+            len = len.saturating_sub(k.len() + v.get().len());
+        }
+    }
+    let version = match version {
+        Some(v) => serde_json::from_str::<Value>(v.get())
+            .ok()
+            .and_then(|v| crate::domain::integers::integral(&v))
+            .unwrap_or(0),
+        None => 0,
+    };
+    let mut doc = String::with_capacity(len);
+    doc.push_str("{\"id\":");
+    doc.push_str(&Value::from(id).to_string());
+    for (k, v) in fields.iter().filter(|(k, _)| !HIDDEN_FIELDS.contains(k)) {
+        doc.push_str(",\"");
+        doc.push_str(k);
+        doc.push_str("\":");
+        doc.push_str(v.get());
+    }
+    doc.push('}');
+    Some(Plain { doc, version })
+}
+
+/// An object's fields in stored order, keys and values borrowed from the text (a key with an
+/// escape is refused: it cannot be borrowed).
+struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields<'de>, A::Error> {
+                let mut out = Vec::with_capacity(24);
+                while let Some(field) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    out.push(field);
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(Object)
+    }
 }
 
 /// The restriction binding a stored body at `now`: its own `restricted` and, for a document,

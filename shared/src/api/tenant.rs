@@ -15,12 +15,13 @@ use crate::ports::Database;
 use crate::services::identity as services_identity;
 use crate::services::tenancy::{self, Route};
 use jsonwebtoken::Algorithm;
+use std::rc::Rc;
 use uuid::Uuid;
 
 /// An authenticated, routed request.
 pub struct Tenant<D> {
     pub claims: Claims,
-    pub route: Route,
+    pub route: Rc<Route>,
     pub db: D,
     pub via: Via,
     /// The request's time (`Platform::now` when it was resolved): what a restriction's end is
@@ -124,7 +125,7 @@ async fn secret_signed<P: Platform>(
     req: &ApiRequest,
     claims: Claims,
     now: time::OffsetDateTime,
-) -> Result<(Claims, Route, Via, P::Db), ApiError> {
+) -> Result<(Claims, Rc<Route>, Via, P::Db), ApiError> {
     // Unknown account: the same answer as a bad token, so existence never leaks.
     let unknown = || ApiError::Auth(auth::AuthError::Invalid("unknown subject".into()));
     let route = p
@@ -186,7 +187,7 @@ async fn external<P: Platform>(
     token: &str,
     u: &identity::Unverified,
     now: time::OffsetDateTime,
-) -> Result<(Claims, Route, Via, P::Db), ApiError> {
+) -> Result<(Claims, Rc<Route>, Via, P::Db), ApiError> {
     let unknown = || ApiError::Auth(auth::AuthError::Invalid("unknown subject".into()));
     let iss = u.iss.as_deref().ok_or_else(unknown)?;
     let account = p

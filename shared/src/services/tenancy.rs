@@ -8,6 +8,7 @@ use crate::domain::tenancy::{Account, Shard};
 use crate::ports::{col_json, col_str, Database, StoreError};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -109,7 +110,8 @@ struct CachedRoute {
     checked_at: OffsetDateTime,
     /// Last request that used it: routes idle for [`PROBE_IDLE`] are dropped, not probed.
     used_at: OffsetDateTime,
-    route: Route,
+    /// Shared with the requests using it (a hit is a reference count, not a copy).
+    route: Rc<Route>,
 }
 
 /// A cached route unused this long is left out of the batched probe (and dropped).
@@ -142,7 +144,7 @@ impl RouteCache {
         db: impl FnOnce() -> &'a D,
         account_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Option<Route>, TenancyError> {
+    ) -> Result<Option<Rc<Route>>, TenancyError> {
         let cached = self.routes.borrow().get(&account_id).and_then(|c| {
             (now - c.loaded_at < self.ttl).then(|| (c.route.clone(), now - c.checked_at))
         });
@@ -163,7 +165,7 @@ impl RouteCache {
             }
             None => db(),
         };
-        let r = load_route(db, account_id).await?;
+        let r = load_route(db, account_id).await?.map(Rc::new);
         let mut m = self.routes.borrow_mut();
         match &r {
             // Unknown accounts are not cached: one created a moment ago must work at once.
@@ -198,7 +200,7 @@ impl RouteCache {
         db: &D,
         account_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Option<Route>, TenancyError> {
+    ) -> Result<Option<Rc<Route>>, TenancyError> {
         let mut ids: Vec<Uuid> = self
             .routes
             .borrow()
@@ -212,7 +214,7 @@ impl RouteCache {
         let mut m = self.routes.borrow_mut();
         m.retain(|id, c| match found.get(id) {
             Some(p) if p.version == c.route.account.version && p.shard.id == c.route.shard.id => {
-                c.route.shard = p.shard.clone();
+                Rc::make_mut(&mut c.route).shard = p.shard.clone();
                 c.loaded_at = now;
                 c.checked_at = now;
                 true

@@ -72,49 +72,21 @@ pub fn not_protected_at(n: usize) -> String {
     format!("({until} IS NULL OR {until} <= ?{n})")
 }
 
+/// A live row's stored `body` (its id is the one asked for).
 pub fn get_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid) -> Stmt {
     Stmt::new(
         format!(
-            "SELECT id, body FROM {} WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL",
+            "SELECT body FROM {} WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL",
             spec.table
         ),
         vec![json!(account_id), json!(id)],
-    )
-}
-
-/// GET by id with the document rendered by SQLite: `doc` is the body without the `hidden`
-/// (server) fields and with the row's `id` (as `render` shows it, the body's own key order),
-/// for a row that is not restricted (neither its own `restricted` nor its client's); a
-/// restricted row comes back as `body` instead (who may see what is decided by the caller).
-/// `v` is the row's version.
-pub fn get_rendered_stmt(spec: &EntitySpec, account_id: Uuid, id: Uuid, hidden: &[&str]) -> Stmt {
-    Stmt::new(
-        format!(
-            "SELECT {}, body ->> '$.version' AS v FROM {} \
-             WHERE account_id = ?1 AND id = ?2 AND deleted_at IS NULL",
-            rendered_columns(hidden),
-            spec.table
-        ),
-        vec![json!(account_id), json!(id)],
-    )
-}
-
-/// `doc` (the row rendered by SQLite, see [`get_rendered_stmt`]) for a row that is not
-/// restricted, else `body` (the stored body, for the caller to present).
-fn rendered_columns(hidden: &[&str]) -> String {
-    let plain = "body ->> '$.restricted' IS NULL AND body ->> '$.client_restricted' IS NULL";
-    let paths: String = hidden.iter().map(|f| format!(", '$.{f}'")).collect();
-    format!(
-        "CASE WHEN {plain} THEN json_insert(json_remove(body{paths}), '$.id', id) END AS doc, \
-         CASE WHEN {plain} THEN NULL ELSE body END AS body"
     )
 }
 
 /// The list statement for one (optional) indexed filter and a keyset position;
 /// `unrestricted_at` (a time) leaves out the rows a restriction in force then protects.
-/// Each row comes back rendered by SQLite as `doc`, or as `body` when restricted (as
-/// [`get_rendered_stmt`], `hidden` the server fields), with its `id` (and `k`, the sort key of
-/// a prefix filter) for the next page's cursor.
+/// Each row comes back as its `id` and stored `body` (and `k`, the sort key of a prefix
+/// filter, for the next page's cursor).
 pub fn list_stmt(
     spec: &EntitySpec,
     account_id: Uuid,
@@ -122,12 +94,10 @@ pub fn list_stmt(
     after: Option<(Option<&str>, &str)>,
     limit: usize,
     unrestricted_at: Option<&str>,
-    hidden: &[&str],
 ) -> Stmt {
     let mut params = vec![json!(account_id)];
     let mut sql = format!(
-        "SELECT id, {}{} FROM {} WHERE account_id = ?1 AND deleted_at IS NULL",
-        rendered_columns(hidden),
+        "SELECT id, body{} FROM {} WHERE account_id = ?1 AND deleted_at IS NULL",
         match filter {
             Some((f, _)) if f.op == FilterOp::Prefix => format!(", {} AS k", f.column),
             _ => String::new(),

@@ -42,6 +42,9 @@ pub struct Fake {
     /// The signed audit checkpoints' bucket.
     pub checkpoints: MemImmutable,
     pub cache: MemCache,
+    /// Whether the KV read cache is bound (`READ_CACHE=on`); on unless a test turns it off
+    /// (`without_read_cache`, the deployed default).
+    pub read_cache: bool,
     /// Outbound HTTP (identity providers' JWKS), counting calls.
     pub fetch: CountingFetch,
     pub keys: crate::services::identity::KeyCache,
@@ -86,7 +89,7 @@ impl Platform for Fake {
         &self.checkpoints
     }
     fn cache(&self) -> Option<&MemCache> {
-        Some(&self.cache)
+        self.read_cache.then_some(&self.cache)
     }
     fn accounts(&self) -> &Session {
         &self.api_accounts
@@ -264,6 +267,7 @@ impl Fake {
             blobs: MemBlobs::default(),
             checkpoints: MemImmutable::default(),
             cache: MemCache::default(),
+            read_cache: true,
             fetch: CountingFetch::default(),
             keys: crate::services::identity::KeyCache::new(
                 crate::services::identity::REFETCH_INTERVAL,
@@ -283,6 +287,12 @@ impl Fake {
             },
             seal: test_seal(),
         }
+    }
+
+    /// The deployed default: no KV read cache, so a GET by id reads its shard.
+    pub fn without_read_cache(mut self) -> Self {
+        self.read_cache = false;
+        self
     }
 
     pub fn call(

@@ -45,6 +45,7 @@ mod operator;
 mod patch_edges;
 mod pipeline;
 mod read_cache;
+mod rendering;
 mod request_log;
 mod restricted_documents;
 mod restricted_lists;
