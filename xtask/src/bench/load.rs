@@ -194,6 +194,30 @@ pub fn cpu_seconds(pids: &[u32]) -> f64 {
         / 100.0
 }
 
+/// Of `pids`, the runtime process: the workerd that runs the Workers themselves (and the local
+/// D1, KV, Queues and R2), which wrangler starts with an inspector (`--inspector-addr`); the
+/// other is wrangler's dev proxy, whose CPU per request is the same whichever Worker answers
+/// and so dilutes a ratio. Empty if no process says so (then only the all-process figure is
+/// reported).
+pub fn runtime_pids(pids: &[u32]) -> Vec<u32> {
+    pids.iter()
+        .copied()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| is_runtime_cmdline(&c))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Whether a `/proc/<pid>/cmdline` (arguments NUL-separated) is the runtime's (see
+/// [`runtime_pids`]).
+fn is_runtime_cmdline(cmdline: &[u8]) -> bool {
+    cmdline
+        .split(|b| *b == 0)
+        .any(|arg| arg.starts_with(b"--inspector-addr"))
+}
+
 /// Wait until the stack is idle (workerd below 10% of a core for two seconds running), so one
 /// phase's leftovers (queue, index fan-outs) do not eat the next phase's CPU. At most `max`.
 pub fn settle(pids: &[u32], max: Duration) -> f64 {
@@ -338,21 +362,25 @@ fn alternated(
         let warm = format!("{name} (warm-up, not recorded)");
         wrk(t, &run(warm, *host, *session, *log, WARM_UP_SECONDS))?;
     }
-    // (wrk's result, CPU seconds during the run, CPU seconds until idle again)
+    let runtime = runtime_pids(pids);
+    // (wrk's result, CPU seconds during the run, CPU seconds until idle again, the runtime
+    // process's CPU seconds during the run)
     let mut runs: Vec<Vec<(Value, f64, f64)>> = vec![Vec::new(); targets.len()];
+    let mut runtime_cpu: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     for round in 0..rounds {
         for (i, (name, host, session, log)) in targets.iter().enumerate() {
             settle(pids, idle);
-            let cpu0 = cpu_seconds(pids);
+            let (cpu0, rt0) = (cpu_seconds(pids), cpu_seconds(&runtime));
             let name = format!("{name} #{}", round + 1);
             let r = wrk(t, &run(name, *host, *session, *log, seconds))?;
             let during = cpu_seconds(pids) - cpu0;
+            runtime_cpu[i].push(cpu_seconds(&runtime) - rt0);
             settle(pids, idle);
             runs[i].push((r, during, cpu_seconds(pids) - cpu0));
         }
     }
     let mut out = Vec::new();
-    for ((name, _, _, _), rs) in targets.iter().zip(runs) {
+    for (((name, _, _, _), rs), rt) in targets.iter().zip(runs).zip(runtime_cpu) {
         let requests: f64 = rs
             .iter()
             .map(|(r, _, _)| r["requests"].as_f64().unwrap_or(0.0))
@@ -394,6 +422,21 @@ fn alternated(
                 .map(|(r, c, _)| per_request(*c, r["requests"].as_f64().unwrap_or(0.0)))
                 .collect::<Vec<_>>(),
             "cpu_ms_per_request": per_request(cpu, requests),
+            // The runtime process alone (absent when it could not be told apart).
+            "runtime_cpu_ms_per_request": if runtime.is_empty() {
+                Value::Null
+            } else {
+                json!(per_request(rt.iter().sum(), requests))
+            },
+            "round_runtime_cpu_ms_per_request": if runtime.is_empty() {
+                Value::Null
+            } else {
+                json!(rs
+                    .iter()
+                    .zip(&rt)
+                    .map(|((r, _, _), c)| per_request(*c, r["requests"].as_f64().unwrap_or(0.0)))
+                    .collect::<Vec<_>>())
+            },
             "cpu_ms_per_request_to_idle": per_request(cpu_to_idle, requests),
             "latency_us": median["latency_us"].clone(),
             "non2xx": errors,
@@ -402,4 +445,18 @@ fn alternated(
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_runtime_cmdline;
+
+    #[test]
+    fn the_runtime_is_the_workerd_started_with_an_inspector() {
+        let runtime = b"workerd\0serve\0--binary\0--experimental\0--socket-addr=entry=127.0.0.1:0\0--control-fd=3\0-\0--inspector-addr=127.0.0.1:0\0--debug-port=127.0.0.1:0\0";
+        let proxy = b"workerd\0serve\0--binary\0--experimental\0--socket-addr=entry=127.0.0.1:41583\0--control-fd=3\0-\0";
+        assert!(is_runtime_cmdline(runtime));
+        assert!(!is_runtime_cmdline(proxy));
+        assert!(!is_runtime_cmdline(b""));
+    }
 }

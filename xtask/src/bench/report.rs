@@ -461,8 +461,25 @@ fn side_by_side_markdown(reads: &[Value], versus: &str) -> String {
                     .join(", ")
             })
             .unwrap_or_default();
+        let runtime = if v["runtime_cpu_ms_per_request"].is_number() {
+            let rounds = v["round_runtime_cpu_ms_per_request"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| format!("{:.2}", f(x)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            format!(
+                "; runtime process {:.2} ms/request (rounds: {rounds})",
+                f(&v["runtime_cpu_ms_per_request"])
+            )
+        } else {
+            String::new()
+        };
         o += &format!(
-            "| {} ({} conns, {} s) | {:.0} req/s (rounds: {rounds}); p50/p95/p99 {:.0} / {:.0} / {:.0} ms (median round); workerd CPU {:.2} ms/request (rounds: {cpu_rounds}; until idle after each run {:.2}); non-2xx {} |\n",
+            "| {} ({} conns, {} s) | {:.0} req/s (rounds: {rounds}); p50/p95/p99 {:.0} / {:.0} / {:.0} ms (median round); workerd CPU {:.2} ms/request (rounds: {cpu_rounds}; until idle after each run {:.2}){runtime}; non-2xx {} |\n",
             s(&v["name"]),
             s(&v["connections"]),
             s(&v["seconds"]),
@@ -484,8 +501,19 @@ fn side_by_side_markdown(reads: &[Value], versus: &str) -> String {
                     .next()
                     .unwrap_or_default()
                     .to_string();
+                let runtime = if product["runtime_cpu_ms_per_request"].is_number()
+                    && fl["runtime_cpu_ms_per_request"].is_number()
+                {
+                    format!(
+                        ", runtime process {:.2}x",
+                        f(&product["runtime_cpu_ms_per_request"])
+                            / f(&fl["runtime_cpu_ms_per_request"])
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{:.0}% of {short} (CPU/request {:.2}x)",
+                    "{:.0}% of {short} (CPU/request {:.2}x{runtime})",
                     100.0 * f(&product["rps"]) / f(&fl["rps"]),
                     f(&product["cpu_ms_per_request"]) / f(&fl["cpu_ms_per_request"])
                 )
@@ -502,8 +530,14 @@ fn side_by_side_markdown(reads: &[Value], versus: &str) -> String {
                     .map(|(x, y)| format!("{:.2}x", f(x) / f(y)))
                     .collect()
             };
+            let runtime = per("round_runtime_cpu_ms_per_request", product, twin);
+            let runtime = if runtime.is_empty() {
+                String::new()
+            } else {
+                format!("; runtime process CPU/request {}", runtime.join(", "))
+            };
             o += &format!(
-                "| product / twin-js, per round | req/s {}; CPU/request {}; CPU/request until idle {:.2}x |\n",
+                "| product / twin-js, per round | req/s {}; CPU/request {}{runtime}; CPU/request until idle {:.2}x |\n",
                 per("round_rps", product, twin).join(", "),
                 per("round_cpu_ms_per_request", product, twin).join(", "),
                 f(&product["cpu_ms_per_request_to_idle"]) / f(&twin["cpu_ms_per_request_to_idle"])
@@ -562,5 +596,52 @@ fn or_dash(v: &Value) -> String {
         "-".into()
     } else {
         s(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    fn row(name: &str, cpu: f64, runtime: Option<f64>) -> serde_json::Value {
+        json!({
+            "name": name, "connections": 50, "seconds": 30, "rps": 300.0,
+            "round_rps": [300.0, 300.0, 300.0],
+            "round_cpu_ms_per_request": [cpu, cpu, cpu],
+            "cpu_ms_per_request": cpu, "cpu_ms_per_request_to_idle": cpu,
+            "runtime_cpu_ms_per_request": runtime,
+            "round_runtime_cpu_ms_per_request": runtime.map(|r| vec![r, r, r]),
+            "latency_us": {"p50": 1000, "p95": 2000, "p99": 3000}, "non2xx": 0,
+        })
+    }
+
+    #[test]
+    fn the_read_path_table_gives_the_runtime_process_ratio_beside_all_workerd() {
+        let t = super::read_path_markdown(&[
+            row("product GET by id", 4.0, Some(2.2)),
+            row("twin-js (plain JS)", 4.0, Some(2.0)),
+        ]);
+        assert!(
+            t.contains("runtime process 2.20 ms/request (rounds: 2.20, 2.20, 2.20)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("100% of twin-js (CPU/request 1.00x, runtime process 1.10x)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("runtime process CPU/request 1.10x, 1.10x, 1.10x"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn without_a_runtime_figure_the_table_gives_the_all_process_one_only() {
+        let t = super::read_path_markdown(&[
+            row("product GET by id", 4.4, None),
+            row("twin-js (plain JS)", 4.0, None),
+        ]);
+        assert!(!t.contains("runtime process"), "{t}");
+        assert!(t.contains("(CPU/request 1.10x)"), "{t}");
     }
 }
