@@ -363,9 +363,9 @@ fn alternated(
         wrk(t, &run(warm, *host, *session, *log, WARM_UP_SECONDS))?;
     }
     let runtime = runtime_pids(pids);
-    // (wrk's result, CPU seconds during the run, CPU seconds until idle again, the runtime
-    // process's CPU seconds during the run)
+    // (wrk's result, CPU seconds during the run, CPU seconds until idle again)
     let mut runs: Vec<Vec<(Value, f64, f64)>> = vec![Vec::new(); targets.len()];
+    // The runtime process's CPU seconds during each run.
     let mut runtime_cpu: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     for round in 0..rounds {
         for (i, (name, host, session, log)) in targets.iter().enumerate() {
