@@ -327,6 +327,23 @@ pub fn write_path(
     )
 }
 
+/// One target's run in [`alternated`]: wrk's result and the CPU seconds it cost.
+struct Round {
+    wrk: Value,
+    /// All workerd processes, during the run.
+    cpu: f64,
+    /// All workerd processes, until the stack was idle again.
+    cpu_to_idle: f64,
+    /// The runtime process alone, during the run ([`runtime_pids`]).
+    runtime_cpu: f64,
+}
+
+impl Round {
+    fn requests(&self) -> f64 {
+        self.wrk["requests"].as_f64().unwrap_or(0.0)
+    }
+}
+
 /// Targets run in `mode` round after round (one target's run never sees only one phase of
 /// the machine's drift), each run from an idle stack. Per target: throughput over all its
 /// rounds, the latency of its median round, and workerd CPU per request (the local runtime is
@@ -363,39 +380,37 @@ fn alternated(
         wrk(t, &run(warm, *host, *session, *log, WARM_UP_SECONDS))?;
     }
     let runtime = runtime_pids(pids);
-    // (wrk's result, CPU seconds during the run, CPU seconds until idle again)
-    let mut runs: Vec<Vec<(Value, f64, f64)>> = vec![Vec::new(); targets.len()];
-    // The runtime process's CPU seconds during each run.
-    let mut runtime_cpu: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut runs: Vec<Vec<Round>> = (0..targets.len()).map(|_| Vec::new()).collect();
     for round in 0..rounds {
         for (i, (name, host, session, log)) in targets.iter().enumerate() {
             settle(pids, idle);
             let (cpu0, rt0) = (cpu_seconds(pids), cpu_seconds(&runtime));
             let name = format!("{name} #{}", round + 1);
             let r = wrk(t, &run(name, *host, *session, *log, seconds))?;
-            let during = cpu_seconds(pids) - cpu0;
-            runtime_cpu[i].push(cpu_seconds(&runtime) - rt0);
+            let (during, rt) = (cpu_seconds(pids) - cpu0, cpu_seconds(&runtime) - rt0);
             settle(pids, idle);
-            runs[i].push((r, during, cpu_seconds(pids) - cpu0));
+            runs[i].push(Round {
+                wrk: r,
+                cpu: during,
+                cpu_to_idle: cpu_seconds(pids) - cpu0,
+                runtime_cpu: rt,
+            });
         }
     }
     let mut out = Vec::new();
-    for (((name, _, _, _), rs), rt) in targets.iter().zip(runs).zip(runtime_cpu) {
-        let requests: f64 = rs
-            .iter()
-            .map(|(r, _, _)| r["requests"].as_f64().unwrap_or(0.0))
-            .sum();
+    for ((name, _, _, _), rs) in targets.iter().zip(runs) {
+        let requests: f64 = rs.iter().map(Round::requests).sum();
         let secs: f64 = rs
             .iter()
-            .map(|(r, _, _)| r["duration_us"].as_f64().unwrap_or(0.0) / 1e6)
+            .map(|r| r.wrk["duration_us"].as_f64().unwrap_or(0.0) / 1e6)
             .sum();
-        let cpu: f64 = rs.iter().map(|(_, c, _)| c).sum();
-        let cpu_to_idle: f64 = rs.iter().map(|(_, _, c)| c).sum();
+        let cpu: f64 = rs.iter().map(|r| r.cpu).sum();
+        let cpu_to_idle: f64 = rs.iter().map(|r| r.cpu_to_idle).sum();
         let errors: f64 = rs
             .iter()
-            .map(|(r, _, _)| r["non2xx"].as_f64().unwrap_or(0.0))
+            .map(|r| r.wrk["non2xx"].as_f64().unwrap_or(0.0))
             .sum();
-        let mut by_rps: Vec<&Value> = rs.iter().map(|(r, _, _)| r).collect();
+        let mut by_rps: Vec<&Value> = rs.iter().map(|r| &r.wrk).collect();
         by_rps.sort_by(|a, b| {
             a["rps"]
                 .as_f64()
@@ -416,27 +431,19 @@ fn alternated(
             "think_ms": [0, 0],
             "requests": requests,
             "rps": if secs > 0.0 { requests / secs } else { 0.0 },
-            "round_rps": rs.iter().map(|(r, _, _)| r["rps"].clone()).collect::<Vec<_>>(),
+            "round_rps": rs.iter().map(|r| r.wrk["rps"].clone()).collect::<Vec<_>>(),
             "round_cpu_ms_per_request": rs
                 .iter()
-                .map(|(r, c, _)| per_request(*c, r["requests"].as_f64().unwrap_or(0.0)))
+                .map(|r| per_request(r.cpu, r.requests()))
                 .collect::<Vec<_>>(),
             "cpu_ms_per_request": per_request(cpu, requests),
-            // The runtime process alone (absent when it could not be told apart).
-            "runtime_cpu_ms_per_request": if runtime.is_empty() {
-                Value::Null
-            } else {
-                json!(per_request(rt.iter().sum(), requests))
-            },
-            "round_runtime_cpu_ms_per_request": if runtime.is_empty() {
-                Value::Null
-            } else {
-                json!(rs
-                    .iter()
-                    .zip(&rt)
-                    .map(|((r, _, _), c)| per_request(*c, r["requests"].as_f64().unwrap_or(0.0)))
-                    .collect::<Vec<_>>())
-            },
+            // The runtime process alone (null when it could not be told apart).
+            "runtime_cpu_ms_per_request": (!runtime.is_empty())
+                .then(|| per_request(rs.iter().map(|r| r.runtime_cpu).sum(), requests)),
+            "round_runtime_cpu_ms_per_request": (!runtime.is_empty()).then(|| rs
+                .iter()
+                .map(|r| per_request(r.runtime_cpu, r.requests()))
+                .collect::<Vec<_>>()),
             "cpu_ms_per_request_to_idle": per_request(cpu_to_idle, requests),
             "latency_us": median["latency_us"].clone(),
             "non2xx": errors,

@@ -439,41 +439,29 @@ pub fn write_path_markdown(writes: &[Value]) -> String {
     side_by_side_markdown(writes, "product POST /v1/clients vs twin")
 }
 
+/// A per-round array as "a, b, c" with `digits` decimals (empty if `v` is not an array).
+fn per_round(v: &Value, digits: usize) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| format!("{:.*}", digits, f(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 /// Alternated runs of the product and the Workers it is compared with (see `load::alternated`).
 fn side_by_side_markdown(reads: &[Value], versus: &str) -> String {
     let mut o = String::new();
     for v in reads {
-        let rounds = v["round_rps"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| format!("{:.0}", f(x)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        let cpu_rounds = v["round_cpu_ms_per_request"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| format!("{:.2}", f(x)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let rounds = per_round(&v["round_rps"], 0);
+        let cpu_rounds = per_round(&v["round_cpu_ms_per_request"], 2);
         let runtime = if v["runtime_cpu_ms_per_request"].is_number() {
-            let rounds = v["round_runtime_cpu_ms_per_request"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| format!("{:.2}", f(x)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
             format!(
-                "; runtime process {:.2} ms/request (rounds: {rounds})",
-                f(&v["runtime_cpu_ms_per_request"])
+                "; runtime process {:.2} ms/request (rounds: {})",
+                f(&v["runtime_cpu_ms_per_request"]),
+                per_round(&v["round_runtime_cpu_ms_per_request"], 2)
             )
         } else {
             String::new()
@@ -550,23 +538,13 @@ fn side_by_side_markdown(reads: &[Value], versus: &str) -> String {
 /// Rows of the consumer path (see `pipeline::consumer_path`): the product's pipeline and the
 /// twin's, the product consumer fed by the twin's create, and the twin create alone.
 pub fn consumer_path_markdown(rows: &[Value]) -> String {
-    let list = |v: &Value, digits: usize| {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| format!("{:.*}", digits, f(x)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
-    };
     let mut o = String::new();
     for v in rows {
         let eps = if v["consumed"] == true {
             format!(
                 "{:.0} events/s (rounds: {}); ",
                 f(&v["events_per_s"]),
-                list(&v["round_events_per_s"], 0)
+                per_round(&v["round_events_per_s"], 0)
             )
         } else {
             String::new()
@@ -576,7 +554,7 @@ pub fn consumer_path_markdown(rows: &[Value]) -> String {
             s(&v["name"]),
             s(&v["creates_per_round"]),
             f(&v["cpu_ms_per_event"]),
-            list(&v["round_cpu_ms_per_event"], 2)
+            per_round(&v["round_cpu_ms_per_event"], 2)
         );
     }
     if let [product, twin, cross, _] = rows {
@@ -643,5 +621,22 @@ mod tests {
         ]);
         assert!(!t.contains("runtime process"), "{t}");
         assert!(t.contains("(CPU/request 1.10x)"), "{t}");
+    }
+}
+
+#[cfg(test)]
+mod recorded {
+    /// The committed records render to their committed tables (with the runtime process, and
+    /// from before it was measured).
+    #[test]
+    fn committed_read_path_records_render_to_their_tables() {
+        for name in ["read_path_quick", "read_path_quick_8ee37ee"] {
+            let dir = crate::root().join("bench/results");
+            let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+            let md = std::fs::read_to_string(dir.join(format!("{name}.md"))).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let rows = v["reads"].as_array().unwrap();
+            assert_eq!(super::read_path_markdown(rows), md, "{name}");
+        }
     }
 }
